@@ -1,0 +1,265 @@
+// Package schema is the shared vocabulary of datasets: column names, types
+// and declared bounds, and the in-memory columnar form of rows.
+//
+// It imports nothing of the project's, so that every other package (query,
+// connectors, enclave, policy, node) can speak of a dataset's shape without
+// depending on one another.
+//
+// # Types
+//
+// A column is one of four types. Values of every non-string type are held
+// as int64 in a Vector: an int as itself, a bool as 0 or 1, a date as the
+// number of days since 1970-01-01 (UTC). Strings are held as strings.
+//
+// # Bounds
+//
+// Every int and date column declares an inclusive range [Min, Max]. The
+// bounds are part of the dataset's contract: values outside are rejected at
+// upload, and differential privacy takes its contribution bounds from them,
+// so a loose bound costs accuracy and a missing one is an error.
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Type is a column type.
+type Type string
+
+// The column types.
+const (
+	Int    Type = "int"
+	String Type = "string"
+	Bool   Type = "bool"
+	Date   Type = "date"
+)
+
+// DateLayout is the text form of a date value.
+const DateLayout = "2006-01-02"
+
+// MaxColumns is the largest number of columns a schema may declare.
+const MaxColumns = 256
+
+// DefaultMaxLen is the longest string value accepted when a string column
+// declares no MaxLen, in bytes.
+const DefaultMaxLen = 1024
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// ValidName reports whether s is a valid dataset or column name: a lower-case
+// letter, then up to 62 lower-case letters, digits or underscores. Such a name
+// is safe as a path element and as an SQL identifier.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// Column declares one column of a dataset.
+type Column struct {
+	Name string `json:"name"`
+	Type Type   `json:"type"`
+	// Min and Max bound int and date values, inclusive. Required for int
+	// and date columns, not allowed for others. Dates are given in days
+	// since 1970-01-01 (see ParseValue to convert).
+	Min *int64 `json:"min,omitempty"`
+	Max *int64 `json:"max,omitempty"`
+	// MaxLen bounds a string value's length in bytes. Defaults to
+	// DefaultMaxLen.
+	MaxLen int `json:"max_len,omitempty"`
+}
+
+// Schema is the ordered list of a dataset's columns.
+type Schema struct {
+	Columns []Column `json:"columns"`
+}
+
+// Validate checks that the schema is well formed: at least one column, valid
+// unique names, known types, and bounds where (and only where) required.
+func (s *Schema) Validate() error {
+	if len(s.Columns) == 0 {
+		return errors.New("schema: no columns")
+	}
+	if len(s.Columns) > MaxColumns {
+		return fmt.Errorf("schema: %d columns, at most %d allowed", len(s.Columns), MaxColumns)
+	}
+	seen := make(map[string]bool, len(s.Columns))
+	for i, c := range s.Columns {
+		if !ValidName(c.Name) {
+			return fmt.Errorf("schema: column %d: invalid name %q (want a lower-case letter, then letters, digits or _)", i+1, c.Name)
+		}
+		if seen[c.Name] {
+			return fmt.Errorf("schema: column %q declared twice", c.Name)
+		}
+		seen[c.Name] = true
+		switch c.Type {
+		case Int, Date:
+			if c.Min == nil || c.Max == nil {
+				return fmt.Errorf("schema: column %q: %s columns need min and max bounds", c.Name, c.Type)
+			}
+			if *c.Min > *c.Max {
+				return fmt.Errorf("schema: column %q: min %d is above max %d", c.Name, *c.Min, *c.Max)
+			}
+		case String, Bool:
+			if c.Min != nil || c.Max != nil {
+				return fmt.Errorf("schema: column %q: %s columns take no min or max", c.Name, c.Type)
+			}
+		default:
+			return fmt.Errorf("schema: column %q: unknown type %q (want int, string, bool or date)", c.Name, c.Type)
+		}
+		if c.MaxLen < 0 || (c.MaxLen > 0 && c.Type != String) {
+			return fmt.Errorf("schema: column %q: max_len applies to string columns only and must be positive", c.Name)
+		}
+	}
+	return nil
+}
+
+// Index returns the position of the named column, or -1.
+func (s *Schema) Index(name string) int {
+	for i, c := range s.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Column returns the named column and whether it exists.
+func (s *Schema) Column(name string) (Column, bool) {
+	if i := s.Index(name); i >= 0 {
+		return s.Columns[i], true
+	}
+	return Column{}, false
+}
+
+// ValueError says why a text value does not fit its column.
+type ValueError struct {
+	Column string
+	Reason string
+}
+
+func (e *ValueError) Error() string { return e.Reason }
+
+// ParseValue converts the text form of a value of column c into its Vector
+// form (see the package doc) and checks it against the column's bounds. The
+// returned string is the value itself for string columns and empty
+// otherwise.
+func (c *Column) ParseValue(text string) (int64, string, error) {
+	fail := func(format string, args ...any) (int64, string, error) {
+		return 0, "", &ValueError{Column: c.Name, Reason: fmt.Sprintf(format, args...)}
+	}
+	switch c.Type {
+	case String:
+		max := c.MaxLen
+		if max == 0 {
+			max = DefaultMaxLen
+		}
+		if len(text) > max {
+			return fail("string of %d bytes is longer than max_len %d", len(text), max)
+		}
+		if !utf8.ValidString(text) {
+			return fail("string is not valid UTF-8")
+		}
+		return 0, text, nil
+	case Bool:
+		switch text {
+		case "true":
+			return 1, "", nil
+		case "false":
+			return 0, "", nil
+		}
+		return fail("%q is not a bool (want true or false)", text)
+	case Int:
+		v, err := strconv.ParseInt(text, 10, 64)
+		if err != nil {
+			return fail("%q is not an integer", text)
+		}
+		if v < *c.Min || v > *c.Max {
+			return fail("%d is outside the declared bounds [%d, %d]", v, *c.Min, *c.Max)
+		}
+		return v, "", nil
+	case Date:
+		d, ok := ParseDate(text)
+		if !ok {
+			return fail("%q is not a date (want YYYY-MM-DD)", text)
+		}
+		if d < *c.Min || d > *c.Max {
+			return fail("%s is outside the declared bounds [%s, %s]", text, FormatDate(*c.Min), FormatDate(*c.Max))
+		}
+		return d, "", nil
+	}
+	return fail("unknown type %q", c.Type)
+}
+
+// ParseDate parses a YYYY-MM-DD date into days since 1970-01-01.
+func ParseDate(s string) (int64, bool) {
+	t, err := time.Parse(DateLayout, s)
+	if err != nil {
+		return 0, false
+	}
+	return t.Unix() / 86400, true
+}
+
+// FormatDate formats days since 1970-01-01 as YYYY-MM-DD.
+func FormatDate(days int64) string {
+	return time.Unix(days*86400, 0).UTC().Format(DateLayout)
+}
+
+// FormatValue renders a non-string Vector value of type t as text.
+func FormatValue(t Type, v int64) string {
+	switch t {
+	case Bool:
+		return strconv.FormatBool(v != 0)
+	case Date:
+		return FormatDate(v)
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// Vector holds one column's values: Ints for int, bool and date columns,
+// Strs for string columns.
+type Vector struct {
+	Type Type
+	Ints []int64
+	Strs []string
+}
+
+// Len returns the number of values.
+func (v *Vector) Len() int {
+	if v.Type == String {
+		return len(v.Strs)
+	}
+	return len(v.Ints)
+}
+
+// Batch is a set of rows in columnar form: Cols[i] holds the values of
+// Schema.Columns[i], and every vector has Len values.
+type Batch struct {
+	Schema *Schema
+	Cols   []Vector
+	Len    int
+}
+
+// NewBatch returns an empty batch for s with room for capacity rows.
+func NewBatch(s *Schema, capacity int) *Batch {
+	b := &Batch{Schema: s, Cols: make([]Vector, len(s.Columns))}
+	for i, c := range s.Columns {
+		b.Cols[i].Type = c.Type
+		if c.Type == String {
+			b.Cols[i].Strs = make([]string, 0, capacity)
+		} else {
+			b.Cols[i].Ints = make([]int64, 0, capacity)
+		}
+	}
+	return b
+}
+
+// Append adds the rows of o, which must have the same schema, to b.
+func (b *Batch) Append(o *Batch) {
+	for i := range b.Cols {
+		b.Cols[i].Ints = append(b.Cols[i].Ints, o.Cols[i].Ints...)
+		b.Cols[i].Strs = append(b.Cols[i].Strs, o.Cols[i].Strs...)
+	}
+	b.Len += o.Len
+}

@@ -1,0 +1,116 @@
+// Package api defines the JSON bodies of the node's HTTP API, shared by the
+// node and the client.
+//
+// # Endpoints
+//
+//	GET  /v1/info                 Info
+//	POST /v1/statements           a signed statement (party, dataset, letter, approval) -> Submitted
+//	PUT  /v1/uploads              age ciphertext body; header Cleanroom-Statement -> Uploaded
+//	POST /v1/queries              a signed query statement -> QueryResponse
+//	GET  /v1/catalog              []DatasetInfo (Art. 25)
+//	GET  /v1/letters/{id}         LetterStatus
+//	GET  /v1/ledger/checkpoint    the latest signed checkpoint (text)
+//	GET  /v1/ledger/entries?from=N&count=M   Entries
+//
+// Errors are an Error body with a 4xx or 5xx status: 400 malformed input,
+// 401 a statement without a valid signature by a registered key, 403 a
+// denied query (with its Decision), 404 unknown, 409 a conflict (duplicate,
+// replay), 413 too large, 422 rejected data, 503 the ledger cannot be
+// written (code "audit-unavailable": nothing was done).
+package api
+
+import (
+	"github.com/xjdata/cleanroom/policy"
+)
+
+// StatementHeader carries the signed upload statement, base64 (standard
+// encoding), on PUT /v1/uploads.
+const StatementHeader = "Cleanroom-Statement"
+
+// Info describes the node.
+type Info struct {
+	Origin       string `json:"origin"`
+	NodeKey      string `json:"node_key"`
+	Recipient    string `json:"recipient"`
+	AuthorityKey string `json:"authority_key"`
+	Entries      uint64 `json:"entries"`
+	Version      string `json:"version"`
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Code     string           `json:"code"`
+	Message  string           `json:"error"`
+	Entry    *uint64          `json:"entry,omitempty"` // ledger index of the logged rejection or decision
+	Decision *policy.Decision `json:"decision,omitempty"`
+}
+
+// Error codes.
+const (
+	CodeMalformed   = "malformed"
+	CodeUnsigned    = "unauthenticated"
+	CodeDenied      = "denied"
+	CodeNotFound    = "not-found"
+	CodeConflict    = "conflict"
+	CodeTooLarge    = "too-large"
+	CodeRejected    = "rejected"
+	CodeUnavailable = "audit-unavailable"
+	CodeInternal    = "internal"
+)
+
+// Submitted answers an accepted statement.
+type Submitted struct {
+	Kind  string `json:"kind"`
+	Entry uint64 `json:"entry"`
+}
+
+// Uploaded answers an accepted upload.
+type Uploaded struct {
+	Entry            uint64 `json:"entry"`
+	Dataset          string `json:"dataset"`
+	UploadID         string `json:"upload_id"`
+	Rows             int64  `json:"rows"`
+	CiphertextSHA256 string `json:"ciphertext_sha256"`
+	CiphertextBytes  int64  `json:"ciphertext_bytes"`
+}
+
+// Result is a released, differentially private result.
+type Result struct {
+	Columns    []string   `json:"columns"`
+	Rows       [][]string `json:"rows"`
+	Suppressed int        `json:"suppressed"`
+}
+
+// QueryResponse answers an allowed query (or a dry run).
+type QueryResponse struct {
+	Decision policy.Decision `json:"decision"`
+	// DecisionEntry is the ledger index of the decision.
+	DecisionEntry uint64 `json:"decision_entry"`
+	// Result and ReleaseEntry are absent for a dry run.
+	Result       *Result `json:"result,omitempty"`
+	ReleaseEntry *uint64 `json:"release_entry,omitempty"`
+	// ResultSHA256 is the hash logged in the release entry: the SHA-256 of
+	// Result's JSON encoding.
+	ResultSHA256 string `json:"result_sha256,omitempty"`
+}
+
+// LetterStatus is a letter with its budget.
+type LetterStatus struct {
+	State  policy.LetterState `json:"state"`
+	Budget string             `json:"budget"`
+	Spent  map[string]string  `json:"spent"` // per dataset
+}
+
+// DatasetInfo is a catalogue entry (Art. 25).
+type DatasetInfo struct {
+	policy.Dataset
+	Uploads []string `json:"uploads"`
+	Rows    int64    `json:"rows"`
+	Queries int64    `json:"queries"`
+}
+
+// Entries is a page of raw ledger entries.
+type Entries struct {
+	From    uint64   `json:"from"`
+	Entries [][]byte `json:"entries"`
+}

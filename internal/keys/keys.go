@@ -1,0 +1,122 @@
+// Package keys reads and writes the parties' and the node's key files.
+//
+// A signing key file holds one note signer key (golang.org/x/mod/sumdb/note,
+// Ed25519): "PRIVATE+KEY+<name>+<hash>+<base64>". It is written with mode
+// 0600 and refused when group or others may read it. The matching .pub file
+// holds the verifier key "<name>+<hash>+<base64>", which is public.
+package keys
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Generate returns a new signer key and its verifier key for name.
+func Generate(name string) (skey, vkey string, err error) {
+	return note.GenerateKey(rand.Reader, name)
+}
+
+// ParseSigner parses a signer key and returns the signer and its verifier
+// key. The error never contains the key.
+func ParseSigner(skey string) (note.Signer, string, error) {
+	skey = strings.TrimSpace(skey)
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, "", errors.New("not a note signer key (PRIVATE+KEY+name+hash+key)")
+	}
+	parts := strings.SplitN(skey, "+", 5)
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return nil, "", errors.New("not an Ed25519 note signer key")
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	vkey, err := note.NewEd25519VerifierKey(parts[2], pub)
+	if err != nil {
+		return nil, "", err
+	}
+	return s, vkey, nil
+}
+
+// LoadSigner reads a signer key file, refusing one that group or others
+// may read.
+func LoadSigner(path string) (note.Signer, string, error) {
+	if err := CheckSecretMode(path); err != nil {
+		return nil, "", err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	s, v, err := ParseSigner(string(b))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return s, v, nil
+}
+
+// LoadVerifier reads a verifier key file.
+func LoadVerifier(path string) (note.Verifier, string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	vkey := strings.TrimSpace(string(b))
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: not a verifier key (name+hash+key)", path)
+	}
+	return v, vkey, nil
+}
+
+// WriteSecret writes a secret file with mode 0600, refusing to overwrite.
+func WriteSecret(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+// CheckSecretMode refuses a secret file that group or others may read.
+func CheckSecretMode(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s: secret key file has mode %v; want 0600 (chmod 600 %s)", path, fi.Mode().Perm(), path)
+	}
+	return nil
+}
+
+// LoadOrCreateSigner reads the signer key at path, first creating a new
+// one named name when the file does not exist.
+func LoadOrCreateSigner(path, name string) (note.Signer, string, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		skey, _, err := Generate(name)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := WriteSecret(path, []byte(skey+"\n")); err != nil {
+			return nil, "", err
+		}
+	}
+	return LoadSigner(path)
+}

@@ -1,0 +1,254 @@
+// Package statement defines the signed statements through which every party
+// acts on the clean room: registrations, uploads, commitment letters,
+// approvals and queries.
+//
+// # Format
+//
+// A statement is a C2SP signed note (golang.org/x/mod/sumdb/note, Ed25519)
+// whose text is exactly two lines:
+//
+//	cleanroom/v1 <kind>
+//	<body: one line of JSON>
+//
+// followed by a blank line and one or more signature lines. The body is the
+// JSON encoding of the kind's Go struct (see the *Body types), so its bytes
+// are deterministic for a given value. A note may carry several signatures:
+// a commitment letter is signed by its applicant and by the holder of every
+// dataset it names (Art. 36, Art. 43).
+//
+// The node logs each statement with its signatures, so who asked for what
+// can be proven later (Art. 42).
+package statement
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Header is the first word of every statement's text.
+const Header = "cleanroom/v1"
+
+// MaxBytes is the largest statement accepted, signatures included.
+const MaxBytes = 1 << 20
+
+// Kind names what a statement does.
+type Kind string
+
+// The statement kinds.
+const (
+	KindParty    Kind = "party"    // the authority registers a party
+	KindDataset  Kind = "dataset"  // a holder registers a dataset
+	KindUpload   Kind = "upload"   // a holder uploads sealed rows
+	KindLetter   Kind = "letter"   // a commitment letter (Art. 36)
+	KindApproval Kind = "approval" // the authority approves a letter's scenario
+	KindQuery    Kind = "query"    // an operator asks a question
+)
+
+var kinds = map[Kind]bool{KindParty: true, KindDataset: true, KindUpload: true, KindLetter: true, KindApproval: true, KindQuery: true}
+
+// ErrMalformed is wrapped by every error about a statement's form (as
+// opposed to its signatures).
+var ErrMalformed = errors.New("malformed statement")
+
+// Text returns the unsigned text of a statement of the given kind.
+func Text(kind Kind, body any) ([]byte, error) {
+	if !kinds[kind] {
+		return nil, fmt.Errorf("%w: unknown kind %q", ErrMalformed, kind)
+	}
+	j, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var b bytes.Buffer
+	b.WriteString(Header + " " + string(kind) + "\n")
+	b.Write(j)
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+// Sign returns text signed by each signer, as a note.
+func Sign(text []byte, signers ...note.Signer) ([]byte, error) {
+	return note.Sign(&note.Note{Text: string(text)}, signers...)
+}
+
+// New encodes body as a statement of the given kind signed by signers.
+func New(kind Kind, body any, signers ...note.Signer) ([]byte, error) {
+	t, err := Text(kind, body)
+	if err != nil {
+		return nil, err
+	}
+	return Sign(t, signers...)
+}
+
+// Countersign adds signatures to an already signed statement, keeping every
+// signature it has (they are not checked here).
+func Countersign(msg []byte, signers ...note.Signer) ([]byte, error) {
+	n, err := openUnverified(msg)
+	if err != nil {
+		return nil, err
+	}
+	n.Sigs = append(n.Sigs, n.UnverifiedSigs...)
+	n.UnverifiedSigs = nil
+	return note.Sign(n, signers...)
+}
+
+func openUnverified(msg []byte) (*note.Note, error) {
+	_, err := note.Open(msg, note.VerifierList())
+	var u *note.UnverifiedNoteError
+	if !errors.As(err, &u) {
+		return nil, fmt.Errorf("%w: not a signed note", ErrMalformed)
+	}
+	return u.Note, nil
+}
+
+// Statement is a parsed statement.
+type Statement struct {
+	Kind Kind
+	// Body is the JSON body as it stands in the text.
+	Body json.RawMessage
+	// Text is the signed text.
+	Text []byte
+	// Signers lists the names of the parties whose signatures verified,
+	// in the order they appear. Empty from Parse.
+	Signers []string
+	// Raw is the whole note, signatures included.
+	Raw []byte
+}
+
+// Hash returns the hex SHA-256 of the whole signed note.
+func (s *Statement) Hash() string { return Hash(s.Raw) }
+
+// Hash returns the hex SHA-256 of b.
+func Hash(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// SignedBy reports whether name's signature verified.
+func (s *Statement) SignedBy(name string) bool {
+	for _, n := range s.Signers {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Decode unmarshals the body into v, strictly: unknown fields and trailing
+// data are errors.
+func (s *Statement) Decode(v any) error {
+	d := json.NewDecoder(bytes.NewReader(s.Body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("%w: %s body: %v", ErrMalformed, s.Kind, err)
+	}
+	if d.More() {
+		return fmt.Errorf("%w: %s body: trailing data", ErrMalformed, s.Kind)
+	}
+	return nil
+}
+
+// Parse parses a signed statement without checking any signature: use it to
+// learn the kind and body before the signers are known. Signers is empty.
+func Parse(msg []byte) (*Statement, error) {
+	if len(msg) > MaxBytes {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(msg), MaxBytes)
+	}
+	n, err := openUnverified(msg)
+	if err != nil {
+		return nil, err
+	}
+	return parseText(n, msg)
+}
+
+func parseText(n *note.Note, msg []byte) (*Statement, error) {
+	head, rest, ok := strings.Cut(n.Text, "\n")
+	if !ok {
+		return nil, fmt.Errorf("%w: no header line", ErrMalformed)
+	}
+	word, kind, ok := strings.Cut(head, " ")
+	if !ok || word != Header || !kinds[Kind(kind)] {
+		return nil, fmt.Errorf("%w: header %q is not %q followed by a known kind", ErrMalformed, head, Header)
+	}
+	body, ok := strings.CutSuffix(rest, "\n")
+	if !ok || body == "" || strings.Contains(body, "\n") || !json.Valid([]byte(body)) {
+		return nil, fmt.Errorf("%w: body must be one line of JSON", ErrMalformed)
+	}
+	return &Statement{Kind: Kind(kind), Body: json.RawMessage(body), Text: []byte(n.Text), Raw: msg}, nil
+}
+
+// SignatureError reports a signature that is present but does not verify
+// against the registered key of the party it names.
+type SignatureError struct {
+	Party string
+}
+
+func (e *SignatureError) Error() string {
+	return fmt.Sprintf("signature by %s does not verify", e.Party)
+}
+
+// UnsignedError reports a statement that carries no signature by any
+// registered party.
+type UnsignedError struct {
+	// Names lists the key names the signatures claim, if any.
+	Names []string
+}
+
+func (e *UnsignedError) Error() string {
+	if len(e.Names) == 0 {
+		return "statement carries no signature by a registered party"
+	}
+	return fmt.Sprintf("statement carries no signature by a registered party (signed as %s)", strings.Join(e.Names, ", "))
+}
+
+// Verify parses msg and checks its signatures against known. Every
+// signature by a known key must verify (a bad one is a *SignatureError);
+// at least one must be by a known key (else *UnsignedError). Signatures by
+// unknown keys are ignored and not listed in Signers.
+func Verify(msg []byte, known note.Verifiers) (*Statement, error) {
+	if len(msg) > MaxBytes {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(msg), MaxBytes)
+	}
+	n, err := note.Open(msg, known)
+	var inv *note.InvalidSignatureError
+	var unv *note.UnverifiedNoteError
+	switch {
+	case errors.As(err, &inv):
+		return nil, &SignatureError{Party: inv.Name}
+	case errors.As(err, &unv):
+		var names []string
+		for _, s := range unv.Note.UnverifiedSigs {
+			names = append(names, s.Name)
+		}
+		if _, perr := parseText(unv.Note, msg); perr != nil {
+			return nil, perr
+		}
+		return nil, &UnsignedError{Names: names}
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	s, err := parseText(n, msg)
+	if err != nil {
+		return nil, err
+	}
+	for _, sig := range n.Sigs {
+		s.Signers = append(s.Signers, sig.Name)
+	}
+	return s, nil
+}
+
+// NewNonce returns a fresh random nonce for a statement that must not be
+// replayed.
+func NewNonce() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,347 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/xjdata/cleanroom/protocols/dp"
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/schema"
+)
+
+// PartyKind is the kind of a party under Art. 21.
+type PartyKind string
+
+// The party kinds. Data held by a public body or a public-service operator
+// is public data (Art. 21).
+const (
+	PublicBody    PartyKind = "public-body"
+	PublicService PartyKind = "public-service"
+	Enterprise    PartyKind = "enterprise"
+	Individual    PartyKind = "individual"
+)
+
+// Party is a registered party: the body of a party statement, signed by the
+// authority and by the party's own key (proof of possession).
+type Party struct {
+	Name string    `json:"name"` // key name, also the party's id
+	Kind PartyKind `json:"kind"`
+	// Display is the party's full name, e.g. 自治区市场监督管理局.
+	Display string `json:"display,omitempty"`
+	// Jurisdiction is an ISO 3166-1 alpha-2 code; "CN" is domestic (Art. 59).
+	Jurisdiction string `json:"jurisdiction"`
+	// Key is the party's note verifier key (name+hash+key).
+	Key string `json:"key"`
+}
+
+var partyNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+var letterIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var jurisdictionRE = regexp.MustCompile(`^[A-Z]{2}$`)
+
+// ValidPartyName reports whether s is a valid party name.
+func ValidPartyName(s string) bool { return partyNameRE.MatchString(s) }
+
+// Validate checks the party document's form.
+func (p *Party) Validate() error {
+	if !ValidPartyName(p.Name) {
+		return fmt.Errorf("party: invalid name %q (want a lower-case letter, then letters, digits or -)", p.Name)
+	}
+	switch p.Kind {
+	case PublicBody, PublicService, Enterprise, Individual:
+	default:
+		return fmt.Errorf("party %s: unknown kind %q (want public-body, public-service, enterprise or individual; Art. 21)", p.Name, p.Kind)
+	}
+	if !jurisdictionRE.MatchString(p.Jurisdiction) {
+		return fmt.Errorf("party %s: jurisdiction %q is not a two-letter country code (Art. 59)", p.Name, p.Jurisdiction)
+	}
+	return nil
+}
+
+// Public reports whether data held by the party is public data (Art. 21).
+func (p *Party) Public() bool { return p.Kind == PublicBody || p.Kind == PublicService }
+
+// Domestic reports whether the party is in China (Art. 59).
+func (p *Party) Domestic() bool { return p.Jurisdiction == "CN" }
+
+// Sharing is a dataset's sharing class (Art. 33).
+type Sharing string
+
+// The sharing classes.
+const (
+	ShareUnconditional Sharing = "unconditional"
+	ShareConditional   Sharing = "conditional"
+	ShareNone          Sharing = "none"
+)
+
+// Opening is a dataset's opening class (Art. 35).
+type Opening string
+
+// The opening classes.
+const (
+	OpenUnconditional Opening = "unconditional"
+	OpenConditional   Opening = "conditional"
+	OpenNone          Opening = "not-open"
+)
+
+// Level is a data level (Art. 56).
+type Level string
+
+// The levels.
+const (
+	General   Level = "general"
+	Important Level = "important"
+	Core      Level = "core"
+)
+
+// Dataset is the body of a dataset registration, signed by its holder.
+type Dataset struct {
+	Name   string        `json:"name"`
+	Holder string        `json:"holder"` // party name (Art. 12)
+	Source string        `json:"source"` // source department (Art. 23, 42(1))
+	Schema schema.Schema `json:"schema"`
+	// Sharing and Opening are the classes of Art. 33 and Art. 35;
+	// Conditions states them for a conditional class and LegalBasis cites
+	// the law for "none" / "not-open".
+	Sharing    Sharing `json:"sharing"`
+	Opening    Opening `json:"opening"`
+	Conditions string  `json:"conditions,omitempty"`
+	LegalBasis string  `json:"legal_basis,omitempty"`
+	Level      Level   `json:"level"`
+	// Unit names the privacy-unit column (one person or enterprise), or is
+	// empty when each row is its own unit.
+	Unit string `json:"unit,omitempty"`
+	// MaxRowsPerUnit caps the rows one unit may have in the dataset, and so
+	// bounds its contribution to a result. Defaults to 1.
+	MaxRowsPerUnit int64 `json:"max_rows_per_unit,omitempty"`
+}
+
+// Validate checks the dataset document's form.
+func (d *Dataset) Validate() error {
+	if !schema.ValidName(d.Name) {
+		return fmt.Errorf("dataset: invalid name %q (want a lower-case letter, then letters, digits or _)", d.Name)
+	}
+	if d.Source == "" {
+		return fmt.Errorf("dataset %s: source department is required (Art. 23, Art. 42(1))", d.Name)
+	}
+	if err := d.Schema.Validate(); err != nil {
+		return fmt.Errorf("dataset %s: %w", d.Name, err)
+	}
+	switch d.Sharing {
+	case ShareUnconditional:
+	case ShareConditional:
+		if d.Conditions == "" {
+			return fmt.Errorf("dataset %s: conditional sharing must state its conditions (Art. 33)", d.Name)
+		}
+	case ShareNone:
+		if d.LegalBasis == "" {
+			return fmt.Errorf("dataset %s: sharing class none must cite its legal basis (Art. 33)", d.Name)
+		}
+	default:
+		return fmt.Errorf("dataset %s: unknown sharing class %q (want unconditional, conditional or none; Art. 33)", d.Name, d.Sharing)
+	}
+	switch d.Opening {
+	case OpenUnconditional, OpenConditional:
+	case OpenNone:
+		if d.LegalBasis == "" {
+			return fmt.Errorf("dataset %s: opening class not-open must cite its legal basis (Art. 35)", d.Name)
+		}
+	default:
+		return fmt.Errorf("dataset %s: unknown opening class %q (want unconditional, conditional or not-open; Art. 35)", d.Name, d.Opening)
+	}
+	switch d.Level {
+	case General, Important, Core:
+	default:
+		return fmt.Errorf("dataset %s: unknown level %q (want general, important or core; Art. 56)", d.Name, d.Level)
+	}
+	if d.Unit != "" && d.Schema.Index(d.Unit) < 0 {
+		return fmt.Errorf("dataset %s: privacy unit column %q is not in the schema", d.Name, d.Unit)
+	}
+	if d.MaxRowsPerUnit < 0 || d.MaxRowsPerUnit > 1_000_000 {
+		return fmt.Errorf("dataset %s: max_rows_per_unit %d out of range [1, 1000000]", d.Name, d.MaxRowsPerUnit)
+	}
+	if d.Unit == "" && d.MaxRowsPerUnit > 1 {
+		return fmt.Errorf("dataset %s: max_rows_per_unit needs a privacy unit column", d.Name)
+	}
+	return nil
+}
+
+// RowsPerUnit returns MaxRowsPerUnit with its default.
+func (d *Dataset) RowsPerUnit() int64 { return max(d.MaxRowsPerUnit, 1) }
+
+// Upload is the body of an upload statement, signed by the dataset's holder.
+// It binds the holder to the plaintext it sent (by hash) without revealing it.
+type Upload struct {
+	Dataset  string `json:"dataset"`
+	UploadID string `json:"upload_id"` // 32 hex digits, chosen by the client
+	File     string `json:"file"`      // the file's base name, for error messages
+	Rows     int64  `json:"rows"`
+	// PlaintextSHA256 is the hex SHA-256 of the CSV file as read.
+	PlaintextSHA256 string `json:"plaintext_sha256"`
+}
+
+// Use is a column use a letter may allow.
+type Use = query.Use
+
+// AggregateUse allows COUNT, SUM and AVG of a column.
+const AggregateUse = query.UseAggregate
+
+// LetterDataset is a dataset a letter covers, with the allowed use of each
+// column. A column absent from Columns is forbidden (the default).
+type LetterDataset struct {
+	Name    string           `json:"name"`
+	Columns map[string][]Use `json:"columns"`
+}
+
+// Allows reports whether the column may be used as u.
+func (ld *LetterDataset) Allows(column string, u Use) bool {
+	return slices.Contains(ld.Columns[column], u)
+}
+
+// Scenario is the application scenario of a letter (Art. 36).
+type Scenario struct {
+	ID   string `json:"id"`
+	Text string `json:"text"`
+}
+
+// Prohibitions is the fixed text of Art. 36(2) that every letter carries.
+const Prohibitions = "不得超出申请的应用场景使用数据；不得篡改、破坏、泄露数据；不得危害国家安全、公共利益，不得损害个人和组织的合法权益。" +
+	" / No use outside the stated scenario; no tampering, destruction or leak; no harm to national security, the public interest, trade secrets or privacy."
+
+// Letter is a commitment letter (承诺书, Art. 36): the body of a letter
+// statement, signed by the applicant and by the holder of every dataset it
+// names (Art. 43), and approved by the authority.
+type Letter struct {
+	ID         string          `json:"id"`
+	Applicant  string          `json:"applicant"`
+	Scenario   Scenario        `json:"scenario"`
+	Purposes   []string        `json:"purposes"`
+	Datasets   []LetterDataset `json:"datasets"`
+	Safeguards []string        `json:"safeguards"`
+	NotBefore  time.Time       `json:"not_before"`
+	NotAfter   time.Time       `json:"not_after"`
+	// Epsilon is the privacy budget per dataset, as a decimal string
+	// (exact; see dp.ParseEpsilon). Delta is used for group selection.
+	Epsilon string  `json:"epsilon"`
+	Delta   float64 `json:"delta"`
+	// MinGroupSize is the smallest number of units a released group may
+	// have; important and core data take at least 20 (Art. 56).
+	MinGroupSize int64 `json:"min_group_size"`
+	// MaxGroupsPerUnit bounds how many groups one unit contributes to.
+	// Defaults to 1.
+	MaxGroupsPerUnit int64 `json:"max_groups_per_unit,omitempty"`
+	// Recipients lists the parties that may receive results; the applicant
+	// always may.
+	Recipients   []string `json:"recipients"`
+	Prohibitions string   `json:"prohibitions"`
+}
+
+// Validate checks the letter's form (not its signatures or its datasets).
+func (l *Letter) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("letter %s: "+format+" (Art. 36)", append([]any{l.ID}, args...)...)
+	}
+	if !letterIDRE.MatchString(l.ID) {
+		return fmt.Errorf("letter: invalid id %q", l.ID)
+	}
+	if !ValidPartyName(l.Applicant) {
+		return bad("invalid applicant %q", l.Applicant)
+	}
+	if l.Scenario.ID == "" || l.Scenario.Text == "" {
+		return bad("the application scenario needs an id and a text")
+	}
+	if len(l.Purposes) == 0 {
+		return bad("no purposes stated")
+	}
+	if len(l.Safeguards) == 0 {
+		return bad("no security safeguards declared")
+	}
+	if len(l.Datasets) == 0 {
+		return bad("no datasets")
+	}
+	seen := map[string]bool{}
+	for _, d := range l.Datasets {
+		if seen[d.Name] {
+			return bad("dataset %s listed twice", d.Name)
+		}
+		seen[d.Name] = true
+		for col, uses := range d.Columns {
+			for _, u := range uses {
+				switch u {
+				case query.UseJoinKey, query.UseGroupBy, query.UseFilter, query.UseAggregate:
+				default:
+					return bad("column %s.%s: unknown use %q (want join-key, group-by, filter or aggregate)", d.Name, col, u)
+				}
+			}
+		}
+	}
+	if l.NotBefore.IsZero() || !l.NotAfter.After(l.NotBefore) {
+		return bad("validity window must have not_before before not_after")
+	}
+	if _, err := l.Budget(); err != nil {
+		return bad("%v", err)
+	}
+	if !(l.Delta > 0 && l.Delta < 1e-3) {
+		return bad("delta %g must be in (0, 0.001)", l.Delta)
+	}
+	if l.MinGroupSize < 1 {
+		return bad("min_group_size must be at least 1")
+	}
+	if l.MaxGroupsPerUnit < 0 {
+		return bad("max_groups_per_unit must not be negative")
+	}
+	if l.Prohibitions != Prohibitions {
+		return bad("the prohibitions of Art. 36(2) must be stated exactly")
+	}
+	return nil
+}
+
+// Budget returns the letter's budget per dataset.
+func (l *Letter) Budget() (dp.Epsilon, error) {
+	e, err := dp.ParseEpsilon(l.Epsilon)
+	if err != nil {
+		return 0, err
+	}
+	if e <= 0 {
+		return 0, errors.New("epsilon budget must be positive")
+	}
+	return e, nil
+}
+
+// Dataset returns the letter's entry for the named dataset.
+func (l *Letter) Dataset(name string) (*LetterDataset, bool) {
+	for i := range l.Datasets {
+		if l.Datasets[i].Name == name {
+			return &l.Datasets[i], true
+		}
+	}
+	return nil, false
+}
+
+// GroupsPerUnit returns MaxGroupsPerUnit with its default.
+func (l *Letter) GroupsPerUnit() int64 { return max(l.MaxGroupsPerUnit, 1) }
+
+// Approval is the authority's approval of a letter and its scenario.
+type Approval struct {
+	Letter string `json:"letter"`
+	// LetterSHA256 is the hex SHA-256 of the whole signed letter approved.
+	LetterSHA256 string `json:"letter_sha256"`
+}
+
+// Request is the body of a query statement, signed by the operator.
+type Request struct {
+	SQL    string `json:"sql"`
+	Letter string `json:"letter"`
+	// Epsilon is what the operator is willing to spend on this query, as a
+	// decimal string; every dataset read is charged this much.
+	Epsilon string `json:"epsilon"`
+	// Recipient is the party that receives the result. Defaults to the
+	// requester.
+	Recipient string    `json:"recipient,omitempty"`
+	Nonce     string    `json:"nonce"`
+	Time      time.Time `json:"time"`
+	// DryRun asks for the decision and its cost without running or spending.
+	DryRun bool `json:"dry_run,omitempty"`
+}

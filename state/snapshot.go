@@ -1,0 +1,139 @@
+package state
+
+import (
+	"sort"
+
+	"github.com/hashicorp/go-memdb"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/protocols/dp"
+)
+
+// Check reports whether Apply would accept e as the next entry, without
+// changing the state. The node checks an entry before it appends it to the
+// ledger, so that the ledger never holds an entry that replay refuses.
+func (s *State) Check(e *Entry) error {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	m := meta(txn)
+	if err := apply(txn, m, e); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Snapshot is a consistent read-only view of the state. It implements
+// policy.Snapshot and note.Verifiers. Safe for concurrent use.
+type Snapshot struct {
+	txn *memdb.Txn
+	m   *metaRec
+}
+
+// Snapshot returns a view of the state as it is now.
+func (s *State) Snapshot() *Snapshot {
+	txn := s.db.Txn(false)
+	return &Snapshot{txn: txn, m: meta(txn)}
+}
+
+// Entries returns how many ledger entries the state reflects.
+func (v *Snapshot) Entries() uint64 { return v.m.Entries }
+
+// Genesis returns the deployment's genesis, or nil before it.
+func (v *Snapshot) Genesis() *Genesis {
+	if v.m.Entries == 0 {
+		return nil
+	}
+	g := v.m.Genesis
+	return &g
+}
+
+// Authority returns the authority's verifier, or nil before the genesis.
+func (v *Snapshot) Authority() note.Verifier { return v.m.authority }
+
+// Verifier implements note.Verifiers over the registered parties' keys and
+// the authority's key.
+func (v *Snapshot) Verifier(name string, hash uint32) (note.Verifier, error) {
+	return verifiers(v.txn, v.m).Verifier(name, hash)
+}
+
+// Party implements policy.Snapshot.
+func (v *Snapshot) Party(name string) (*policy.Party, bool) {
+	raw, _ := v.txn.First(tParties, "id", name)
+	if raw == nil {
+		return nil, false
+	}
+	p := raw.(*partyRec).Party
+	return &p, true
+}
+
+// Dataset implements policy.Snapshot.
+func (v *Snapshot) Dataset(name string) (*policy.Dataset, bool) {
+	raw, _ := v.txn.First(tDatasets, "id", name)
+	if raw == nil {
+		return nil, false
+	}
+	d := raw.(*datasetRec).Dataset
+	return &d, true
+}
+
+// Letter implements policy.Snapshot.
+func (v *Snapshot) Letter(id string) (*policy.LetterState, bool) {
+	raw, _ := v.txn.First(tLetters, "id", id)
+	if raw == nil {
+		return nil, false
+	}
+	l := raw.(*letterRec).State
+	return &l, true
+}
+
+// Spent implements policy.Snapshot.
+func (v *Snapshot) Spent(letter, dataset string) dp.Epsilon {
+	raw, _ := v.txn.First(tBudgets, "id", letter+"\x00"+dataset)
+	if raw == nil {
+		return 0
+	}
+	return raw.(*budgetRec).Spent
+}
+
+// Datasets lists the catalogue, by name.
+func (v *Snapshot) Datasets() []api.DatasetInfo {
+	it, _ := v.txn.Get(tDatasets, "id")
+	var out []api.DatasetInfo
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		d := raw.(*datasetRec)
+		out = append(out, api.DatasetInfo{Dataset: d.Dataset, Uploads: d.Uploads, Rows: d.Rows, Queries: d.Queries})
+	}
+	return out
+}
+
+// DatasetUploads returns a dataset's upload IDs in ledger order.
+func (v *Snapshot) DatasetUploads(name string) []string {
+	raw, _ := v.txn.First(tDatasets, "id", name)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*datasetRec).Uploads
+}
+
+// Parties lists the registered parties, by name.
+func (v *Snapshot) Parties() []policy.Party {
+	it, _ := v.txn.Get(tParties, "id")
+	var out []policy.Party
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*partyRec).Party)
+	}
+	return out
+}
+
+// LetterIDs lists the letters on record, by id.
+func (v *Snapshot) LetterIDs() []string {
+	it, _ := v.txn.Get(tLetters, "id")
+	var out []string
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*letterRec).ID)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,537 @@
+// Package state holds the clean room's state: parties, datasets, commitment
+// letters, budgets and used nonces, in hashicorp/go-memdb, and the ledger
+// entry format that changes it.
+//
+// The state is never stored on its own: the ledger is the database. The node
+// rebuilds the state at start-up by applying every ledger entry in order with
+// Apply, and an auditor's replay applies the same entries through the same
+// code. Apply verifies every statement's signatures against the keys
+// registered by the entries before it, so a replay checks signatures too.
+//
+// State has one writer at a time (the node serialises appends); readers take
+// a Snapshot, a consistent read-only view that never blocks the writer.
+package state
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/hashicorp/go-memdb"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/protocols/dp"
+)
+
+const (
+	tParties  = "parties"
+	tDatasets = "datasets"
+	tLetters  = "letters"
+	tBudgets  = "budgets"
+	tNonces   = "nonces"
+	tMeta     = "meta"
+)
+
+type partyRec struct {
+	Name     string
+	Party    policy.Party
+	verifier note.Verifier
+}
+
+type datasetRec struct {
+	Name    string
+	Dataset policy.Dataset
+	// Uploads lists the upload IDs in ledger order.
+	Uploads []string
+	Rows    int64
+	// Queries counts decisions that read the dataset (Art. 26(4)).
+	Queries int64
+}
+
+type letterRec struct {
+	ID    string
+	State policy.LetterState
+}
+
+type budgetRec struct {
+	ID    string // letter + "\x00" + dataset
+	Spent dp.Epsilon
+}
+
+type nonceRec struct{ ID string }
+
+type metaRec struct {
+	ID        string
+	Genesis   Genesis
+	authority note.Verifier
+	// Entries is how many entries have been applied.
+	Entries uint64
+}
+
+func idIndex(field string) *memdb.IndexSchema {
+	return &memdb.IndexSchema{Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: field}}
+}
+
+var dbSchema = &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+	tParties:  {Name: tParties, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("Name")}},
+	tDatasets: {Name: tDatasets, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("Name")}},
+	tLetters:  {Name: tLetters, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
+	tBudgets:  {Name: tBudgets, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
+	tNonces:   {Name: tNonces, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
+	tMeta:     {Name: tMeta, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
+}}
+
+// ErrConflict is matched (errors.Is) by errors about something that
+// already exists: a party, dataset, letter, upload or approval on record, or
+// a query nonce already used. Sending the same statement again cannot
+// succeed.
+var ErrConflict = errors.New("conflict")
+
+type conflictError struct{ msg string }
+
+func (e *conflictError) Error() string        { return e.msg }
+func (e *conflictError) Is(target error) bool { return target == ErrConflict }
+
+func conflictf(format string, args ...any) error {
+	return &conflictError{fmt.Sprintf(format, args...)}
+}
+
+// State is the clean room's state. Apply is not safe for concurrent use
+// with itself; Snapshot is safe at any time.
+type State struct {
+	db *memdb.MemDB
+}
+
+// New returns an empty state.
+func New() *State {
+	db, err := memdb.NewMemDB(dbSchema)
+	if err != nil {
+		panic(err) // the schema is a constant
+	}
+	return &State{db: db}
+}
+
+// ApplyError says why an entry cannot be applied: the ledger holds an entry
+// that the rules do not allow, which means it was damaged or forged.
+type ApplyError struct {
+	Index uint64
+	Err   error
+}
+
+func (e *ApplyError) Error() string { return fmt.Sprintf("entry %d: %v", e.Index, e.Err) }
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// Apply applies the entry at index. Entries must be applied in ledger
+// order, from 0. On error the state is unchanged.
+func (s *State) Apply(index uint64, e *Entry) error {
+	txn := s.db.Txn(true)
+	defer txn.Abort()
+	m := meta(txn)
+	if index != m.Entries {
+		return &ApplyError{index, fmt.Errorf("out of order: %d entries applied", m.Entries)}
+	}
+	if err := apply(txn, m, e); err != nil {
+		return &ApplyError{index, err}
+	}
+	m2 := *m
+	m2.Entries++
+	if m2.Genesis.Origin == "" && e.Genesis != nil {
+		m2.Genesis = *e.Genesis
+		v, _ := note.NewVerifier(e.Genesis.AuthorityKey)
+		m2.authority = v
+	}
+	must(txn.Insert(tMeta, &m2))
+	txn.Commit()
+	return nil
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err) // memdb fails only on schema errors
+	}
+}
+
+func meta(txn *memdb.Txn) *metaRec {
+	raw, _ := txn.First(tMeta, "id", "meta")
+	if raw == nil {
+		return &metaRec{ID: "meta"}
+	}
+	return raw.(*metaRec)
+}
+
+func apply(txn *memdb.Txn, m *metaRec, e *Entry) error {
+	if e.Kind != KindGenesis && m.Entries == 0 {
+		return errors.New("the first entry must be the genesis")
+	}
+	switch e.Kind {
+	case KindGenesis:
+		if m.Entries != 0 || e.Genesis == nil {
+			return errors.New("genesis entry out of place")
+		}
+		if _, err := note.NewVerifier(e.Genesis.AuthorityKey); err != nil {
+			return fmt.Errorf("genesis: authority key: %v", err)
+		}
+		if _, err := note.NewVerifier(e.Genesis.NodeKey); err != nil {
+			return fmt.Errorf("genesis: node key: %v", err)
+		}
+		return nil
+	case KindStatement:
+		return applyStatement(txn, m, e)
+	case KindDecision:
+		return applyDecision(txn, m, e)
+	case KindRelease:
+		if e.Release == nil {
+			return errors.New("release entry without release")
+		}
+		return nil
+	case KindRejection:
+		return applyRejection(txn, e)
+	}
+	return fmt.Errorf("unknown entry kind %q", e.Kind)
+}
+
+// verifiers returns the registered parties' keys plus the authority's.
+func verifiers(txn *memdb.Txn, m *metaRec) note.Verifiers {
+	return verifierSet{txn: txn, authority: m.authority}
+}
+
+type verifierSet struct {
+	txn       *memdb.Txn
+	authority note.Verifier
+}
+
+func (v verifierSet) Verifier(name string, hash uint32) (note.Verifier, error) {
+	if v.authority != nil && name == v.authority.Name() && hash == v.authority.KeyHash() {
+		return v.authority, nil
+	}
+	if raw, _ := v.txn.First(tParties, "id", name); raw != nil {
+		if p := raw.(*partyRec); p.verifier.KeyHash() == hash {
+			return p.verifier, nil
+		}
+	}
+	return nil, &note.UnknownVerifierError{Name: name, KeyHash: hash}
+}
+
+func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry) error {
+	st, err := statement.Parse([]byte(e.Statement))
+	if err != nil {
+		return err
+	}
+	switch st.Kind {
+	case statement.KindParty:
+		return applyParty(txn, m, st)
+	case statement.KindDataset, statement.KindUpload, statement.KindLetter, statement.KindApproval:
+	default:
+		return fmt.Errorf("a %s statement cannot stand in a statement entry", st.Kind)
+	}
+	st, err = statement.Verify(st.Raw, verifiers(txn, m))
+	if err != nil {
+		return err
+	}
+	switch st.Kind {
+	case statement.KindDataset:
+		return applyDataset(txn, st)
+	case statement.KindUpload:
+		return applyUpload(txn, st, e.Upload)
+	case statement.KindLetter:
+		return applyLetter(txn, st)
+	default:
+		return applyApproval(txn, m, st)
+	}
+}
+
+// checkParty verifies a party statement against the authority's key: it
+// must be signed by the authority and by the key it registers.
+func checkParty(txn *memdb.Txn, authority note.Verifier, msg []byte) (*policy.Party, note.Verifier, error) {
+	st, err := statement.Parse(msg)
+	if err != nil {
+		return nil, nil, err
+	}
+	var p policy.Party
+	if err := st.Decode(&p); err != nil {
+		return nil, nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, nil, err
+	}
+	pv, err := note.NewVerifier(p.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("party %s: key: %v", p.Name, err)
+	}
+	if pv.Name() != p.Name {
+		return nil, nil, fmt.Errorf("party %s: key is named %s", p.Name, pv.Name())
+	}
+	if authority == nil {
+		return nil, nil, errors.New("no authority key: the ledger has no genesis")
+	}
+	list := []note.Verifier{authority}
+	if pv.Name() != authority.Name() {
+		list = append(list, pv)
+	} else if pv.KeyHash() != authority.KeyHash() {
+		return nil, nil, fmt.Errorf("party %s: name taken by the authority's key", p.Name)
+	}
+	st, err = statement.Verify(msg, note.VerifierList(list...))
+	if err != nil {
+		return nil, nil, err
+	}
+	if !st.SignedBy(authority.Name()) {
+		return nil, nil, fmt.Errorf("party %s: registration is not signed by the authority %s", p.Name, authority.Name())
+	}
+	if !st.SignedBy(p.Name) {
+		return nil, nil, fmt.Errorf("party %s: registration is not signed by the registered key itself", p.Name)
+	}
+	if raw, _ := txn.First(tParties, "id", p.Name); raw != nil {
+		return nil, nil, conflictf("party %s is already registered", p.Name)
+	}
+	return &p, pv, nil
+}
+
+func applyParty(txn *memdb.Txn, m *metaRec, st *statement.Statement) error {
+	p, pv, err := checkParty(txn, m.authority, st.Raw)
+	if err != nil {
+		return err
+	}
+	must(txn.Insert(tParties, &partyRec{Name: p.Name, Party: *p, verifier: pv}))
+	return nil
+}
+
+// checkDataset checks a verified dataset statement against the state.
+func checkDataset(txn *memdb.Txn, st *statement.Statement) (*policy.Dataset, error) {
+	var d policy.Dataset
+	if err := st.Decode(&d); err != nil {
+		return nil, err
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	if !st.SignedBy(d.Holder) {
+		return nil, fmt.Errorf("dataset %s: registration must be signed by its holder %s (Art. 12)", d.Name, d.Holder)
+	}
+	if raw, _ := txn.First(tParties, "id", d.Holder); raw == nil {
+		return nil, fmt.Errorf("dataset %s: holder %s is not registered", d.Name, d.Holder)
+	}
+	if raw, _ := txn.First(tDatasets, "id", d.Name); raw != nil {
+		prev := raw.(*datasetRec).Dataset
+		return nil, conflictf("dataset %s is already registered by %s from source %q; each data item has one source (Art. 23)", d.Name, prev.Holder, prev.Source)
+	}
+	return &d, nil
+}
+
+func applyDataset(txn *memdb.Txn, st *statement.Statement) error {
+	d, err := checkDataset(txn, st)
+	if err != nil {
+		return err
+	}
+	must(txn.Insert(tDatasets, &datasetRec{Name: d.Name, Dataset: *d}))
+	return nil
+}
+
+// checkUpload checks a verified upload statement against the state.
+func checkUpload(txn *memdb.Txn, st *statement.Statement) (*policy.Upload, error) {
+	var u policy.Upload
+	if err := st.Decode(&u); err != nil {
+		return nil, err
+	}
+	raw, _ := txn.First(tDatasets, "id", u.Dataset)
+	if raw == nil {
+		return nil, fmt.Errorf("upload: unknown dataset %q", u.Dataset)
+	}
+	d := raw.(*datasetRec)
+	if !st.SignedBy(d.Dataset.Holder) {
+		return nil, fmt.Errorf("upload to %s must be signed by its holder %s (Art. 12)", u.Dataset, d.Dataset.Holder)
+	}
+	if !validUploadID(u.UploadID) {
+		return nil, fmt.Errorf("upload: invalid upload id %q (want 32 lower-case hex digits)", u.UploadID)
+	}
+	if slices.Contains(d.Uploads, u.UploadID) {
+		return nil, conflictf("upload %s to %s was already received", u.UploadID, u.Dataset)
+	}
+	if u.Rows < 0 || len(u.PlaintextSHA256) != 64 {
+		return nil, fmt.Errorf("upload %s: bad row count or plaintext hash", u.UploadID)
+	}
+	return &u, nil
+}
+
+func validUploadID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func applyUpload(txn *memdb.Txn, st *statement.Statement, r *Receipt) error {
+	u, err := checkUpload(txn, st)
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return errors.New("upload entry without the node's receipt")
+	}
+	raw, _ := txn.First(tDatasets, "id", u.Dataset)
+	d := *raw.(*datasetRec)
+	d.Uploads = append(slices.Clip(d.Uploads), u.UploadID)
+	d.Rows += u.Rows
+	must(txn.Insert(tDatasets, &d))
+	return nil
+}
+
+// checkLetter checks a verified letter statement against the state.
+func checkLetter(txn *memdb.Txn, st *statement.Statement) (*policy.Letter, error) {
+	var l policy.Letter
+	if err := st.Decode(&l); err != nil {
+		return nil, err
+	}
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	if raw, _ := txn.First(tLetters, "id", l.ID); raw != nil && raw.(*letterRec).State.Rejected == "" {
+		return nil, conflictf("letter %s already exists", l.ID)
+	}
+	if raw, _ := txn.First(tParties, "id", l.Applicant); raw == nil {
+		return nil, fmt.Errorf("letter %s: applicant %s is not registered", l.ID, l.Applicant)
+	}
+	for _, ld := range l.Datasets {
+		if raw, _ := txn.First(tDatasets, "id", ld.Name); raw == nil {
+			return nil, fmt.Errorf("letter %s: dataset %s is not in the catalogue", l.ID, ld.Name)
+		}
+	}
+	for _, r := range l.Recipients {
+		if raw, _ := txn.First(tParties, "id", r); raw == nil {
+			return nil, fmt.Errorf("letter %s: recipient %s is not registered", l.ID, r)
+		}
+	}
+	return &l, nil
+}
+
+func applyLetter(txn *memdb.Txn, st *statement.Statement) error {
+	l, err := checkLetter(txn, st)
+	if err != nil {
+		return err
+	}
+	must(txn.Insert(tLetters, &letterRec{ID: l.ID, State: policy.LetterState{
+		Letter: *l, SHA256: st.Hash(), Signers: st.Signers,
+	}}))
+	return nil
+}
+
+// checkApproval checks a verified approval statement against the state.
+func checkApproval(txn *memdb.Txn, authority note.Verifier, st *statement.Statement) (*policy.Approval, error) {
+	var a policy.Approval
+	if err := st.Decode(&a); err != nil {
+		return nil, err
+	}
+	if authority == nil || !st.SignedBy(authority.Name()) {
+		return nil, errors.New("approvals must be signed by the authority")
+	}
+	raw, _ := txn.First(tLetters, "id", a.Letter)
+	if raw == nil || raw.(*letterRec).State.Rejected != "" {
+		return nil, fmt.Errorf("approval: no letter %q to approve", a.Letter)
+	}
+	ls := raw.(*letterRec).State
+	if ls.SHA256 != a.LetterSHA256 {
+		return nil, fmt.Errorf("approval of %s names a different letter (hash %s, the letter on record is %s)", a.Letter, a.LetterSHA256, ls.SHA256)
+	}
+	if ls.Approved {
+		return nil, conflictf("letter %s is already approved", a.Letter)
+	}
+	return &a, nil
+}
+
+func applyApproval(txn *memdb.Txn, m *metaRec, st *statement.Statement) error {
+	a, err := checkApproval(txn, m.authority, st)
+	if err != nil {
+		return err
+	}
+	raw, _ := txn.First(tLetters, "id", a.Letter)
+	l := *raw.(*letterRec)
+	l.State.Approved = true
+	must(txn.Insert(tLetters, &l))
+	return nil
+}
+
+// checkQuery verifies a query statement: signed by a registered party, with
+// a nonce never used before by that party.
+func checkQuery(txn *memdb.Txn, m *metaRec, msg []byte) (*statement.Statement, *policy.Request, error) {
+	st, err := statement.Verify(msg, verifiers(txn, m))
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Kind != statement.KindQuery {
+		return nil, nil, fmt.Errorf("%w: a %s statement is not a query", statement.ErrMalformed, st.Kind)
+	}
+	if len(st.Signers) != 1 {
+		return nil, nil, fmt.Errorf("%w: a query has exactly one signer", statement.ErrMalformed)
+	}
+	var r policy.Request
+	if err := st.Decode(&r); err != nil {
+		return nil, nil, err
+	}
+	if len(r.Nonce) < 16 || len(r.Nonce) > 64 {
+		return nil, nil, fmt.Errorf("%w: query nonce must be 16 to 64 characters", statement.ErrMalformed)
+	}
+	if raw, _ := txn.First(tNonces, "id", st.Signers[0]+"\x00"+r.Nonce); raw != nil {
+		return nil, nil, conflictf("replayed query: nonce %s was already used by %s", r.Nonce, st.Signers[0])
+	}
+	return st, &r, nil
+}
+
+func applyDecision(txn *memdb.Txn, m *metaRec, e *Entry) error {
+	if e.Decision == nil {
+		return errors.New("decision entry without decision")
+	}
+	st, r, err := checkQuery(txn, m, []byte(e.Statement))
+	if err != nil {
+		return err
+	}
+	must(txn.Insert(tNonces, &nonceRec{ID: st.Signers[0] + "\x00" + r.Nonce}))
+	d := e.Decision
+	if !d.Allow || r.DryRun {
+		return nil
+	}
+	budget := dp.Epsilon(0)
+	if raw, _ := txn.First(tLetters, "id", r.Letter); raw != nil {
+		budget, _ = raw.(*letterRec).State.Letter.Budget()
+	}
+	for _, c := range d.Charges {
+		id := r.Letter + "\x00" + c.Dataset
+		var spent dp.Epsilon
+		if raw, _ := txn.First(tBudgets, "id", id); raw != nil {
+			spent = raw.(*budgetRec).Spent
+		}
+		next := spent + c.Epsilon
+		if c.Epsilon <= 0 || next > budget {
+			return fmt.Errorf("decision overspends letter %s on %s: %s spent + %s > %s", r.Letter, c.Dataset, spent, c.Epsilon, budget)
+		}
+		must(txn.Insert(tBudgets, &budgetRec{ID: id, Spent: next}))
+		if raw, _ := txn.First(tDatasets, "id", c.Dataset); raw != nil {
+			ds := *raw.(*datasetRec)
+			ds.Queries++
+			must(txn.Insert(tDatasets, &ds))
+		}
+	}
+	return nil
+}
+
+func applyRejection(txn *memdb.Txn, e *Entry) error {
+	r := e.Rejection
+	if r == nil || r.Reason == "" {
+		return errors.New("rejection entry without a reason")
+	}
+	if r.Letter == "" {
+		return nil
+	}
+	if raw, _ := txn.First(tLetters, "id", r.Letter); raw != nil {
+		return nil // a letter with this id is on record; the refused copy changes nothing
+	}
+	must(txn.Insert(tLetters, &letterRec{ID: r.Letter, State: policy.LetterState{
+		Letter: policy.Letter{ID: r.Letter}, Rejected: r.Reason,
+	}}))
+	return nil
+}

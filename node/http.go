@@ -1,0 +1,293 @@
+package node
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/xjdata/cleanroom/connectors/csv"
+	"github.com/xjdata/cleanroom/enclave"
+	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/schema"
+	"github.com/xjdata/cleanroom/state"
+)
+
+// Version is reported by /v1/info.
+var Version = "dev"
+
+// MaxUploadBytes bounds one upload's ciphertext.
+const MaxUploadBytes = enclave.MaxUploadBytes
+
+// Handler returns the node's HTTP API.
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/info", n.handleInfo)
+	mux.HandleFunc("POST /v1/statements", n.handleStatement)
+	mux.HandleFunc("PUT /v1/uploads", n.handleUpload)
+	mux.HandleFunc("POST /v1/queries", n.handleQuery)
+	mux.HandleFunc("GET /v1/catalog", n.handleCatalog)
+	mux.HandleFunc("GET /v1/letters/{id}", n.handleLetter)
+	mux.HandleFunc("GET /v1/ledger/checkpoint", n.handleCheckpoint)
+	mux.HandleFunc("GET /v1/ledger/entries", n.handleEntries)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, code, msg string, entry *uint64) {
+	writeJSON(w, status, api.Error{Code: code, Message: msg, Entry: entry})
+}
+
+// readStatement reads a request body of at most statement.MaxBytes.
+func readStatement(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, statement.MaxBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		writeErr(w, http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("statement larger than %d bytes", statement.MaxBytes), nil)
+		return nil, false
+	}
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, api.CodeMalformed, "reading request: "+err.Error(), nil)
+		return nil, false
+	}
+	return b, true
+}
+
+func (n *Node) handleInfo(w http.ResponseWriter, r *http.Request) {
+	snap := n.state.Snapshot()
+	g := snap.Genesis()
+	writeJSON(w, http.StatusOK, api.Info{Origin: g.Origin, NodeKey: g.NodeKey, Recipient: g.Recipient,
+		AuthorityKey: g.AuthorityKey, Entries: snap.Entries(), Version: Version})
+}
+
+// reject logs a refused statement and answers the client. Nothing else
+// changes.
+func (n *Node) reject(w http.ResponseWriter, status int, code string, raw []byte, letter string, cause error) {
+	rej := &state.Rejection{StatementSHA256: statement.Hash(raw), Reason: cause.Error(), Letter: letter}
+	if st, err := statement.Parse(raw); err == nil {
+		rej.ClaimedKind = string(st.Kind)
+	}
+	var unsigned *statement.UnsignedError
+	if errors.As(cause, &unsigned) {
+		rej.ClaimedSigners = unsigned.Names
+	}
+	i, err := n.append(&state.Entry{Kind: state.KindRejection, Rejection: rej})
+	if err != nil {
+		writeErr(w, http.StatusServiceUnavailable, api.CodeUnavailable, errAudit.Error(), nil)
+		return
+	}
+	n.log.Info("statement rejected", "entry", i, "kind", rej.ClaimedKind, "reason", rej.Reason)
+	writeErr(w, status, code, cause.Error(), &i)
+}
+
+// statusOf maps a verification or check error to an HTTP status and code.
+func statusOf(err error) (int, string) {
+	var se *statement.SignatureError
+	var ue *statement.UnsignedError
+	switch {
+	case errors.As(err, &se), errors.As(err, &ue):
+		return http.StatusUnauthorized, api.CodeUnsigned
+	case errors.Is(err, statement.ErrMalformed):
+		return http.StatusBadRequest, api.CodeMalformed
+	case errors.Is(err, errAudit):
+		return http.StatusServiceUnavailable, api.CodeUnavailable
+	case errors.Is(err, state.ErrConflict):
+		return http.StatusConflict, api.CodeConflict
+	}
+	return http.StatusUnprocessableEntity, api.CodeRejected
+}
+
+func (n *Node) handleStatement(w http.ResponseWriter, r *http.Request) {
+	raw, ok := readStatement(w, r)
+	if !ok {
+		return
+	}
+	st, err := statement.Parse(raw)
+	if err != nil {
+		n.reject(w, http.StatusBadRequest, api.CodeMalformed, raw, "", err)
+		return
+	}
+	var letterID string
+	switch st.Kind {
+	case statement.KindParty, statement.KindDataset, statement.KindApproval:
+	case statement.KindLetter:
+		var l policy.Letter
+		if st.Decode(&l) == nil {
+			letterID = l.ID
+		}
+	default:
+		n.reject(w, http.StatusBadRequest, api.CodeMalformed, raw, "", fmt.Errorf("%w: a %s statement goes to its own endpoint", statement.ErrMalformed, st.Kind))
+		return
+	}
+	e := &state.Entry{Kind: state.KindStatement, Statement: string(raw)}
+	i, err := n.append(e)
+	if errors.Is(err, errAudit) {
+		writeErr(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error(), nil)
+		return
+	}
+	if err != nil {
+		status, code := statusOf(err)
+		var se *statement.SignatureError
+		if letterID != "" && errors.As(err, &se) {
+			err = fmt.Errorf("commitment letter %s refused: %w (Art. 36, Art. 43)", letterID, err)
+		} else {
+			letterID = ""
+		}
+		n.reject(w, status, code, raw, letterID, err)
+		return
+	}
+	n.log.Info("statement accepted", "entry", i, "kind", st.Kind)
+	writeJSON(w, http.StatusOK, api.Submitted{Kind: string(st.Kind), Entry: i})
+}
+
+func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
+	raw, err := base64.StdEncoding.DecodeString(r.Header.Get(api.StatementHeader))
+	if err != nil || len(raw) == 0 {
+		writeErr(w, http.StatusBadRequest, api.CodeMalformed, "missing or malformed "+api.StatementHeader+" header (base64 of the signed upload statement)", nil)
+		return
+	}
+	snap := n.state.Snapshot()
+	st, err := statement.Verify(raw, snap)
+	if err == nil && st.Kind != statement.KindUpload {
+		err = fmt.Errorf("%w: a %s statement is not an upload", statement.ErrMalformed, st.Kind)
+	}
+	var u policy.Upload
+	if err == nil {
+		err = st.Decode(&u)
+	}
+	var ds *policy.Dataset
+	if err == nil {
+		var ok bool
+		if ds, ok = snap.Dataset(u.Dataset); !ok {
+			err = fmt.Errorf("unknown dataset %q", u.Dataset)
+		}
+	}
+	// A dry run of the entry checks the signer is the holder and the
+	// upload id is fresh before a byte of the body is read.
+	if err == nil {
+		err = n.state.Check(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Upload: &state.Receipt{}})
+	}
+	if err != nil {
+		status, code := statusOf(err)
+		n.reject(w, status, code, raw, "", err)
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxUploadBytes)
+	rc, err := n.store.Ingest(r.Context(), u.Dataset, u.UploadID, &ds.Schema, u.File, body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		var ce *csv.Error
+		switch {
+		case errors.As(err, &mbe):
+			writeErr(w, http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("upload larger than %d bytes", int64(MaxUploadBytes)), nil)
+		case errors.As(err, &ce):
+			writeErr(w, http.StatusUnprocessableEntity, api.CodeRejected, "upload rejected, nothing stored: "+ce.Error(), nil)
+		default:
+			writeErr(w, http.StatusUnprocessableEntity, api.CodeRejected, "upload rejected, nothing stored: "+err.Error(), nil)
+		}
+		return
+	}
+	plainHash := hex.EncodeToString(rc.PlaintextSHA256[:])
+	if plainHash != u.PlaintextSHA256 || rc.Rows != u.Rows {
+		n.store.Remove(u.Dataset, u.UploadID)
+		writeErr(w, http.StatusUnprocessableEntity, api.CodeRejected,
+			fmt.Sprintf("upload rejected, nothing stored: the signed statement names %d rows with SHA-256 %s, the ciphertext holds %d rows with SHA-256 %s",
+				u.Rows, u.PlaintextSHA256, rc.Rows, plainHash), nil)
+		return
+	}
+	cipherHash := hex.EncodeToString(rc.CiphertextSHA256[:])
+	i, err := n.append(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Upload: &state.Receipt{
+		CiphertextSHA256: cipherHash, CiphertextBytes: rc.CiphertextBytes, PlaintextBytes: rc.PlaintextBytes,
+	}})
+	if err != nil {
+		n.store.Remove(u.Dataset, u.UploadID)
+		status, code := statusOf(err)
+		writeErr(w, status, code, err.Error(), nil)
+		return
+	}
+	n.log.Info("upload accepted", "entry", i, "dataset", u.Dataset, "rows", rc.Rows, "bytes", rc.CiphertextBytes)
+	writeJSON(w, http.StatusOK, api.Uploaded{Entry: i, Dataset: u.Dataset, UploadID: u.UploadID, Rows: rc.Rows,
+		CiphertextSHA256: cipherHash, CiphertextBytes: rc.CiphertextBytes})
+}
+
+func (n *Node) handleCatalog(w http.ResponseWriter, r *http.Request) {
+	ds := n.state.Snapshot().Datasets()
+	if ds == nil {
+		ds = []api.DatasetInfo{}
+	}
+	writeJSON(w, http.StatusOK, ds)
+}
+
+func (n *Node) handleLetter(w http.ResponseWriter, r *http.Request) {
+	snap := n.state.Snapshot()
+	ls, ok := snap.Letter(r.PathValue("id"))
+	if !ok {
+		writeErr(w, http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("no letter %q", r.PathValue("id")), nil)
+		return
+	}
+	out := api.LetterStatus{State: *ls, Spent: map[string]string{}}
+	if b, err := ls.Letter.Budget(); err == nil {
+		out.Budget = b.String()
+	}
+	for _, d := range ls.Letter.Datasets {
+		out.Spent[d.Name] = snap.Spent(ls.Letter.ID, d.Name).String()
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleCheckpoint(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(n.ledger.Checkpoint())
+}
+
+// maxEntriesPage bounds one page of /v1/ledger/entries.
+const maxEntriesPage = 1000
+
+func (n *Node) handleEntries(w http.ResponseWriter, r *http.Request) {
+	from, err1 := strconv.ParseUint(r.URL.Query().Get("from"), 10, 64)
+	count, err2 := strconv.ParseUint(r.URL.Query().Get("count"), 10, 64)
+	if err1 != nil || err2 != nil || count == 0 {
+		writeErr(w, http.StatusBadRequest, api.CodeMalformed, "want ?from=N&count=M with M > 0", nil)
+		return
+	}
+	count = min(count, maxEntriesPage)
+	out := api.Entries{From: from, Entries: [][]byte{}}
+	for i := from; i < from+count && i < n.ledger.Size(); i++ {
+		b, err := n.ledger.Entry(i)
+		if err != nil {
+			writeErr(w, http.StatusInternalServerError, api.CodeInternal, "reading the ledger failed", nil)
+			return
+		}
+		out.Entries = append(out.Entries, b)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// catalog adapts a snapshot to query.Catalog.
+func catalog(snap *state.Snapshot) query.Catalog {
+	return query.CatalogFunc(func(name string) (*schema.Schema, bool) {
+		d, ok := snap.Dataset(name)
+		if !ok {
+			return nil, false
+		}
+		return &d.Schema, true
+	})
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}

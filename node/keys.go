@@ -1,0 +1,82 @@
+package node
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/xjdata/cleanroom/internal/keys"
+)
+
+// loadOrCreateTLS returns the node's TLS certificate, creating a
+// self-signed ECDSA P-256 certificate for localhost at first start, and its
+// pin: "sha256:" and the hex SHA-256 of the certificate's DER bytes.
+func loadOrCreateTLS(dir string) (tls.Certificate, string, error) {
+	certPath, keyPath := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if _, err := os.Stat(certPath); errors.Is(err, fs.ErrNotExist) {
+		if err := createTLS(certPath, keyPath); err != nil {
+			return tls.Certificate{}, "", err
+		}
+	}
+	if err := keys.CheckSecretMode(keyPath); err != nil {
+		return tls.Certificate{}, "", err
+	}
+	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("tls: %w", err)
+	}
+	return cert, Pin(cert.Certificate[0]), nil
+}
+
+// Pin returns the pin of a DER certificate.
+func Pin(der []byte) string {
+	h := sha256.Sum256(der)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+func createTLS(certPath, keyPath string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "cleanroom node"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().AddDate(10, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := keys.WriteSecret(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})); err != nil {
+		return err
+	}
+	return os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}

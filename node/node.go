@@ -1,0 +1,299 @@
+// Package node is the compute node: it composes the ledger, the state, the
+// policy engine and the enclave behind an HTTPS JSON API.
+//
+// # Order of effects
+//
+// Every write follows the same order: verify the signed statement against
+// the registered keys, check the entry it makes against the state with the
+// same code that replay uses (state.Check), append it to the ledger (durable
+// before the call returns), then apply it to the in-memory state, and only
+// then act. A query's decision and the budget it spends are therefore on
+// disk before anything is computed; if the ledger cannot be written the node
+// does nothing and answers 503 audit-unavailable.
+//
+// # Data directory
+//
+//	node.key       the node's note signer key (checkpoints), 0600
+//	node.age       the node's age identity (sealed uploads), 0600
+//	tls.crt        self-signed certificate; clients pin its SHA-256
+//	tls.key        its private key, 0600
+//	ledger/        the transparency log (see package ledger)
+//	sealed/        age ciphertexts of uploads, one folder per dataset
+//	node.json      what clients need: URL, pin, keys (written at start)
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/xjdata/cleanroom/enclave"
+	"github.com/xjdata/cleanroom/internal/keys"
+	"github.com/xjdata/cleanroom/ledger"
+	"github.com/xjdata/cleanroom/state"
+)
+
+// Config configures a node.
+type Config struct {
+	// Dir is the data directory. Required.
+	Dir string
+	// AuthorityKey is the authority's verifier key. Required at first
+	// start; afterwards it must be empty or equal the recorded one.
+	AuthorityKey string
+	// Origin names the deployment in checkpoints. Defaults to
+	// "cleanroom.local/" and the data directory's base name at first start.
+	Origin string
+	// Logger defaults to a text logger on stderr.
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Node is a running compute node. Safe for concurrent use.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	signer  note.Signer
+	nodeKey string
+	custody *enclave.Custody
+	store   *enclave.Store
+	ledger  *ledger.Log
+	state   *state.State
+	tlsCert tls.Certificate
+	pin     string
+
+	// mu serialises check, append and apply, so that the state always
+	// reflects exactly the ledger.
+	mu sync.Mutex
+}
+
+// Open opens (or creates) the node in cfg.Dir and rebuilds its state by
+// replaying the ledger. It refuses to start on a damaged ledger.
+func Open(cfg Config) (*Node, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("node: data directory is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, state: state.New()}
+	var err error
+	if n.signer, n.nodeKey, err = keys.LoadOrCreateSigner(filepath.Join(cfg.Dir, "node.key"), "node"); err != nil {
+		return nil, fmt.Errorf("node: signing key: %w", err)
+	}
+	idPath := filepath.Join(cfg.Dir, "node.age")
+	if _, err := os.Stat(idPath); errors.Is(err, os.ErrNotExist) {
+		if err := enclave.GenerateIdentity(idPath); err != nil {
+			return nil, fmt.Errorf("node: age identity: %w", err)
+		}
+	}
+	if n.custody, err = enclave.LoadCustody(idPath); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.store, err = enclave.OpenStore(filepath.Join(cfg.Dir, "sealed"), n.custody); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.tlsCert, n.pin, err = loadOrCreateTLS(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	origin := cfg.Origin
+	if origin == "" {
+		origin = "cleanroom.local/" + filepath.Base(filepath.Clean(cfg.Dir))
+	}
+	origin = originOf(cfg.Dir, origin)
+	if n.ledger, err = ledger.Open(filepath.Join(cfg.Dir, "ledger"), n.signer, origin); err != nil {
+		return nil, fmt.Errorf("node: ledger: %w", err)
+	}
+	if err := n.replay(); err != nil {
+		n.ledger.Close()
+		return nil, err
+	}
+	if err := n.genesis(origin); err != nil {
+		n.ledger.Close()
+		return nil, err
+	}
+	if err := n.removeOrphans(); err != nil {
+		n.ledger.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// originOf returns the origin recorded in dir, or records origin there.
+// The origin is fixed at first start: checkpoints of one log keep it.
+func originOf(dir, origin string) string {
+	p := filepath.Join(dir, "origin")
+	if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
+		return string(b)
+	}
+	os.WriteFile(p, []byte(origin), 0o644)
+	return origin
+}
+
+// replay rebuilds the state from the ledger.
+func (n *Node) replay() error {
+	start := time.Now()
+	err := n.ledger.Scan(0, func(i uint64, b []byte) error {
+		e, err := state.DecodeEntry(b)
+		if err != nil {
+			return &state.ApplyError{Index: i, Err: err}
+		}
+		return n.state.Apply(i, e)
+	})
+	if err != nil {
+		return fmt.Errorf("node: the ledger does not replay, refusing to start: %w", err)
+	}
+	n.log.Info("state rebuilt from ledger", "entries", n.ledger.Size(), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (n *Node) genesis(origin string) error {
+	snap := n.state.Snapshot()
+	if g := snap.Genesis(); g != nil {
+		if n.cfg.AuthorityKey != "" && n.cfg.AuthorityKey != g.AuthorityKey {
+			return fmt.Errorf("node: --authority differs from the authority recorded in the ledger (%s)", g.AuthorityKey)
+		}
+		if g.NodeKey != n.nodeKey {
+			return errors.New("node: node.key is not the key recorded in the ledger's genesis")
+		}
+		return nil
+	}
+	if n.cfg.AuthorityKey == "" {
+		return errors.New("node: a new node needs the authority's verifier key (--authority FILE.pub)")
+	}
+	if _, err := note.NewVerifier(n.cfg.AuthorityKey); err != nil {
+		return fmt.Errorf("node: authority key: %v", err)
+	}
+	_, err := n.append(&state.Entry{Kind: state.KindGenesis, Genesis: &state.Genesis{
+		Origin: origin, NodeKey: n.nodeKey, AuthorityKey: n.cfg.AuthorityKey, Recipient: n.custody.Recipient(),
+	}})
+	return err
+}
+
+// removeOrphans deletes sealed uploads that no ledger entry accepted (left
+// by a crash between storing and logging).
+func (n *Node) removeOrphans() error {
+	snap := n.state.Snapshot()
+	for _, d := range snap.Datasets() {
+		ids, err := n.store.List(d.Name)
+		if err != nil {
+			return fmt.Errorf("node: sealed store: %w", err)
+		}
+		known := map[string]bool{}
+		for _, id := range d.Uploads {
+			known[id] = true
+		}
+		for _, id := range ids {
+			if !known[id] {
+				n.log.Warn("removing an upload the ledger never accepted", "dataset", d.Name, "upload", id)
+				if err := n.store.Remove(d.Name, id); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// append checks e against the state, appends it durably and applies it.
+// The caller must not hold n.mu.
+func (n *Node) append(e *state.Entry) (uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.appendLocked(e)
+}
+
+// errAudit wraps ledger failures: the node must refuse to act.
+var errAudit = errors.New("audit-unavailable: the ledger cannot be written, nothing was done")
+
+func (n *Node) appendLocked(e *state.Entry) (uint64, error) {
+	if e.Time.IsZero() {
+		e.Time = n.cfg.Now().UTC()
+	}
+	if err := n.state.Check(e); err != nil {
+		return 0, err
+	}
+	b, err := e.Encode()
+	if err != nil {
+		return 0, err
+	}
+	i, err := n.ledger.Append(b)
+	if err != nil {
+		n.log.Error("ledger append failed", "err", err)
+		return 0, fmt.Errorf("%w: %v", errAudit, err)
+	}
+	if err := n.state.Apply(i, e); err != nil {
+		// Check passed under the same lock, so this cannot happen; if it
+		// does, the state no longer matches the ledger: stop serving.
+		panic(fmt.Sprintf("node: entry %d checked but not applied: %v", i, err))
+	}
+	return i, nil
+}
+
+// Pin returns the TLS certificate pin clients must use.
+func (n *Node) Pin() string { return n.pin }
+
+// Close closes the ledger.
+func (n *Node) Close() error { return n.ledger.Close() }
+
+// Serve serves the API over TLS on ln until ctx is done, then shuts down
+// gracefully.
+func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           n.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{n.tlsCert}, MinVersion: tls.VersionTLS13},
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+	tl := tls.NewListener(ln, srv.TLSConfig)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(tl) }()
+	url := "https://" + ln.Addr().String()
+	if err := n.writeInfo(url); err != nil {
+		return err
+	}
+	n.log.Info("node listening", "url", url, "pin", n.pin)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	n.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// NodeInfo is node.json: what a client needs to reach the node.
+type NodeInfo struct {
+	URL       string `json:"url"`
+	Pin       string `json:"pin"`
+	NodeKey   string `json:"node_key"`
+	Recipient string `json:"recipient"`
+}
+
+func (n *Node) writeInfo(url string) error {
+	b, _ := json.MarshalIndent(NodeInfo{URL: url, Pin: n.pin, NodeKey: n.nodeKey, Recipient: n.custody.Recipient()}, "", "  ")
+	tmp := filepath.Join(n.cfg.Dir, "node.json.tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(n.cfg.Dir, "node.json"))
+}

@@ -1,0 +1,142 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/xjdata/cleanroom/enclave"
+	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/state"
+)
+
+// MaxClockSkew is how far a query's signed time may be from the node's.
+const MaxClockSkew = 10 * time.Minute
+
+func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
+	raw, ok := readStatement(w, r)
+	if !ok {
+		return
+	}
+	snap := n.state.Snapshot()
+	st, err := statement.Verify(raw, snap)
+	if err == nil && st.Kind != statement.KindQuery {
+		err = fmt.Errorf("%w: a %s statement is not a query", statement.ErrMalformed, st.Kind)
+	}
+	if err == nil && len(st.Signers) != 1 {
+		err = fmt.Errorf("%w: a query has exactly one signer", statement.ErrMalformed)
+	}
+	var req policy.Request
+	if err == nil {
+		err = st.Decode(&req)
+	}
+	now := n.cfg.Now().UTC()
+	if err == nil && (req.Time.Before(now.Add(-MaxClockSkew)) || req.Time.After(now.Add(MaxClockSkew))) {
+		err = fmt.Errorf("%w: query signed at %s, the node's clock says %s (allowed skew %v)",
+			statement.ErrMalformed, req.Time.UTC().Format(time.RFC3339), now.Format(time.RFC3339), MaxClockSkew)
+	}
+	if err != nil {
+		status, code := statusOf(err)
+		n.reject(w, status, code, raw, "", err)
+		return
+	}
+	requester := st.Signers[0]
+
+	// Compile, decide, log and debit as one step, on one snapshot: the
+	// auditor's replay compiles and decides on the same state.
+	n.mu.Lock()
+	cur := n.state.Snapshot()
+	plan, cerr := query.Compile(req.SQL, catalog(cur))
+	var planHash string
+	if cerr == nil {
+		pj, _ := json.Marshal(plan)
+		planHash = sha256Hex(pj)
+	}
+	var d *policy.Decision
+	if cerr != nil {
+		d = policy.Invalid(cerr)
+	} else {
+		d = policy.Evaluate(cur, policy.Input{Requester: requester, Request: req, Plan: plan, Time: now})
+	}
+	entry := &state.Entry{Kind: state.KindDecision, Time: now, Statement: string(raw), Decision: &state.Decided{Decision: *d, PlanSHA256: planHash}}
+	idx, err := n.appendLocked(entry)
+	n.mu.Unlock()
+	if err != nil {
+		status, code := statusOf(err)
+		if errors.Is(err, errAudit) {
+			writeErr(w, status, code, err.Error(), nil)
+			return
+		}
+		n.reject(w, status, code, raw, "", err)
+		return
+	}
+	n.log.Info("query decided", "entry", idx, "requester", requester, "letter", req.Letter, "allow", d.Allow, "dry_run", req.DryRun)
+	if !d.Allow {
+		writeJSON(w, http.StatusForbidden, api.Error{Code: api.CodeDenied, Message: d.String(), Entry: &idx, Decision: d})
+		return
+	}
+	resp := api.QueryResponse{Decision: *d, DecisionEntry: idx}
+	if req.DryRun {
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+
+	res, err := n.execute(r, plan, d.Params)
+	if err != nil {
+		// The budget stays spent: the decision is on record, and a failed
+		// run may still have revealed something through its timing.
+		n.log.Error("query execution failed", "entry", idx, "err", err)
+		writeErr(w, http.StatusInternalServerError, api.CodeInternal, "the query was allowed but could not run: "+err.Error(), &idx)
+		return
+	}
+	out := &api.Result{Columns: res.Columns, Rows: res.Rows, Suppressed: res.Suppressed}
+	rb, _ := json.Marshal(out)
+	resp.Result, resp.ResultSHA256 = out, sha256Hex(rb)
+	recipient := req.Recipient
+	if recipient == "" {
+		recipient = requester
+	}
+	rel, err := n.append(&state.Entry{Kind: state.KindRelease, Release: &state.Release{
+		Decision: idx, Recipient: recipient, ResultSHA256: resp.ResultSHA256, Rows: len(out.Rows), Suppressed: out.Suppressed,
+	}})
+	if err != nil {
+		// Nothing leaves unless its release is on record.
+		status, code := statusOf(err)
+		writeErr(w, status, code, err.Error(), &idx)
+		return
+	}
+	resp.ReleaseEntry = &rel
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// execute loads the plan's tables into the enclave and runs it.
+func (n *Node) execute(r *http.Request, plan *query.Plan, p *policy.Params) (*enclave.Result, error) {
+	snap := n.state.Snapshot()
+	tables := make(map[string]*enclave.Table, len(plan.Tables))
+	for _, t := range plan.Tables {
+		ds, ok := snap.Dataset(t.Name)
+		if !ok {
+			return nil, fmt.Errorf("dataset %s vanished", t.Name)
+		}
+		tab, err := n.store.Load(t.Name, &ds.Schema, snap.DatasetUploads(t.Name))
+		if err != nil {
+			return nil, err
+		}
+		unit := -1
+		if ds.Unit != "" {
+			unit = ds.Schema.Index(ds.Unit)
+		}
+		tables[t.Name] = &enclave.Table{Name: t.Name, Schema: &ds.Schema, Rows: tab.Rows, Unit: unit, MaxRowsPerUnit: ds.RowsPerUnit()}
+	}
+	return enclave.Execute(r.Context(), plan, tables, enclave.Params{
+		Epsilon:          p.Epsilon.Float64(),
+		Delta:            p.Delta,
+		MinGroupSize:     p.MinGroupSize,
+		MaxGroupsPerUnit: p.MaxGroupsPerUnit,
+	})
+}

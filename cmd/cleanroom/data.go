@@ -1,0 +1,393 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xjdata/cleanroom/client"
+	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/keys"
+	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/policy"
+)
+
+// readStrictJSON decodes a spec file, refusing unknown fields.
+func readStrictJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func newDataset() *cobra.Command {
+	ds := &cobra.Command{Use: "dataset", Short: "Register, upload and list datasets (the providers' verbs)"}
+
+	var key, spec string
+	reg := &cobra.Command{
+		Use:   "register --key HOLDER.key --spec DATASET.json",
+		Short: "Register a dataset: schema, bounds, source and classes",
+		Long: `register declares a dataset, signed by its holder (Art. 12). The spec is the
+JSON of a dataset document: name, source department (Art. 23), schema with
+column types and bounds, sharing class (Art. 33), opening class (Art. 35),
+level (Art. 56), and the privacy unit column with the most rows one unit may
+have. The holder is the key's party.`,
+		Example: `  cleanroom dataset register --node-info data/node.json --key keys/bank.key --spec loans.json
+
+  loans.json:
+  {"name": "loans", "source": "信贷管理部", "sharing": "conditional", "conditions": "...",
+   "opening": "conditional", "level": "general", "unit": "uscc", "max_rows_per_unit": 5,
+   "schema": {"columns": [{"name": "uscc", "type": "string", "max_len": 18},
+                          {"name": "amount", "type": "int", "min": 0, "max": 1000000000}]}}`,
+		Args: cobra.NoArgs,
+	}
+	mkReg := conn(reg)
+	reg.RunE = func(cmd *cobra.Command, _ []string) error {
+		signer, _, err := keys.LoadSigner(key)
+		if err != nil {
+			return err
+		}
+		var d policy.Dataset
+		if err := readStrictJSON(spec, &d); err != nil {
+			return err
+		}
+		d.Holder = signer.Name()
+		if err := d.Validate(); err != nil {
+			return fmt.Errorf("%s: %w", spec, err)
+		}
+		stmt, err := statement.New(statement.KindDataset, d, signer)
+		if err != nil {
+			return err
+		}
+		return submit(mkReg, stmt, "dataset "+d.Name+" registered")
+	}
+	reg.Flags().StringVar(&key, "key", "", "the holder's signing key (required)")
+	reg.Flags().StringVar(&spec, "spec", "", "dataset spec JSON file (required)")
+	reg.MarkFlagRequired("key")
+	reg.MarkFlagRequired("spec")
+
+	var upKey, upDataset string
+	up := &cobra.Command{
+		Use:   "upload --key HOLDER.key --dataset NAME FILE.csv",
+		Short: "Upload a CSV file, sealed with age to the node",
+		Long: `upload checks every row of FILE.csv against the dataset's schema first (an
+error names the file, line and column, and nothing is sent), then streams the
+file encrypted with age to the node's recipient. The node stores only the
+ciphertext and keeps nothing of a rejected upload. The CSV's first line names
+the columns.`,
+		Example: "  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans loans.csv",
+		Args:    cobra.ExactArgs(1),
+	}
+	mkUp := conn(up)
+	up.RunE = func(cmd *cobra.Command, args []string) error {
+		signer, _, err := keys.LoadSigner(upKey)
+		if err != nil {
+			return err
+		}
+		c, err := mkUp()
+		if err != nil {
+			return err
+		}
+		cx, cancel := ctx()
+		defer cancel()
+		cat, err := c.Catalog(cx)
+		if err != nil {
+			return err
+		}
+		var d *policy.Dataset
+		for i := range cat {
+			if cat[i].Name == upDataset {
+				d = &cat[i].Dataset
+			}
+		}
+		if d == nil {
+			return withHint(fmt.Errorf("no dataset %q in the node's catalogue", upDataset), "register it first: cleanroom dataset register")
+		}
+		start := time.Now()
+		res, err := c.UploadCSV(cx, signer, upDataset, &d.Schema, args[0], progressBar("upload "+filepath.Base(args[0])))
+		if err != nil {
+			return err
+		}
+		secs := time.Since(start).Seconds()
+		fmt.Printf("uploaded %d rows to %s, sealed (%s of ciphertext, %.1f MB/s; ledger entry %d)\n",
+			res.Rows, res.Dataset, humanBytes(res.CiphertextBytes), float64(res.CiphertextBytes)/1e6/secs, res.Entry)
+		return nil
+	}
+	up.Flags().StringVar(&upKey, "key", "", "the holder's signing key (required)")
+	up.Flags().StringVar(&upDataset, "dataset", "", "dataset name (required)")
+	up.MarkFlagRequired("key")
+	up.MarkFlagRequired("dataset")
+
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List the catalogue (Art. 25)",
+		Example: "  cleanroom dataset list --node-info data/node.json",
+		Args:    cobra.NoArgs,
+	}
+	mkList := conn(list)
+	list.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := mkList()
+		if err != nil {
+			return err
+		}
+		cx, cancel := ctx()
+		defer cancel()
+		cat, err := c.Catalog(cx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DATASET\tHOLDER\tSOURCE\tSHARING\tOPENING\tLEVEL\tROWS\tCOLUMNS")
+		for _, d := range cat {
+			var cols []string
+			for _, c := range d.Schema.Columns {
+				cols = append(cols, c.Name+":"+string(c.Type))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", d.Name, d.Holder, d.Source, d.Sharing, d.Opening, d.Level, d.Rows, strings.Join(cols, " "))
+		}
+		return tw.Flush()
+	}
+	ds.AddCommand(reg, up, list)
+	return ds
+}
+
+func newCommitment() *cobra.Command {
+	cm := &cobra.Command{Use: "commitment", Short: "Draft, sign, submit and approve commitment letters (Art. 36)"}
+
+	var spec, out string
+	var validDays int
+	draft := &cobra.Command{
+		Use:   "draft --spec LETTER.json --out LETTER.txt",
+		Short: "Write a commitment letter's text from a spec, ready to sign",
+		Long: `draft turns a spec (the JSON of a commitment letter: id, applicant, scenario,
+purposes, datasets with the allowed use of each column, safeguards, budget,
+minimum group size, recipients) into the letter's text. The prohibitions of
+Art. 36(2) are filled in. Without not_before/not_after in the spec the letter
+is valid from now for --valid-days. Each signer then runs 'commitment sign'.`,
+		Example: "  cleanroom commitment draft --spec letter.json --out L-7.txt --valid-days 90",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var l policy.Letter
+			if err := readStrictJSON(spec, &l); err != nil {
+				return err
+			}
+			if l.Prohibitions == "" {
+				l.Prohibitions = policy.Prohibitions
+			}
+			if l.NotBefore.IsZero() {
+				l.NotBefore = time.Now().UTC().Truncate(time.Second)
+				l.NotAfter = l.NotBefore.AddDate(0, 0, validDays)
+			}
+			if err := l.Validate(); err != nil {
+				return fmt.Errorf("%s: %w", spec, err)
+			}
+			text, err := statement.Text(statement.KindLetter, l)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, text, 0o644); err != nil {
+				return err
+			}
+			fmt.Printf("drafted letter %s into %s, valid %s to %s; next: each party runs 'cleanroom commitment sign'\n",
+				l.ID, out, l.NotBefore.Format(time.DateOnly), l.NotAfter.Format(time.DateOnly))
+			return nil
+		},
+	}
+	draft.Flags().StringVar(&spec, "spec", "", "letter spec JSON (required)")
+	draft.Flags().StringVarP(&out, "out", "o", "", "file to write the letter text to (required)")
+	draft.Flags().IntVar(&validDays, "valid-days", 90, "validity from now, when the spec has no window")
+	draft.MarkFlagRequired("spec")
+	draft.MarkFlagRequired("out")
+
+	var signKey string
+	sign := &cobra.Command{
+		Use:   "sign --key KEY LETTER.txt",
+		Short: "Add your signature to a commitment letter, in place",
+		Long: `sign adds the key's signature to the letter file, keeping the signatures it
+has. The applicant and the holder of every dataset named must sign (Art. 36,
+Art. 43). Read the letter before you sign it: the file is plain text.`,
+		Example: "  cleanroom commitment sign --key keys/grid.key L-7.txt",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			signer, _, err := keys.LoadSigner(signKey)
+			if err != nil {
+				return err
+			}
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			var signed []byte
+			if _, perr := statement.Parse(b); perr == nil {
+				signed, err = statement.Countersign(b, signer)
+			} else {
+				signed, err = statement.Sign(b, signer)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: not a letter text or signed letter: %w", args[0], err)
+			}
+			if st, err := statement.Parse(signed); err != nil || st.Kind != statement.KindLetter {
+				return fmt.Errorf("%s: not a commitment letter", args[0])
+			}
+			if err := os.WriteFile(args[0], signed, 0o644); err != nil {
+				return err
+			}
+			fmt.Printf("signed %s as %s\n", args[0], signer.Name())
+			return nil
+		},
+	}
+	sign.Flags().StringVar(&signKey, "key", "", "your signing key (required)")
+	sign.MarkFlagRequired("key")
+
+	submitCmd := &cobra.Command{
+		Use:     "submit LETTER.txt",
+		Short:   "Send a signed commitment letter to the node",
+		Long:    "submit sends the letter; the node checks every signature against the registered keys and refuses a letter whose signature does not verify.",
+		Example: "  cleanroom commitment submit --node-info data/node.json L-7.txt",
+		Args:    cobra.ExactArgs(1),
+	}
+	mkSubmit := conn(submitCmd)
+	submitCmd.RunE = func(cmd *cobra.Command, args []string) error {
+		b, err := os.ReadFile(args[0])
+		if err != nil {
+			return err
+		}
+		return submit(mkSubmit, b, "letter "+args[0]+" submitted")
+	}
+
+	var apKey string
+	approve := &cobra.Command{
+		Use:     "approve --key AUTHORITY.key LETTER.txt",
+		Short:   "Approve a submitted letter and its scenario (the authority's verb)",
+		Long:    "approve signs the authority's approval of exactly this letter (by its SHA-256) and its application scenario.",
+		Example: "  cleanroom commitment approve --node-info data/node.json --key keys/databureau.key L-7.txt",
+		Args:    cobra.ExactArgs(1),
+	}
+	mkApprove := conn(approve)
+	approve.RunE = func(cmd *cobra.Command, args []string) error {
+		signer, _, err := keys.LoadSigner(apKey)
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(args[0])
+		if err != nil {
+			return err
+		}
+		st, err := statement.Parse(b)
+		if err != nil || st.Kind != statement.KindLetter {
+			return fmt.Errorf("%s: not a signed commitment letter", args[0])
+		}
+		var l policy.Letter
+		if err := st.Decode(&l); err != nil {
+			return err
+		}
+		stmt, err := statement.New(statement.KindApproval, policy.Approval{Letter: l.ID, LetterSHA256: st.Hash()}, signer)
+		if err != nil {
+			return err
+		}
+		return submit(mkApprove, stmt, "letter "+l.ID+" approved")
+	}
+	approve.Flags().StringVar(&apKey, "key", "", "the authority's signing key (required)")
+	approve.MarkFlagRequired("key")
+
+	show := &cobra.Command{
+		Use:     "show ID",
+		Short:   "Show a letter's state and remaining budget",
+		Example: "  cleanroom commitment show --node-info data/node.json L-7",
+		Args:    cobra.ExactArgs(1),
+	}
+	mkShow := conn(show)
+	show.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := mkShow()
+		if err != nil {
+			return err
+		}
+		cx, cancel := ctx()
+		defer cancel()
+		ls, err := c.Letter(cx, args[0])
+		if err != nil {
+			return err
+		}
+		printJSON(ls)
+		return nil
+	}
+	cm.AddCommand(draft, sign, submitCmd, approve, show)
+	return cm
+}
+
+func newQuery() *cobra.Command {
+	var key, letter, epsilon, recipient string
+	var dry, asJSON bool
+	cmd := &cobra.Command{
+		Use:   `query --key KEY --commitment ID "SQL"`,
+		Short: "Ask an aggregate question under a commitment letter",
+		Long: `query signs {sql, letter, epsilon, nonce, time} and sends it. The node
+checks it against the letter (Art. 36) and answers with a differentially
+private result and the ledger entries of its decision and release, or with
+every reason it was denied. Supported: SELECT of COUNT(*), COUNT(col),
+SUM(col), AVG(col) and grouping columns over one dataset or inner equi-JOINs,
+WHERE comparisons joined by AND, GROUP BY. --dry-run shows the decision and
+its cost without running or spending.`,
+		Example: `  cleanroom query --node-info data/node.json --key keys/bank.key --commitment L-7 --epsilon 0.5 \
+    "SELECT r.industry, AVG(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc GROUP BY r.industry"`,
+		Args: cobra.ExactArgs(1),
+	}
+	mk := conn(cmd)
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		signer, _, err := keys.LoadSigner(key)
+		if err != nil {
+			return err
+		}
+		stmt, err := statement.New(statement.KindQuery, policy.Request{
+			SQL: args[0], Letter: letter, Epsilon: epsilon, Recipient: recipient,
+			Nonce: statement.NewNonce(), Time: time.Now().UTC(), DryRun: dry,
+		}, signer)
+		if err != nil {
+			return err
+		}
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		cx, cancel := ctx()
+		defer cancel()
+		res, err := c.Query(cx, stmt)
+		var ce *client.Error
+		if asJSON && errors.As(err, &ce) && ce.Decision != nil {
+			printJSON(api.Error{Code: ce.Code, Message: ce.Message, Entry: ce.Entry, Decision: ce.Decision})
+			return &exitError{code: 1, err: err}
+		}
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			printJSON(res)
+			return nil
+		}
+		printResult(res, dry)
+		return nil
+	}
+	cmd.Flags().StringVarP(&key, "key", "k", "", "your signing key (required)")
+	cmd.Flags().StringVarP(&letter, "commitment", "c", "", "commitment letter id (required)")
+	cmd.Flags().StringVarP(&epsilon, "epsilon", "e", "0.5", "privacy budget to spend on every dataset read")
+	cmd.Flags().StringVar(&recipient, "recipient", "", "party to deliver the result to (default: you)")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "show the decision and cost; run and spend nothing")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the answer as JSON")
+	cmd.MarkFlagRequired("key")
+	cmd.MarkFlagRequired("commitment")
+	return cmd
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xjdata/cleanroom/client"
+	"github.com/xjdata/cleanroom/internal/keys"
+	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/policy"
+)
+
+// conn registers the flags that locate the node and returns a constructor.
+func conn(cmd *cobra.Command) func() (*client.Client, error) {
+	var url, pin, info string
+	cmd.Flags().StringVar(&url, "node", os.Getenv("CLEANROOM_NODE"), "node URL, https://host:port (env CLEANROOM_NODE)")
+	cmd.Flags().StringVar(&pin, "pin", os.Getenv("CLEANROOM_PIN"), "node certificate pin, sha256:HEX (env CLEANROOM_PIN)")
+	cmd.Flags().StringVar(&info, "node-info", os.Getenv("CLEANROOM_NODE_INFO"), "node.json from the node's data directory (env CLEANROOM_NODE_INFO)")
+	return func() (*client.Client, error) {
+		switch {
+		case url != "" || pin != "":
+			return client.New(url, pin)
+		case info != "":
+			return client.FromInfoFile(info)
+		}
+		return nil, withHint(errors.New("no node given"),
+			"pass --node-info DATA/node.json, or --node URL --pin PIN (printed by 'cleanroom node' at start)")
+	}
+}
+
+func ctx() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func printJSON(v any) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Println(string(b))
+}
+
+func newKeygen() *cobra.Command {
+	var name, out string
+	cmd := &cobra.Command{
+		Use:   "keygen --name NAME",
+		Short: "Create a party's Ed25519 signing key",
+		Long: `keygen writes NAME.key, the party's signing key (mode 0600; keep it secret),
+and NAME.pub, its public verifier key, which the authority registers. Every
+statement a party makes (registration, upload, letter, approval, query) is
+signed with this key. It never overwrites an existing key.`,
+		Example: "  cleanroom keygen --name bank --out keys/",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !policy.ValidPartyName(name) {
+				return fmt.Errorf("invalid name %q: want a lower-case letter, then letters, digits or -", name)
+			}
+			if err := os.MkdirAll(out, 0o700); err != nil {
+				return err
+			}
+			skey, vkey, err := keys.Generate(name)
+			if err != nil {
+				return err
+			}
+			kp, pp := filepath.Join(out, name+".key"), filepath.Join(out, name+".pub")
+			if _, err := os.Stat(pp); err == nil {
+				return fmt.Errorf("%s exists; refusing to overwrite a key", pp)
+			}
+			if err := keys.WriteSecret(kp, []byte(skey+"\n")); err != nil {
+				return err
+			}
+			if err := os.WriteFile(pp, []byte(vkey+"\n"), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "wrote %s (secret) and %s\n", kp, pp)
+			fmt.Println(vkey)
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "party name: lower-case letters, digits, - (required)")
+	cmd.Flags().StringVarP(&out, "out", "o", ".", "directory to write the key files in")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func newParty() *cobra.Command {
+	party := &cobra.Command{Use: "party", Short: "Register parties (the authority's verb)"}
+	var authKey, partyKey, kind, juris, display string
+	reg := &cobra.Command{
+		Use:   "register --key AUTHORITY.key --party-key NAME.key --kind KIND --jurisdiction CC",
+		Short: "Register a party with the node, signed by the authority and the party",
+		Long: `register sends a party registration signed by the authority and by the
+party's own key, which proves the party holds it. KIND is one of public-body,
+public-service, enterprise, individual (Art. 21); CC is the party's country
+(Art. 59: results from important data never go abroad).`,
+		Example: `  cleanroom party register --node-info data/node.json --key keys/databureau.key \
+    --party-key keys/bank.key --kind enterprise --jurisdiction CN --display 某商业银行`,
+		Args: cobra.NoArgs,
+	}
+	mk := conn(reg)
+	reg.RunE = func(cmd *cobra.Command, _ []string) error {
+		auth, _, err := keys.LoadSigner(authKey)
+		if err != nil {
+			return err
+		}
+		ps, vkey, err := keys.LoadSigner(partyKey)
+		if err != nil {
+			return err
+		}
+		p := policy.Party{Name: ps.Name(), Kind: policy.PartyKind(kind), Display: display, Jurisdiction: juris, Key: vkey}
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		stmt, err := statement.New(statement.KindParty, p, auth, ps)
+		if err != nil {
+			return err
+		}
+		return submit(mk, stmt, "party "+p.Name+" registered")
+	}
+	reg.Flags().StringVar(&authKey, "key", "", "the authority's signing key (required)")
+	reg.Flags().StringVar(&partyKey, "party-key", "", "the new party's signing key, to prove possession (required)")
+	reg.Flags().StringVar(&kind, "kind", "", "public-body, public-service, enterprise or individual (required)")
+	reg.Flags().StringVar(&juris, "jurisdiction", "CN", "two-letter country code")
+	reg.Flags().StringVar(&display, "display", "", "the party's full name")
+	reg.MarkFlagRequired("key")
+	reg.MarkFlagRequired("party-key")
+	reg.MarkFlagRequired("kind")
+	party.AddCommand(reg)
+	return party
+}
+
+// submit sends a signed statement and prints the ledger entry.
+func submit(mk func() (*client.Client, error), stmt []byte, what string) error {
+	c, err := mk()
+	if err != nil {
+		return err
+	}
+	cx, cancel := ctx()
+	defer cancel()
+	res, err := c.Submit(cx, stmt)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s (ledger entry %d)\n", what, res.Entry)
+	return nil
+}
+
+func newNode() *cobra.Command {
+	var dir, listen, authority, origin string
+	cmd := &cobra.Command{
+		Use:   "node --data DIR",
+		Short: "Run the compute node",
+		Long: `node runs the compute node: an HTTPS JSON API on a loopback address by
+default, its state rebuilt from the ledger at start. At first start it creates
+its signing key, its age identity, a self-signed TLS certificate and the
+ledger's genesis, which records --authority (required then). It prints the
+certificate pin clients need and writes DIR/node.json. SIGINT or SIGTERM stop
+it cleanly.`,
+		Example: "  cleanroom node --data data/ --listen 127.0.0.1:7643 --authority keys/databureau.pub",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var akey string
+			if authority != "" {
+				_, v, err := keys.LoadVerifier(authority)
+				if err != nil {
+					return err
+				}
+				akey = v
+			}
+			return runNode(dir, listen, akey, origin)
+		},
+	}
+	cmd.Flags().StringVarP(&dir, "data", "d", "", "data directory (required)")
+	cmd.Flags().StringVarP(&listen, "listen", "l", "127.0.0.1:7643", "address to listen on (port 0 picks a free one)")
+	cmd.Flags().StringVar(&authority, "authority", "", "the authority's .pub file (required at first start)")
+	cmd.Flags().StringVar(&origin, "origin", "", "deployment name in checkpoints (first start only)")
+	cmd.MarkFlagRequired("data")
+	return cmd
+}
+
+func newAudit() *cobra.Command {
+	a := &cobra.Command{Use: "audit", Short: "Verify a node's ledger (the auditor's verbs)"}
+	var dir, nodeKey string
+	var asJSON bool
+	v := &cobra.Command{
+		Use:   "verify --data DIR",
+		Short: "Verify a ledger offline: tree, checkpoint, signatures, decisions, budgets",
+		Long: `verify reads a copy of a node's ledger and trusts nothing but the node's
+public key. It recomputes the Merkle tree, checks the signed checkpoint, checks
+every statement's signatures against the keys registered before it, decides
+every query again with the same policy code and compares, and checks that no
+budget was overspent. It exits 0 and prints a summary, or exits 1 naming the
+first bad entry.`,
+		Example: "  cleanroom audit verify --data data/",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAuditVerify(dir, nodeKey, asJSON)
+		},
+	}
+	v.Flags().StringVarP(&dir, "data", "d", "", "the node's data directory, or a copy of it (required)")
+	v.Flags().StringVar(&nodeKey, "node-key", "", "the node's verifier key (default: from DIR/node.json)")
+	v.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	v.MarkFlagRequired("data")
+	a.AddCommand(v)
+	return a
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progressBar returns a Progress that draws on stderr.
+func progressBar(label string) client.Progress {
+	tty := isTerminal(os.Stderr)
+	last := time.Time{}
+	lastPct := -1
+	return func(done, total int64) {
+		pct := 100
+		if total > 0 {
+			pct = int(done * 100 / total)
+		}
+		if tty {
+			if time.Since(last) < 100*time.Millisecond && done < total {
+				return
+			}
+			last = time.Now()
+			bar := strings.Repeat("#", pct/4) + strings.Repeat(".", 25-pct/4)
+			fmt.Fprintf(os.Stderr, "\r%s [%s] %3d%% %s", label, bar, pct, humanBytes(done))
+			if done >= total {
+				fmt.Fprintln(os.Stderr)
+			}
+			return
+		}
+		if pct/25 != lastPct/25 || (done >= total && lastPct != 100) {
+			lastPct = pct
+			fmt.Fprintf(os.Stderr, "%s: %d%% (%s)\n", label, pct, humanBytes(done))
+		}
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,479 @@
+// Command greencredit runs the green-credit scenario end to end against a
+// real node, driving the cleanroom binary exactly as the parties would, and
+// prints a transcript.
+//
+// A bank fuses its loan book with the enterprise registry of the market
+// supervision bureau and the grid operator's monthly electricity use, under
+// a commitment letter approved by the data bureau (see SCENARIO.md). The
+// demo generates the data, starts a node on a free loopback port, registers
+// the parties and datasets, uploads the data sealed with age, drafts, signs
+// and approves the letter, runs the allowed queries and prints their DP
+// answers next to the true ones, runs queries that must be denied and
+// prints each reason, verifies the ledger offline, and cleans up.
+//
+// It exits 0 only if every step behaved as expected.
+//
+// Usage:
+//
+//	greencredit --bin bin/cleanroom [--enterprises N] [--keep DIR]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/xjdata/cleanroom/examples/greencredit/gen"
+	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/query"
+)
+
+type demo struct {
+	bin      string
+	work     string
+	keys     string
+	nodeInfo string
+	failures []string
+	steps    int
+}
+
+func main() {
+	bin := flag.String("bin", "bin/cleanroom", "the cleanroom binary")
+	n := flag.Int("enterprises", 100_000, "number of enterprises to generate")
+	keep := flag.String("keep", "", "work in this directory and keep it (default: a temporary one, removed)")
+	flag.Parse()
+	if err := run(*bin, *n, *keep); err != nil {
+		fmt.Fprintf(os.Stderr, "greencredit: error: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin string, enterprises int, keep string) error {
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return fmt.Errorf("%s: build it first (make demo does)", bin)
+	}
+	work := keep
+	if work == "" {
+		if work, err = os.MkdirTemp("", "greencredit-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+	} else if err := os.MkdirAll(work, 0o700); err != nil {
+		return err
+	}
+	d := &demo{bin: abs, work: work, keys: filepath.Join(work, "keys")}
+	start := time.Now()
+	err = d.story(enterprises)
+	fmt.Println()
+	if err != nil {
+		return err
+	}
+	if len(d.failures) > 0 {
+		fmt.Printf("FAILED: %d of %d checks did not behave as expected:\n", len(d.failures), d.steps)
+		for _, f := range d.failures {
+			fmt.Println("  - " + f)
+		}
+		return errors.New("the demo did not behave as expected")
+	}
+	fmt.Printf("All %d checks behaved as expected in %s.\n", d.steps, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+func section(title string) { fmt.Printf("\n== %s ==\n", title) }
+
+// cleanroom runs the binary, prints the command and its output, and
+// returns the output and whether it exited 0.
+func (d *demo) cleanroom(args ...string) (string, bool) {
+	shown := make([]string, len(args))
+	for i, a := range args {
+		a = strings.ReplaceAll(a, d.work+"/", "")
+		if strings.ContainsAny(a, " *'") {
+			a = "'" + a + "'"
+		}
+		shown[i] = a
+	}
+	fmt.Printf("$ cleanroom %s\n", strings.Join(shown, " "))
+	cmd := exec.Command(d.bin, args...)
+	cmd.Dir = d.work
+	cmd.Env = append(os.Environ(), "CLEANROOM_NODE_INFO="+d.nodeInfo)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	for _, line := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+		if line != "" {
+			fmt.Println("    " + line)
+		}
+	}
+	return out.String(), err == nil
+}
+
+// expect records a check.
+func (d *demo) expect(ok bool, what string) {
+	d.steps++
+	if !ok {
+		d.failures = append(d.failures, what)
+		fmt.Printf("    !! unexpected: %s\n", what)
+	}
+}
+
+// must runs a step that has to succeed.
+func (d *demo) must(what string, args ...string) string {
+	out, ok := d.cleanroom(args...)
+	d.expect(ok, what+" should succeed")
+	return out
+}
+
+// denied runs a step that has to fail with the given reason code.
+func (d *demo) denied(what, code string, args ...string) {
+	out, ok := d.cleanroom(args...)
+	d.expect(!ok && strings.Contains(out, code), fmt.Sprintf("%s should be refused with %q", what, code))
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func (d *demo) story(enterprises int) error {
+	section(fmt.Sprintf("1. The data: %d synthetic enterprises (deterministic)", enterprises))
+	opts := gen.Options{Enterprises: enterprises, Seed: 1}
+	t0 := time.Now()
+	files, err := gen.Write(filepath.Join(d.work, "data"), opts)
+	if err != nil {
+		return err
+	}
+	for _, f := range []string{files.Registry, files.Electricity, files.Loans} {
+		fi, _ := os.Stat(f)
+		fmt.Printf("    %-16s %8.1f MB\n", filepath.Base(f), float64(fi.Size())/1e6)
+	}
+	truth, err := gen.ComputeTruth(files, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    generated in %s\n", time.Since(t0).Round(10*time.Millisecond))
+
+	section("2. Keys: each party makes its own Ed25519 signing key")
+	parties := []struct{ name, kind, juris, display string }{
+		{"databureau", "public-body", "CN", "自治区数据局 (authority)"},
+		{"msb", "public-body", "CN", "自治区市场监督管理局"},
+		{"grid", "public-service", "CN", "国网新疆电力"},
+		{"bank", "enterprise", "CN", "某商业银行"},
+		{"auditfirm", "enterprise", "CN", "an audit firm"},
+		{"overseas", "enterprise", "SG", "an overseas analytics partner"},
+	}
+	for _, p := range parties {
+		d.must("keygen "+p.name, "keygen", "--name", p.name, "--out", d.keys)
+	}
+	key := func(name string) string { return filepath.Join(d.keys, name+".key") }
+
+	section("3. The node starts (sealed mode), trusting the data bureau as authority")
+	nodeDir := filepath.Join(d.work, "node")
+	d.nodeInfo = filepath.Join(nodeDir, "node.json")
+	stop, err := d.startNode(nodeDir)
+	if err != nil {
+		return err
+	}
+	defer stop()
+
+	section("4. The authority registers every party (Art. 21, Art. 42(2))")
+	for _, p := range parties {
+		d.must("register "+p.name, "party", "register", "--key", key("databureau"), "--party-key", key(p.name),
+			"--kind", p.kind, "--jurisdiction", p.juris, "--display", p.display)
+	}
+
+	section("5. Providers register their datasets: source, schema, classes (Art. 23, 33, 35, 56)")
+	schemas := gen.Schemas()
+	specs := []policy.Dataset{
+		{Name: "registry", Holder: "msb", Source: "自治区市场监督管理局 登记注册处", Schema: schemas["registry"],
+			Sharing: policy.ShareConditional, Conditions: "仅用于经批准的融合应用场景", Opening: policy.OpenConditional,
+			Level: policy.General, Unit: "uscc", MaxRowsPerUnit: 1},
+		{Name: "electricity", Holder: "grid", Source: "国网新疆电力 营销部", Schema: schemas["electricity"],
+			Sharing: policy.ShareConditional, Conditions: "重要数据，仅限境内、聚合结果", Opening: policy.OpenConditional,
+			Level: policy.Important, Unit: "uscc", MaxRowsPerUnit: 12},
+		{Name: "loans", Holder: "bank", Source: "某商业银行 信贷管理部", Schema: schemas["loans"],
+			Sharing: policy.ShareConditional, Conditions: "银行自有数据，仅用于本行风险评估", Opening: policy.OpenConditional,
+			Level: policy.General, Unit: "uscc", MaxRowsPerUnit: 5},
+		{Name: "permits", Holder: "msb", Source: "自治区市场监督管理局 许可处", Schema: schemas["registry"],
+			Sharing: policy.ShareConditional, Conditions: "另行申请", Opening: policy.OpenConditional,
+			Level: policy.General, Unit: "uscc", MaxRowsPerUnit: 1},
+	}
+	for _, s := range specs {
+		holder := s.Holder
+		s.Holder = ""
+		p := filepath.Join(d.work, s.Name+".json")
+		if err := writeJSON(p, s); err != nil {
+			return err
+		}
+		d.must("register dataset "+s.Name, "dataset", "register", "--key", key(holder), "--spec", p)
+	}
+
+	section("6. Providers upload their data, sealed with age to the node")
+	for _, u := range []struct{ holder, dataset, file string }{
+		{"msb", "registry", files.Registry}, {"grid", "electricity", files.Electricity}, {"bank", "loans", files.Loans},
+	} {
+		d.must("upload "+u.dataset, "dataset", "upload", "--key", key(u.holder), "--dataset", u.dataset, u.file)
+	}
+	bad := filepath.Join(d.work, "data", "loans-bad.csv")
+	os.WriteFile(bad, []byte("loan_id,uscc,amount,rate_bp,green,borrower_name\nL1,91650100MA0000000X,12x,500,true,某公司\n"), 0o644)
+	d.denied("a malformed upload", "loans-bad.csv:2:3", "dataset", "upload", "--key", key("bank"), "--dataset", "loans", bad)
+	d.must("list the catalogue", "dataset", "list")
+
+	section("7. The commitment letter (承诺书, Art. 36): drafted, signed by all, approved")
+	cols := map[string]map[string][]policy.Use{
+		"registry":    {"uscc": {query.UseJoinKey}, "industry": {query.UseGroupBy, query.UseFilter}, "region": {query.UseGroupBy, query.UseFilter}, "registered_capital": {query.UseAggregate}, "founded": {query.UseFilter}},
+		"electricity": {"uscc": {query.UseJoinKey}, "month": {query.UseGroupBy, query.UseFilter}, "kwh": {query.UseAggregate}},
+		"loans":       {"uscc": {query.UseJoinKey}, "amount": {query.UseAggregate}, "rate_bp": {query.UseAggregate}, "green": {query.UseGroupBy, query.UseFilter}},
+	}
+	letter := func(id string) policy.Letter {
+		l := policy.Letter{
+			ID: id, Applicant: "bank",
+			Scenario:   policy.Scenario{ID: "GC-2025-01", Text: "绿色信贷风险评估 (green-credit risk assessment)"},
+			Purposes:   []string{"绿色信贷定价 (pricing green credit)", "不得识别任何单个企业 (no enterprise may be singled out)"},
+			Safeguards: []string{"结果仅限本行风险管理部使用", "不得重新识别", "期满删除"},
+			Epsilon:    "3", Delta: 1e-6, MinGroupSize: 10, MaxGroupsPerUnit: 2, Recipients: []string{"bank"},
+		}
+		for _, name := range []string{"registry", "electricity", "loans"} {
+			l.Datasets = append(l.Datasets, policy.LetterDataset{Name: name, Columns: cols[name]})
+		}
+		return l
+	}
+	l7 := filepath.Join(d.work, "L-7.txt")
+	if err := writeJSON(filepath.Join(d.work, "L-7.json"), letter("L-7")); err != nil {
+		return err
+	}
+	d.must("draft L-7", "commitment", "draft", "--spec", filepath.Join(d.work, "L-7.json"), "--out", l7, "--valid-days", "90")
+	for _, signer := range []string{"bank", "msb", "grid"} {
+		d.must("sign L-7 as "+signer, "commitment", "sign", "--key", key(signer), l7)
+	}
+	d.must("submit L-7", "commitment", "submit", l7)
+	d.must("approve L-7", "commitment", "approve", "--key", key("databureau"), l7)
+
+	// An expired letter: same terms, a window that ended last month.
+	expired := letter("L-8")
+	expired.NotBefore = time.Now().UTC().AddDate(0, -4, 0).Truncate(time.Second)
+	expired.NotAfter = time.Now().UTC().AddDate(0, -1, 0).Truncate(time.Second)
+	l8 := filepath.Join(d.work, "L-8.txt")
+	writeJSON(filepath.Join(d.work, "L-8.json"), expired)
+	fmt.Println("\n  An older letter, L-8, whose validity ended last month:")
+	d.must("draft L-8", "commitment", "draft", "--spec", filepath.Join(d.work, "L-8.json"), "--out", l8)
+	for _, signer := range []string{"bank", "msb", "grid"} {
+		d.must("sign L-8 as "+signer, "commitment", "sign", "--key", key(signer), l8)
+	}
+	d.must("submit L-8", "commitment", "submit", l8)
+	d.must("approve L-8", "commitment", "approve", "--key", key("databureau"), l8)
+
+	// A letter whose grid-operator signature was tampered with.
+	fmt.Println("\n  A letter, L-9, whose grid-operator signature was tampered with on the way:")
+	l9 := filepath.Join(d.work, "L-9.txt")
+	writeJSON(filepath.Join(d.work, "L-9.json"), letter("L-9"))
+	d.must("draft L-9", "commitment", "draft", "--spec", filepath.Join(d.work, "L-9.json"), "--out", l9)
+	for _, signer := range []string{"bank", "msb", "grid"} {
+		d.must("sign L-9 as "+signer, "commitment", "sign", "--key", key(signer), l9)
+	}
+	if err := tamperSignature(l9, "grid"); err != nil {
+		return err
+	}
+	d.denied("a letter with a tampered signature", "signature by grid does not verify", "commitment", "submit", l9)
+
+	section("8. Allowed queries: DP answers next to the truth")
+	q1 := "SELECT r.industry, AVG(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc GROUP BY r.industry"
+	q2 := fmt.Sprintf("SELECT r.region, l.green, SUM(e.kwh) FROM loans l JOIN registry r ON l.uscc = r.uscc JOIN electricity e ON e.uscc = r.uscc WHERE e.month = '%d-06' GROUP BY r.region, l.green", 2025)
+	d.must("dry run of query 1", "query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "1.5", "--dry-run", q1)
+	if res, ok := d.queryJSON("query 1", "1.5", q1); ok {
+		d.compare(res, func(row []string) (float64, bool) {
+			v, ok := truth.AvgLoanByIndustry[row[0]]
+			return v, ok
+		})
+	}
+	if res, ok := d.queryJSON("query 2", "1", q2); ok {
+		d.compare(res, func(row []string) (float64, bool) {
+			v, ok := truth.KwhByRegionGreen[gen.RegionGreen{Region: row[0], Green: row[1] == "true"}]
+			return float64(v), ok
+		})
+	}
+
+	section("9. Queries that must be denied, each with its reason and article")
+	bank := []string{"query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "0.1"}
+	q := func(extra ...string) []string { return append(append([]string{}, bank...), extra...) }
+	d.denied("row-level SELECT", policy.CodeRowLevel, q("SELECT * FROM loans")...)
+	d.denied("a column outside the letter", policy.CodeColumnNotInLetter, q("SELECT COUNT(*), SUM(l.amount) FROM loans l WHERE l.borrower_name = '某公司'")...)
+	d.denied("grouping by the join key", policy.CodeColumnUse, q("SELECT r.uscc, COUNT(*) FROM registry r GROUP BY r.uscc")...)
+	d.denied("a dataset outside the letter", policy.CodeDatasetScope, q("SELECT industry, COUNT(*) FROM permits GROUP BY industry")...)
+	d.denied("an expired letter", policy.CodeLetterNotInForce, "query", "--key", key("bank"), "--commitment", "L-8", "--epsilon", "0.1", q1)
+	d.denied("a letter with a tampered signature", policy.CodeLetterRejected, "query", "--key", key("bank"), "--commitment", "L-9", "--epsilon", "0.1", q1)
+	d.denied("a release abroad of important data", policy.CodeRecipientAbroad, q("--recipient", "overseas", q2)...)
+	d.denied("a query that would overspend the budget", policy.CodeBudget, "query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "1", q1)
+	d.denied("a query by someone who is not the applicant", policy.CodeNotApplicant, "query", "--key", key("auditfirm"), "--commitment", "L-7", "--epsilon", "0.1", q1)
+	d.denied("SQL that does not parse", policy.CodeInvalidQuery, q("SELECT industry, COUNT(* FROM registry")...)
+
+	section("10. The auditor verifies the ledger offline")
+	stop()
+	out := d.must("verify the ledger", "audit", "verify", "--data", nodeDir)
+	d.expect(strings.Contains(out, "ledger verified"), "the audit report should say the ledger verified")
+	return nil
+}
+
+// startNode runs the node in the background and waits for its node.json.
+func (d *demo) startNode(dir string) (func(), error) {
+	args := []string{"node", "--data", dir, "--listen", "127.0.0.1:0", "--authority", filepath.Join(d.keys, "databureau.pub")}
+	fmt.Printf("$ cleanroom %s &\n", strings.Join(args, " "))
+	cmd := exec.Command(d.bin, args...)
+	logf, err := os.Create(filepath.Join(d.work, "node.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+		logf.Close()
+		fmt.Println("    (node stopped)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		if _, err := os.Stat(d.nodeInfo); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			b, _ := os.ReadFile(filepath.Join(d.work, "node.log"))
+			return nil, fmt.Errorf("the node exited: %v\n%s", err, b)
+		case <-ctx.Done():
+			stop()
+			return nil, errors.New("the node did not start within 30s")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	b, _ := os.ReadFile(d.nodeInfo)
+	var ni struct{ URL, Pin string }
+	json.Unmarshal(b, &ni)
+	fmt.Printf("    node listening at %s\n    certificate pin %s (clients pin it; see node.json)\n", ni.URL, ni.Pin)
+	return stop, nil
+}
+
+type result struct {
+	Decision struct {
+		Charges []struct {
+			Dataset string `json:"dataset"`
+			Epsilon string `json:"epsilon"`
+		} `json:"charges"`
+	} `json:"decision"`
+	DecisionEntry uint64 `json:"decision_entry"`
+	ReleaseEntry  uint64 `json:"release_entry"`
+	Result        struct {
+		Columns    []string   `json:"columns"`
+		Rows       [][]string `json:"rows"`
+		Suppressed int        `json:"suppressed"`
+	} `json:"result"`
+}
+
+func (d *demo) queryJSON(what, eps, sql string) (*result, bool) {
+	args := []string{"query", "--key", filepath.Join(d.keys, "bank.key"), "--commitment", "L-7", "--epsilon", eps, "--json", sql}
+	shown := append([]string{}, args[:len(args)-2]...)
+	fmt.Printf("$ cleanroom %s '%s'\n", strings.ReplaceAll(strings.Join(shown, " "), d.work+"/", ""), sql)
+	cmd := exec.Command(d.bin, args...)
+	cmd.Env = append(os.Environ(), "CLEANROOM_NODE_INFO="+d.nodeInfo)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var res result
+	ok := err == nil && json.Unmarshal(out.Bytes(), &res) == nil && len(res.Result.Rows) > 0
+	d.expect(ok, what+" should be allowed and release rows")
+	if !ok {
+		fmt.Printf("    %s%s\n", out.String(), errb.String())
+		return nil, false
+	}
+	var spent []string
+	for _, c := range res.Decision.Charges {
+		spent = append(spent, c.Dataset+" ε="+c.Epsilon)
+	}
+	fmt.Printf("    allowed: decision at ledger entry %d, release at %d; spent %s\n", res.DecisionEntry, res.ReleaseEntry, strings.Join(spent, ", "))
+	return &res, true
+}
+
+// compare prints DP answers beside the truth, with the relative error.
+func (d *demo) compare(res *result, truth func([]string) (float64, bool)) {
+	w := bufio.NewWriter(os.Stdout)
+	defer w.Flush()
+	cols := res.Result.Columns
+	last := len(cols) - 1
+	fmt.Fprintf(w, "    %-28s %18s %18s %8s\n", strings.Join(cols[:last], ", "), "DP "+cols[last], "true", "error")
+	var errs []float64
+	for _, row := range res.Result.Rows {
+		dpv, _ := strconv.ParseFloat(row[last], 64)
+		tv, ok := truth(row[:last])
+		if !ok {
+			fmt.Fprintf(w, "    %-28s %18s %18s\n", strings.Join(row[:last], ", "), row[last], "(no such group)")
+			continue
+		}
+		rel := math.Abs(dpv-tv) / math.Max(math.Abs(tv), 1)
+		errs = append(errs, rel)
+		fmt.Fprintf(w, "    %-28s %18.0f %18.0f %7.1f%%\n", strings.Join(row[:last], ", "), dpv, tv, 100*rel)
+	}
+	if res.Result.Suppressed > 0 {
+		fmt.Fprintf(w, "    (%d groups withheld: fewer units than the minimum group size, or too few to select privately)\n", res.Result.Suppressed)
+	}
+	if len(errs) > 0 {
+		sort.Float64s(errs)
+		fmt.Fprintf(w, "    median relative error %.1f%% over %d released groups\n", 100*errs[len(errs)/2], len(errs))
+	}
+	d.expect(len(errs) == len(res.Result.Rows), "every released group should exist in the true answer")
+}
+
+// tamperSignature flips one character of the named signer's signature.
+func tamperSignature(path, signer string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "— "+signer+" ") {
+			r := []byte(l)
+			k := len(r) - 5
+			if r[k] == 'A' {
+				r[k] = 'B'
+			} else {
+				r[k] = 'A'
+			}
+			lines[i] = string(r)
+			return os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644)
+		}
+	}
+	return fmt.Errorf("%s: no signature by %s", path, signer)
+}

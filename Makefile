@@ -1,0 +1,48 @@
+# cleanroom: the two commands a newcomer needs are `make demo` and `make test`.
+
+GO      ?= go
+BIN     := bin/cleanroom
+PKGS    := ./...
+# Arguments for the demo, e.g. make demo DEMO_ARGS='--enterprises 1000000'
+DEMO_ARGS ?=
+
+.PHONY: all build demo test test-short bench fuzz check clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/cleanroom
+
+## demo: build the binary and run the green-credit scenario end to end
+demo: build
+	$(GO) run ./examples/greencredit --bin $(BIN) $(DEMO_ARGS)
+
+## test: every test, with the race detector
+test:
+	$(GO) test -race -count=1 $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+## bench: the benchmarks the issues name (upload throughput, 1M-row GROUP BY, ledger, parser)
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=3x ./enclave/ ./connectors/csv/
+	$(GO) test -run='^$$' -bench=. -benchmem ./ledger/ ./query/ ./policy/
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzCompile -fuzztime=$(FUZZTIME) ./query/
+	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./connectors/csv/
+	$(GO) test -run='^$$' -fuzz=FuzzParseCheckpoint -fuzztime=$(FUZZTIME) ./ledger/
+	$(GO) test -run='^$$' -fuzz=FuzzStatement -fuzztime=$(FUZZTIME) ./internal/statement/
+
+## check: formatting, vet, staticcheck, and a tidy go.mod
+check:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+	$(GO) mod tidy && git diff --exit-code go.mod go.sum
+
+clean:
+	rm -rf bin

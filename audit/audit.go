@@ -82,6 +82,9 @@ func Verify(dir string, nodeKey string) (*Report, error) {
 		}
 		return nil, err
 	}
+	if cp.Size == 0 {
+		return nil, errors.New("the ledger is empty: not even a genesis entry")
+	}
 	rep.Origin, rep.Entries, rep.RootHash = cp.Origin, cp.Size, cp.Root
 	snap := st.Snapshot()
 	rep.Parties, rep.Datasets = len(snap.Parties()), len(snap.Datasets())

@@ -20,10 +20,16 @@ type fakeSnapshot struct {
 	spent    map[string]dp.Epsilon
 }
 
-func (f *fakeSnapshot) Party(n string) (*policy.Party, bool)         { p, ok := f.parties[n]; return p, ok }
-func (f *fakeSnapshot) Dataset(n string) (*policy.Dataset, bool)     { d, ok := f.datasets[n]; return d, ok }
-func (f *fakeSnapshot) Letter(id string) (*policy.LetterState, bool) { l, ok := f.letters[id]; return l, ok }
-func (f *fakeSnapshot) Spent(l, d string) dp.Epsilon                 { return f.spent[l+"/"+d] }
+func (f *fakeSnapshot) Party(n string) (*policy.Party, bool) { p, ok := f.parties[n]; return p, ok }
+func (f *fakeSnapshot) Dataset(n string) (*policy.Dataset, bool) {
+	d, ok := f.datasets[n]
+	return d, ok
+}
+func (f *fakeSnapshot) Letter(id string) (*policy.LetterState, bool) {
+	l, ok := f.letters[id]
+	return l, ok
+}
+func (f *fakeSnapshot) Spent(l, d string) dp.Epsilon { return f.spent[l+"/"+d] }
 
 func i64(v int64) *int64 { return &v }
 

@@ -422,3 +422,28 @@ func tamper(t *testing.T, msg []byte, signer string) []byte {
 	t.Fatalf("no signature by %s", signer)
 	return nil
 }
+
+func TestClientRefusesAnotherCertificate(t *testing.T) {
+	r := newRoom(t, 10)
+	wrong := "sha256:" + strings.Repeat("00", 32)
+	c, err := client.New(r.url(), wrong)
+	require.NoError(t, err)
+	_, err = c.Info(context.Background())
+	require.ErrorContains(t, err, "does not match the pin")
+
+	_, err = client.New("http://"+strings.TrimPrefix(r.url(), "https://"), readNodeInfo(t, r.dir).Pin)
+	require.ErrorContains(t, err, "want https://host:port")
+	_, err = client.New(r.url(), "md5:abc")
+	require.ErrorContains(t, err, "want sha256:")
+}
+
+func TestNodeRefusesToStartWithoutAuthorityOrWithAnother(t *testing.T) {
+	_, err := node.Open(node.Config{Dir: t.TempDir()})
+	require.ErrorContains(t, err, "needs the authority's verifier key")
+
+	r := newRoom(t, 10)
+	r.stop()
+	other := newParty(t, "other", policy.PublicBody, "CN")
+	_, err = node.Open(node.Config{Dir: r.dir, AuthorityKey: other.vkey})
+	require.ErrorContains(t, err, "differs from the authority recorded in the ledger")
+}

@@ -1,0 +1,70 @@
+package csv
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Error is a problem with the content of the input: bad syntax, a header
+// that does not match the schema, a row with the wrong number of fields, a
+// value that does not fit its column, or a record over [MaxRecordBytes].
+//
+// Its message has the form file:line:column: text, for example
+//
+//	loans.csv:12:3: column amount: "12x" is not an integer
+//	loans.csv:7:15: bare " in non-quoted-field
+//	loans.csv:9: wrong number of fields: got 5, want 6
+//
+// Err is a [*schema.ValueError] when a value does not fit its column, and
+// wraps encoding/csv's ErrBareQuote, ErrQuote or ErrFieldCount for syntax
+// errors and rows of the wrong length, so errors.Is and errors.As see them.
+type Error struct {
+	File string // the name given in Options.File
+	Line int    // 1-based line in the file
+	// Column is 1-based and 0 when the error concerns a whole line. For
+	// value and header errors it is the field number (the third field is
+	// 3); for syntax errors it is the byte offset in the line (the 15th
+	// byte is 15), as encoding/csv reports it.
+	Column int
+	Field  string // for value errors, the name of the schema column
+	Err    error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	b.WriteByte(':')
+	b.WriteString(strconv.Itoa(e.Line))
+	if e.Column > 0 {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(e.Column))
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString("column ")
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+// Unwrap returns e.Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// maxEcho is the longest value, in bytes, that an error message repeats.
+const maxEcho = 64
+
+// quote returns s quoted as by %q, cut to its first maxEcho bytes (at a rune
+// boundary when s is UTF-8) and followed by … when it is longer.
+func quote(s string) string {
+	if len(s) <= maxEcho {
+		return strconv.Quote(s)
+	}
+	cut := maxEcho
+	for i := 0; i < utf8.UTFMax && cut > 0 && !utf8.RuneStart(s[cut]); i++ {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…"
+}

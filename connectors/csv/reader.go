@@ -1,0 +1,249 @@
+package csv
+
+import (
+	"bufio"
+	"bytes"
+	stdcsv "encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/xjdata/cleanroom/schema"
+)
+
+// DefaultBatchSize is the number of rows in a batch when Options.BatchSize
+// is zero.
+const DefaultBatchSize = 8192
+
+// maxPrealloc caps the rows a batch is allocated for up front, so that a
+// large BatchSize costs memory only when the rows are there.
+const maxPrealloc = 1 << 16
+
+// Options configures a Reader.
+type Options struct {
+	// File is the name errors give for the input, such as "loans.csv".
+	// Defaults to "input".
+	File string
+	// BatchSize is the most rows Next returns at once. Defaults to
+	// DefaultBatchSize; must not be negative.
+	BatchSize int
+}
+
+// Reader reads CSV rows into batches of a schema. Create one with
+// NewReader. Not thread-safe.
+type Reader struct {
+	file   string
+	batch  int
+	schema *schema.Schema
+	lim    *limitReader
+	cr     *stdcsv.Reader
+	cols   []int // cols[j] is the schema column of field j
+	rows   int64
+	err    error // the error Next returns from now on, io.EOF at the end
+}
+
+// NewReader returns a Reader of the CSV in r, whose header must name the
+// columns of s (see the package doc). It reads and checks the header line;
+// an error about it is an *Error. It checks s with Validate and keeps it:
+// the caller must not change s while the Reader is in use.
+func NewReader(r io.Reader, s *schema.Schema, opts Options) (*Reader, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("csv: %w", err)
+	}
+	if opts.BatchSize < 0 {
+		return nil, fmt.Errorf("csv: BatchSize is %d, want 0 (the default) or more", opts.BatchSize)
+	}
+	rd := &Reader{file: opts.File, batch: opts.BatchSize, schema: s}
+	if rd.file == "" {
+		rd.file = "input"
+	}
+	if rd.batch == 0 {
+		rd.batch = DefaultBatchSize
+	}
+
+	r, err := skipBOM(r)
+	if err != nil {
+		return nil, fmt.Errorf("csv: reading %s: %w", rd.file, err)
+	}
+	rd.lim = newLimitReader(r, rd.file)
+	// encoding/csv uses a *bufio.Reader as it is when it is large enough;
+	// a larger buffer means fewer reads through the limiter.
+	rd.cr = stdcsv.NewReader(bufio.NewReaderSize(rd.lim, 64<<10))
+	rd.cr.ReuseRecord = true
+	rd.cr.FieldsPerRecord = 0 // set from the header, then enforced
+
+	if err := rd.readHeader(); err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+var bom = []byte{0xef, 0xbb, 0xbf}
+
+// skipBOM returns r without a leading UTF-8 byte order mark.
+func skipBOM(r io.Reader) (io.Reader, error) {
+	var buf [3]byte
+	n, err := io.ReadFull(r, buf[:])
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return bytes.NewReader(buf[:n]), nil
+	case err != nil:
+		return nil, err
+	case bytes.Equal(buf[:], bom):
+		return r, nil
+	}
+	return io.MultiReader(bytes.NewReader(buf[:]), r), nil
+}
+
+func (r *Reader) readHeader() error {
+	rec, err := r.cr.Read()
+	if err := r.check(err, rec); err != nil {
+		if err == io.EOF {
+			return &Error{File: r.file, Line: 1, Err: errors.New("empty file: want a header line naming the columns")}
+		}
+		return err
+	}
+	line, _ := r.cr.FieldPos(0)
+	seen := make([]bool, len(r.schema.Columns))
+	r.cols = make([]int, len(rec))
+	for j, name := range rec {
+		fail := func(format string, args ...any) error {
+			return &Error{File: r.file, Line: line, Column: j + 1, Err: fmt.Errorf(format, args...)}
+		}
+		if name == "" {
+			return fail("empty column name in header")
+		}
+		i := r.schema.Index(name)
+		switch {
+		case i < 0:
+			return fail("unknown column %s in header", quote(name))
+		case seen[i]:
+			return fail("duplicate column %q in header", name)
+		}
+		seen[i] = true
+		r.cols[j] = i
+	}
+	var missing []string
+	for i, ok := range seen {
+		if !ok {
+			missing = append(missing, strconv.Quote(r.schema.Columns[i].Name))
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return nil
+	case 1:
+		return &Error{File: r.file, Line: line, Err: fmt.Errorf("missing column %s in header", missing[0])}
+	}
+	return &Error{File: r.file, Line: line, Err: fmt.Errorf("missing columns %s in header", strings.Join(missing, ", "))}
+}
+
+// check turns what encoding/csv's Read returned into the error to report:
+// nil, io.EOF, an *Error, or a wrapped error of the underlying reader.
+func (r *Reader) check(err error, rec []string) error {
+	if r.lim.err != nil {
+		// The record being read is too long; whatever encoding/csv made
+		// of its truncated bytes does not matter.
+		return r.lim.err
+	}
+	if err == nil || err == io.EOF {
+		return err
+	}
+	var pe *stdcsv.ParseError
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("csv: reading %s at line %d: %w", r.file, r.lim.line, err)
+	}
+	if pe.Err == stdcsv.ErrFieldCount {
+		return &Error{File: r.file, Line: pe.StartLine,
+			Err: fmt.Errorf("%w: got %d, want %d", stdcsv.ErrFieldCount, len(rec), len(r.cols))}
+	}
+	e := &Error{File: r.file, Line: pe.Line, Column: pe.Column, Err: pe.Err}
+	if pe.StartLine != pe.Line {
+		e.Err = fmt.Errorf("%w (in the record that starts on line %d)", pe.Err, pe.StartLine)
+	}
+	return e
+}
+
+// fill appends rows to b until it holds upTo rows (then it returns nil), the
+// input ends (io.EOF) or an error.
+func (r *Reader) fill(b *schema.Batch, upTo int) error {
+	cols := r.schema.Columns
+	for b.Len < upTo {
+		rec, err := r.cr.Read()
+		if err := r.check(err, rec); err != nil {
+			return err
+		}
+		for j, text := range rec {
+			i := r.cols[j]
+			c := &cols[i]
+			v, s, err := c.ParseValue(text)
+			if err != nil {
+				return r.valueError(j, c, text, err)
+			}
+			vec := &b.Cols[i]
+			if c.Type == schema.String {
+				vec.Strs = append(vec.Strs, s)
+			} else {
+				vec.Ints = append(vec.Ints, v)
+			}
+		}
+		b.Len++
+		r.rows++
+	}
+	return nil
+}
+
+func (r *Reader) valueError(j int, c *schema.Column, text string, err error) error {
+	var ve *schema.ValueError
+	if len(text) > maxEcho && errors.As(err, &ve) {
+		// ParseValue quotes the whole value; keep its first bytes only.
+		reason := strings.Replace(ve.Reason, strconv.Quote(text), quote(text), 1)
+		if len(reason) > 4*maxEcho+64 {
+			reason = fmt.Sprintf("value of %d bytes is not a valid %s", len(text), c.Type)
+		}
+		err = &schema.ValueError{Column: ve.Column, Reason: reason}
+	}
+	line, _ := r.cr.FieldPos(j)
+	return &Error{File: r.file, Line: line, Column: j + 1, Field: c.Name, Err: err}
+}
+
+// Next returns the next batch of at most Options.BatchSize rows, and io.EOF
+// after the last. Each batch is newly allocated; the caller may keep it.
+// After an error, Next returns the same error again.
+func (r *Reader) Next() (*schema.Batch, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	b := schema.NewBatch(r.schema, min(r.batch, maxPrealloc))
+	err := r.fill(b, r.batch)
+	switch {
+	case err == nil:
+		return b, nil
+	case err == io.EOF && b.Len > 0:
+		r.err = err
+		return b, nil
+	}
+	r.err = err
+	return nil, err
+}
+
+// Rows returns the number of data rows read and converted so far. After an
+// error it counts every good row before the one in error, including those
+// of the batch that the error discarded.
+func (r *Reader) Rows() int64 { return r.rows }
+
+// ReadAll reads the whole of r as one batch. See NewReader.
+func ReadAll(r io.Reader, s *schema.Schema, opts Options) (*schema.Batch, error) {
+	rd, err := NewReader(r, s, opts)
+	if err != nil {
+		return nil, err
+	}
+	b := schema.NewBatch(s, min(rd.batch, maxPrealloc))
+	if err := rd.fill(b, math.MaxInt); err != io.EOF {
+		return nil, err
+	}
+	return b, nil
+}

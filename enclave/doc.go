@@ -1,0 +1,90 @@
+// Package enclave is the only part of the clean room that sees plaintext
+// rows or the node's secret key. It holds the key ([Custody]), keeps
+// uploads sealed on disk ([Store]) and runs approved plans over the
+// decrypted rows, releasing only differentially private aggregates
+// ([Execute]). This is the sealed mode of DESIGN.md (Art. 19: trusted
+// computing); the policy engine has approved the plan and the ledger has
+// recorded the decision before Execute is called.
+//
+// # Key custody
+//
+// The node has one age identity, preferably the post-quantum hybrid
+// (ML-KEM-768 + X25519) that [GenerateIdentity] creates, in a file of mode
+// 0600. [LoadCustody] refuses a file that group or others can access.
+// Providers encrypt to [Custody.Recipient]. The secret key never appears in
+// an error, a log line or a formatted Custody.
+//
+// # Sealed storage
+//
+// An upload is stored as dir/<dataset>/<uploadID>.age: the age ciphertext
+// exactly as the provider sent it. Dataset names pass schema.ValidName and
+// upload IDs are 32 lower-case hex digits, so no name can reach outside the
+// store's directory. [Store.Ingest] streams the ciphertext to a temporary
+// file while decrypting it in memory and checking every row against the
+// schema; only a fully valid upload is kept (fsync, rename, fsync of the
+// folder). Plaintext never touches the disk. [Store.Load] decrypts uploads
+// into memory and caches the result.
+//
+// # Execution
+//
+// [Execute] runs a query.Plan over in-memory [Table]s:
+//
+//  1. Tables[0] is scanned and its filters applied. For each following
+//     table, its filtered rows are put in a hash index on the join key of
+//     Joins[i], and every row so far probes it (inner equi-join; a row with
+//     no match is dropped, a row with several matches is repeated, in the
+//     joined table's row order). Filters are AND-ed; each applies to the
+//     table of its column, before the join.
+//  2. The privacy unit of a joined row is the value of Tables[0]'s unit
+//     column (Table.Unit), or the row of Tables[0] itself when Unit is -1.
+//     Only Tables[0] defines units: the other tables are treated as
+//     attributes of it, and their MaxRowsPerUnit says how many of their
+//     rows one row may join to.
+//  3. Contribution bounding, in scan order. A unit keeps rows in at most
+//     L0 = Params.MaxGroupsPerUnit groups: its first L0 groups in scan
+//     order; its rows in other groups are dropped. Within one group a unit
+//     keeps at most L∞ rows, its first ones, where L∞ is the product of
+//     MaxRowsPerUnit over the plan's tables; the rest are dropped. Without
+//     GROUP BY there is one group, and L0 is 1.
+//  4. Aggregation. With k aggregates in the select list, each aggregate and
+//     the group selection get ε/(k+1) of Params.Epsilon (basic
+//     composition; an AVG splits its share again, half to a count and half
+//     to a sum, inside the DP library).
+//     COUNT(*) and COUNT(col) (there are no nulls): each unit adds its
+//     number of kept rows in the group, at most L∞, to a dp.Count with
+//     MaxPartitionsContributed = L0 and MaxContributionsPerPartition = L∞.
+//     SUM(col): each unit's total of its kept rows in the group is clamped
+//     to the column's declared [Min, Max] and added once to a
+//     dp.BoundedSumInt64 with Lower = Min, Upper = Max: the declared bounds
+//     bound a unit's total in one group, not a row. A bool sums as 0 and 1.
+//     AVG(col): every kept row's value goes to a dp.BoundedMean with bounds
+//     [Min, Max] and MaxContributionsPerPartition = L∞.
+//  5. Group selection. Each group counts its distinct units (each unit adds
+//     1, MaxPartitionsContributed = L0, MaxContributionsPerPartition = 1)
+//     with ε/(k+1). With GROUP BY a group is released only if the count's
+//     thresholded result for Params.Delta (dp.Selection) exists and is at
+//     least Params.MinGroupSize; groups that have no kept rows do not exist
+//     and are never released. Without GROUP BY the single group always
+//     exists, and is released if its noisy unit count is at least
+//     MinGroupSize, even when no row matches.
+//
+// Results are post-processed without further privacy cost: a noisy COUNT
+// below zero is shown as 0, a noisy SUM is kept on the side of zero its
+// bounds allow, and AVG is clamped to the column's bounds by the library.
+// Rows are sorted by their grouping values. Result.Suppressed counts the
+// groups withheld; it is not private and is meant for the log.
+//
+// Execute refuses, with an error, plans that output rows (SELECT *, or a
+// column outside GROUP BY), read a table not given or twice, or refer to a
+// column, join or filter that does not fit the tables; the policy engine
+// refuses such plans first, this is defence in depth.
+//
+// # Limits
+//
+// Tables hold at most 2³¹-1 rows. Execute keeps the joined rows as row
+// indices (4 bytes per table per joined row) and per-row group and unit
+// codes in memory. Unit totals for SUM saturate at the int64 limits before
+// clamping. The unit's first groups and rows are kept in scan order, which
+// is the order of the uploads: a unit that controls the order of its own
+// rows chooses which are kept, but never how many.
+package enclave

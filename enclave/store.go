@@ -1,0 +1,494 @@
+package enclave
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"filippo.io/age"
+	"github.com/xjdata/cleanroom/connectors/csv"
+	"github.com/xjdata/cleanroom/schema"
+)
+
+// MaxUploadBytes is the largest ciphertext Ingest accepts: 4 GiB.
+const MaxUploadBytes int64 = 4 << 30
+
+// Errors callers act on. Each is returned wrapped; check with errors.Is.
+var (
+	// ErrInvalidName: a dataset name or upload ID is malformed. Nothing was
+	// read or written; fix the request.
+	ErrInvalidName = errors.New("invalid dataset name or upload ID")
+	// ErrExists: an upload with this ID is stored already (or being
+	// ingested). Upload IDs are never reused; pick a new one.
+	ErrExists = errors.New("upload exists")
+	// ErrNotFound: no such upload is stored.
+	ErrNotFound = errors.New("upload not found")
+	// ErrTooLarge: the ciphertext is over MaxUploadBytes. Nothing was kept.
+	ErrTooLarge = errors.New("upload too large")
+	// ErrWrongRecipient: the upload is an age file, but not encrypted to
+	// this node's recipient. Nothing was kept; the provider must encrypt to
+	// Custody.Recipient.
+	ErrWrongRecipient = errors.New("upload not encrypted to this node")
+	// ErrBadCiphertext: the upload is not a valid age file, or it is
+	// truncated, damaged or tampered with. Nothing was kept.
+	ErrBadCiphertext = errors.New("upload is not a valid age ciphertext")
+)
+
+var uploadIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// ValidUploadID reports whether id is a valid upload ID: 32 lower-case hex
+// digits (128 bits, for example from crypto/rand).
+func ValidUploadID(id string) bool { return uploadIDRE.MatchString(id) }
+
+func checkDataset(dataset string) error {
+	if !schema.ValidName(dataset) {
+		return fmt.Errorf("enclave: dataset name %q: %w (want a lower-case letter, then letters, digits or _)", dataset, ErrInvalidName)
+	}
+	return nil
+}
+
+func checkNames(dataset, uploadID string) error {
+	if err := checkDataset(dataset); err != nil {
+		return err
+	}
+	if !ValidUploadID(uploadID) {
+		return fmt.Errorf("enclave: upload ID %q: %w (want 32 lower-case hex digits)", uploadID, ErrInvalidName)
+	}
+	return nil
+}
+
+// Receipt describes an ingested upload. The hashes let the provider and an
+// auditor check that the node stored exactly what was sent (ciphertext) and
+// read exactly what the provider encrypted (plaintext).
+type Receipt struct {
+	Dataset          string
+	UploadID         string
+	Rows             int64 // data rows, not counting the header
+	CiphertextSHA256 [32]byte
+	PlaintextSHA256  [32]byte
+	CiphertextBytes  int64
+	PlaintextBytes   int64
+}
+
+// Store keeps uploads sealed on disk: dir/<dataset>/<uploadID>.age, each
+// the age ciphertext exactly as the provider sent it. Plaintext exists only
+// in memory, while an upload is checked (Ingest) or loaded (Load).
+//
+// One Store should own a directory: two Stores over the same directory do
+// not see each other's ingests in progress or caches.
+//
+// Safe for concurrent use.
+type Store struct {
+	dir       string
+	custody   *Custody
+	maxUpload int64
+
+	mu       sync.Mutex
+	inflight map[string]bool        // dataset/uploadID being ingested
+	cache    map[string]*cacheEntry // by dataset: the last loaded upload list
+}
+
+type cacheEntry struct {
+	key   string
+	done  chan struct{}
+	batch *schema.Batch
+	tc    *tableCache
+	err   error
+}
+
+// OpenStore opens (creating it with mode 0700 if needed) the store in dir,
+// decrypting with c. It deletes the temporary files of ingests that a crash
+// interrupted (ciphertext only: plaintext is never written).
+func OpenStore(dir string, c *Custody) (*Store, error) {
+	if c == nil {
+		return nil, errors.New("enclave: OpenStore needs a Custody")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("enclave: opening store: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("enclave: opening store: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("enclave: store %s is not a directory", dir)
+	}
+	stale, err := filepath.Glob(filepath.Join(dir, "*", ".ingest-*.tmp"))
+	if err != nil {
+		return nil, fmt.Errorf("enclave: opening store: %w", err)
+	}
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil {
+			return nil, fmt.Errorf("enclave: opening store: removing an interrupted ingest: %w", err)
+		}
+	}
+	return &Store{
+		dir:       dir,
+		custody:   c,
+		maxUpload: MaxUploadBytes,
+		inflight:  make(map[string]bool),
+		cache:     make(map[string]*cacheEntry),
+	}, nil
+}
+
+func (s *Store) uploadPath(dataset, uploadID string) string {
+	return filepath.Join(s.dir, dataset, uploadID+".age")
+}
+
+// countingReader counts bytes, stops past a limit and when ctx is done, and
+// remembers why it stopped.
+type countingReader struct {
+	ctx      context.Context
+	r        io.Reader
+	n, limit int64
+	tooLarge bool
+	readErr  error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if c.tooLarge {
+		return 0, ErrTooLarge
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n > c.limit {
+		c.tooLarge = true
+		return 0, ErrTooLarge
+	}
+	if err != nil && err != io.EOF {
+		c.readErr = err
+	}
+	return n, err
+}
+
+// plainReader hashes and counts the plaintext and remembers a decryption
+// error.
+type plainReader struct {
+	r   io.Reader
+	h   hash.Hash
+	n   int64
+	err error
+}
+
+func (p *plainReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.h.Write(b[:n])
+	p.n += int64(n)
+	if err != nil && err != io.EOF {
+		p.err = err
+	}
+	return n, err
+}
+
+// Ingest stores one upload: body is the age ciphertext of a CSV file (named
+// file in error messages) whose header and rows must fit s.
+//
+// In one pass it writes the ciphertext to a temporary file in the dataset's
+// folder, decrypts it in memory and checks every row with the CSV reader.
+// The upload is kept (renamed to <uploadID>.age, after fsync of the file and
+// then of the folder) only if all of it is valid. On any error (a
+// malformed name, ErrExists, ErrTooLarge, ErrWrongRecipient,
+// ErrBadCiphertext, a *csv.Error reachable with errors.As, ctx's error, a
+// read error of body) nothing of the upload stays on disk.
+func (s *Store) Ingest(ctx context.Context, dataset, uploadID string, sc *schema.Schema, file string, body io.Reader) (*Receipt, error) {
+	if err := checkNames(dataset, uploadID); err != nil {
+		return nil, err
+	}
+	if sc == nil {
+		return nil, errors.New("enclave: ingest: no schema")
+	}
+	key := dataset + "/" + uploadID
+	s.mu.Lock()
+	if s.inflight[key] {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("enclave: ingest %s: %w (an ingest is in progress)", key, ErrExists)
+	}
+	s.inflight[key] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.inflight, key)
+		s.mu.Unlock()
+	}()
+
+	final := s.uploadPath(dataset, uploadID)
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("enclave: ingest %s: %w", key, ErrExists)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("enclave: ingest %s: %w", key, err)
+	}
+	ddir := filepath.Join(s.dir, dataset)
+	if err := os.MkdirAll(ddir, 0o700); err != nil {
+		return nil, fmt.Errorf("enclave: ingest %s: %w", key, err)
+	}
+	tmp, err := os.CreateTemp(ddir, ".ingest-"+uploadID+"-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("enclave: ingest %s: %w", key, err)
+	}
+	kept := false
+	defer func() {
+		if !kept {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+
+	rcpt, err := s.ingest(ctx, key, sc, file, body, tmp)
+	if err != nil {
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("enclave: ingest %s: %w", key, err)
+	}
+	// Checked again: an upload of the same ID cannot have started since
+	// (inflight), but the directory is not ours alone.
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("enclave: ingest %s: %w", key, ErrExists)
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return nil, fmt.Errorf("enclave: ingest %s: %w", key, err)
+	}
+	kept = true
+	if err := syncDir(ddir); err != nil {
+		return nil, err
+	}
+	rcpt.Dataset, rcpt.UploadID = dataset, uploadID
+	return rcpt, nil
+}
+
+func (s *Store) ingest(ctx context.Context, key string, sc *schema.Schema, file string, body io.Reader, tmp *os.File) (*Receipt, error) {
+	cr := &countingReader{ctx: ctx, r: body, limit: s.maxUpload}
+	ctHash := sha256.New()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	tee := io.TeeReader(cr, io.MultiWriter(bw, ctHash))
+	pr := &plainReader{h: sha256.New()}
+
+	// classify turns a failure anywhere in the pipeline into the error to
+	// report, by what the readers saw.
+	classify := func(err error) error {
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("enclave: ingest %s: %w", key, ctx.Err())
+		case cr.tooLarge:
+			return fmt.Errorf("enclave: ingest %s: %w (more than %d bytes)", key, ErrTooLarge, s.maxUpload)
+		case cr.readErr != nil:
+			return fmt.Errorf("enclave: ingest %s: reading upload: %w", key, cr.readErr)
+		}
+		var nim *age.NoIdentityMatchError
+		if errors.As(err, &nim) {
+			return fmt.Errorf("enclave: ingest %s: %w: %w", key, ErrWrongRecipient, err)
+		}
+		if pr.err != nil {
+			return fmt.Errorf("enclave: ingest %s: %w: %w", key, ErrBadCiphertext, pr.err)
+		}
+		var ce *csv.Error
+		if errors.As(err, &ce) {
+			return fmt.Errorf("enclave: ingest %s: %w", key, err)
+		}
+		return fmt.Errorf("enclave: ingest %s: %w", key, err)
+	}
+
+	plain, err := age.Decrypt(tee, s.custody.identity)
+	if err != nil {
+		var nim *age.NoIdentityMatchError
+		if !errors.As(err, &nim) && ctx.Err() == nil && !cr.tooLarge && cr.readErr == nil {
+			return nil, fmt.Errorf("enclave: ingest %s: %w: %w", key, ErrBadCiphertext, err)
+		}
+		return nil, classify(err)
+	}
+	pr.r = plain
+	rd, err := csv.NewReader(pr, sc, csv.Options{File: file, BatchSize: 4096})
+	if err != nil {
+		return nil, classify(err)
+	}
+	for {
+		if _, err := rd.Next(); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, classify(err)
+		}
+	}
+	// The CSV reader stops at the plaintext's end; make sure age has
+	// authenticated the final chunk and that no ciphertext is left unread.
+	if _, err := io.Copy(io.Discard, pr); err != nil {
+		return nil, classify(err)
+	}
+	if n, err := io.Copy(io.Discard, tee); err != nil {
+		return nil, classify(err)
+	} else if n > 0 {
+		return nil, fmt.Errorf("enclave: ingest %s: %w: trailing data after the end of the age file", key, ErrBadCiphertext)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("enclave: ingest %s: writing: %w", key, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return nil, fmt.Errorf("enclave: ingest %s: syncing: %w", key, err)
+	}
+	r := &Receipt{Rows: rd.Rows(), CiphertextBytes: cr.n, PlaintextBytes: pr.n}
+	ctHash.Sum(r.CiphertextSHA256[:0])
+	pr.h.Sum(r.PlaintextSHA256[:0])
+	return r, nil
+}
+
+// Remove deletes a stored upload (its ciphertext) and drops the dataset's
+// cached table. It returns an error wrapping ErrNotFound if there is none.
+func (s *Store) Remove(dataset, uploadID string) error {
+	if err := checkNames(dataset, uploadID); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.cache, dataset)
+	s.mu.Unlock()
+	if err := os.Remove(s.uploadPath(dataset, uploadID)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("enclave: remove %s/%s: %w", dataset, uploadID, ErrNotFound)
+		}
+		return fmt.Errorf("enclave: remove %s/%s: %w", dataset, uploadID, err)
+	}
+	return syncDir(filepath.Join(s.dir, dataset))
+}
+
+// List returns the IDs of the uploads stored for dataset, sorted. A dataset
+// with no uploads has none (and no error).
+func (s *Store) List(dataset string) ([]string, error) {
+	if err := checkDataset(dataset); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(filepath.Join(s.dir, dataset))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("enclave: list %s: %w", dataset, err)
+	}
+	var ids []string
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".age")
+		if ok && e.Type().IsRegular() && ValidUploadID(id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// Load decrypts the listed uploads of dataset, in order, and parses them
+// with s into one in-memory Table (Unit -1 and MaxRowsPerUnit 1: the caller
+// sets both from the dataset's declaration). The rows are cached: a later
+// Load of the same dataset, schema and upload list returns the same rows
+// without decrypting again. The cache keeps one upload list per dataset
+// (the last loaded); Remove drops it. Concurrent Loads of the same list
+// decrypt once.
+//
+// Each call returns a new Table whose Rows are shared with the cache and
+// with other callers: they must not be modified. What Execute derives from
+// the rows (dictionary codes of string columns, join indexes) is cached
+// with them, so the first query over newly loaded rows is slower than the
+// next ones.
+func (s *Store) Load(dataset string, sc *schema.Schema, uploadIDs []string) (*Table, error) {
+	if err := checkDataset(dataset); err != nil {
+		return nil, err
+	}
+	if sc == nil {
+		return nil, errors.New("enclave: load: no schema")
+	}
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("enclave: load %s: %w", dataset, err)
+	}
+	seen := make(map[string]bool, len(uploadIDs))
+	for _, id := range uploadIDs {
+		if err := checkNames(dataset, id); err != nil {
+			return nil, err
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("enclave: load %s: upload %s listed twice", dataset, id)
+		}
+		seen[id] = true
+	}
+	sj, err := json.Marshal(sc)
+	if err != nil {
+		return nil, fmt.Errorf("enclave: load %s: %w", dataset, err)
+	}
+	key := string(sj) + "\n" + strings.Join(uploadIDs, ",")
+
+	s.mu.Lock()
+	e := s.cache[dataset]
+	if e == nil || e.key != key {
+		e = &cacheEntry{key: key, done: make(chan struct{})}
+		s.cache[dataset] = e
+		s.mu.Unlock()
+		e.batch, e.err = s.load(dataset, sc, uploadIDs)
+		e.tc = newTableCache()
+		close(e.done)
+		if e.err != nil {
+			s.mu.Lock()
+			if s.cache[dataset] == e {
+				delete(s.cache, dataset)
+			}
+			s.mu.Unlock()
+		}
+	} else {
+		s.mu.Unlock()
+		<-e.done
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	return &Table{Name: dataset, Schema: sc, Rows: e.batch, Unit: -1, MaxRowsPerUnit: 1, cache: e.tc}, nil
+}
+
+func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string) (*schema.Batch, error) {
+	var parts []*schema.Batch
+	total := 0
+	for _, id := range uploadIDs {
+		b, err := s.loadOne(dataset, sc, id)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, b)
+		total += b.Len
+	}
+	if len(parts) == 1 {
+		return parts[0], nil
+	}
+	out := schema.NewBatch(sc, total)
+	for _, b := range parts {
+		out.Append(b)
+	}
+	return out, nil
+}
+
+func (s *Store) loadOne(dataset string, sc *schema.Schema, id string) (*schema.Batch, error) {
+	name := dataset + "/" + id + ".age"
+	f, err := os.Open(s.uploadPath(dataset, id))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("enclave: load %s: %w", name, ErrNotFound)
+		}
+		return nil, fmt.Errorf("enclave: load %s: %w", name, err)
+	}
+	defer f.Close()
+	plain, err := age.Decrypt(bufio.NewReaderSize(f, 1<<20), s.custody.identity)
+	if err != nil {
+		return nil, fmt.Errorf("enclave: load %s: %w: %w", name, ErrBadCiphertext, err)
+	}
+	b, err := csv.ReadAll(plain, sc, csv.Options{File: name})
+	if err != nil {
+		return nil, fmt.Errorf("enclave: load %s: %w", name, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,559 @@
+package enclave
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"filippo.io/age"
+	"github.com/xjdata/cleanroom/connectors/csv"
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/schema"
+)
+
+const marker = "PLAINTEXT-MARKER-7f3a"
+
+var uploadSchema = &schema.Schema{Columns: []schema.Column{
+	{Name: "loan_id", Type: schema.String},
+	{Name: "uscc", Type: schema.String},
+	{Name: "amount", Type: schema.Int, Min: i64(0), Max: i64(1000000000)},
+	{Name: "green", Type: schema.Bool},
+	{Name: "borrower_name", Type: schema.String},
+}}
+
+const goodCSV = "loan_id,uscc,amount,green,borrower_name\n" +
+	"L1,91650100MA00000001,100000,true," + marker + "\n" +
+	"L2,91650100MA00000001,250000,false,Borrower two\n" +
+	"L3,91650100MA00000002,5000,true,\"Borrower, three\"\n"
+
+func newCustody(t testing.TB) *Custody {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "node.key")
+	if err := GenerateIdentity(path); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadCustody(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func encrypt(t testing.TB, recipient string, plain []byte) []byte {
+	t.Helper()
+	r, err := age.ParseHybridRecipient(recipient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func newStore(t testing.TB) (*Store, *Custody, string) {
+	t.Helper()
+	c := newCustody(t)
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := OpenStore(dir, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, c, dir
+}
+
+const (
+	id1 = "0123456789abcdef0123456789abcdef"
+	id2 = "fedcba9876543210fedcba9876543210"
+)
+
+// files lists every file under dir, as paths relative to it.
+func files(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	return out
+}
+
+// grep reports whether any file under dir contains s.
+func grep(t *testing.T, dir, s string) bool {
+	t.Helper()
+	for _, f := range files(t, dir) {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCustody(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.key")
+	if err := GenerateIdentity(path); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("identity file mode %#o, want 0600", fi.Mode().Perm())
+	}
+	before, _ := os.ReadFile(path)
+	if err := GenerateIdentity(path); err == nil {
+		t.Error("GenerateIdentity overwrote an existing file")
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(before, after) {
+		t.Error("identity file changed")
+	}
+	c, err := LoadCustody(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(c.Recipient(), "age1pq1") {
+		t.Errorf("Recipient = %.20q…, want a post-quantum age1pq1 recipient", c.Recipient())
+	}
+	if !strings.Contains(string(before), "# public key: "+c.Recipient()) {
+		t.Error("identity file does not name its public key")
+	}
+	for _, f := range []string{"%v", "%+v", "%#v", "%s", "%x", "%q"} {
+		if s := fmt.Sprintf(f, c); strings.Contains(strings.ToUpper(s), "AGE-SECRET-KEY") || strings.Contains(s, "41474532") {
+			t.Errorf("Sprintf(%q, custody) shows the secret key", f)
+		}
+	}
+	// Round trip: what is encrypted to the recipient decrypts.
+	ct := encrypt(t, c.Recipient(), []byte("hello"))
+	r, err := age.Decrypt(bytes.NewReader(ct), c.identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(r); string(b) != "hello" {
+		t.Errorf("decrypted %q", b)
+	}
+
+	// Group- or world-readable: refused.
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o660, 0o644} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadCustody(path); !errors.Is(err, ErrInsecureKeyFile) {
+			t.Errorf("mode %#o: got %v, want ErrInsecureKeyFile", mode, err)
+		}
+	}
+
+	// A damaged key: the error must not quote the file.
+	bad := filepath.Join(t.TempDir(), "bad.key")
+	secret := strings.TrimSpace(string(before[bytes.LastIndex(bytes.TrimSpace(before), []byte("\n"))+1:]))
+	damaged := secret[:len(secret)-3] + "QQQ"
+	for _, content := range []string{damaged, "AGE-SECRET-KEY-1" + secret[19:], "not a key " + secret[10:], ""} {
+		os.Remove(bad)
+		if err := os.WriteFile(bad, []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadCustody(bad)
+		if err == nil {
+			t.Errorf("LoadCustody accepted %.12q…", content)
+			continue
+		}
+		if content != "" && strings.Contains(err.Error(), content[len(content)-20:]) {
+			t.Errorf("error quotes the key file: %v", err)
+		}
+	}
+	// Two identities: refused.
+	os.Remove(bad)
+	os.WriteFile(bad, []byte(secret+"\n"+secret+"\n"), 0o600)
+	if _, err := LoadCustody(bad); err == nil {
+		t.Error("LoadCustody accepted two identities")
+	}
+}
+
+func TestIngest(t *testing.T) {
+	s, c, dir := newStore(t)
+	ct := encrypt(t, c.Recipient(), []byte(goodCSV))
+	rcpt, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(ct))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Receipt{
+		Dataset: "loans", UploadID: id1, Rows: 3,
+		CiphertextSHA256: sha256.Sum256(ct), PlaintextSHA256: sha256.Sum256([]byte(goodCSV)),
+		CiphertextBytes: int64(len(ct)), PlaintextBytes: int64(len(goodCSV)),
+	}
+	if *rcpt != want {
+		t.Errorf("receipt:\n got %+v\nwant %+v", *rcpt, want)
+	}
+	stored, err := os.ReadFile(filepath.Join(dir, "loans", id1+".age"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(stored, ct) {
+		t.Error("stored file differs from the ciphertext sent")
+	}
+	if got := files(t, dir); len(got) != 1 || got[0] != filepath.Join("loans", id1+".age") {
+		t.Errorf("files in store: %v", got)
+	}
+	if grep(t, dir, marker) {
+		t.Error("plaintext found on disk")
+	}
+	fi, _ := os.Stat(filepath.Join(dir, "loans", id1+".age"))
+	if fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("stored upload has mode %#o", fi.Mode().Perm())
+	}
+	if ids, err := s.List("loans"); err != nil || len(ids) != 1 || ids[0] != id1 {
+		t.Errorf("List = %v, %v", ids, err)
+	}
+	// A temporary file left by a crash goes when the store is opened again.
+	stale := filepath.Join(dir, "loans", ".ingest-"+id2+"-123.tmp")
+	if err := os.WriteFile(stale, ct, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenStore(dir, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale temporary file kept: %v", err)
+	}
+	// The same ID again: refused, the first kept.
+	if _, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(ct)); !errors.Is(err, ErrExists) {
+		t.Errorf("second ingest of %s: got %v, want ErrExists", id1, err)
+	}
+	if got := files(t, dir); len(got) != 1 {
+		t.Errorf("files in store: %v", got)
+	}
+}
+
+// TestIngestFailures checks that a failed ingest leaves nothing behind.
+func TestIngestFailures(t *testing.T) {
+	other := newCustody(t)
+	for _, tc := range []struct {
+		name  string
+		body  func(c *Custody) io.Reader
+		ctx   func() context.Context
+		limit int64
+		check func(t *testing.T, err error)
+	}{
+		{
+			name: "csv error",
+			body: func(c *Custody) io.Reader {
+				bad := strings.Replace(goodCSV, "250000", "25x000", 1)
+				return bytes.NewReader(encrypt(t, c.Recipient(), []byte(bad)))
+			},
+			check: func(t *testing.T, err error) {
+				var ce *csv.Error
+				if !errors.As(err, &ce) {
+					t.Fatalf("got %v, want a *csv.Error", err)
+				}
+				if ce.Line != 3 || ce.Column != 3 || !strings.Contains(err.Error(), "loans.csv:3:3:") {
+					t.Errorf("got %v (line %d, column %d), want loans.csv:3:3", err, ce.Line, ce.Column)
+				}
+			},
+		},
+		{
+			name: "csv header error",
+			body: func(c *Custody) io.Reader {
+				return bytes.NewReader(encrypt(t, c.Recipient(), []byte("loan_id,uscc\nL1,X\n")))
+			},
+			check: func(t *testing.T, err error) {
+				var ce *csv.Error
+				if !errors.As(err, &ce) || !strings.Contains(err.Error(), "loans.csv:1") {
+					t.Errorf("got %v, want a *csv.Error at loans.csv:1", err)
+				}
+			},
+		},
+		{
+			name: "wrong recipient",
+			body: func(*Custody) io.Reader {
+				return bytes.NewReader(encrypt(t, other.Recipient(), []byte(goodCSV)))
+			},
+			check: wantIs(ErrWrongRecipient),
+		},
+		{
+			name: "truncated",
+			body: func(c *Custody) io.Reader {
+				ct := encrypt(t, c.Recipient(), []byte(goodCSV))
+				return bytes.NewReader(ct[:len(ct)-10])
+			},
+			check: wantIs(ErrBadCiphertext),
+		},
+		{
+			name: "truncated at a chunk boundary",
+			body: func(c *Custody) io.Reader {
+				big := goodCSV + strings.Repeat("L9,91650100MA00000003,1,false,x\n", 5000) // > 64 KiB
+				ct := encrypt(t, c.Recipient(), []byte(big))
+				return bytes.NewReader(ct[:len(ct)-(len(big)%(64<<10))-16])
+			},
+			check: wantIs(ErrBadCiphertext),
+		},
+		{
+			name: "tampered",
+			body: func(c *Custody) io.Reader {
+				ct := encrypt(t, c.Recipient(), []byte(goodCSV))
+				ct[len(ct)-5] ^= 1
+				return bytes.NewReader(ct)
+			},
+			check: wantIs(ErrBadCiphertext),
+		},
+		{
+			name: "trailing data",
+			body: func(c *Custody) io.Reader {
+				ct := encrypt(t, c.Recipient(), []byte(goodCSV))
+				return bytes.NewReader(append(ct, "extra"...))
+			},
+			check: wantIs(ErrBadCiphertext),
+		},
+		{
+			name:  "not age",
+			body:  func(*Custody) io.Reader { return strings.NewReader(goodCSV) },
+			check: wantIs(ErrBadCiphertext),
+		},
+		{
+			name:  "empty",
+			body:  func(*Custody) io.Reader { return strings.NewReader("") },
+			check: wantIs(ErrBadCiphertext),
+		},
+		{
+			name: "too large",
+			body: func(c *Custody) io.Reader {
+				return bytes.NewReader(encrypt(t, c.Recipient(), []byte(goodCSV)))
+			},
+			limit: 300,
+			check: wantIs(ErrTooLarge),
+		},
+		{
+			name: "cancelled",
+			body: func(c *Custody) io.Reader {
+				return bytes.NewReader(encrypt(t, c.Recipient(), []byte(goodCSV)))
+			},
+			ctx: func() context.Context {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				return ctx
+			},
+			check: wantIs(context.Canceled),
+		},
+		{
+			name: "read error",
+			body: func(c *Custody) io.Reader {
+				ct := encrypt(t, c.Recipient(), []byte(goodCSV))
+				return io.MultiReader(bytes.NewReader(ct[:200]), errReader{})
+			},
+			check: wantIs(errBroken),
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, c, dir := newStore(t)
+			if tc.limit > 0 {
+				s.maxUpload = tc.limit
+			}
+			ctx := context.Background()
+			if tc.ctx != nil {
+				ctx = tc.ctx()
+			}
+			rcpt, err := s.Ingest(ctx, "loans", id1, uploadSchema, "loans.csv", tc.body(c))
+			if err == nil {
+				t.Fatalf("no error; receipt %+v", rcpt)
+			}
+			tc.check(t, err)
+			if got := files(t, dir); len(got) != 0 {
+				t.Errorf("files left in store: %v", got)
+			}
+			if ids, _ := s.List("loans"); len(ids) != 0 {
+				t.Errorf("List = %v", ids)
+			}
+			// The ID is free again.
+			s.maxUpload = MaxUploadBytes
+			ct := encrypt(t, c.Recipient(), []byte(goodCSV))
+			if _, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(ct)); err != nil {
+				t.Errorf("ingest after failure: %v", err)
+			}
+		})
+	}
+}
+
+var errBroken = errors.New("connection reset")
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errBroken }
+
+func wantIs(target error) func(t *testing.T, err error) {
+	return func(t *testing.T, err error) {
+		t.Helper()
+		if !errors.Is(err, target) {
+			t.Errorf("got %v, want %v", err, target)
+		}
+	}
+}
+
+func TestStoreNames(t *testing.T) {
+	s, c, dir := newStore(t)
+	ct := encrypt(t, c.Recipient(), []byte(goodCSV))
+	parent := filepath.Dir(dir)
+	before := files(t, parent)
+	for _, tc := range []struct{ dataset, id string }{
+		{"../escape", id1},
+		{"loans/../../escape", id1},
+		{"/etc", id1},
+		{"Loans", id1},
+		{"", id1},
+		{".", id1},
+		{"loans", "../" + id1[3:]},
+		{"loans", "../../../../tmp/x"},
+		{"loans", strings.ToUpper(id1)},
+		{"loans", id1[:31]},
+		{"loans", id1 + "0"},
+		{"loans", id1[:31] + "/"},
+		{"loans", ""},
+	} {
+		if _, err := s.Ingest(context.Background(), tc.dataset, tc.id, uploadSchema, "x.csv", bytes.NewReader(ct)); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("Ingest(%q, %q): got %v, want ErrInvalidName", tc.dataset, tc.id, err)
+		}
+		if err := s.Remove(tc.dataset, tc.id); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("Remove(%q, %q): got %v, want ErrInvalidName", tc.dataset, tc.id, err)
+		}
+		if tc.id != "" {
+			if _, err := s.Load(tc.dataset, uploadSchema, []string{tc.id}); !errors.Is(err, ErrInvalidName) {
+				t.Errorf("Load(%q, %q): got %v, want ErrInvalidName", tc.dataset, tc.id, err)
+			}
+		}
+	}
+	if _, err := s.List("../x"); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("List(../x): got %v", err)
+	}
+	if after := files(t, parent); len(after) != len(before) {
+		t.Errorf("files appeared: %v", after)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	s, c, _ := newStore(t)
+	second := "loan_id,uscc,amount,green,borrower_name\nL4,91650100MA00000004,7,false,Four\n"
+	for id, text := range map[string]string{id1: goodCSV, id2: second} {
+		if _, err := s.Ingest(context.Background(), "loans", id, uploadSchema, "loans.csv", bytes.NewReader(encrypt(t, c.Recipient(), []byte(text)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tab, err := s.Load("loans", uploadSchema, []string{id2, id1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.Rows.Len != 4 || tab.Rows.Cols[0].Strs[0] != "L4" || tab.Rows.Cols[0].Strs[3] != "L3" || tab.Rows.Cols[2].Ints[2] != 250000 {
+		t.Errorf("loaded %d rows, ids %v", tab.Rows.Len, tab.Rows.Cols[0].Strs)
+	}
+	if tab.Name != "loans" || tab.Unit != -1 || tab.MaxRowsPerUnit != 1 {
+		t.Errorf("table %+v", tab)
+	}
+
+	// Cached: the same rows, without decrypting again, also concurrently.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			again, err := s.Load("loans", uploadSchema, []string{id2, id1})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if again.Rows != tab.Rows {
+				t.Error("Load decrypted again")
+			}
+			if again == tab {
+				t.Error("Load returned the same *Table: callers would share Unit")
+			}
+		}()
+	}
+	wg.Wait()
+
+	// Another list: loaded afresh.
+	one, err := s.Load("loans", uploadSchema, []string{id1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.Rows == tab.Rows || one.Rows.Len != 3 {
+		t.Errorf("Load of another list: %d rows, same rows %v", one.Rows.Len, one.Rows == tab.Rows)
+	}
+	again, _ := s.Load("loans", uploadSchema, []string{id1})
+	if again.Rows != one.Rows {
+		t.Error("not cached")
+	}
+
+	// Remove drops the cache and the file.
+	if err := s.Remove("loans", id1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load("loans", uploadSchema, []string{id1}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Load after Remove: got %v, want ErrNotFound", err)
+	}
+	if err := s.Remove("loans", id1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second Remove: got %v, want ErrNotFound", err)
+	}
+	if ids, _ := s.List("loans"); len(ids) != 1 || ids[0] != id2 {
+		t.Errorf("List = %v", ids)
+	}
+	if _, err := s.Load("loans", uploadSchema, []string{id2, id2}); err == nil {
+		t.Error("Load accepted an upload listed twice")
+	}
+	if ids, err := s.List("nothing"); err != nil || len(ids) != 0 {
+		t.Errorf("List of an unknown dataset = %v, %v", ids, err)
+	}
+}
+
+// TestLoadExecute runs a query over tables from Load, as the node does.
+func TestLoadExecute(t *testing.T) {
+	s, c, _ := newStore(t)
+	if _, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(encrypt(t, c.Recipient(), []byte(goodCSV)))); err != nil {
+		t.Fatal(err)
+	}
+	green := qc("loans", "green", schema.Bool)
+	p := &query.Plan{
+		Tables:  []query.Table{{Name: "loans"}},
+		GroupBy: []query.Column{green},
+		Outputs: []query.Output{{Name: "green", Column: ptr(green)}, {Name: "n", Func: query.Count}, {Name: "s", Func: query.Sum, Column: ptr(qc("loans", "amount", schema.Int))}},
+	}
+	for range 2 {
+		tab, err := s.Load("loans", uploadSchema, []string{id1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab.Unit, tab.MaxRowsPerUnit = 1, 5 // uscc
+		params := noNoise
+		params.MaxGroupsPerUnit = 2
+		res, err := Execute(context.Background(), p, map[string]*Table{"loans": tab}, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := [][]string{{"false", "1", "250000"}, {"true", "2", "105000"}}
+		if !reflect.DeepEqual(res.Rows, want) {
+			t.Errorf("rows %v, want %v", res.Rows, want)
+		}
+	}
+}

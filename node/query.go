@@ -94,7 +94,9 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, api.CodeInternal, "the query was allowed but could not run: "+err.Error(), &idx)
 		return
 	}
-	out := &api.Result{Columns: res.Columns, Rows: res.Rows, Suppressed: res.Suppressed}
+	// How many groups were withheld is not released, nor logged: it would
+	// reveal that small groups exist.
+	out := &api.Result{Columns: res.Columns, Rows: res.Rows}
 	rb, _ := json.Marshal(out)
 	resp.Result, resp.ResultSHA256 = out, sha256Hex(rb)
 	recipient := req.Recipient
@@ -102,7 +104,7 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 		recipient = requester
 	}
 	rel, err := n.append(&state.Entry{Kind: state.KindRelease, Release: &state.Release{
-		Decision: idx, Recipient: recipient, ResultSHA256: resp.ResultSHA256, Rows: len(out.Rows), Suppressed: out.Suppressed,
+		Decision: idx, Recipient: recipient, ResultSHA256: resp.ResultSHA256, Rows: len(out.Rows),
 	}})
 	if err != nil {
 		// Nothing leaves unless its release is on record.

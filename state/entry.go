@@ -85,7 +85,6 @@ type Release struct {
 	// ResultSHA256 is the hex SHA-256 of the result as delivered.
 	ResultSHA256 string `json:"result_sha256"`
 	Rows         int    `json:"rows"`
-	Suppressed   int    `json:"suppressed"`
 }
 
 // Rejection records a refused statement.

@@ -85,9 +85,6 @@ func printResult(res *api.QueryResponse, dry bool) {
 		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	tw.Flush()
-	if res.Result.Suppressed > 0 {
-		fmt.Printf("(%d groups withheld: below the minimum group size)\n", res.Result.Suppressed)
-	}
 	if res.ReleaseEntry != nil {
 		fmt.Printf("released at ledger entry %d, result sha256 %s\n", *res.ReleaseEntry, res.ResultSHA256)
 	}

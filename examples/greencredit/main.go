@@ -396,9 +396,8 @@ type result struct {
 	DecisionEntry uint64 `json:"decision_entry"`
 	ReleaseEntry  uint64 `json:"release_entry"`
 	Result        struct {
-		Columns    []string   `json:"columns"`
-		Rows       [][]string `json:"rows"`
-		Suppressed int        `json:"suppressed"`
+		Columns []string   `json:"columns"`
+		Rows    [][]string `json:"rows"`
 	} `json:"result"`
 }
 
@@ -444,9 +443,6 @@ func (d *demo) compare(res *result, truth func([]string) (float64, bool)) {
 		rel := math.Abs(dpv-tv) / math.Max(math.Abs(tv), 1)
 		errs = append(errs, rel)
 		fmt.Fprintf(w, "    %-28s %18.0f %18.0f %7.1f%%\n", strings.Join(row[:last], ", "), dpv, tv, 100*rel)
-	}
-	if res.Result.Suppressed > 0 {
-		fmt.Fprintf(w, "    (%d groups withheld: fewer units than the minimum group size, or too few to select privately)\n", res.Result.Suppressed)
 	}
 	if len(errs) > 0 {
 		sort.Float64s(errs)

@@ -76,9 +76,8 @@ type Uploaded struct {
 
 // Result is a released, differentially private result.
 type Result struct {
-	Columns    []string   `json:"columns"`
-	Rows       [][]string `json:"rows"`
-	Suppressed int        `json:"suppressed"`
+	Columns []string   `json:"columns"`
+	Rows    [][]string `json:"rows"`
 }
 
 // QueryResponse answers an allowed query (or a dry run).

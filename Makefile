@@ -26,8 +26,9 @@ test-short:
 
 ## bench: the benchmarks the issues name (upload throughput, 1M-row GROUP BY, ledger, parser)
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=3x ./enclave/ ./connectors/csv/
-	$(GO) test -run='^$$' -bench=. -benchmem ./ledger/ ./query/ ./policy/
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=5x ./node/ ./enclave/
+	$(GO) test -run='^$$' -bench=. -benchmem ./connectors/csv/ ./query/
+	$(GO) test -run='^$$' -bench='Append|Verify|Proofs' -benchmem ./ledger/
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s

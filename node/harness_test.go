@@ -36,7 +36,7 @@ type party struct {
 
 // room is a running node with registered parties, for tests.
 type room struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	node    *node.Node
 	c       *client.Client
@@ -45,7 +45,7 @@ type room struct {
 	now     time.Time
 }
 
-func newParty(t *testing.T, name string, kind policy.PartyKind, juris string) *party {
+func newParty(t testing.TB, name string, kind policy.PartyKind, juris string) *party {
 	skey, _, err := keys.Generate(name)
 	require.NoError(t, err)
 	s, vkey, err := keys.ParseSigner(skey)
@@ -54,7 +54,7 @@ func newParty(t *testing.T, name string, kind policy.PartyKind, juris string) *p
 }
 
 // startNode opens the node in dir and serves it on a free loopback port.
-func startNode(t *testing.T, dir, authorityKey string, now func() time.Time) (*node.Node, *client.Client, func()) {
+func startNode(t testing.TB, dir, authorityKey string, now func() time.Time) (*node.Node, *client.Client, func()) {
 	t.Helper()
 	n, err := node.Open(node.Config{Dir: dir, AuthorityKey: authorityKey, Now: now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -112,7 +112,7 @@ var schemas = map[string]schema.Schema{
 }
 
 // csvFor writes n enterprises' rows for a dataset and returns the path.
-func csvFor(t *testing.T, dir, dataset string, n int) string {
+func csvFor(t testing.TB, dir, dataset string, n int) string {
 	var b strings.Builder
 	switch dataset {
 	case "registry":
@@ -141,7 +141,7 @@ func csvFor(t *testing.T, dir, dataset string, n int) string {
 // newRoom starts a node with the scenario's parties, datasets (with n
 // enterprises each) and an approved letter L-1 over registry, electricity
 // and loans.
-func newRoom(t *testing.T, n int) *room {
+func newRoom(t testing.TB, n int) *room {
 	t.Helper()
 	r := &room{t: t, dir: t.TempDir(), parties: map[string]*party{}, now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
 	for _, p := range []*party{

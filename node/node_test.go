@@ -385,7 +385,7 @@ func (r *room) info() *api.Info {
 	return i
 }
 
-func readNodeInfo(t *testing.T, dir string) node.NodeInfo {
+func readNodeInfo(t testing.TB, dir string) node.NodeInfo {
 	b, err := os.ReadFile(filepath.Join(dir, "node.json"))
 	require.NoError(t, err)
 	var ni node.NodeInfo
@@ -393,7 +393,7 @@ func readNodeInfo(t *testing.T, dir string) node.NodeInfo {
 	return ni
 }
 
-func nodeKey(t *testing.T, dir string) string { return readNodeInfo(t, dir).NodeKey }
+func nodeKey(t testing.TB, dir string) string { return readNodeInfo(t, dir).NodeKey }
 
 func (r *room) url() string { return readNodeInfo(r.t, r.dir).URL }
 

@@ -54,6 +54,9 @@ type Config struct {
 	// Origin names the deployment in checkpoints. Defaults to
 	// "cleanroom.local/" and the data directory's base name at first start.
 	Origin string
+	// Identity is the path of the node's age identity. Defaults to
+	// Dir/node.age, created at first start.
+	Identity string
 	// Logger defaults to a text logger on stderr.
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -98,8 +101,11 @@ func Open(cfg Config) (*Node, error) {
 	if n.signer, n.nodeKey, err = keys.LoadOrCreateSigner(filepath.Join(cfg.Dir, "node.key"), "node"); err != nil {
 		return nil, fmt.Errorf("node: signing key: %w", err)
 	}
-	idPath := filepath.Join(cfg.Dir, "node.age")
-	if _, err := os.Stat(idPath); errors.Is(err, os.ErrNotExist) {
+	idPath := cfg.Identity
+	if idPath == "" {
+		idPath = filepath.Join(cfg.Dir, "node.age")
+	}
+	if _, err := os.Stat(idPath); errors.Is(err, os.ErrNotExist) && cfg.Identity == "" {
 		if err := enclave.GenerateIdentity(idPath); err != nil {
 			return nil, fmt.Errorf("node: age identity: %w", err)
 		}

@@ -16,10 +16,10 @@ import (
 	"github.com/xjdata/cleanroom/node"
 )
 
-func runNode(dir, listen, authorityKey, origin string) error {
+func runNode(dir, listen, authorityKey, origin, identity string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	node.Version = version()
-	n, err := node.Open(node.Config{Dir: dir, AuthorityKey: authorityKey, Origin: origin, Logger: log})
+	n, err := node.Open(node.Config{Dir: dir, AuthorityKey: authorityKey, Origin: origin, Identity: identity, Logger: log})
 	if err != nil {
 		return err
 	}

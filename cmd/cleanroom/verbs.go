@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xjdata/cleanroom/client"
+	"github.com/xjdata/cleanroom/enclave"
 	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
@@ -49,14 +50,18 @@ func printJSON(v any) {
 
 func newKeygen() *cobra.Command {
 	var name, out string
+	var withAge bool
 	cmd := &cobra.Command{
 		Use:   "keygen --name NAME",
 		Short: "Create a party's Ed25519 signing key",
 		Long: `keygen writes NAME.key, the party's signing key (mode 0600; keep it secret),
 and NAME.pub, its public verifier key, which the authority registers. Every
 statement a party makes (registration, upload, letter, approval, query) is
-signed with this key. It never overwrites an existing key.`,
-		Example: "  cleanroom keygen --name bank --out keys/",
+signed with this key. With --age it also writes NAME.age, an age identity
+(post-quantum hybrid, ML-KEM-768 + X25519; mode 0600) for a role that
+receives sealed data, such as the node (cleanroom node --identity NAME.age).
+It never overwrites an existing key.`,
+		Example: "  cleanroom keygen --name bank --out keys/\n  cleanroom keygen --name node --age --out keys/",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !policy.ValidPartyName(name) {
@@ -81,11 +86,24 @@ signed with this key. It never overwrites an existing key.`,
 			}
 			fmt.Fprintf(os.Stderr, "wrote %s (secret) and %s\n", kp, pp)
 			fmt.Println(vkey)
+			if withAge {
+				ap := filepath.Join(out, name+".age")
+				if err := enclave.GenerateIdentity(ap); err != nil {
+					return err
+				}
+				c, err := enclave.LoadCustody(ap)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "wrote %s (secret age identity)\n", ap)
+				fmt.Println(c.Recipient())
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "party name: lower-case letters, digits, - (required)")
 	cmd.Flags().StringVarP(&out, "out", "o", ".", "directory to write the key files in")
+	cmd.Flags().BoolVar(&withAge, "age", false, "also write an age identity (for the node)")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }
@@ -153,7 +171,7 @@ func submit(mk func() (*client.Client, error), stmt []byte, what string) error {
 }
 
 func newNode() *cobra.Command {
-	var dir, listen, authority, origin string
+	var dir, listen, authority, origin, identity string
 	cmd := &cobra.Command{
 		Use:   "node --data DIR",
 		Short: "Run the compute node",
@@ -174,13 +192,14 @@ it cleanly.`,
 				}
 				akey = v
 			}
-			return runNode(dir, listen, akey, origin)
+			return runNode(dir, listen, akey, origin, identity)
 		},
 	}
 	cmd.Flags().StringVarP(&dir, "data", "d", "", "data directory (required)")
 	cmd.Flags().StringVarP(&listen, "listen", "l", "127.0.0.1:7643", "address to listen on (port 0 picks a free one)")
 	cmd.Flags().StringVar(&authority, "authority", "", "the authority's .pub file (required at first start)")
 	cmd.Flags().StringVar(&origin, "origin", "", "deployment name in checkpoints (first start only)")
+	cmd.Flags().StringVar(&identity, "identity", "", "the node's age identity (default: DIR/node.age, created at first start)")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }

@@ -123,7 +123,9 @@ func Open(cfg Config) (*Node, error) {
 	if origin == "" {
 		origin = "cleanroom.local/" + filepath.Base(filepath.Clean(cfg.Dir))
 	}
-	origin = originOf(cfg.Dir, origin)
+	if origin, err = originOf(cfg.Dir, origin); err != nil {
+		return nil, err
+	}
 	if n.ledger, err = ledger.Open(filepath.Join(cfg.Dir, "ledger"), n.signer, origin); err != nil {
 		return nil, fmt.Errorf("node: ledger: %w", err)
 	}
@@ -144,13 +146,17 @@ func Open(cfg Config) (*Node, error) {
 
 // originOf returns the origin recorded in dir, or records origin there.
 // The origin is fixed at first start: checkpoints of one log keep it.
-func originOf(dir, origin string) string {
+func originOf(dir, origin string) (string, error) {
 	p := filepath.Join(dir, "origin")
 	if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
-		return string(b)
+		return string(b), nil
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("node: %w", err)
 	}
-	os.WriteFile(p, []byte(origin), 0o644)
-	return origin
+	if err := os.WriteFile(p, []byte(origin), 0o644); err != nil {
+		return "", fmt.Errorf("node: recording the origin: %w", err)
+	}
+	return origin, nil
 }
 
 // replay rebuilds the state from the ledger.

@@ -447,3 +447,16 @@ func TestNodeRefusesToStartWithoutAuthorityOrWithAnother(t *testing.T) {
 	_, err = node.Open(node.Config{Dir: r.dir, AuthorityKey: other.vkey})
 	require.ErrorContains(t, err, "differs from the authority recorded in the ledger")
 }
+
+func TestNodeRefusesADamagedLedger(t *testing.T) {
+	r := newRoom(t, 10)
+	r.stop()
+	path := filepath.Join(r.dir, "ledger", "entries")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	b[len(b)/2] ^= 0x40
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	_, err = node.Open(node.Config{Dir: r.dir})
+	require.ErrorContains(t, err, "ledger")
+	require.ErrorIs(t, err, ledger.ErrSecurity)
+}

@@ -389,6 +389,12 @@ func filterInt(ctx context.Context, vals []int64, op query.Op, x int64, sel []in
 	case query.OpGE:
 		keep = func(v int64) bool { return v >= x }
 	}
+	return keepRows(ctx, vals, keep, sel, first, n)
+}
+
+// keepRows keeps the rows whose value passes keep: all n rows when
+// first, else the rows of sel (reusing its storage).
+func keepRows[T int64 | string](ctx context.Context, vals []T, keep func(T) bool, sel []int32, first bool, n int) ([]int32, error) {
 	if first {
 		out := make([]int32, 0, n/2+1)
 		for i := 0; i < n; i++ {
@@ -421,28 +427,7 @@ func filterStr(ctx context.Context, vals []string, op query.Op, x string, sel []
 	case query.OpNE:
 		keep = func(v string) bool { return v != x }
 	}
-	if first {
-		out := make([]int32, 0, n/2+1)
-		for i := 0; i < n; i++ {
-			if i%ctxEvery == 0 && ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if keep(vals[i]) {
-				out = append(out, int32(i))
-			}
-		}
-		return out, nil
-	}
-	out := sel[:0]
-	for k, r := range sel {
-		if k%ctxEvery == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if keep(vals[r]) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+	return keepRows(ctx, vals, keep, sel, first, n)
 }
 
 // --- joins

@@ -257,13 +257,9 @@ func (d *demo) story(enterprises int) error {
 		}
 		return l
 	}
-	l7 := filepath.Join(d.work, "L-7.txt")
-	if err := writeJSON(filepath.Join(d.work, "L-7.json"), letter("L-7")); err != nil {
+	l7, err := d.draftAndSign(letter("L-7"), "bank", "msb", "grid")
+	if err != nil {
 		return err
-	}
-	d.must("draft L-7", "commitment", "draft", "--spec", filepath.Join(d.work, "L-7.json"), "--out", l7, "--valid-days", "90")
-	for _, signer := range []string{"bank", "msb", "grid"} {
-		d.must("sign L-7 as "+signer, "commitment", "sign", "--key", key(signer), l7)
 	}
 	d.must("submit L-7", "commitment", "submit", l7)
 	d.must("approve L-7", "commitment", "approve", "--key", key("databureau"), l7)
@@ -272,23 +268,19 @@ func (d *demo) story(enterprises int) error {
 	expired := letter("L-8")
 	expired.NotBefore = time.Now().UTC().AddDate(0, -4, 0).Truncate(time.Second)
 	expired.NotAfter = time.Now().UTC().AddDate(0, -1, 0).Truncate(time.Second)
-	l8 := filepath.Join(d.work, "L-8.txt")
-	writeJSON(filepath.Join(d.work, "L-8.json"), expired)
 	fmt.Println("\n  An older letter, L-8, whose validity ended last month:")
-	d.must("draft L-8", "commitment", "draft", "--spec", filepath.Join(d.work, "L-8.json"), "--out", l8)
-	for _, signer := range []string{"bank", "msb", "grid"} {
-		d.must("sign L-8 as "+signer, "commitment", "sign", "--key", key(signer), l8)
+	l8, err := d.draftAndSign(expired, "bank", "msb", "grid")
+	if err != nil {
+		return err
 	}
 	d.must("submit L-8", "commitment", "submit", l8)
 	d.must("approve L-8", "commitment", "approve", "--key", key("databureau"), l8)
 
 	// A letter whose grid-operator signature was tampered with.
 	fmt.Println("\n  A letter, L-9, whose grid-operator signature was tampered with on the way:")
-	l9 := filepath.Join(d.work, "L-9.txt")
-	writeJSON(filepath.Join(d.work, "L-9.json"), letter("L-9"))
-	d.must("draft L-9", "commitment", "draft", "--spec", filepath.Join(d.work, "L-9.json"), "--out", l9)
-	for _, signer := range []string{"bank", "msb", "grid"} {
-		d.must("sign L-9 as "+signer, "commitment", "sign", "--key", key(signer), l9)
+	l9, err := d.draftAndSign(letter("L-9"), "bank", "msb", "grid")
+	if err != nil {
+		return err
 	}
 	if err := tamperSignature(l9, "grid"); err != nil {
 		return err
@@ -331,6 +323,21 @@ func (d *demo) story(enterprises int) error {
 	out := d.must("verify the ledger", "audit", "verify", "--data", nodeDir)
 	d.expect(strings.Contains(out, "ledger verified"), "the audit report should say the ledger verified")
 	return nil
+}
+
+// draftAndSign writes the letter's spec, drafts it with the CLI, and has
+// each signer sign it in turn. It returns the letter file.
+func (d *demo) draftAndSign(l policy.Letter, signers ...string) (string, error) {
+	spec := filepath.Join(d.work, l.ID+".json")
+	file := filepath.Join(d.work, l.ID+".txt")
+	if err := writeJSON(spec, l); err != nil {
+		return "", err
+	}
+	d.must("draft "+l.ID, "commitment", "draft", "--spec", spec, "--out", file, "--valid-days", "90")
+	for _, s := range signers {
+		d.must("sign "+l.ID+" as "+s, "commitment", "sign", "--key", filepath.Join(d.keys, s+".key"), file)
+	}
+	return file, nil
 }
 
 // startNode runs the node in the background and waits for its node.json.

@@ -1,22 +1,9 @@
 package dp_test
 
 import (
-	"flag"
-	"os"
 	"testing"
+
+	"github.com/xjdata/cleanroom/protocols/dp/dptest"
 )
 
-// TestMain sends the DP library's glog output (it warns about the test's
-// unrecognised fake noise) to a temporary directory, not to /tmp.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dp-glog-")
-	if err != nil {
-		panic(err)
-	}
-	if f := flag.Lookup("log_dir"); f != nil {
-		_ = f.Value.Set(dir)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { dptest.Main(m) }

@@ -3,7 +3,13 @@
 // tests.
 package dptest
 
-import "github.com/google/differential-privacy/go/v3/noise"
+import (
+	"flag"
+	"os"
+	"testing"
+
+	"github.com/google/differential-privacy/go/v3/noise"
+)
 
 // InsecureNoNoise is a noise.Noise that adds no noise, so that tests can
 // check exact aggregates. Its Threshold is the value of the field (0 keeps
@@ -38,4 +44,20 @@ func (InsecureNoNoise) ComputeConfidenceIntervalInt64(noisedX, _, _ int64, _, _,
 // ComputeConfidenceIntervalFloat64 returns [noisedX, noisedX].
 func (InsecureNoNoise) ComputeConfidenceIntervalFloat64(noisedX float64, _ int64, _, _, _, _ float64) (noise.ConfidenceInterval, error) {
 	return noise.ConfidenceInterval{LowerBound: noisedX, UpperBound: noisedX}, nil
+}
+
+// Main runs a package's tests with the DP library's glog output (it warns
+// about unrecognised test noise) sent to a temporary directory instead of
+// /tmp, and removes it afterwards. Call it from TestMain.
+func Main(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dp-glog-")
+	if err != nil {
+		panic(err)
+	}
+	if f := flag.Lookup("log_dir"); f != nil {
+		_ = f.Value.Set(dir)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }

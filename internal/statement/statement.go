@@ -5,14 +5,16 @@
 // # Format
 //
 // A statement is a C2SP signed note (golang.org/x/mod/sumdb/note, Ed25519)
-// whose text is exactly two lines:
+// whose text is a header line and a body:
 //
 //	cleanroom/v1 <kind>
-//	<body: one line of JSON>
+//	<body>
 //
-// followed by a blank line and one or more signature lines. The body is the
-// JSON encoding of the kind's Go struct (see the *Body types), so its bytes
-// are deterministic for a given value. A note may carry several signatures:
+// followed by a blank line and one or more signature lines. For every kind
+// but letter the body is one line: the JSON encoding of the kind's document
+// in package policy. A commitment letter's body is its own line-oriented
+// text format (policy.ParseLetter), made to be read by the people who sign
+// it. A note may carry several signatures:
 // a commitment letter is signed by its applicant and by the holder of every
 // dataset it names (Art. 36, Art. 43).
 //
@@ -24,6 +26,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -44,31 +48,48 @@ type Kind string
 
 // The statement kinds.
 const (
-	KindParty    Kind = "party"    // the authority registers a party
-	KindDataset  Kind = "dataset"  // a holder registers a dataset
-	KindUpload   Kind = "upload"   // a holder uploads sealed rows
-	KindLetter   Kind = "letter"   // a commitment letter (Art. 36)
-	KindApproval Kind = "approval" // the authority approves a letter's scenario
-	KindQuery    Kind = "query"    // an operator asks a question
+	KindParty      Kind = "party"      // the authority registers a party
+	KindDataset    Kind = "dataset"    // a holder registers a dataset
+	KindUpload     Kind = "upload"     // a holder uploads sealed rows
+	KindLetter     Kind = "letter"     // a commitment letter (Art. 36)
+	KindApproval   Kind = "approval"   // the authority approves a letter
+	KindScenario   Kind = "scenario"   // the authority approves or withdraws a scenario
+	KindRevocation Kind = "revocation" // the authority or a provider revokes a letter
+	KindQuery      Kind = "query"      // an operator asks a question
 )
 
-var kinds = map[Kind]bool{KindParty: true, KindDataset: true, KindUpload: true, KindLetter: true, KindApproval: true, KindQuery: true}
+var kinds = map[Kind]bool{KindParty: true, KindDataset: true, KindUpload: true, KindLetter: true,
+	KindApproval: true, KindScenario: true, KindRevocation: true, KindQuery: true}
 
 // ErrMalformed is wrapped by every error about a statement's form (as
 // opposed to its signatures).
 var ErrMalformed = errors.New("malformed statement")
 
-// Text returns the unsigned text of a statement of the given kind.
+// Text returns the unsigned text of a statement of the given kind. The
+// body of a letter is an encoding.TextMarshaler (policy.Letter); every
+// other body is encoded as JSON.
 func Text(kind Kind, body any) ([]byte, error) {
 	if !kinds[kind] {
 		return nil, fmt.Errorf("%w: unknown kind %q", ErrMalformed, kind)
+	}
+	var b bytes.Buffer
+	b.WriteString(Header + " " + string(kind) + "\n")
+	if kind == KindLetter {
+		tm, ok := body.(encoding.TextMarshaler)
+		if !ok {
+			return nil, fmt.Errorf("%w: a letter body must marshal itself as text", ErrMalformed)
+		}
+		t, err := tm.MarshalText()
+		if err != nil {
+			return nil, err
+		}
+		b.Write(t)
+		return b.Bytes(), nil
 	}
 	j, err := json.Marshal(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	var b bytes.Buffer
-	b.WriteString(Header + " " + string(kind) + "\n")
 	b.Write(j)
 	b.WriteByte('\n')
 	return b.Bytes(), nil
@@ -101,6 +122,9 @@ func Countersign(msg []byte, signers ...note.Signer) ([]byte, error) {
 }
 
 func openUnverified(msg []byte) (*note.Note, error) {
+	if err := canonicalSignatures(msg); err != nil {
+		return nil, err
+	}
 	_, err := note.Open(msg, note.VerifierList())
 	var u *note.UnverifiedNoteError
 	if !errors.As(err, &u) {
@@ -112,8 +136,9 @@ func openUnverified(msg []byte) (*note.Note, error) {
 // Statement is a parsed statement.
 type Statement struct {
 	Kind Kind
-	// Body is the JSON body as it stands in the text.
-	Body json.RawMessage
+	// Body is the body as it stands in the text, without the header line:
+	// one line of JSON and its newline, or a letter's text.
+	Body []byte
 	// Text is the signed text.
 	Text []byte
 	// Signers lists the names of the parties whose signatures verified,
@@ -142,9 +167,12 @@ func (s *Statement) SignedBy(name string) bool {
 	return false
 }
 
-// Decode unmarshals the body into v, strictly: unknown fields and trailing
-// data are errors.
+// Decode unmarshals a JSON body into v, strictly: unknown fields and
+// trailing data are errors. A letter's body is parsed by policy.ParseLetter.
 func (s *Statement) Decode(v any) error {
+	if s.Kind == KindLetter {
+		return fmt.Errorf("%w: a letter body is text, not JSON", ErrMalformed)
+	}
 	d := json.NewDecoder(bytes.NewReader(s.Body))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
@@ -178,11 +206,37 @@ func parseText(n *note.Note, msg []byte) (*Statement, error) {
 	if !ok || word != Header || !kinds[Kind(kind)] {
 		return nil, fmt.Errorf("%w: header %q is not %q followed by a known kind", ErrMalformed, head, Header)
 	}
+	if Kind(kind) == KindLetter {
+		if rest == "" {
+			return nil, fmt.Errorf("%w: empty letter", ErrMalformed)
+		}
+		return &Statement{Kind: KindLetter, Body: []byte(rest), Text: []byte(n.Text), Raw: msg}, nil
+	}
 	body, ok := strings.CutSuffix(rest, "\n")
 	if !ok || body == "" || strings.Contains(body, "\n") || !json.Valid([]byte(body)) {
 		return nil, fmt.Errorf("%w: body must be one line of JSON", ErrMalformed)
 	}
-	return &Statement{Kind: Kind(kind), Body: json.RawMessage(body), Text: []byte(n.Text), Raw: msg}, nil
+	return &Statement{Kind: Kind(kind), Body: []byte(body), Text: []byte(n.Text), Raw: msg}, nil
+}
+
+// canonicalSignatures refuses signature lines whose base64 is not in its
+// one canonical form. note.Open tolerates non-zero padding bits in the last
+// character, which would let one signature be written several ways: a
+// statement's bytes (and so its hash, which approvals name) must be fixed
+// by its signers.
+func canonicalSignatures(msg []byte) error {
+	i := bytes.LastIndex(msg, []byte("\n\n"))
+	if i < 0 {
+		return fmt.Errorf("%w: not a signed note", ErrMalformed)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(string(msg[i+2:]), "\n"), "\n") {
+		_, b64, _ := strings.Cut(line, " ")
+		b64 = b64[strings.LastIndexByte(b64, ' ')+1:]
+		if raw, err := base64.StdEncoding.Strict().DecodeString(b64); err != nil || base64.StdEncoding.EncodeToString(raw) != b64 {
+			return fmt.Errorf("%w: a signature is not canonical base64", ErrMalformed)
+		}
+	}
+	return nil
 }
 
 // SignatureError reports a signature that is present but does not verify
@@ -216,6 +270,9 @@ func (e *UnsignedError) Error() string {
 func Verify(msg []byte, known note.Verifiers) (*Statement, error) {
 	if len(msg) > MaxBytes {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(msg), MaxBytes)
+	}
+	if err := canonicalSignatures(msg); err != nil {
+		return nil, err
 	}
 	n, err := note.Open(msg, known)
 	var inv *note.InvalidSignatureError

@@ -1,10 +1,11 @@
 package policy
 
 import (
-	"errors"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/xjdata/cleanroom/protocols/dp"
@@ -116,6 +117,22 @@ type Dataset struct {
 	// MaxRowsPerUnit caps the rows one unit may have in the dataset, and so
 	// bounds its contribution to a result. Defaults to 1.
 	MaxRowsPerUnit int64 `json:"max_rows_per_unit,omitempty"`
+	// Unique lists identifier columns, unique per row: grouping by one is
+	// row-level output (Art. 57(7)).
+	Unique []string `json:"unique,omitempty"`
+	// Personal marks personal information (Art. 39), if any.
+	Personal *Personal `json:"personal,omitempty"`
+}
+
+// Personal describes the personal information in a dataset (Art. 39): the
+// columns that hold it and the purposes the persons authorised. A query
+// that touches these columns is allowed only under a letter whose every
+// purpose is within Scope.
+type Personal struct {
+	Columns []string `json:"columns"`
+	Scope   []string `json:"scope"`
+	// Basis says how the authorisation was obtained.
+	Basis string `json:"basis"`
 }
 
 // Validate checks the dataset document's form.
@@ -165,6 +182,21 @@ func (d *Dataset) Validate() error {
 	if d.Unit == "" && d.MaxRowsPerUnit > 1 {
 		return fmt.Errorf("dataset %s: max_rows_per_unit needs a privacy unit column", d.Name)
 	}
+	for _, c := range d.Unique {
+		if d.Schema.Index(c) < 0 {
+			return fmt.Errorf("dataset %s: unique column %q is not in the schema", d.Name, c)
+		}
+	}
+	if p := d.Personal; p != nil {
+		if len(p.Columns) == 0 || len(p.Scope) == 0 || p.Basis == "" {
+			return fmt.Errorf("dataset %s: personal information needs its columns, the authorised purposes and the basis of the authorisation (Art. 39)", d.Name)
+		}
+		for _, c := range p.Columns {
+			if d.Schema.Index(c) < 0 {
+				return fmt.Errorf("dataset %s: personal column %q is not in the schema (Art. 39)", d.Name, c)
+			}
+		}
+	}
 	return nil
 }
 
@@ -185,57 +217,123 @@ type Upload struct {
 // Use is a column use a letter may allow.
 type Use = query.Use
 
-// AggregateUse allows COUNT, SUM and AVG of a column.
-const AggregateUse = query.UseAggregate
+// The uses a column rule may grant, beyond those of package query. A column
+// absent from a letter is forbidden (the default).
+const (
+	// CountOnly allows a column only inside COUNT(col).
+	CountOnly Use = "count-only"
+)
 
-// LetterDataset is a dataset a letter covers, with the allowed use of each
-// column. A column absent from Columns is forbidden (the default).
+// ColumnRule says how a letter allows one column to be used. A column may
+// have several uses (for example group-by and filter).
+type ColumnRule struct {
+	Column string `json:"column"`
+	Uses   []Use  `json:"uses"`
+	// Funcs lists the aggregate functions allowed when Uses holds
+	// "aggregate": a subset of COUNT, SUM, AVG.
+	Funcs []query.Func `json:"funcs,omitempty"`
+}
+
+// String renders the rule as in a letter, e.g. "group-by filter" or
+// "aggregate(SUM,AVG)".
+func (r *ColumnRule) String() string {
+	parts := make([]string, len(r.Uses))
+	for i, u := range r.Uses {
+		parts[i] = string(u)
+		if u == query.UseAggregate {
+			fs := make([]string, len(r.Funcs))
+			for j, f := range r.Funcs {
+				fs[j] = string(f)
+			}
+			parts[i] += "(" + strings.Join(fs, ",") + ")"
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// Allows reports whether the rule allows use u (with aggregate f).
+func (r *ColumnRule) Allows(u Use, f query.Func) bool {
+	switch u {
+	case query.UseAggregate:
+		if f == query.Count && slices.Contains(r.Uses, CountOnly) {
+			return true
+		}
+		return slices.Contains(r.Uses, query.UseAggregate) && slices.Contains(r.Funcs, f)
+	}
+	return slices.Contains(r.Uses, u)
+}
+
+// LetterDataset is a dataset a letter covers: its privacy budget and the
+// rule of each column it allows.
 type LetterDataset struct {
-	Name    string           `json:"name"`
-	Columns map[string][]Use `json:"columns"`
+	Name string `json:"name"`
+	// Epsilon is the letter's privacy budget on this dataset.
+	Epsilon dp.Epsilon `json:"epsilon"`
+	// Delta is used for group selection over this dataset.
+	Delta   float64      `json:"delta"`
+	Columns []ColumnRule `json:"columns"`
 }
 
-// Allows reports whether the column may be used as u.
-func (ld *LetterDataset) Allows(column string, u Use) bool {
-	return slices.Contains(ld.Columns[column], u)
+// Rule returns the rule of the named column.
+func (ld *LetterDataset) Rule(column string) (*ColumnRule, bool) {
+	for i := range ld.Columns {
+		if ld.Columns[i].Column == column {
+			return &ld.Columns[i], true
+		}
+	}
+	return nil, false
 }
 
-// Scenario is the application scenario of a letter (Art. 36).
+// Scenario is an application scenario (Art. 36): registered, approved and
+// possibly withdrawn by the authority. A letter names one.
 type Scenario struct {
 	ID   string `json:"id"`
 	Text string `json:"text"`
+}
+
+// ScenarioStatus is the authority's word on a scenario.
+type ScenarioStatus string
+
+// The scenario statuses.
+const (
+	ScenarioApproved  ScenarioStatus = "approved"
+	ScenarioWithdrawn ScenarioStatus = "withdrawn"
+)
+
+// ScenarioDecision is the body of a scenario statement, signed by the
+// authority: it approves a scenario (registering it the first time) or
+// withdraws it. Letters are valid only while their scenario is approved.
+type ScenarioDecision struct {
+	Scenario Scenario       `json:"scenario"`
+	Status   ScenarioStatus `json:"status"`
+	Reason   string         `json:"reason,omitempty"`
 }
 
 // Prohibitions is the fixed text of Art. 36(2) that every letter carries.
 const Prohibitions = "不得超出申请的应用场景使用数据；不得篡改、破坏、泄露数据；不得危害国家安全、公共利益，不得损害个人和组织的合法权益。" +
 	" / No use outside the stated scenario; no tampering, destruction or leak; no harm to national security, the public interest, trade secrets or privacy."
 
-// Letter is a commitment letter (承诺书, Art. 36): the body of a letter
-// statement, signed by the applicant and by the holder of every dataset it
-// names (Art. 43), and approved by the authority.
+// Letter is a commitment letter (承诺书, Art. 36): signed by the applicant
+// and by the holder of every dataset it names (Art. 43). Its text form is
+// defined by MarshalText and ParseLetter.
 type Letter struct {
-	ID         string          `json:"id"`
-	Applicant  string          `json:"applicant"`
-	Scenario   Scenario        `json:"scenario"`
-	Purposes   []string        `json:"purposes"`
-	Datasets   []LetterDataset `json:"datasets"`
-	Safeguards []string        `json:"safeguards"`
-	NotBefore  time.Time       `json:"not_before"`
-	NotAfter   time.Time       `json:"not_after"`
-	// Epsilon is the privacy budget per dataset, as a decimal string
-	// (exact; see dp.ParseEpsilon). Delta is used for group selection.
-	Epsilon string  `json:"epsilon"`
-	Delta   float64 `json:"delta"`
+	ID         string    `json:"id"`
+	Applicant  string    `json:"applicant"`
+	Scenario   Scenario  `json:"scenario"`
+	Purposes   []string  `json:"purposes"`
+	Safeguards []string  `json:"safeguards"`
+	NotBefore  time.Time `json:"not_before"`
+	NotAfter   time.Time `json:"not_after"`
 	// MinGroupSize is the smallest number of units a released group may
-	// have; important and core data take at least 20 (Art. 56).
+	// have; important and core data take at least 20 and 50 (Art. 56).
 	MinGroupSize int64 `json:"min_group_size"`
 	// MaxGroupsPerUnit bounds how many groups one unit contributes to.
-	// Defaults to 1.
-	MaxGroupsPerUnit int64 `json:"max_groups_per_unit,omitempty"`
-	// Recipients lists the parties that may receive results; the applicant
-	// always may.
-	Recipients   []string `json:"recipients"`
-	Prohibitions string   `json:"prohibitions"`
+	MaxGroupsPerUnit int64 `json:"max_groups_per_unit"`
+	// Recipients lists the parties that may receive results besides the
+	// applicant.
+	Recipients   []string        `json:"recipients"`
+	Datasets     []LetterDataset `json:"datasets"`
+	Prohibitions string          `json:"prohibitions"`
 }
 
 // Validate checks the letter's form (not its signatures or its datasets).
@@ -249,7 +347,7 @@ func (l *Letter) Validate() error {
 	if !ValidPartyName(l.Applicant) {
 		return bad("invalid applicant %q", l.Applicant)
 	}
-	if l.Scenario.ID == "" || l.Scenario.Text == "" {
+	if !letterIDRE.MatchString(l.Scenario.ID) || l.Scenario.Text == "" {
 		return bad("the application scenario needs an id and a text")
 	}
 	if len(l.Purposes) == 0 {
@@ -258,39 +356,67 @@ func (l *Letter) Validate() error {
 	if len(l.Safeguards) == 0 {
 		return bad("no security safeguards declared")
 	}
+	if l.NotBefore.IsZero() || !l.NotAfter.After(l.NotBefore) {
+		return bad("validity window must have not_before before not_after")
+	}
+	if l.MinGroupSize < 1 {
+		return bad("min_group_size must be at least 1")
+	}
+	if l.MaxGroupsPerUnit < 1 {
+		return bad("max_groups_per_unit must be at least 1")
+	}
+	for _, r := range l.Recipients {
+		if !ValidPartyName(r) {
+			return bad("invalid recipient %q", r)
+		}
+	}
 	if len(l.Datasets) == 0 {
 		return bad("no datasets")
 	}
 	seen := map[string]bool{}
 	for _, d := range l.Datasets {
+		if !schema.ValidName(d.Name) {
+			return bad("invalid dataset name %q", d.Name)
+		}
 		if seen[d.Name] {
 			return bad("dataset %s listed twice", d.Name)
 		}
 		seen[d.Name] = true
-		for col, uses := range d.Columns {
-			for _, u := range uses {
+		if d.Epsilon <= 0 {
+			return bad("dataset %s: the epsilon budget must be positive", d.Name)
+		}
+		if !(d.Delta > 0 && d.Delta < 1e-3) {
+			return bad("dataset %s: delta %g must be in (0, 0.001)", d.Name, d.Delta)
+		}
+		cols := map[string]bool{}
+		for _, r := range d.Columns {
+			if !schema.ValidName(r.Column) {
+				return bad("dataset %s: invalid column name %q", d.Name, r.Column)
+			}
+			if cols[r.Column] {
+				return bad("column %s.%s has two rules", d.Name, r.Column)
+			}
+			cols[r.Column] = true
+			if len(r.Uses) == 0 {
+				return bad("column %s.%s: a rule needs at least one use (leave a column out to forbid it)", d.Name, r.Column)
+			}
+			for _, u := range r.Uses {
 				switch u {
-				case query.UseJoinKey, query.UseGroupBy, query.UseFilter, query.UseAggregate:
+				case query.UseJoinKey, query.UseGroupBy, query.UseFilter, query.UseAggregate, CountOnly:
 				default:
-					return bad("column %s.%s: unknown use %q (want join-key, group-by, filter or aggregate)", d.Name, col, u)
+					return bad("column %s.%s: unknown use %q (want join-key, group-by, filter, aggregate or count-only)", d.Name, r.Column, u)
+				}
+			}
+			agg := slices.Contains(r.Uses, query.UseAggregate)
+			if agg != (len(r.Funcs) > 0) {
+				return bad("column %s.%s: aggregate needs its functions, and only aggregate takes them", d.Name, r.Column)
+			}
+			for _, f := range r.Funcs {
+				if f != query.Count && f != query.Sum && f != query.Avg {
+					return bad("column %s.%s: unknown aggregate %q (want COUNT, SUM or AVG)", d.Name, r.Column, f)
 				}
 			}
 		}
-	}
-	if l.NotBefore.IsZero() || !l.NotAfter.After(l.NotBefore) {
-		return bad("validity window must have not_before before not_after")
-	}
-	if _, err := l.Budget(); err != nil {
-		return bad("%v", err)
-	}
-	if !(l.Delta > 0 && l.Delta < 1e-3) {
-		return bad("delta %g must be in (0, 0.001)", l.Delta)
-	}
-	if l.MinGroupSize < 1 {
-		return bad("min_group_size must be at least 1")
-	}
-	if l.MaxGroupsPerUnit < 0 {
-		return bad("max_groups_per_unit must not be negative")
 	}
 	if l.Prohibitions != Prohibitions {
 		return bad("the prohibitions of Art. 36(2) must be stated exactly")
@@ -298,16 +424,13 @@ func (l *Letter) Validate() error {
 	return nil
 }
 
-// Budget returns the letter's budget per dataset.
-func (l *Letter) Budget() (dp.Epsilon, error) {
-	e, err := dp.ParseEpsilon(l.Epsilon)
-	if err != nil {
-		return 0, err
-	}
-	if e <= 0 {
-		return 0, errors.New("epsilon budget must be positive")
-	}
-	return e, nil
+// MarshalJSON encodes the letter as a JSON object: its spec form, as
+// 'cleanroom commitment draft' reads it and the API shows it. Without it,
+// encoding/json would use MarshalText for an addressable letter and write
+// the signed text form as a string.
+func (l Letter) MarshalJSON() ([]byte, error) {
+	type plain Letter
+	return json.Marshal(plain(l))
 }
 
 // Dataset returns the letter's entry for the named dataset.
@@ -320,8 +443,13 @@ func (l *Letter) Dataset(name string) (*LetterDataset, bool) {
 	return nil, false
 }
 
-// GroupsPerUnit returns MaxGroupsPerUnit with its default.
-func (l *Letter) GroupsPerUnit() int64 { return max(l.MaxGroupsPerUnit, 1) }
+// Revocation is the body of a revocation statement, signed by the authority
+// or by the holder of a dataset the letter names. It takes effect for every
+// query decided after it.
+type Revocation struct {
+	Letter string `json:"letter"`
+	Reason string `json:"reason"`
+}
 
 // Approval is the authority's approval of a letter and its scenario.
 type Approval struct {

@@ -17,6 +17,7 @@ type Snapshot interface {
 	Party(name string) (*Party, bool)
 	Dataset(name string) (*Dataset, bool)
 	Letter(id string) (*LetterState, bool)
+	Scenario(id string) (*ScenarioState, bool)
 	// Spent returns the budget a letter has spent on a dataset.
 	Spent(letter, dataset string) dp.Epsilon
 }
@@ -35,29 +36,41 @@ type LetterState struct {
 	// (for example a signature that does not verify); such a letter never
 	// allows a query.
 	Rejected string
+	// Revoked holds who revoked the letter and why; empty while in force.
+	Revoked string
+}
+
+// ScenarioState is an application scenario as the state holds it.
+type ScenarioState struct {
+	Scenario Scenario
+	Status   ScenarioStatus
+	Reason   string
 }
 
 // Reason codes, stable across releases: tests, audit reports and clients
 // match on them.
 const (
-	CodeInvalidQuery      = "invalid-query"
-	CodeUnknownLetter     = "unknown-letter"
-	CodeLetterRejected    = "letter-rejected"
-	CodeLetterUnsigned    = "letter-signature-missing"
-	CodeLetterNotApproved = "letter-not-approved"
-	CodeLetterNotInForce  = "letter-not-in-force"
-	CodeNotApplicant      = "requester-not-applicant"
-	CodeRecipient         = "recipient-not-allowed"
-	CodeRecipientAbroad   = "recipient-abroad"
-	CodeDatasetUnknown    = "dataset-unknown"
-	CodeDatasetScope      = "dataset-out-of-scope"
-	CodeDatasetClass      = "dataset-class"
-	CodeRowLevel          = "row-level-output"
-	CodeColumnNotInLetter = "column-not-in-letter"
-	CodeColumnUse         = "column-use-not-allowed"
-	CodeUniqueGroup       = "group-by-unit"
-	CodeEpsilon           = "epsilon-invalid"
-	CodeBudget            = "budget-exhausted"
+	CodeInvalidQuery       = "invalid-query"
+	CodeUnknownLetter      = "unknown-letter"
+	CodeLetterRejected     = "letter-rejected"
+	CodeLetterUnsigned     = "letter-signature-missing"
+	CodeLetterNotApproved  = "letter-not-approved"
+	CodeLetterNotInForce   = "letter-not-in-force"
+	CodeLetterRevoked      = "letter-revoked"
+	CodeScenarioNotApprove = "scenario-not-approved"
+	CodeNotApplicant       = "requester-not-applicant"
+	CodeRecipient          = "recipient-not-allowed"
+	CodeRecipientAbroad    = "recipient-abroad"
+	CodeDatasetUnknown     = "dataset-unknown"
+	CodeDatasetScope       = "dataset-out-of-scope"
+	CodeDatasetClass       = "dataset-class"
+	CodePersonal           = "personal-data-scope"
+	CodeRowLevel           = "row-level-output"
+	CodeColumnNotInLetter  = "column-not-in-letter"
+	CodeColumnUse          = "column-use-not-allowed"
+	CodeUniqueGroup        = "group-by-unique"
+	CodeEpsilon            = "epsilon-invalid"
+	CodeBudget             = "budget-exhausted"
 )
 
 // Reason is one reason a query is denied.
@@ -130,6 +143,23 @@ type Input struct {
 	Time time.Time
 }
 
+// Shares returns how many shares of epsilon a plan costs: one per
+// aggregate in its select list, and one for the noisy count of units that
+// enforces the minimum group size and, with GROUP BY, chooses which groups
+// are released. AVG is one aggregate: the DP library splits its share
+// between the noisy sum and the noisy count it divides. So
+// "SELECT COUNT(*), SUM(x) FROM t" costs three shares of the requested
+// epsilon on every dataset it reads.
+func Shares(p *query.Plan) int64 {
+	n := int64(1)
+	for _, o := range p.Outputs {
+		if o.Func != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // Evaluate decides whether in may run against the state s. It is pure and
 // deterministic: it reads no clock, performs no I/O and draws no
 // randomness, so an auditor's replay gets the same decision. It reports
@@ -142,7 +172,7 @@ func Evaluate(s Snapshot, in Input) *Decision {
 	req := in.Request
 	ls, ok := s.Letter(req.Letter)
 	if !ok {
-		deny(CodeUnknownLetter, "Art. 36", "no commitment letter %q is in force for this clean room", req.Letter)
+		deny(CodeUnknownLetter, "Art. 36", "no commitment letter %q is on record", req.Letter)
 		return d
 	}
 	l := &ls.Letter
@@ -150,6 +180,54 @@ func Evaluate(s Snapshot, in Input) *Decision {
 		deny(CodeLetterRejected, "Art. 36", "commitment letter %s was refused when submitted: %s", l.ID, ls.Rejected)
 		return d
 	}
+	checkLetter(s, ls, in, deny)
+	recipient := checkRecipient(s, l, in, deny)
+	datasets := checkDatasets(s, l, in, recipient, deny)
+	checkColumns(s, l, in.Plan, deny)
+
+	per, err := dp.ParseEpsilon(req.Epsilon)
+	if err != nil || per <= 0 {
+		deny(CodeEpsilon, "Art. 57(7)", "epsilon %q is not a positive decimal with at most 6 places", req.Epsilon)
+		return d
+	}
+	shares := Shares(in.Plan)
+	cost := per * dp.Epsilon(shares)
+	if cost/dp.Epsilon(shares) != per {
+		deny(CodeEpsilon, "Art. 57(7)", "epsilon %s is too large", req.Epsilon)
+		return d
+	}
+	minGroup := l.MinGroupSize
+	delta := 1.0
+	for _, ds := range datasets {
+		minGroup = max(minGroup, minGroupFloor[ds.Level])
+		ld, ok := l.Dataset(ds.Name)
+		if !ok {
+			continue
+		}
+		delta = min(delta, ld.Delta)
+		spent := s.Spent(l.ID, ds.Name)
+		if left := ld.Epsilon - spent; cost > left {
+			deny(CodeBudget, "Art. 57(7)", "privacy budget of commitment letter %s on dataset %s: %s left of %s, the query costs %s (%d × %s)",
+				l.ID, ds.Name, left, ld.Epsilon, cost, shares, per)
+		}
+		d.Charges = append(d.Charges, Charge{Dataset: ds.Name, Epsilon: cost})
+	}
+	if len(d.Reasons) > 0 {
+		d.Charges = nil
+		return d
+	}
+	sort.Slice(d.Charges, func(i, j int) bool { return d.Charges[i].Dataset < d.Charges[j].Dataset })
+	d.Allow = true
+	d.Params = &Params{Epsilon: cost, Delta: delta, MinGroupSize: minGroup, MaxGroupsPerUnit: l.MaxGroupsPerUnit}
+	return d
+}
+
+type denyFunc func(code, article, format string, args ...any)
+
+// checkLetter checks the letter itself: requester, signatures, approval,
+// scenario, window, revocation.
+func checkLetter(s Snapshot, ls *LetterState, in Input, deny denyFunc) {
+	l := &ls.Letter
 	if in.Requester != l.Applicant {
 		deny(CodeNotApplicant, "Art. 36", "%s is not the applicant of commitment letter %s", in.Requester, l.ID)
 	}
@@ -157,40 +235,62 @@ func Evaluate(s Snapshot, in Input) *Decision {
 		deny(CodeLetterUnsigned, "Art. 36", "commitment letter %s lacks the signature of its applicant %s", l.ID, l.Applicant)
 	}
 	for _, ld := range l.Datasets {
-		ds, ok := s.Dataset(ld.Name)
-		if ok && !slices.Contains(ls.Signers, ds.Holder) {
+		if ds, ok := s.Dataset(ld.Name); ok && !slices.Contains(ls.Signers, ds.Holder) {
 			deny(CodeLetterUnsigned, "Art. 43", "commitment letter %s lacks the signature of %s, holder of dataset %s", l.ID, ds.Holder, ds.Name)
 		}
 	}
 	if !ls.Approved {
-		deny(CodeLetterNotApproved, "Art. 36", "the scenario %s of commitment letter %s is not approved by the authority", l.Scenario.ID, l.ID)
+		deny(CodeLetterNotApproved, "Art. 36", "commitment letter %s is not approved by the authority", l.ID)
+	}
+	switch sc, ok := s.Scenario(l.Scenario.ID); {
+	case !ok:
+		deny(CodeScenarioNotApprove, "Art. 36", "the application scenario %s of commitment letter %s is not registered", l.Scenario.ID, l.ID)
+	case sc.Status != ScenarioApproved:
+		deny(CodeScenarioNotApprove, "Art. 36", "the application scenario %s of commitment letter %s was withdrawn: %s", l.Scenario.ID, l.ID, sc.Reason)
+	case sc.Scenario.Text != l.Scenario.Text:
+		deny(CodeScenarioNotApprove, "Art. 36", "commitment letter %s states scenario %s as %q, the approved text is %q", l.ID, l.Scenario.ID, l.Scenario.Text, sc.Scenario.Text)
 	}
 	if in.Time.Before(l.NotBefore) || !in.Time.Before(l.NotAfter) {
 		deny(CodeLetterNotInForce, "Art. 36", "commitment letter %s is valid from %s to %s, not at %s",
 			l.ID, l.NotBefore.UTC().Format(time.RFC3339), l.NotAfter.UTC().Format(time.RFC3339), in.Time.UTC().Format(time.RFC3339))
 	}
+	if ls.Revoked != "" {
+		deny(CodeLetterRevoked, "Art. 36", "commitment letter %s was revoked: %s", l.ID, ls.Revoked)
+	}
+}
 
-	recipient := req.Recipient
+// checkRecipient checks who receives the result and returns the party.
+func checkRecipient(s Snapshot, l *Letter, in Input, deny denyFunc) *Party {
+	recipient := in.Request.Recipient
 	if recipient == "" {
 		recipient = in.Requester
 	}
 	if recipient != l.Applicant && !slices.Contains(l.Recipients, recipient) {
 		deny(CodeRecipient, "Art. 36", "%s is not a recipient named in commitment letter %s", recipient, l.ID)
 	}
-	rp, rpOK := s.Party(recipient)
-	if !rpOK {
+	rp, ok := s.Party(recipient)
+	if !ok {
 		deny(CodeRecipient, "Art. 42", "recipient %s is not a registered party", recipient)
+		return nil
 	}
+	return rp
+}
 
-	p := in.Plan
-	var datasets []*Dataset
-	for _, name := range p.TableNames() {
+// checkDatasets checks every dataset the plan reads against the letter and
+// its classes, and returns those that exist.
+func checkDatasets(s Snapshot, l *Letter, in Input, rp *Party, deny denyFunc) []*Dataset {
+	var out []*Dataset
+	touched := map[string]bool{}
+	for _, u := range in.Plan.Uses() {
+		touched[u.Column.String()] = true
+	}
+	for _, name := range in.Plan.TableNames() {
 		ds, ok := s.Dataset(name)
 		if !ok {
 			deny(CodeDatasetUnknown, "Art. 25", "dataset %s is not in the catalogue", name)
 			continue
 		}
-		datasets = append(datasets, ds)
+		out = append(out, ds)
 		if _, ok := l.Dataset(name); !ok {
 			deny(CodeDatasetScope, "Art. 36", "dataset %s is not in commitment letter %s", name, l.ID)
 		}
@@ -202,12 +302,25 @@ func Evaluate(s Snapshot, in Input) *Decision {
 				deny(CodeDatasetClass, "Art. 35", "dataset %s is not open outside public bodies (%s)", name, ds.LegalBasis)
 			}
 		}
-		if rpOK && !rp.Domestic() && (ds.Level == Important || ds.Level == Core) {
+		if rp != nil && !rp.Domestic() && (ds.Level == Important || ds.Level == Core) {
 			deny(CodeRecipientAbroad, "Art. 59", "results derived from %s data (dataset %s) may not be delivered to %s in %s without a security assessment",
-				ds.Level, name, recipient, rp.Jurisdiction)
+				ds.Level, name, rp.Name, rp.Jurisdiction)
+		}
+		if p := ds.Personal; p != nil && slices.ContainsFunc(p.Columns, func(c string) bool { return touched[name+"."+c] }) {
+			for _, purpose := range l.Purposes {
+				if !slices.Contains(p.Scope, purpose) {
+					deny(CodePersonal, "Art. 39", "dataset %s holds personal information authorised only for %q; commitment letter %s states the purpose %q",
+						name, p.Scope, l.ID, purpose)
+				}
+			}
 		}
 	}
+	return out
+}
 
+// checkColumns checks every column use against the letter's rules, and
+// refuses row-level output in every form.
+func checkColumns(s Snapshot, l *Letter, p *query.Plan, deny denyFunc) {
 	if how, ok := p.RowLevel(); ok {
 		deny(CodeRowLevel, "Art. 36", "row-level output is never released (%s); ask for COUNT, SUM or AVG with GROUP BY", how)
 	}
@@ -215,59 +328,28 @@ func Evaluate(s Snapshot, in Input) *Decision {
 		if u.Use == query.UseOutput {
 			continue // reported as row-level output above
 		}
+		if u.Use == query.UseGroupBy {
+			if ds, ok := s.Dataset(u.Column.Table); ok && (ds.Unit == u.Column.Name || slices.Contains(ds.Unique, u.Column.Name)) {
+				deny(CodeUniqueGroup, "Art. 57(7)", "GROUP BY %s makes one group per row or per unit: row-level output", u.Column)
+			}
+		}
 		ld, ok := l.Dataset(u.Column.Table)
 		if !ok {
 			continue // reported as out of scope above
 		}
-		allowed, listed := ld.Columns[u.Column.Name]
+		r, ok := ld.Rule(u.Column.Name)
 		switch {
-		case !listed:
+		case !ok:
 			deny(CodeColumnNotInLetter, "Art. 36", "column %s is not in commitment letter %s", u.Column, l.ID)
-		case !slices.Contains(allowed, u.Use):
-			deny(CodeColumnUse, "Art. 36", "column %s may be used as %s only, not as %s (commitment letter %s)",
-				u.Column, joinUses(allowed), u.Use, l.ID)
-		}
-		if u.Use == query.UseGroupBy {
-			if ds, ok := s.Dataset(u.Column.Table); ok && ds.Unit == u.Column.Name {
-				deny(CodeUniqueGroup, "Art. 57(7)", "GROUP BY %s makes one group per %s unit: row-level output", u.Column, ds.Name)
-			}
+		case !r.Allows(u.Use, u.Func):
+			deny(CodeColumnUse, "Art. 36", "commitment letter %s allows column %s as %s, not as %s", l.ID, u.Column, r, useText(u))
 		}
 	}
-
-	cost, err := dp.ParseEpsilon(req.Epsilon)
-	if err != nil || cost <= 0 {
-		deny(CodeEpsilon, "Art. 57(7)", "epsilon %q is not a positive decimal", req.Epsilon)
-		return d
-	}
-	budget, err := l.Budget()
-	if err != nil {
-		deny(CodeEpsilon, "Art. 36", "commitment letter %s has an invalid budget: %v", l.ID, err)
-		return d
-	}
-	minGroup := l.MinGroupSize
-	for _, ds := range datasets {
-		minGroup = max(minGroup, minGroupFloor[ds.Level])
-		spent := s.Spent(l.ID, ds.Name)
-		if left := budget - spent; cost > left {
-			deny(CodeBudget, "Art. 57(7)", "privacy budget of commitment letter %s on dataset %s: %s left of %s, query asks %s",
-				l.ID, ds.Name, left, budget, cost)
-		}
-		d.Charges = append(d.Charges, Charge{Dataset: ds.Name, Epsilon: cost})
-	}
-	if len(d.Reasons) > 0 {
-		d.Charges = nil
-		return d
-	}
-	sort.Slice(d.Charges, func(i, j int) bool { return d.Charges[i].Dataset < d.Charges[j].Dataset })
-	d.Allow = true
-	d.Params = &Params{Epsilon: cost, Delta: l.Delta, MinGroupSize: minGroup, MaxGroupsPerUnit: l.GroupsPerUnit()}
-	return d
 }
 
-func joinUses(us []Use) string {
-	s := make([]string, len(us))
-	for i, u := range us {
-		s[i] = string(u)
+func useText(u query.ColumnUse) string {
+	if u.Use == query.UseAggregate {
+		return string(u.Func)
 	}
-	return strings.Join(s, ", ")
+	return string(u.Use)
 }

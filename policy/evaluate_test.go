@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -14,10 +15,11 @@ import (
 
 // fakeSnapshot is a policy.Snapshot held in maps.
 type fakeSnapshot struct {
-	parties  map[string]*policy.Party
-	datasets map[string]*policy.Dataset
-	letters  map[string]*policy.LetterState
-	spent    map[string]dp.Epsilon
+	parties   map[string]*policy.Party
+	datasets  map[string]*policy.Dataset
+	letters   map[string]*policy.LetterState
+	scenarios map[string]*policy.ScenarioState
+	spent     map[string]dp.Epsilon
 }
 
 func (f *fakeSnapshot) Party(n string) (*policy.Party, bool) { p, ok := f.parties[n]; return p, ok }
@@ -30,6 +32,10 @@ func (f *fakeSnapshot) Letter(id string) (*policy.LetterState, bool) {
 	return l, ok
 }
 func (f *fakeSnapshot) Spent(l, d string) dp.Epsilon { return f.spent[l+"/"+d] }
+func (f *fakeSnapshot) Scenario(id string) (*policy.ScenarioState, bool) {
+	s, ok := f.scenarios[id]
+	return s, ok
+}
 
 func i64(v int64) *int64 { return &v }
 
@@ -45,22 +51,35 @@ func fixture() *fakeSnapshot {
 		},
 		datasets: map[string]*policy.Dataset{
 			"registry": {Name: "registry", Holder: "msb", Level: policy.General, Sharing: policy.ShareConditional, Opening: policy.OpenConditional, Unit: "uscc",
-				Schema: schema.Schema{Columns: []schema.Column{{Name: "uscc", Type: schema.String}, {Name: "industry", Type: schema.String}, {Name: "name", Type: schema.String}}}},
+				Unique: []string{"code"}, Personal: &policy.Personal{Columns: []string{"person"}, Scope: []string{"p"}, Basis: "consent"},
+				Schema: schema.Schema{Columns: []schema.Column{{Name: "uscc", Type: schema.String}, {Name: "industry", Type: schema.String},
+					{Name: "name", Type: schema.String}, {Name: "code", Type: schema.String}, {Name: "person", Type: schema.String},
+					{Name: "capital", Type: schema.Int, Min: i64(0), Max: i64(100)}}}},
 			"electricity": {Name: "electricity", Holder: "grid", Level: policy.Important, Sharing: policy.ShareConditional, Opening: policy.OpenConditional, Unit: "uscc",
 				Schema: schema.Schema{Columns: []schema.Column{{Name: "uscc", Type: schema.String}, {Name: "kwh", Type: schema.Int, Min: i64(0), Max: i64(100)}}}},
+			"other": {Name: "other", Holder: "msb", Level: policy.General, Sharing: policy.ShareConditional, Opening: policy.OpenConditional,
+				Schema: schema.Schema{Columns: []schema.Column{{Name: "k", Type: schema.String}}}},
 			"secret": {Name: "secret", Holder: "msb", Level: policy.Core, Sharing: policy.ShareNone, Opening: policy.OpenNone, LegalBasis: "保密法",
 				Schema: schema.Schema{Columns: []schema.Column{{Name: "x", Type: schema.Int, Min: i64(0), Max: i64(1)}}}},
 		},
-		letters: map[string]*policy.LetterState{},
-		spent:   map[string]dp.Epsilon{},
+		letters:   map[string]*policy.LetterState{},
+		scenarios: map[string]*policy.ScenarioState{"S": {Scenario: policy.Scenario{ID: "S", Text: "t"}, Status: policy.ScenarioApproved}},
+		spent:     map[string]dp.Epsilon{},
 	}
-	l := policy.Letter{ID: "L-1", Applicant: "bank", Scenario: policy.Scenario{ID: "S", Text: "t"},
-		NotBefore: t0.AddDate(0, 0, -1), NotAfter: t0.AddDate(0, 0, 30), Epsilon: "1", Delta: 1e-6, MinGroupSize: 5,
+	rule := func(col string, uses ...policy.Use) policy.ColumnRule {
+		return policy.ColumnRule{Column: col, Uses: uses}
+	}
+	agg := func(col string, fs ...query.Func) policy.ColumnRule {
+		return policy.ColumnRule{Column: col, Uses: []policy.Use{query.UseAggregate}, Funcs: fs}
+	}
+	l := policy.Letter{ID: "L-1", Applicant: "bank", Scenario: policy.Scenario{ID: "S", Text: "t"}, Purposes: []string{"p"},
+		NotBefore: t0.AddDate(0, 0, -1), NotAfter: t0.AddDate(0, 0, 30), MinGroupSize: 5, MaxGroupsPerUnit: 1,
 		Recipients: []string{"overseas"},
 		Datasets: []policy.LetterDataset{
-			{Name: "registry", Columns: map[string][]policy.Use{"uscc": {query.UseJoinKey}, "industry": {query.UseGroupBy}}},
-			{Name: "electricity", Columns: map[string][]policy.Use{"uscc": {query.UseJoinKey}, "kwh": {query.UseAggregate}}},
-			{Name: "secret", Columns: map[string][]policy.Use{"x": {query.UseAggregate}}},
+			{Name: "registry", Epsilon: 1_000_000, Delta: 1e-6, Columns: []policy.ColumnRule{rule("uscc", query.UseJoinKey), rule("industry", query.UseGroupBy),
+				rule("code", query.UseGroupBy), rule("person", policy.CountOnly), agg("capital", query.Avg)}},
+			{Name: "electricity", Epsilon: 1_000_000, Delta: 1e-6, Columns: []policy.ColumnRule{rule("uscc", query.UseJoinKey), agg("kwh", query.Sum)}},
+			{Name: "secret", Epsilon: 1_000_000, Delta: 1e-6, Columns: []policy.ColumnRule{agg("x", query.Sum)}},
 		}}
 	f.letters["L-1"] = &policy.LetterState{Letter: l, Signers: []string{"bank", "msb", "grid"}, Approved: true}
 	return f
@@ -109,12 +128,88 @@ func TestEvaluate(t *testing.T) {
 		{name: "row level column", sql: "SELECT r.industry FROM registry r", wantCodes: []string{policy.CodeRowLevel}},
 		{name: "column not in letter", sql: "SELECT r.name, COUNT(*) FROM registry r GROUP BY r.name", wantCodes: []string{policy.CodeColumnNotInLetter}},
 		{name: "use not allowed", sql: "SELECT COUNT(*) FROM registry r WHERE r.industry = 'A'", wantCodes: []string{policy.CodeColumnUse}},
-		{name: "group by unit", sql: "SELECT r.uscc, COUNT(*) FROM registry r GROUP BY r.uscc", wantCodes: []string{policy.CodeColumnUse, policy.CodeUniqueGroup}},
+		{name: "group by unit", sql: "SELECT r.uscc, COUNT(*) FROM registry r GROUP BY r.uscc", wantCodes: []string{policy.CodeUniqueGroup, policy.CodeColumnUse}},
+		{name: "group by unique identifier", sql: "SELECT r.code, COUNT(*) FROM registry r GROUP BY r.code", wantCodes: []string{policy.CodeUniqueGroup}},
+		{name: "count-only counted", sql: "SELECT r.industry, COUNT(r.person) FROM registry r GROUP BY r.industry"},
+		{name: "count-only grouped", sql: "SELECT r.person, COUNT(*) FROM registry r GROUP BY r.person", wantCodes: []string{policy.CodeColumnUse}},
+		{name: "function not in the rule", sql: "SELECT SUM(r.capital) FROM registry r", wantCodes: []string{policy.CodeColumnUse}},
+		{name: "function in the rule", sql: "SELECT AVG(r.capital) FROM registry r"},
+		{name: "personal data within scope", sql: "SELECT r.industry, COUNT(r.person) FROM registry r GROUP BY r.industry"},
+		{name: "personal data beyond scope", sql: "SELECT r.industry, COUNT(r.person) FROM registry r GROUP BY r.industry",
+			change: func(f *fakeSnapshot, in *policy.Input) { f.letters["L-1"].Letter.Purposes = []string{"p", "ads"} }, wantCodes: []string{policy.CodePersonal}},
+		{name: "revoked", change: func(f *fakeSnapshot, in *policy.Input) { f.letters["L-1"].Revoked = "by grid: incident" }, wantCodes: []string{policy.CodeLetterRevoked}},
+		{name: "scenario withdrawn", change: func(f *fakeSnapshot, in *policy.Input) { f.scenarios["S"].Status = policy.ScenarioWithdrawn }, wantCodes: []string{policy.CodeScenarioNotApprove}},
+		{name: "scenario unknown", change: func(f *fakeSnapshot, in *policy.Input) { delete(f.scenarios, "S") }, wantCodes: []string{policy.CodeScenarioNotApprove}},
+		{name: "scenario text differs", change: func(f *fakeSnapshot, in *policy.Input) { f.scenarios["S"].Scenario.Text = "other" }, wantCodes: []string{policy.CodeScenarioNotApprove}},
 		{name: "sharing none and not open", sql: "SELECT SUM(s.x) FROM secret s", wantCodes: []string{policy.CodeDatasetClass, policy.CodeDatasetClass}},
-		{name: "budget", change: func(f *fakeSnapshot, in *policy.Input) { f.spent["L-1/electricity"] = 600_000 }, wantCodes: []string{policy.CodeBudget}},
-		{name: "budget exactly left", change: func(f *fakeSnapshot, in *policy.Input) { f.spent["L-1/electricity"] = 500_000 }},
+		{name: "budget", change: func(f *fakeSnapshot, in *policy.Input) { f.spent["L-1/electricity"] = 200_001 }, wantCodes: []string{policy.CodeBudget}},
+		{name: "budget exactly left", change: func(f *fakeSnapshot, in *policy.Input) { f.spent["L-1/electricity"] = 200_000 }},
 		{name: "bad epsilon", change: func(f *fakeSnapshot, in *policy.Input) { in.Request.Epsilon = "1e-3" }, wantCodes: []string{policy.CodeEpsilon}},
 		{name: "zero epsilon", change: func(f *fakeSnapshot, in *policy.Input) { in.Request.Epsilon = "0" }, wantCodes: []string{policy.CodeEpsilon}},
+		{name: "dataset unknown", change: func(f *fakeSnapshot, in *policy.Input) { delete(f.datasets, "registry") }, wantCodes: []string{policy.CodeDatasetUnknown}},
+		{name: "dataset out of scope", sql: "SELECT COUNT(*) FROM other o", wantCodes: []string{policy.CodeDatasetScope}},
+		{name: "out of scope and row level", sql: "SELECT * FROM other", wantCodes: []string{policy.CodeDatasetScope, policy.CodeRowLevel}},
+		{name: "not open to an enterprise", sql: "SELECT r.industry, COUNT(*) FROM registry r GROUP BY r.industry",
+			change: func(f *fakeSnapshot, in *policy.Input) {
+				f.datasets["registry"].Opening, f.datasets["registry"].LegalBasis = policy.OpenNone, "条例第35条"
+			}, wantCodes: []string{policy.CodeDatasetClass}},
+		{name: "not open, asked by a public body", sql: "SELECT r.industry, COUNT(*) FROM registry r GROUP BY r.industry",
+			change: func(f *fakeSnapshot, in *policy.Input) {
+				f.datasets["registry"].Opening, f.datasets["registry"].LegalBasis = policy.OpenNone, "条例第35条"
+				f.letters["L-1"].Letter.Applicant, in.Requester = "msb", "msb"
+				f.letters["L-1"].Signers = append(f.letters["L-1"].Signers, "msb")
+			}},
+		{name: "sharing none", sql: "SELECT r.industry, COUNT(*) FROM registry r GROUP BY r.industry",
+			change: func(f *fakeSnapshot, in *policy.Input) {
+				f.datasets["registry"].Sharing, f.datasets["registry"].LegalBasis = policy.ShareNone, "保密"
+			}, wantCodes: []string{policy.CodeDatasetClass}},
+		{name: "core data abroad", sql: "SELECT r.industry, COUNT(*) FROM registry r GROUP BY r.industry",
+			change: func(f *fakeSnapshot, in *policy.Input) {
+				f.datasets["registry"].Level, in.Request.Recipient = policy.Core, "overseas"
+			}, wantCodes: []string{policy.CodeRecipientAbroad}},
+		{name: "named recipient abroad asks itself", change: func(f *fakeSnapshot, in *policy.Input) { in.Requester = "overseas" },
+			wantCodes: []string{policy.CodeNotApplicant, policy.CodeRecipientAbroad}},
+		{name: "unapproved and expired", change: func(f *fakeSnapshot, in *policy.Input) {
+			f.letters["L-1"].Approved = false
+			in.Time = t0.AddDate(0, 2, 0)
+		}, wantCodes: []string{policy.CodeLetterNotApproved, policy.CodeLetterNotInForce}},
+		{name: "expired and revoked", change: func(f *fakeSnapshot, in *policy.Input) {
+			f.letters["L-1"].Revoked = "by msb: done"
+			in.Time = t0.AddDate(0, 2, 0)
+		}, wantCodes: []string{policy.CodeLetterNotInForce, policy.CodeLetterRevoked}},
+		{name: "withdrawn and revoked", change: func(f *fakeSnapshot, in *policy.Input) {
+			f.letters["L-1"].Revoked = "by grid: incident"
+			f.scenarios["S"].Status = policy.ScenarioWithdrawn
+		}, wantCodes: []string{policy.CodeScenarioNotApprove, policy.CodeLetterRevoked}},
+		{name: "signed by the applicant alone", change: func(f *fakeSnapshot, in *policy.Input) { f.letters["L-1"].Signers = []string{"bank"} },
+			wantCodes: []string{policy.CodeLetterUnsigned, policy.CodeLetterUnsigned, policy.CodeLetterUnsigned}},
+		{name: "signed by nobody needed", change: func(f *fakeSnapshot, in *policy.Input) { f.letters["L-1"].Signers = []string{"overseas"} },
+			wantCodes: []string{policy.CodeLetterUnsigned, policy.CodeLetterUnsigned, policy.CodeLetterUnsigned, policy.CodeLetterUnsigned}},
+		{name: "at the start of the window", change: func(f *fakeSnapshot, in *policy.Input) { in.Time = t0.AddDate(0, 0, -1) }},
+		{name: "a second before the window", change: func(f *fakeSnapshot, in *policy.Input) { in.Time = t0.AddDate(0, 0, -1).Add(-time.Second) },
+			wantCodes: []string{policy.CodeLetterNotInForce}},
+		{name: "a second before the end", change: func(f *fakeSnapshot, in *policy.Input) { in.Time = t0.AddDate(0, 0, 30).Add(-time.Second) }},
+		{name: "forbidden column in a filter", sql: "SELECT COUNT(*) FROM registry r WHERE r.name = 'x'", wantCodes: []string{policy.CodeColumnNotInLetter}},
+		{name: "two forbidden columns", sql: "SELECT COUNT(*) FROM registry r WHERE r.name = 'x' AND r.uscc = 'y'",
+			wantCodes: []string{policy.CodeColumnNotInLetter, policy.CodeColumnUse}},
+		{name: "join on a group-by column", sql: "SELECT COUNT(*) FROM electricity e JOIN registry r ON e.uscc = r.code", wantCodes: []string{policy.CodeColumnUse}},
+		{name: "aggregate of a join key", sql: "SELECT COUNT(e.uscc) FROM electricity e", wantCodes: []string{policy.CodeColumnUse}},
+		{name: "COUNT where only AVG is allowed", sql: "SELECT COUNT(r.capital) FROM registry r", wantCodes: []string{policy.CodeColumnUse}},
+		{name: "row level and forbidden group", sql: "SELECT r.name, r.industry FROM registry r GROUP BY r.industry",
+			wantCodes: []string{policy.CodeRowLevel}},
+		{name: "budget on two datasets", change: func(f *fakeSnapshot, in *policy.Input) {
+			f.spent["L-1/electricity"], f.spent["L-1/registry"] = 1_000_000, 999_999
+		}, wantCodes: []string{policy.CodeBudget, policy.CodeBudget}},
+		{name: "budget and row level", sql: "SELECT r.industry FROM registry r", change: func(f *fakeSnapshot, in *policy.Input) {
+			f.spent["L-1/registry"] = 1_000_000
+		}, wantCodes: []string{policy.CodeRowLevel, policy.CodeBudget}},
+		{name: "epsilon not a number", change: func(f *fakeSnapshot, in *policy.Input) { in.Request.Epsilon = "abc" }, wantCodes: []string{policy.CodeEpsilon}},
+		{name: "epsilon negative", change: func(f *fakeSnapshot, in *policy.Input) { in.Request.Epsilon = "-0.1" }, wantCodes: []string{policy.CodeEpsilon}},
+		{name: "epsilon with seven places", change: func(f *fakeSnapshot, in *policy.Input) { in.Request.Epsilon = "0.0000001" }, wantCodes: []string{policy.CodeEpsilon}},
+		{name: "epsilon overflowing its shares", change: func(f *fakeSnapshot, in *policy.Input) { in.Request.Epsilon = "9223372036854" },
+			wantCodes: []string{policy.CodeEpsilon}},
+		{name: "denied reasons skip the budget of an unknown dataset", sql: "SELECT COUNT(*) FROM other o",
+			change: func(f *fakeSnapshot, in *policy.Input) { f.spent["L-1/other"] = 5_000_000 }, wantCodes: []string{policy.CodeDatasetScope}},
 		{name: "every reason at once", sql: "SELECT * FROM registry", change: func(f *fakeSnapshot, in *policy.Input) {
 			in.Requester = "grid"
 			f.letters["L-1"].Approved = false
@@ -128,7 +223,7 @@ func TestEvaluate(t *testing.T) {
 				sql = okSQL
 			}
 			in := policy.Input{Requester: "bank", Plan: compile(t, f, sql), Time: t0,
-				Request: policy.Request{Letter: "L-1", Epsilon: "0.5", SQL: sql}}
+				Request: policy.Request{Letter: "L-1", Epsilon: "0.4", SQL: sql}}
 			if tc.change != nil {
 				tc.change(f, &in)
 			}
@@ -143,7 +238,7 @@ func TestEvaluate(t *testing.T) {
 			require.Equal(t, len(tc.wantCodes) == 0, d.Allow)
 			if d.Allow {
 				require.NotEmpty(t, d.Charges)
-				require.Equal(t, dp.Epsilon(500_000), d.Charges[0].Epsilon)
+				require.Equal(t, 400_000*dp.Epsilon(policy.Shares(in.Plan)), d.Charges[0].Epsilon)
 				require.NotNil(t, d.Params)
 			} else {
 				require.Empty(t, d.Charges, "a denial charges nothing")
@@ -156,7 +251,7 @@ func TestEvaluate(t *testing.T) {
 
 func TestMinGroupSizeFloorForImportantData(t *testing.T) {
 	f := fixture()
-	in := policy.Input{Requester: "bank", Plan: compile(t, f, okSQL), Time: t0, Request: policy.Request{Letter: "L-1", Epsilon: "0.5"}}
+	in := policy.Input{Requester: "bank", Plan: compile(t, f, okSQL), Time: t0, Request: policy.Request{Letter: "L-1", Epsilon: "0.1"}}
 	d := policy.Evaluate(f, in)
 	require.True(t, d.Allow)
 	require.Equal(t, int64(20), d.Params.MinGroupSize, "electricity is important data: at least 20 (Art. 56)")
@@ -171,30 +266,20 @@ func TestMinGroupSizeFloorForImportantData(t *testing.T) {
 func TestDenialMessage(t *testing.T) {
 	f := fixture()
 	in := policy.Input{Requester: "bank", Plan: compile(t, f, "SELECT r.name, COUNT(*) FROM registry r GROUP BY r.name"), Time: t0,
-		Request: policy.Request{Letter: "L-1", Epsilon: "0.5"}}
+		Request: policy.Request{Letter: "L-1", Epsilon: "0.1"}}
 	require.Equal(t, "denied: column registry.name is not in commitment letter L-1 (Art. 36)", policy.Evaluate(f, in).String())
 }
 
-func TestLetterValidate(t *testing.T) {
+func TestLetterJSONIsAnObject(t *testing.T) {
 	l := fixture().letters["L-1"].Letter
-	l.Purposes, l.Safeguards, l.Prohibitions = []string{"p"}, []string{"s"}, policy.Prohibitions
-	require.NoError(t, l.Validate())
-	for name, change := range map[string]func(*policy.Letter){
-		"bad id":           func(l *policy.Letter) { l.ID = "../x" },
-		"no purposes":      func(l *policy.Letter) { l.Purposes = nil },
-		"no safeguards":    func(l *policy.Letter) { l.Safeguards = nil },
-		"window reversed":  func(l *policy.Letter) { l.NotAfter = l.NotBefore },
-		"bad budget":       func(l *policy.Letter) { l.Epsilon = "lots" },
-		"delta too big":    func(l *policy.Letter) { l.Delta = 0.1 },
-		"prohibitions":     func(l *policy.Letter) { l.Prohibitions = "none" },
-		"unknown use":      func(l *policy.Letter) { l.Datasets[0].Columns["industry"] = []policy.Use{"export"} },
-		"duplicate ds":     func(l *policy.Letter) { l.Datasets = append(l.Datasets, l.Datasets[0]) },
-		"min group size 0": func(l *policy.Letter) { l.MinGroupSize = 0 },
-	} {
-		c := l
-		c.Datasets = append([]policy.LetterDataset(nil), l.Datasets...)
-		c.Datasets[0].Columns = map[string][]policy.Use{"industry": {query.UseGroupBy}}
-		change(&c)
-		require.Error(t, c.Validate(), name)
+	for _, v := range []any{l, &l, policy.LetterState{Letter: l}, &policy.LetterState{Letter: l}} {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		require.NotContains(t, string(b), `"id: L-1`, "the text form must not leak into JSON")
+		require.Contains(t, string(b), `"id":"L-1"`)
 	}
+	var back policy.Letter
+	b, _ := json.Marshal(&l)
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Equal(t, l.ID, back.ID)
 }

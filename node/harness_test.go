@@ -93,6 +93,7 @@ var schemas = map[string]schema.Schema{
 		{Name: "name", Type: schema.String},
 		{Name: "industry", Type: schema.String},
 		{Name: "capital", Type: schema.Int, Min: i64(0), Max: i64(1e10)},
+		{Name: "address", Type: schema.String},
 	}},
 	"electricity": {Columns: []schema.Column{
 		{Name: "uscc", Type: schema.String, MaxLen: 18},
@@ -116,9 +117,9 @@ func csvFor(t testing.TB, dir, dataset string, n int) string {
 	var b strings.Builder
 	switch dataset {
 	case "registry":
-		b.WriteString("uscc,name,industry,capital\n")
+		b.WriteString("uscc,name,industry,capital,address\n")
 		for i := range n {
-			fmt.Fprintf(&b, "E%05d,公司%d,%c,%d\n", i, i, 'A'+rune(i%3), 1000*(i+1))
+			fmt.Fprintf(&b, "E%05d,公司%d,%c,%d,乌鲁木齐路%d号\n", i, i, 'A'+rune(i%3), 1000*(i+1), i)
 		}
 	case "electricity":
 		b.WriteString("uscc,month,kwh\n")
@@ -159,6 +160,7 @@ func newRoom(t testing.TB, n int) *room {
 		p := r.parties[name]
 		r.submit(statement.KindParty, policy.Party{Name: p.name, Kind: p.kind, Jurisdiction: p.juris, Key: p.vkey}, r.parties["bureau"].signer, p.signer)
 	}
+	r.submit(statement.KindScenario, policy.ScenarioDecision{Scenario: policy.Scenario{ID: "S-1", Text: "绿色信贷风险评估"}, Status: policy.ScenarioApproved}, r.parties["bureau"].signer)
 	r.registerDataset("registry", "msb", policy.General, 1)
 	r.registerDataset("electricity", "grid", policy.Important, 2)
 	r.registerDataset("loans", "bank", policy.General, 1)
@@ -187,24 +189,38 @@ func (r *room) submit(kind statement.Kind, body any, signers ...note.Signer) uin
 }
 
 func (r *room) registerDataset(name, holder string, level policy.Level, rowsPerUnit int64) {
-	r.submit(statement.KindDataset, policy.Dataset{
+	d := policy.Dataset{
 		Name: name, Holder: holder, Source: holder + " registry office", Schema: schemas[name],
 		Sharing: policy.ShareConditional, Conditions: "approved scenarios only", Opening: policy.OpenConditional,
 		Level: level, Unit: "uscc", MaxRowsPerUnit: rowsPerUnit,
-	}, r.parties[holder].signer)
+	}
+	if name == "loans" {
+		d.Unique = []string{"loan_id"}
+	}
+	if name == "registry" {
+		d.Personal = &policy.Personal{Columns: []string{"name"}, Scope: []string{"pricing green credit"}, Basis: "registration notice"}
+	}
+	r.submit(statement.KindDataset, d, r.parties[holder].signer)
 }
 
 func (r *room) defaultLetter(id string) policy.Letter {
+	rule := func(col string, uses ...policy.Use) policy.ColumnRule { return policy.ColumnRule{Column: col, Uses: uses} }
+	agg := func(col string, fs ...query.Func) policy.ColumnRule {
+		return policy.ColumnRule{Column: col, Uses: []policy.Use{query.UseAggregate}, Funcs: fs}
+	}
 	return policy.Letter{
 		ID: id, Applicant: "bank", Scenario: policy.Scenario{ID: "S-1", Text: "绿色信贷风险评估"},
 		Purposes: []string{"pricing green credit"}, Safeguards: []string{"risk department only"},
 		NotBefore: r.now.AddDate(0, 0, -1), NotAfter: r.now.AddDate(0, 0, 90),
-		Epsilon: "3", Delta: 1e-6, MinGroupSize: 1, Recipients: []string{"bank", "overseas"},
+		MinGroupSize: 1, MaxGroupsPerUnit: 1, Recipients: []string{"bank", "overseas"},
 		Prohibitions: policy.Prohibitions,
 		Datasets: []policy.LetterDataset{
-			{Name: "registry", Columns: map[string][]policy.Use{"uscc": {query.UseJoinKey}, "industry": {query.UseGroupBy, query.UseFilter}, "capital": {query.UseAggregate}}},
-			{Name: "electricity", Columns: map[string][]policy.Use{"uscc": {query.UseJoinKey}, "month": {query.UseFilter, query.UseGroupBy}, "kwh": {query.UseAggregate}}},
-			{Name: "loans", Columns: map[string][]policy.Use{"uscc": {query.UseJoinKey}, "amount": {query.UseAggregate}, "green": {query.UseGroupBy}}},
+			{Name: "registry", Epsilon: 3_000_000, Delta: 1e-6, Columns: []policy.ColumnRule{
+				rule("uscc", query.UseJoinKey), rule("industry", query.UseGroupBy, query.UseFilter), agg("capital", query.Avg), rule("name", policy.CountOnly)}},
+			{Name: "electricity", Epsilon: 3_000_000, Delta: 1e-6, Columns: []policy.ColumnRule{
+				rule("uscc", query.UseJoinKey), rule("month", query.UseFilter, query.UseGroupBy), agg("kwh", query.Sum, query.Avg)}},
+			{Name: "loans", Epsilon: 3_000_000, Delta: 1e-6, Columns: []policy.ColumnRule{
+				rule("uscc", query.UseJoinKey), agg("amount", query.Sum, query.Avg, query.Count), rule("green", query.UseGroupBy), rule("loan_id", query.UseGroupBy)}},
 		},
 	}
 }
@@ -216,7 +232,7 @@ func (r *room) letter(l policy.Letter, approve bool, signers ...string) []byte {
 	for _, s := range signers {
 		ss = append(ss, r.parties[s].signer)
 	}
-	msg, err := statement.New(statement.KindLetter, l, ss...)
+	msg, err := statement.New(statement.KindLetter, &l, ss...)
 	require.NoError(r.t, err)
 	_, err = r.c.Submit(context.Background(), msg)
 	require.NoError(r.t, err)

@@ -122,10 +122,9 @@ func (n *Node) handleStatement(w http.ResponseWriter, r *http.Request) {
 	}
 	var letterID string
 	switch st.Kind {
-	case statement.KindParty, statement.KindDataset, statement.KindApproval:
+	case statement.KindParty, statement.KindDataset, statement.KindApproval, statement.KindScenario, statement.KindRevocation:
 	case statement.KindLetter:
-		var l policy.Letter
-		if st.Decode(&l) == nil {
+		if l, err := policy.ParseLetter(st.Body); err == nil {
 			letterID = l.ID
 		}
 	default:
@@ -238,12 +237,10 @@ func (n *Node) handleLetter(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("no letter %q", r.PathValue("id")), nil)
 		return
 	}
-	out := api.LetterStatus{State: *ls, Spent: map[string]string{}}
-	if b, err := ls.Letter.Budget(); err == nil {
-		out.Budget = b.String()
-	}
+	out := api.LetterStatus{State: *ls}
 	for _, d := range ls.Letter.Datasets {
-		out.Spent[d.Name] = snap.Spent(ls.Letter.ID, d.Name).String()
+		spent := snap.Spent(ls.Letter.ID, d.Name)
+		out.Budgets = append(out.Budgets, api.Budget{Dataset: d.Name, Epsilon: d.Epsilon, Spent: spent, Left: d.Epsilon - spent})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -56,9 +56,9 @@ func TestAllowedQueryReleasesWithLedgerIndex(t *testing.T) {
 	// The decision and the release are in the ledger, with the result's hash.
 	ls, err := r.c.Letter(context.Background(), "L-1")
 	require.NoError(t, err)
-	require.Equal(t, "1", ls.Spent["loans"])
-	require.Equal(t, "1", ls.Spent["registry"])
-	require.Equal(t, "0", ls.Spent["electricity"])
+	require.Equal(t, "3", ls.Spent("loans").String(), "two aggregates and group selection: three shares of 1")
+	require.Equal(t, "3", ls.Spent("registry").String())
+	require.Equal(t, "0", ls.Spent("electricity").String())
 	raw, err := r.c.Entries(context.Background(), *res.ReleaseEntry, 1)
 	require.NoError(t, err)
 	e, err := state.DecodeEntry(raw[0])
@@ -89,8 +89,21 @@ func TestDenials(t *testing.T) {
 	r.letter(expired, true, "bank", "msb", "grid")
 	r.letter(r.defaultLetter("L-nogrid"), true, "bank", "msb")
 	r.letter(r.defaultLetter("L-pending"), false, "bank", "msb", "grid")
+	r.letter(r.defaultLetter("L-revoked"), true, "bank", "msb", "grid")
+	r.submit(statement.KindRevocation, policy.Revocation{Letter: "L-revoked", Reason: "incident"}, r.parties["grid"].signer)
+	// A letter whose scenario the authority withdrew.
+	r.submit(statement.KindScenario, policy.ScenarioDecision{Scenario: policy.Scenario{ID: "S-2", Text: "old"}, Status: policy.ScenarioApproved}, r.parties["bureau"].signer)
+	oldScenario := r.defaultLetter("L-withdrawn")
+	oldScenario.Scenario = policy.Scenario{ID: "S-2", Text: "old"}
+	r.letter(oldScenario, true, "bank", "msb", "grid")
+	r.submit(statement.KindScenario, policy.ScenarioDecision{Scenario: policy.Scenario{ID: "S-2"}, Status: policy.ScenarioWithdrawn, Reason: "ended"}, r.parties["bureau"].signer)
+	// A letter whose purposes go beyond the personal data's authorisation.
+	beyond := r.defaultLetter("L-beyond")
+	beyond.Purposes = []string{"pricing green credit", "marketing"}
+	r.letter(beyond, true, "bank", "msb", "grid")
 	// A letter with a tampered grid signature is refused at submission.
-	msg, err := statement.New(statement.KindLetter, r.defaultLetter("L-forged"), r.parties["bank"].signer, r.parties["msb"].signer, r.parties["grid"].signer)
+	forgedLetter := r.defaultLetter("L-forged")
+	msg, err := statement.New(statement.KindLetter, &forgedLetter, r.parties["bank"].signer, r.parties["msb"].signer, r.parties["grid"].signer)
 	require.NoError(t, err)
 	forged := tamper(t, msg, "grid")
 	_, err = r.c.Submit(context.Background(), forged)
@@ -104,11 +117,18 @@ func TestDenials(t *testing.T) {
 		want                                  string
 	}{
 		{"row-level select", "bank", "L-1", "0.1", "", "SELECT * FROM loans", policy.CodeRowLevel},
+		{"revoked letter", "bank", "L-revoked", "0.1", "", allowedSQL, policy.CodeLetterRevoked},
+		{"withdrawn scenario", "bank", "L-withdrawn", "0.1", "", allowedSQL, policy.CodeScenarioNotApprove},
+		{"function not allowed", "bank", "L-1", "0.1", "", "SELECT SUM(r.capital) FROM registry r", policy.CodeColumnUse},
+		{"count-only column counted", "bank", "L-1", "0.1", "", "SELECT r.industry, COUNT(r.name) FROM registry r GROUP BY r.industry", ""},
+		{"group by a unique identifier", "bank", "L-1", "0.1", "", "SELECT l.loan_id, COUNT(*) FROM loans l GROUP BY l.loan_id", policy.CodeUniqueGroup},
+		{"personal data beyond its authorisation", "bank", "L-beyond", "0.1", "", "SELECT r.industry, COUNT(r.name) FROM registry r GROUP BY r.industry", policy.CodePersonal},
 		{"row-level column", "bank", "L-1", "0.1", "", "SELECT l.amount FROM loans l", policy.CodeRowLevel},
-		{"column outside the letter", "bank", "L-1", "0.1", "", "SELECT r.name, COUNT(*) FROM registry r GROUP BY r.name", policy.CodeColumnNotInLetter},
-		{"forbidden column in a filter", "bank", "L-1", "0.1", "", "SELECT COUNT(*) FROM registry r WHERE r.name = 'x'", policy.CodeColumnNotInLetter},
+		{"column outside the letter", "bank", "L-1", "0.1", "", "SELECT r.address, COUNT(*) FROM registry r GROUP BY r.address", policy.CodeColumnNotInLetter},
+		{"forbidden column in a filter", "bank", "L-1", "0.1", "", "SELECT COUNT(*) FROM registry r WHERE r.address = 'x'", policy.CodeColumnNotInLetter},
+		{"count-only column grouped", "bank", "L-1", "0.1", "", "SELECT r.name, COUNT(*) FROM registry r GROUP BY r.name", policy.CodeColumnUse},
 		{"join key as group", "bank", "L-1", "0.1", "", "SELECT r.uscc, COUNT(*) FROM registry r GROUP BY r.uscc", policy.CodeUniqueGroup},
-		{"aggregate not allowed", "bank", "L-1", "0.1", "", "SELECT SUM(r.capital), COUNT(*) FROM registry r GROUP BY r.industry HAVING 1", policy.CodeInvalidQuery},
+		{"unsupported SQL", "bank", "L-1", "0.1", "", "SELECT AVG(r.capital), COUNT(*) FROM registry r GROUP BY r.industry HAVING 1", policy.CodeInvalidQuery},
 		{"use not allowed", "bank", "L-1", "0.1", "", "SELECT COUNT(*) FROM loans l WHERE l.green = true", policy.CodeColumnUse},
 		{"dataset outside the letter", "bank", "L-1", "0.1", "", "SELECT COUNT(*) FROM permits", policy.CodeDatasetScope},
 		{"unknown letter", "bank", "L-none", "0.1", "", allowedSQL, policy.CodeUnknownLetter},
@@ -119,20 +139,26 @@ func TestDenials(t *testing.T) {
 		{"not the applicant", "msb", "L-1", "0.1", "", allowedSQL, policy.CodeNotApplicant},
 		{"recipient abroad, important data", "bank", "L-1", "0.1", "overseas", "SELECT COUNT(*) FROM electricity e", policy.CodeRecipientAbroad},
 		{"recipient not in letter", "bank", "L-1", "0.1", "msb", allowedSQL, policy.CodeRecipient},
-		{"overspent budget", "bank", "L-1", "3.5", "", allowedSQL, policy.CodeBudget},
+		{"overspent budget", "bank", "L-1", "1.000001", "", allowedSQL, policy.CodeBudget},
 		{"bad epsilon", "bank", "L-1", "-1", "", allowedSQL, policy.CodeEpsilon},
 		{"syntax error", "bank", "L-1", "0.1", "", "SELECT COUNT(* FROM loans", policy.CodeInvalidQuery},
 		{"unknown column", "bank", "L-1", "0.1", "", "SELECT SUM(l.nope) FROM loans l", policy.CodeInvalidQuery},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := r.query(tc.as, tc.letter, tc.eps, tc.recipient, tc.sql)
+			if tc.want == "" {
+				require.NoError(t, err, "allowed")
+				return
+			}
 			require.Contains(t, denialCode(t, err), tc.want)
 		})
 	}
-	// Nothing was spent by any denial.
+	// Nothing was spent by any denial; the one allowed query spent 0.2.
 	ls, err := r.c.Letter(context.Background(), "L-1")
 	require.NoError(t, err)
-	require.Equal(t, map[string]string{"registry": "0", "electricity": "0", "loans": "0"}, ls.Spent)
+	require.Equal(t, "0.2", ls.Spent("registry").String())
+	require.Zero(t, ls.Spent("loans"))
+	require.Zero(t, ls.Spent("electricity"))
 
 	// The whole log, denials included, verifies and replays.
 	r.stop()
@@ -142,22 +168,29 @@ func TestDenials(t *testing.T) {
 
 func TestBudgetIsSpentExactlyOnce(t *testing.T) {
 	r := newRoom(t, 50)
+	// Three queries of three shares of 0.333333 leave exactly 0.000003:
+	// exact arithmetic lets one more query of three millionths through,
+	// and no more.
 	for range 3 {
-		_, err := r.query("bank", "L-1", "1", "", allowedSQL)
+		_, err := r.query("bank", "L-1", "0.333333", "", allowedSQL)
 		require.NoError(t, err)
 	}
 	_, err := r.query("bank", "L-1", "0.000001", "", allowedSQL)
+	require.NoError(t, err)
+	ls, _ := r.c.Letter(context.Background(), "L-1")
+	require.Equal(t, "3", ls.Spent("loans").String())
+	_, err = r.query("bank", "L-1", "0.000001", "", allowedSQL)
 	require.Contains(t, denialCode(t, err), policy.CodeBudget)
 
 	// A dry run shows the cost and spends nothing.
-	msg, _ := statement.New(statement.KindQuery, policy.Request{SQL: "SELECT COUNT(*) FROM electricity e", Letter: "L-1", Epsilon: "2",
+	msg, _ := statement.New(statement.KindQuery, policy.Request{SQL: "SELECT COUNT(*) FROM electricity e", Letter: "L-1", Epsilon: "1.5",
 		Nonce: statement.NewNonce(), Time: r.now, DryRun: true}, r.parties["bank"].signer)
 	res, err := r.c.Query(context.Background(), msg)
 	require.NoError(t, err)
 	require.Nil(t, res.Result)
-	require.Equal(t, "2", res.Decision.Charges[0].Epsilon.String())
-	ls, _ := r.c.Letter(context.Background(), "L-1")
-	require.Equal(t, "0", ls.Spent["electricity"])
+	require.Equal(t, "3", res.Decision.Charges[0].Epsilon.String(), "COUNT(*) and group selection: two shares of 1.5")
+	ls, _ = r.c.Letter(context.Background(), "L-1")
+	require.Zero(t, ls.Spent("electricity"))
 }
 
 func TestReplayedQueryIsRefused(t *testing.T) {
@@ -172,7 +205,7 @@ func TestReplayedQueryIsRefused(t *testing.T) {
 	require.Equal(t, http.StatusConflict, ce.Status)
 	require.Contains(t, ce.Message, "replayed query")
 	ls, _ := r.c.Letter(context.Background(), "L-1")
-	require.Equal(t, "0.5", ls.Spent["loans"], "the replay spent nothing")
+	require.Equal(t, "1.5", ls.Spent("loans").String(), "the replay spent nothing")
 }
 
 func TestUnsignedAndForeignStatementsAreRejectedAndLogged(t *testing.T) {
@@ -278,7 +311,7 @@ func (r *room) rawUpload(t *testing.T, recipient, dataset, file string, data []b
 
 func TestRestartKeepsEverything(t *testing.T) {
 	r := newRoom(t, 1000)
-	res1, err := r.query("bank", "L-1", "1", "", allowedSQL)
+	res1, err := r.query("bank", "L-1", "0.5", "", allowedSQL) // 3 shares: 1.5
 	require.NoError(t, err)
 	catBefore, _ := r.c.Catalog(context.Background())
 	entries := r.info().Entries
@@ -291,14 +324,14 @@ func TestRestartKeepsEverything(t *testing.T) {
 	ls, err := r.c.Letter(context.Background(), "L-1")
 	require.NoError(t, err)
 	require.True(t, ls.State.Approved)
-	require.Equal(t, "1", ls.Spent["loans"])
-	// Sealed data is still readable and queries go on, with the budget
-	// carried over.
-	res2, err := r.query("bank", "L-1", "2", "", allowedSQL)
+	require.Equal(t, "1.5", ls.Spent("loans").String())
+	// Sealed data is still readable, and the budget carries over: this
+	// query spends the rest, and the next is denied.
+	res2, err := r.query("bank", "L-1", "0.5", "", allowedSQL)
 	require.NoError(t, err)
 	require.NotEmpty(t, res1.Result.Rows)
 	require.NotEmpty(t, res2.Result.Rows)
-	_, err = r.query("bank", "L-1", "0.1", "", allowedSQL)
+	_, err = r.query("bank", "L-1", "0.000001", "", allowedSQL)
 	require.Contains(t, denialCode(t, err), policy.CodeBudget)
 	r.stop()
 	rep, err := audit.Verify(filepath.Join(r.dir, "ledger"), nodeKey(t, r.dir))

@@ -88,6 +88,16 @@ func (v *Snapshot) Letter(id string) (*policy.LetterState, bool) {
 	return &l, true
 }
 
+// Scenario implements policy.Snapshot.
+func (v *Snapshot) Scenario(id string) (*policy.ScenarioState, bool) {
+	raw, _ := v.txn.First(tScenario, "id", id)
+	if raw == nil {
+		return nil, false
+	}
+	sc := raw.(*scenarioRec).State
+	return &sc, true
+}
+
 // Spent implements policy.Snapshot.
 func (v *Snapshot) Spent(letter, dataset string) dp.Epsilon {
 	raw, _ := v.txn.First(tBudgets, "id", letter+"\x00"+dataset)

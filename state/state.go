@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/go-memdb"
 	"golang.org/x/mod/sumdb/note"
@@ -31,6 +32,7 @@ const (
 	tLetters  = "letters"
 	tBudgets  = "budgets"
 	tNonces   = "nonces"
+	tScenario = "scenarios"
 	tMeta     = "meta"
 )
 
@@ -53,6 +55,11 @@ type datasetRec struct {
 type letterRec struct {
 	ID    string
 	State policy.LetterState
+}
+
+type scenarioRec struct {
+	ID    string
+	State policy.ScenarioState
 }
 
 type budgetRec struct {
@@ -80,6 +87,7 @@ var dbSchema = &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 	tLetters:  {Name: tLetters, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 	tBudgets:  {Name: tBudgets, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 	tNonces:   {Name: tNonces, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
+	tScenario: {Name: tScenario, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 	tMeta:     {Name: tMeta, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 }}
 
@@ -222,7 +230,8 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry) error {
 	switch st.Kind {
 	case statement.KindParty:
 		return applyParty(txn, m, st)
-	case statement.KindDataset, statement.KindUpload, statement.KindLetter, statement.KindApproval:
+	case statement.KindDataset, statement.KindUpload, statement.KindLetter, statement.KindApproval,
+		statement.KindScenario, statement.KindRevocation:
 	default:
 		return fmt.Errorf("a %s statement cannot stand in a statement entry", st.Kind)
 	}
@@ -237,6 +246,10 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry) error {
 		return applyUpload(txn, st, e.Upload)
 	case statement.KindLetter:
 		return applyLetter(txn, st)
+	case statement.KindScenario:
+		return applyScenario(txn, m, st)
+	case statement.KindRevocation:
+		return applyRevocation(txn, m, st)
 	default:
 		return applyApproval(txn, m, st)
 	}
@@ -384,11 +397,8 @@ func applyUpload(txn *memdb.Txn, st *statement.Statement, r *Receipt) error {
 
 // checkLetter checks a verified letter statement against the state.
 func checkLetter(txn *memdb.Txn, st *statement.Statement) (*policy.Letter, error) {
-	var l policy.Letter
-	if err := st.Decode(&l); err != nil {
-		return nil, err
-	}
-	if err := l.Validate(); err != nil {
+	l, err := policy.ParseLetter(st.Body)
+	if err != nil {
 		return nil, err
 	}
 	if raw, _ := txn.First(tLetters, "id", l.ID); raw != nil && raw.(*letterRec).State.Rejected == "" {
@@ -407,7 +417,7 @@ func checkLetter(txn *memdb.Txn, st *statement.Statement) (*policy.Letter, error
 			return nil, fmt.Errorf("letter %s: recipient %s is not registered", l.ID, r)
 		}
 	}
-	return &l, nil
+	return l, nil
 }
 
 func applyLetter(txn *memdb.Txn, st *statement.Statement) error {
@@ -495,11 +505,17 @@ func applyDecision(txn *memdb.Txn, m *metaRec, e *Entry) error {
 	if !d.Allow || r.DryRun {
 		return nil
 	}
-	budget := dp.Epsilon(0)
-	if raw, _ := txn.First(tLetters, "id", r.Letter); raw != nil {
-		budget, _ = raw.(*letterRec).State.Letter.Budget()
+	raw, _ := txn.First(tLetters, "id", r.Letter)
+	if raw == nil {
+		return fmt.Errorf("an allowed decision names letter %s, which is not on record", r.Letter)
 	}
+	letter := raw.(*letterRec).State.Letter
 	for _, c := range d.Charges {
+		ld, ok := letter.Dataset(c.Dataset)
+		if !ok {
+			return fmt.Errorf("decision charges dataset %s, which letter %s does not cover", c.Dataset, r.Letter)
+		}
+		budget := ld.Epsilon
 		id := r.Letter + "\x00" + c.Dataset
 		var spent dp.Epsilon
 		if raw, _ := txn.First(tBudgets, "id", id); raw != nil {
@@ -533,5 +549,109 @@ func applyRejection(txn *memdb.Txn, e *Entry) error {
 	must(txn.Insert(tLetters, &letterRec{ID: r.Letter, State: policy.LetterState{
 		Letter: policy.Letter{ID: r.Letter}, Rejected: r.Reason,
 	}}))
+	return nil
+}
+
+// checkScenario checks a verified scenario statement against the state.
+func checkScenario(txn *memdb.Txn, m *metaRec, st *statement.Statement) (*policy.ScenarioDecision, error) {
+	var sd policy.ScenarioDecision
+	if err := st.Decode(&sd); err != nil {
+		return nil, err
+	}
+	if m.authority == nil || !st.SignedBy(m.authority.Name()) {
+		return nil, errors.New("scenarios are approved and withdrawn by the authority alone (Art. 36)")
+	}
+	sc := sd.Scenario
+	if sc.ID == "" {
+		return nil, errors.New("a scenario needs an id")
+	}
+	raw, _ := txn.First(tScenario, "id", sc.ID)
+	switch sd.Status {
+	case policy.ScenarioApproved:
+		if sc.Text == "" {
+			return nil, fmt.Errorf("scenario %s needs its text", sc.ID)
+		}
+		if raw != nil {
+			prev := raw.(*scenarioRec).State
+			if prev.Scenario.Text != sc.Text {
+				return nil, fmt.Errorf("scenario %s is on record with another text; a changed scenario needs a new id", sc.ID)
+			}
+			if prev.Status == policy.ScenarioApproved {
+				return nil, conflictf("scenario %s is already approved", sc.ID)
+			}
+		}
+	case policy.ScenarioWithdrawn:
+		if raw == nil || raw.(*scenarioRec).State.Status != policy.ScenarioApproved {
+			return nil, fmt.Errorf("scenario %s is not approved, so it cannot be withdrawn", sc.ID)
+		}
+		if sd.Reason == "" {
+			return nil, fmt.Errorf("withdrawing scenario %s needs a reason", sc.ID)
+		}
+		if sc.Text == "" {
+			sd.Scenario.Text = raw.(*scenarioRec).State.Scenario.Text
+		} else if sc.Text != raw.(*scenarioRec).State.Scenario.Text {
+			return nil, fmt.Errorf("scenario %s is on record with another text", sc.ID)
+		}
+	default:
+		return nil, fmt.Errorf("scenario status %q: want approved or withdrawn", sd.Status)
+	}
+	return &sd, nil
+}
+
+func applyScenario(txn *memdb.Txn, m *metaRec, st *statement.Statement) error {
+	sd, err := checkScenario(txn, m, st)
+	if err != nil {
+		return err
+	}
+	must(txn.Insert(tScenario, &scenarioRec{ID: sd.Scenario.ID, State: policy.ScenarioState{
+		Scenario: sd.Scenario, Status: sd.Status, Reason: sd.Reason,
+	}}))
+	return nil
+}
+
+// checkRevocation checks a verified revocation against the state: the
+// authority, or the holder of a dataset the letter names, may revoke it.
+func checkRevocation(txn *memdb.Txn, m *metaRec, st *statement.Statement) (*policy.Revocation, string, error) {
+	var rv policy.Revocation
+	if err := st.Decode(&rv); err != nil {
+		return nil, "", err
+	}
+	if rv.Reason == "" {
+		return nil, "", fmt.Errorf("revoking letter %s needs a reason", rv.Letter)
+	}
+	raw, _ := txn.First(tLetters, "id", rv.Letter)
+	if raw == nil || raw.(*letterRec).State.Rejected != "" {
+		return nil, "", fmt.Errorf("no letter %q to revoke", rv.Letter)
+	}
+	ls := raw.(*letterRec).State
+	if ls.Revoked != "" {
+		return nil, "", conflictf("letter %s is already revoked", rv.Letter)
+	}
+	allowed := []string{}
+	if m.authority != nil {
+		allowed = append(allowed, m.authority.Name())
+	}
+	for _, ld := range ls.Letter.Datasets {
+		if raw, _ := txn.First(tDatasets, "id", ld.Name); raw != nil {
+			allowed = append(allowed, raw.(*datasetRec).Dataset.Holder)
+		}
+	}
+	for _, s := range st.Signers {
+		if slices.Contains(allowed, s) {
+			return &rv, s, nil
+		}
+	}
+	return nil, "", fmt.Errorf("letter %s may be revoked only by the authority or a holder of its datasets (%s)", rv.Letter, strings.Join(allowed, ", "))
+}
+
+func applyRevocation(txn *memdb.Txn, m *metaRec, st *statement.Statement) error {
+	rv, by, err := checkRevocation(txn, m, st)
+	if err != nil {
+		return err
+	}
+	raw, _ := txn.First(tLetters, "id", rv.Letter)
+	l := *raw.(*letterRec)
+	l.State.Revoked = fmt.Sprintf("by %s: %s", by, rv.Reason)
+	must(txn.Insert(tLetters, &l))
 	return nil
 }

@@ -174,10 +174,12 @@ func newCommitment() *cobra.Command {
 		Use:   "draft --spec LETTER.json --out LETTER.txt",
 		Short: "Write a commitment letter's text from a spec, ready to sign",
 		Long: `draft turns a spec (the JSON of a commitment letter: id, applicant, scenario,
-purposes, datasets with the allowed use of each column, safeguards, budget,
-minimum group size, recipients) into the letter's text. The prohibitions of
-Art. 36(2) are filled in. Without not_before/not_after in the spec the letter
-is valid from now for --valid-days. Each signer then runs 'commitment sign'.`,
+purposes, safeguards, minimum group size, recipients, and for each dataset its
+epsilon budget, delta and the rule of each allowed column) into the letter's
+text, a fixed format meant to be read before it is signed. The prohibitions
+of Art. 36(2) are filled in. Without not_before/not_after in the spec the
+letter is valid from now for --valid-days. Each signer then runs
+'commitment sign'.`,
 		Example: "  cleanroom commitment draft --spec letter.json --out L-7.txt --valid-days 90",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -192,10 +194,7 @@ is valid from now for --valid-days. Each signer then runs 'commitment sign'.`,
 				l.NotBefore = time.Now().UTC().Truncate(time.Second)
 				l.NotAfter = l.NotBefore.AddDate(0, 0, validDays)
 			}
-			if err := l.Validate(); err != nil {
-				return fmt.Errorf("%s: %w", spec, err)
-			}
-			text, err := statement.Text(statement.KindLetter, l)
+			text, err := statement.Text(statement.KindLetter, &l)
 			if err != nil {
 				return err
 			}
@@ -291,9 +290,9 @@ Art. 43). Read the letter before you sign it: the file is plain text.`,
 		if err != nil || st.Kind != statement.KindLetter {
 			return fmt.Errorf("%s: not a signed commitment letter", args[0])
 		}
-		var l policy.Letter
-		if err := st.Decode(&l); err != nil {
-			return err
+		l, err := policy.ParseLetter(st.Body)
+		if err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
 		}
 		stmt, err := statement.New(statement.KindApproval, policy.Approval{Letter: l.ID, LetterSHA256: st.Hash()}, signer)
 		if err != nil {
@@ -325,8 +324,135 @@ Art. 43). Read the letter before you sign it: the file is plain text.`,
 		printJSON(ls)
 		return nil
 	}
-	cm.AddCommand(draft, sign, submitCmd, approve, show)
+	var rvKey, rvReason string
+	revoke := &cobra.Command{
+		Use:   "revoke --key KEY --reason TEXT ID",
+		Short: "Revoke a letter (the authority or a provider of its data)",
+		Long: `revoke ends a letter: every query decided after the revocation is denied.
+The authority or the holder of any dataset the letter names may revoke it;
+the reason is logged.`,
+		Example: "  cleanroom commitment revoke --node-info data/node.json --key keys/grid.key --reason \"incident 2026-07\" L-7",
+		Args:    cobra.ExactArgs(1),
+	}
+	mkRevoke := conn(revoke)
+	revoke.RunE = func(cmd *cobra.Command, args []string) error {
+		signer, _, err := keys.LoadSigner(rvKey)
+		if err != nil {
+			return err
+		}
+		stmt, err := statement.New(statement.KindRevocation, policy.Revocation{Letter: args[0], Reason: rvReason}, signer)
+		if err != nil {
+			return err
+		}
+		return submit(mkRevoke, stmt, "letter "+args[0]+" revoked")
+	}
+	revoke.Flags().StringVar(&rvKey, "key", "", "your signing key (required)")
+	revoke.Flags().StringVar(&rvReason, "reason", "", "why the letter is revoked (required)")
+	revoke.MarkFlagRequired("key")
+	revoke.MarkFlagRequired("reason")
+
+	cm.AddCommand(draft, sign, submitCmd, approve, show, revoke)
 	return cm
+}
+
+func newScenario() *cobra.Command {
+	sc := &cobra.Command{Use: "scenario", Short: "Approve and withdraw application scenarios (the authority's verbs)"}
+	var key, id, text, reason string
+	approve := &cobra.Command{
+		Use:   "approve --key AUTHORITY.key --id ID --text TEXT",
+		Short: "Approve an application scenario",
+		Long: `approve registers and approves an application scenario (Art. 36). A letter
+names its scenario by id and text, and is valid only while the scenario is
+approved.`,
+		Example: "  cleanroom scenario approve --node-info data/node.json --key keys/databureau.key --id GC-2025-01 --text 绿色信贷风险评估",
+		Args:    cobra.NoArgs,
+	}
+	mkApprove := conn(approve)
+	approve.RunE = func(cmd *cobra.Command, _ []string) error {
+		return sendScenario(mkApprove, key, policy.ScenarioDecision{Scenario: policy.Scenario{ID: id, Text: text}, Status: policy.ScenarioApproved})
+	}
+	approve.Flags().StringVar(&key, "key", "", "the authority's signing key (required)")
+	approve.Flags().StringVar(&id, "id", "", "scenario id (required)")
+	approve.Flags().StringVar(&text, "text", "", "scenario text (required)")
+	for _, f := range []string{"key", "id", "text"} {
+		approve.MarkFlagRequired(f)
+	}
+
+	withdraw := &cobra.Command{
+		Use:     "withdraw --key AUTHORITY.key --id ID --reason TEXT",
+		Short:   "Withdraw an application scenario: its letters stop allowing queries",
+		Example: "  cleanroom scenario withdraw --node-info data/node.json --key keys/databureau.key --id GC-2025-01 --reason 评估结束",
+		Args:    cobra.NoArgs,
+	}
+	mkWithdraw := conn(withdraw)
+	withdraw.RunE = func(cmd *cobra.Command, _ []string) error {
+		return sendScenario(mkWithdraw, key, policy.ScenarioDecision{Scenario: policy.Scenario{ID: id}, Status: policy.ScenarioWithdrawn, Reason: reason})
+	}
+	withdraw.Flags().StringVar(&key, "key", "", "the authority's signing key (required)")
+	withdraw.Flags().StringVar(&id, "id", "", "scenario id (required)")
+	withdraw.Flags().StringVar(&reason, "reason", "", "why (required)")
+	for _, f := range []string{"key", "id", "reason"} {
+		withdraw.MarkFlagRequired(f)
+	}
+	sc.AddCommand(approve, withdraw)
+	return sc
+}
+
+func sendScenario(mk func() (*client.Client, error), key string, sd policy.ScenarioDecision) error {
+	signer, _, err := keys.LoadSigner(key)
+	if err != nil {
+		return err
+	}
+	stmt, err := statement.New(statement.KindScenario, sd, signer)
+	if err != nil {
+		return err
+	}
+	return submit(mk, stmt, fmt.Sprintf("scenario %s %s", sd.Scenario.ID, sd.Status))
+}
+
+func newBudget() *cobra.Command {
+	b := &cobra.Command{Use: "budget", Short: "Show privacy budgets"}
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a letter's privacy budget on each dataset: granted, spent, left",
+		Long: `show prints, for each dataset a letter covers, the epsilon it grants, what
+queries have spent and what is left. The applicant, the providers and the
+auditors all see the same figures, which are replayed from the ledger.`,
+		Example: "  cleanroom budget show --node-info data/node.json L-7",
+		Args:    cobra.ExactArgs(1),
+	}
+	mk := conn(show)
+	show.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		cx, cancel := ctx()
+		defer cancel()
+		ls, err := c.Letter(cx, args[0])
+		if err != nil {
+			return err
+		}
+		state := "in force"
+		switch {
+		case ls.State.Rejected != "":
+			state = "refused: " + ls.State.Rejected
+		case ls.State.Revoked != "":
+			state = "revoked " + ls.State.Revoked
+		case !ls.State.Approved:
+			state = "awaiting approval"
+		}
+		fmt.Printf("letter %s (%s), valid %s to %s\n", args[0], state,
+			ls.State.Letter.NotBefore.Format(time.DateOnly), ls.State.Letter.NotAfter.Format(time.DateOnly))
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DATASET\tEPSILON\tSPENT\tLEFT")
+		for _, bl := range ls.Budgets {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", bl.Dataset, bl.Epsilon, bl.Spent, bl.Left)
+		}
+		return tw.Flush()
+	}
+	b.AddCommand(show)
+	return b
 }
 
 func newQuery() *cobra.Command {
@@ -383,7 +509,7 @@ its cost without running or spending.`,
 	}
 	cmd.Flags().StringVarP(&key, "key", "k", "", "your signing key (required)")
 	cmd.Flags().StringVarP(&letter, "commitment", "c", "", "commitment letter id (required)")
-	cmd.Flags().StringVarP(&epsilon, "epsilon", "e", "0.5", "privacy budget to spend on every dataset read")
+	cmd.Flags().StringVarP(&epsilon, "epsilon", "e", "0.1", "epsilon for each aggregate and for group selection; --dry-run shows the total")
 	cmd.Flags().StringVar(&recipient, "recipient", "", "party to deliver the result to (default: you)")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "show the decision and cost; run and spend nothing")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the answer as JSON")

@@ -14,6 +14,10 @@
 //	cleanroom commitment submit LETTER.txt
 //	cleanroom commitment approve --key AUTHORITY.key LETTER.txt
 //	cleanroom commitment show ID
+//	cleanroom commitment revoke --key KEY --reason TEXT ID
+//	cleanroom scenario approve --key AUTHORITY.key --id ID --text TEXT
+//	cleanroom scenario withdraw --key AUTHORITY.key --id ID --reason TEXT
+//	cleanroom budget show ID
 //	cleanroom query --key KEY --commitment ID [--epsilon E] [--dry-run] "SQL"
 //	cleanroom audit verify --data DIR
 //
@@ -96,6 +100,6 @@ tamper-evident ledger that auditors verify offline.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newKeygen(), newNode(), newParty(), newDataset(), newCommitment(), newQuery(), newAudit())
+	root.AddCommand(newKeygen(), newNode(), newParty(), newDataset(), newCommitment(), newScenario(), newBudget(), newQuery(), newAudit())
 	return root
 }

@@ -239,21 +239,29 @@ func (d *demo) story(enterprises int) error {
 	d.must("list the catalogue", "dataset", "list")
 
 	section("7. The commitment letter (承诺书, Art. 36): drafted, signed by all, approved")
-	cols := map[string]map[string][]policy.Use{
-		"registry":    {"uscc": {query.UseJoinKey}, "industry": {query.UseGroupBy, query.UseFilter}, "region": {query.UseGroupBy, query.UseFilter}, "registered_capital": {query.UseAggregate}, "founded": {query.UseFilter}},
-		"electricity": {"uscc": {query.UseJoinKey}, "month": {query.UseGroupBy, query.UseFilter}, "kwh": {query.UseAggregate}},
-		"loans":       {"uscc": {query.UseJoinKey}, "amount": {query.UseAggregate}, "rate_bp": {query.UseAggregate}, "green": {query.UseGroupBy, query.UseFilter}},
+	scenario := policy.Scenario{ID: "GC-2025-01", Text: "绿色信贷风险评估 (green-credit risk assessment)"}
+	fmt.Println("  The data bureau approves the application scenario:")
+	d.must("approve the scenario", "scenario", "approve", "--key", key("databureau"), "--id", scenario.ID, "--text", scenario.Text)
+	rule := func(col string, uses ...policy.Use) policy.ColumnRule { return policy.ColumnRule{Column: col, Uses: uses} }
+	agg := func(col string, fs ...query.Func) policy.ColumnRule {
+		return policy.ColumnRule{Column: col, Uses: []policy.Use{query.UseAggregate}, Funcs: fs}
+	}
+	cols := map[string][]policy.ColumnRule{
+		"registry": {rule("uscc", query.UseJoinKey), rule("industry", query.UseGroupBy, query.UseFilter),
+			rule("region", query.UseGroupBy, query.UseFilter), agg("registered_capital", query.Sum, query.Avg), rule("founded", query.UseFilter)},
+		"electricity": {rule("uscc", query.UseJoinKey), rule("month", query.UseGroupBy, query.UseFilter), agg("kwh", query.Sum, query.Avg)},
+		"loans": {rule("uscc", query.UseJoinKey), agg("amount", query.Sum, query.Avg), agg("rate_bp", query.Avg),
+			rule("green", query.UseGroupBy, query.UseFilter), rule("loan_id", policy.CountOnly)},
 	}
 	letter := func(id string) policy.Letter {
 		l := policy.Letter{
-			ID: id, Applicant: "bank",
-			Scenario:   policy.Scenario{ID: "GC-2025-01", Text: "绿色信贷风险评估 (green-credit risk assessment)"},
+			ID: id, Applicant: "bank", Scenario: scenario,
 			Purposes:   []string{"绿色信贷定价 (pricing green credit)", "不得识别任何单个企业 (no enterprise may be singled out)"},
 			Safeguards: []string{"结果仅限本行风险管理部使用", "不得重新识别", "期满删除"},
-			Epsilon:    "3", Delta: 1e-6, MinGroupSize: 10, MaxGroupsPerUnit: 2, Recipients: []string{"bank"},
+			MinGroupSize: 10, MaxGroupsPerUnit: 2, Recipients: []string{"bank"},
 		}
 		for _, name := range []string{"registry", "electricity", "loans"} {
-			l.Datasets = append(l.Datasets, policy.LetterDataset{Name: name, Columns: cols[name]})
+			l.Datasets = append(l.Datasets, policy.LetterDataset{Name: name, Epsilon: 3_000_000, Delta: 1e-6, Columns: cols[name]})
 		}
 		return l
 	}
@@ -287,17 +295,27 @@ func (d *demo) story(enterprises int) error {
 	}
 	d.denied("a letter with a tampered signature", "signature by grid does not verify", "commitment", "submit", l9)
 
+	// A letter the grid operator revokes after an incident.
+	fmt.Println("\n  A letter, L-10, that the grid operator revokes after a security incident:")
+	l10, err := d.draftAndSign(letter("L-10"), "bank", "msb", "grid")
+	if err != nil {
+		return err
+	}
+	d.must("submit L-10", "commitment", "submit", l10)
+	d.must("approve L-10", "commitment", "approve", "--key", key("databureau"), l10)
+	d.must("revoke L-10", "commitment", "revoke", "--key", key("grid"), "--reason", "安全事件 2026-11 (security incident)", "L-10")
+
 	section("8. Allowed queries: DP answers next to the truth")
 	q1 := "SELECT r.industry, AVG(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc GROUP BY r.industry"
 	q2 := fmt.Sprintf("SELECT r.region, l.green, SUM(e.kwh) FROM loans l JOIN registry r ON l.uscc = r.uscc JOIN electricity e ON e.uscc = r.uscc WHERE e.month = '%d-06' GROUP BY r.region, l.green", 2025)
-	d.must("dry run of query 1", "query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "1.5", "--dry-run", q1)
-	if res, ok := d.queryJSON("query 1", "1.5", q1); ok {
+	d.must("dry run of query 1", "query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "0.75", "--dry-run", q1)
+	if res, ok := d.queryJSON("query 1", "0.75", q1); ok {
 		d.compare(res, func(row []string) (float64, bool) {
 			v, ok := truth.AvgLoanByIndustry[row[0]]
 			return v, ok
 		})
 	}
-	if res, ok := d.queryJSON("query 2", "1", q2); ok {
+	if res, ok := d.queryJSON("query 2", "0.5", q2); ok {
 		d.compare(res, func(row []string) (float64, bool) {
 			v, ok := truth.KwhByRegionGreen[gen.RegionGreen{Region: row[0], Green: row[1] == "true"}]
 			return float64(v), ok
@@ -305,16 +323,19 @@ func (d *demo) story(enterprises int) error {
 	}
 
 	section("9. Queries that must be denied, each with its reason and article")
-	bank := []string{"query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "0.1"}
+	d.must("show the budget left", "budget", "show", "L-7")
+	bank := []string{"query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "0.05"}
 	q := func(extra ...string) []string { return append(append([]string{}, bank...), extra...) }
 	d.denied("row-level SELECT", policy.CodeRowLevel, q("SELECT * FROM loans")...)
 	d.denied("a column outside the letter", policy.CodeColumnNotInLetter, q("SELECT COUNT(*), SUM(l.amount) FROM loans l WHERE l.borrower_name = '某公司'")...)
-	d.denied("grouping by the join key", policy.CodeColumnUse, q("SELECT r.uscc, COUNT(*) FROM registry r GROUP BY r.uscc")...)
+	d.denied("grouping by the join key", policy.CodeUniqueGroup, q("SELECT r.uscc, COUNT(*) FROM registry r GROUP BY r.uscc")...)
+	d.denied("an aggregate the letter does not allow", policy.CodeColumnUse, q("SELECT l.green, SUM(l.rate_bp) FROM loans l GROUP BY l.green")...)
 	d.denied("a dataset outside the letter", policy.CodeDatasetScope, q("SELECT industry, COUNT(*) FROM permits GROUP BY industry")...)
 	d.denied("an expired letter", policy.CodeLetterNotInForce, "query", "--key", key("bank"), "--commitment", "L-8", "--epsilon", "0.1", q1)
 	d.denied("a letter with a tampered signature", policy.CodeLetterRejected, "query", "--key", key("bank"), "--commitment", "L-9", "--epsilon", "0.1", q1)
+	d.denied("a revoked letter", policy.CodeLetterRevoked, "query", "--key", key("bank"), "--commitment", "L-10", "--epsilon", "0.1", q1)
 	d.denied("a release abroad of important data", policy.CodeRecipientAbroad, q("--recipient", "overseas", q2)...)
-	d.denied("a query that would overspend the budget", policy.CodeBudget, "query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "1", q1)
+	d.denied("a query that would overspend the budget", policy.CodeBudget, "query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "0.5", q1)
 	d.denied("a query by someone who is not the applicant", policy.CodeNotApplicant, "query", "--key", key("auditfirm"), "--commitment", "L-7", "--epsilon", "0.1", q1)
 	d.denied("SQL that does not parse", policy.CodeInvalidQuery, q("SELECT industry, COUNT(* FROM registry")...)
 

@@ -21,6 +21,7 @@ package api
 
 import (
 	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/protocols/dp"
 )
 
 // StatementHeader carries the signed upload statement, base64 (standard
@@ -93,11 +94,28 @@ type QueryResponse struct {
 	ResultSHA256 string `json:"result_sha256,omitempty"`
 }
 
-// LetterStatus is a letter with its budget.
+// LetterStatus is a letter with its budget on each dataset.
 type LetterStatus struct {
-	State  policy.LetterState `json:"state"`
-	Budget string             `json:"budget"`
-	Spent  map[string]string  `json:"spent"` // per dataset
+	State   policy.LetterState `json:"state"`
+	Budgets []Budget           `json:"budgets"`
+}
+
+// Budget is a letter's privacy budget on one dataset.
+type Budget struct {
+	Dataset string     `json:"dataset"`
+	Epsilon dp.Epsilon `json:"epsilon"`
+	Spent   dp.Epsilon `json:"spent"`
+	Left    dp.Epsilon `json:"left"`
+}
+
+// Spent returns the budget spent on a dataset, or 0.
+func (s *LetterStatus) Spent(dataset string) dp.Epsilon {
+	for _, b := range s.Budgets {
+		if b.Dataset == dataset {
+			return b.Spent
+		}
+	}
+	return 0
 }
 
 // DatasetInfo is a catalogue entry (Art. 25).

@@ -27,7 +27,8 @@ test-short:
 ## bench: the benchmarks the issues name (upload throughput, 1M-row GROUP BY, ledger, parser)
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=5x ./node/ ./enclave/
-	$(GO) test -run='^$$' -bench=. -benchmem ./connectors/csv/ ./query/
+	$(GO) test -run='^$$' -bench=. -benchmem ./connectors/csv/ ./query/ ./policy/
+	$(GO) test -run='^$$' -bench=Evaluate -benchtime=20000x ./state/
 	$(GO) test -run='^$$' -bench='Append|Verify|Proofs' -benchmem ./ledger/
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
@@ -37,6 +38,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./connectors/csv/
 	$(GO) test -run='^$$' -fuzz=FuzzParseCheckpoint -fuzztime=$(FUZZTIME) ./ledger/
 	$(GO) test -run='^$$' -fuzz=FuzzStatement -fuzztime=$(FUZZTIME) ./internal/statement/
+	$(GO) test -run='^$$' -fuzz=FuzzParseLetter -fuzztime=$(FUZZTIME) ./policy/
+	$(GO) test -run='^$$' -fuzz=FuzzMarshalLetter -fuzztime=$(FUZZTIME) ./policy/
+	$(GO) test -run='^$$' -fuzz=FuzzEvaluate -fuzztime=$(FUZZTIME) ./policy/
 
 ## check: formatting, vet, staticcheck, and a tidy go.mod
 check:

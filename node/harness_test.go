@@ -204,7 +204,9 @@ func (r *room) registerDataset(name, holder string, level policy.Level, rowsPerU
 }
 
 func (r *room) defaultLetter(id string) policy.Letter {
-	rule := func(col string, uses ...policy.Use) policy.ColumnRule { return policy.ColumnRule{Column: col, Uses: uses} }
+	rule := func(col string, uses ...policy.Use) policy.ColumnRule {
+		return policy.ColumnRule{Column: col, Uses: uses}
+	}
 	agg := func(col string, fs ...query.Func) policy.ColumnRule {
 		return policy.ColumnRule{Column: col, Uses: []policy.Use{query.UseAggregate}, Funcs: fs}
 	}

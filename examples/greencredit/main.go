@@ -242,7 +242,9 @@ func (d *demo) story(enterprises int) error {
 	scenario := policy.Scenario{ID: "GC-2025-01", Text: "绿色信贷风险评估 (green-credit risk assessment)"}
 	fmt.Println("  The data bureau approves the application scenario:")
 	d.must("approve the scenario", "scenario", "approve", "--key", key("databureau"), "--id", scenario.ID, "--text", scenario.Text)
-	rule := func(col string, uses ...policy.Use) policy.ColumnRule { return policy.ColumnRule{Column: col, Uses: uses} }
+	rule := func(col string, uses ...policy.Use) policy.ColumnRule {
+		return policy.ColumnRule{Column: col, Uses: uses}
+	}
 	agg := func(col string, fs ...query.Func) policy.ColumnRule {
 		return policy.ColumnRule{Column: col, Uses: []policy.Use{query.UseAggregate}, Funcs: fs}
 	}
@@ -256,8 +258,8 @@ func (d *demo) story(enterprises int) error {
 	letter := func(id string) policy.Letter {
 		l := policy.Letter{
 			ID: id, Applicant: "bank", Scenario: scenario,
-			Purposes:   []string{"绿色信贷定价 (pricing green credit)", "不得识别任何单个企业 (no enterprise may be singled out)"},
-			Safeguards: []string{"结果仅限本行风险管理部使用", "不得重新识别", "期满删除"},
+			Purposes:     []string{"绿色信贷定价 (pricing green credit)", "不得识别任何单个企业 (no enterprise may be singled out)"},
+			Safeguards:   []string{"结果仅限本行风险管理部使用", "不得重新识别", "期满删除"},
 			MinGroupSize: 10, MaxGroupsPerUnit: 2, Recipients: []string{"bank"},
 		}
 		for _, name := range []string{"registry", "electricity", "loans"} {

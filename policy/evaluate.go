@@ -228,8 +228,8 @@ type denyFunc func(code, article, format string, args ...any)
 // scenario, window, revocation.
 func checkLetter(s Snapshot, ls *LetterState, in Input, deny denyFunc) {
 	l := &ls.Letter
-	if in.Requester != l.Applicant {
-		deny(CodeNotApplicant, "Art. 36", "%s is not the applicant of commitment letter %s", in.Requester, l.ID)
+	if in.Requester != l.Applicant && !slices.Contains(l.Recipients, in.Requester) {
+		deny(CodeNotApplicant, "Art. 36", "%s is neither the applicant of commitment letter %s nor a recipient it names", in.Requester, l.ID)
 	}
 	if !slices.Contains(ls.Signers, l.Applicant) {
 		deny(CodeLetterUnsigned, "Art. 36", "commitment letter %s lacks the signature of its applicant %s", l.ID, l.Applicant)

@@ -168,7 +168,9 @@ func TestEvaluate(t *testing.T) {
 				f.datasets["registry"].Level, in.Request.Recipient = policy.Core, "overseas"
 			}, wantCodes: []string{policy.CodeRecipientAbroad}},
 		{name: "named recipient abroad asks itself", change: func(f *fakeSnapshot, in *policy.Input) { in.Requester = "overseas" },
-			wantCodes: []string{policy.CodeNotApplicant, policy.CodeRecipientAbroad}},
+			wantCodes: []string{policy.CodeRecipientAbroad}},
+		{name: "named recipient asks for general data", sql: "SELECT r.industry, COUNT(*) FROM registry r GROUP BY r.industry",
+			change: func(f *fakeSnapshot, in *policy.Input) { in.Requester = "overseas" }},
 		{name: "unapproved and expired", change: func(f *fakeSnapshot, in *policy.Input) {
 			f.letters["L-1"].Approved = false
 			in.Time = t0.AddDate(0, 2, 0)

@@ -2,6 +2,30 @@
 // application scenarios, commitment letters, revocations and query
 // requests) and the policy engine that decides every query against them.
 //
+// # Decisions
+//
+// Evaluate decides a compiled query against a Snapshot of verified
+// documents. It is pure and deterministic (the time is an input; no clock,
+// I/O or randomness), so an auditor's replay of the ledger reaches the same
+// decision, and it reports every failing check, each with a stable code, a
+// sentence and the article it enforces. A query is allowed only when: its
+// letter is on record, signed by the applicant and every holder (Art. 43),
+// approved, in its window, not revoked, and its scenario approved; the
+// requester is the applicant or a recipient the letter names, and so is
+// the result's recipient, who is not abroad for important or core data
+// (Art. 59); every dataset is in the letter and its sharing and opening
+// classes allow the requester (Art. 33, 35); personal data is used only
+// under purposes its holders' persons authorised (Art. 39); every column
+// is used only as its rule allows; nothing row-level is output (SELECT *,
+// a column outside GROUP BY, a group per unit or per unique identifier);
+// and the budget left on every dataset covers the cost.
+//
+// The cost is the requested epsilon once per aggregate and once for the
+// noisy count of units that enforces the minimum group size and selects
+// the released groups (Shares). Amounts are exact micro-epsilon integers.
+// The SQL subset has no derived expressions yet; when it does, a derived
+// value takes the strictest rule of its inputs.
+//
 // # Commitment letter text format, version 1
 //
 // A commitment letter (承诺书, Art. 36 of the Xinjiang Data Regulations,

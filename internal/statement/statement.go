@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -266,40 +267,122 @@ func (e *UnsignedError) Error() string {
 // Verify parses msg and checks its signatures against known. Every
 // signature by a known key must verify (a bad one is a *SignatureError);
 // at least one must be by a known key (else *UnsignedError). Signatures by
-// unknown keys are ignored and not listed in Signers.
+// unknown keys are ignored and not listed in Signers. It follows
+// note.Open's rules: only the first signature by each key counts.
 func Verify(msg []byte, known note.Verifiers) (*Statement, error) {
-	if len(msg) > MaxBytes {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(msg), MaxBytes)
-	}
-	if err := canonicalSignatures(msg); err != nil {
-		return nil, err
-	}
-	n, err := note.Open(msg, known)
-	var inv *note.InvalidSignatureError
-	var unv *note.UnverifiedNoteError
-	switch {
-	case errors.As(err, &inv):
-		return nil, &SignatureError{Party: inv.Name}
-	case errors.As(err, &unv):
-		var names []string
-		for _, s := range unv.Note.UnverifiedSigs {
-			names = append(names, s.Name)
-		}
-		if _, perr := parseText(unv.Note, msg); perr != nil {
-			return nil, perr
-		}
-		return nil, &UnsignedError{Names: names}
-	case err != nil:
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	s, err := parseText(n, msg)
+	c, err := Check(msg, known)
 	if err != nil {
 		return nil, err
 	}
-	for _, sig := range n.Sigs {
-		s.Signers = append(s.Signers, sig.Name)
+	return c.Resolve(known)
+}
+
+// Checked is a parsed statement with the outcome of each signature checked
+// against a set of keys. Resolve then gives the verified statement for the
+// keys known at some moment, checking at that point any signature whose key
+// was not in the set: the outcome is the same as Verify's at that moment,
+// whatever set Check was given. So a statement can be checked once, even
+// ahead of time against every key a ledger ever registers, and resolved
+// cheaply as a replay reaches it. A Checked is immutable and safe for
+// concurrent use.
+type Checked struct {
+	stmt *Statement
+	text []byte
+	sigs []sigCheck
+}
+
+type sigState int8
+
+const (
+	sigUnchecked sigState = iota
+	sigValid
+	sigInvalid
+)
+
+type sigCheck struct {
+	name  string
+	hash  uint32
+	sig   []byte
+	state sigState
+}
+
+// Check parses msg and checks each signature whose key known holds. Its
+// only errors are about the statement's form; signature outcomes wait for
+// Resolve.
+func Check(msg []byte, known note.Verifiers) (*Checked, error) {
+	if len(msg) > MaxBytes {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(msg), MaxBytes)
 	}
-	return s, nil
+	n, err := openUnverified(msg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := parseText(n, msg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Checked{stmt: st, text: []byte(n.Text)}
+	for _, us := range n.UnverifiedSigs {
+		raw, err := base64.StdEncoding.DecodeString(us.Base64)
+		if err != nil || len(raw) < 5 {
+			return nil, fmt.Errorf("%w: bad signature encoding", ErrMalformed)
+		}
+		sc := sigCheck{name: us.Name, hash: us.Hash, sig: raw[4:]}
+		if v, err := known.Verifier(us.Name, us.Hash); err == nil && v.Name() == us.Name && v.KeyHash() == us.Hash {
+			sc.state = sigInvalid
+			if v.Verify(c.text, sc.sig) {
+				sc.state = sigValid
+			}
+		}
+		c.sigs = append(c.sigs, sc)
+	}
+	return c, nil
+}
+
+// Kind returns the statement's kind.
+func (c *Checked) Kind() Kind { return c.stmt.Kind }
+
+// Resolve returns the statement verified against the keys known now,
+// with the same result as Verify(msg, known).
+func (c *Checked) Resolve(known note.Verifiers) (*Statement, error) {
+	type key struct {
+		name string
+		hash uint32
+	}
+	seen := make(map[key]bool)
+	var signers, unverified []string
+	for _, sc := range c.sigs {
+		v, err := known.Verifier(sc.name, sc.hash)
+		if _, ok := err.(*note.UnknownVerifierError); ok {
+			unverified = append(unverified, sc.name)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		if v.Name() != sc.name || v.KeyHash() != sc.hash {
+			return nil, fmt.Errorf("%w: verifier name or hash does not match the signature", ErrMalformed)
+		}
+		k := key{sc.name, sc.hash}
+		if seen[k] {
+			continue // note.Open counts the first signature by a key
+		}
+		seen[k] = true
+		ok := sc.state == sigValid
+		if sc.state == sigUnchecked {
+			ok = v.Verify(c.text, sc.sig)
+		}
+		if !ok {
+			return nil, &SignatureError{Party: sc.name}
+		}
+		signers = append(signers, sc.name)
+	}
+	if len(signers) == 0 {
+		return nil, &UnsignedError{Names: slices.Compact(unverified)}
+	}
+	s := *c.stmt
+	s.Signers = signers
+	return &s, nil
 }
 
 // NewNonce returns a fresh random nonce for a statement that must not be

@@ -3,6 +3,8 @@ package statement
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -166,4 +168,109 @@ func TestNonCanonicalSignatureIsMalformed(t *testing.T) {
 	require.ErrorIs(t, err, ErrMalformed)
 	_, err = Parse(b)
 	require.ErrorIs(t, err, ErrMalformed)
+}
+
+// reference is the plain note.Open view of a statement's signatures: the
+// behaviour Verify and Check+Resolve must reproduce.
+func reference(msg []byte, known note.Verifiers) ([]string, string) {
+	n, err := note.Open(msg, known)
+	var inv *note.InvalidSignatureError
+	var unv *note.UnverifiedNoteError
+	switch {
+	case errors.As(err, &inv):
+		return nil, "invalid:" + inv.Name
+	case errors.As(err, &unv):
+		return nil, "unsigned"
+	case err != nil:
+		return nil, "malformed"
+	}
+	var out []string
+	for _, s := range n.Sigs {
+		out = append(out, s.Name)
+	}
+	return out, ""
+}
+
+func outcome(st *Statement, err error) ([]string, string) {
+	var se *SignatureError
+	var ue *UnsignedError
+	switch {
+	case errors.As(err, &se):
+		return nil, "invalid:" + se.Party
+	case errors.As(err, &ue):
+		return nil, "unsigned"
+	case err != nil:
+		return nil, "malformed"
+	}
+	return st.Signers, ""
+}
+
+// TestCheckResolveMatchesNoteOpen: over random signers, tampered
+// signatures, duplicate signatures and random sets of known keys, Verify
+// and Check (against every key) followed by Resolve (against the known
+// ones) agree with note.Open.
+func TestCheckResolveMatchesNoteOpen(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var signers []note.Signer
+	var verifiers []note.Verifier
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		s, v := key(t, name)
+		signers, verifiers = append(signers, s), append(verifiers, v)
+	}
+	all := note.VerifierList(verifiers...)
+	for i := range 3000 {
+		text, _ := Text(KindQuery, body{A: fmt.Sprint(i)})
+		var ss []note.Signer
+		for _, k := range r.Perm(5)[:1+r.IntN(4)] {
+			ss = append(ss, signers[k])
+		}
+		msg, err := Sign(text, ss...)
+		require.NoError(t, err)
+		if r.IntN(3) == 0 { // a second, different signature by one signer
+			other, _ := Sign([]byte(strings.Replace(string(text), `"a"`, `"a" `, 1)), ss[0])
+			line := strings.SplitAfter(string(other), "\n\n")[1]
+			msg = append(msg, line...)
+		}
+		if r.IntN(3) == 0 { // tamper with one signature, keeping it canonical
+			lines := strings.Split(string(msg), "\n")
+			sigLines := []int{}
+			for j, l := range lines {
+				if strings.HasPrefix(l, "— ") {
+					sigLines = append(sigLines, j)
+				}
+			}
+			j := sigLines[r.IntN(len(sigLines))]
+			b := []byte(lines[j])
+			k := len(b) - 10
+			if b[k] == 'A' {
+				b[k] = 'B'
+			} else {
+				b[k] = 'A'
+			}
+			lines[j] = string(b)
+			msg = []byte(strings.Join(lines, "\n"))
+		}
+		var known []note.Verifier
+		for _, v := range verifiers {
+			if r.IntN(2) == 0 {
+				known = append(known, v)
+			}
+		}
+		kv := note.VerifierList(known...)
+		wantSigners, wantErr := reference(msg, kv)
+		if canonicalSignatures(msg) != nil {
+			wantSigners, wantErr = nil, "malformed"
+		}
+		gotSigners, gotErr := outcome(Verify(msg, kv))
+		require.Equal(t, wantErr, gotErr, "case %d: Verify", i)
+		require.Equal(t, wantSigners, gotSigners, "case %d: Verify", i)
+		c, err := Check(msg, all)
+		if err != nil {
+			require.Equal(t, "malformed", wantErr, "case %d", i)
+			continue
+		}
+		gotSigners, gotErr = outcome(c.Resolve(kv))
+		require.Equal(t, wantErr, gotErr, "case %d: Check(all)+Resolve(known)", i)
+		require.Equal(t, wantSigners, gotSigners, "case %d: Check(all)+Resolve(known)", i)
+	}
 }

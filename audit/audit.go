@@ -18,18 +18,13 @@
 package audit
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/ledger"
-	"github.com/xjdata/cleanroom/policy"
-	"github.com/xjdata/cleanroom/query"
-	"github.com/xjdata/cleanroom/schema"
 	"github.com/xjdata/cleanroom/state"
 )
 
@@ -58,19 +53,24 @@ type EntryError struct {
 func (e *EntryError) Error() string { return fmt.Sprintf("entry %d: %s", e.Index, e.Reason) }
 
 // Verify verifies the ledger in dir against the node's verifier key.
+//
+// It runs as a pipeline: the ledger package reads and checks the entries
+// in order; each statement's signatures are then checked in parallel, on
+// every core, against every key registered so far (statement.Check); and
+// the replay applies the entries in order, resolving each statement against
+// the keys registered at that point, which gives exactly the outcome of a
+// check made then.
 func Verify(dir string, nodeKey string) (*Report, error) {
 	v, err := note.NewVerifier(nodeKey)
 	if err != nil {
 		return nil, fmt.Errorf("node key: %v", err)
 	}
-	st := state.New()
-	rep := &Report{Denied: map[string]int{}, Spent: map[string]string{}}
-	cp, err := ledger.Verify(dir, v, func(i uint64, b []byte) error {
-		if err := check(st, rep, nodeKey, i, b); err != nil {
-			return &EntryError{Index: i, Reason: err.Error()}
-		}
-		return nil
-	})
+	r := &replay{st: state.New(), rep: &Report{Denied: map[string]int{}, Spent: map[string]string{}}, nodeKey: nodeKey, plans: map[string]*planned{}}
+	p := newPipeline(r)
+	cp, err := ledger.Verify(dir, v, p.feed)
+	if rerr := p.close(); rerr != nil {
+		err = rerr // the replay's error names the first bad entry
+	}
 	if err != nil {
 		var ee *EntryError
 		var le *ledger.EntryError
@@ -85,8 +85,9 @@ func Verify(dir string, nodeKey string) (*Report, error) {
 	if cp.Size == 0 {
 		return nil, errors.New("the ledger is empty: not even a genesis entry")
 	}
+	rep := r.rep
 	rep.Origin, rep.Entries, rep.RootHash = cp.Origin, cp.Size, cp.Root
-	snap := st.Snapshot()
+	snap := r.st.Snapshot()
 	rep.Parties, rep.Datasets = len(snap.Parties()), len(snap.Datasets())
 	for _, id := range snap.LetterIDs() {
 		ls, _ := snap.Letter(id)
@@ -101,72 +102,6 @@ func Verify(dir string, nodeKey string) (*Report, error) {
 		}
 	}
 	return rep, nil
-}
-
-func check(st *state.State, rep *Report, nodeKey string, i uint64, b []byte) error {
-	e, err := state.DecodeEntry(b)
-	if err != nil {
-		return err
-	}
-	if i == 0 && (e.Genesis == nil || e.Genesis.NodeKey != nodeKey) {
-		return errors.New("genesis does not name the node key the checkpoint is verified with")
-	}
-	switch e.Kind {
-	case state.KindDecision:
-		if err := replayDecision(st, e); err != nil {
-			return err
-		}
-		if e.Decision.Allow {
-			rep.Allowed++
-		}
-		for _, r := range e.Decision.Reasons {
-			rep.Denied[r.Code]++
-		}
-	case state.KindRejection:
-		rep.Rejections++
-	case state.KindRelease:
-		rep.Releases++
-	case state.KindStatement:
-		if e.Upload != nil {
-			rep.Uploads++
-		}
-	}
-	return st.Apply(i, e)
-}
-
-// replayDecision decides the entry's query again and compares.
-func replayDecision(st *state.State, e *state.Entry) error {
-	if e.Decision == nil {
-		return errors.New("decision entry without decision")
-	}
-	snap := st.Snapshot()
-	s, err := statement.Verify([]byte(e.Statement), snap)
-	if err != nil {
-		return fmt.Errorf("query statement: %v", err)
-	}
-	var req policy.Request
-	if err := s.Decode(&req); err != nil {
-		return err
-	}
-	plan, cerr := query.Compile(req.SQL, query.CatalogFunc(func(name string) (*schema.Schema, bool) {
-		d, ok := snap.Dataset(name)
-		if !ok {
-			return nil, false
-		}
-		return &d.Schema, true
-	}))
-	var want *policy.Decision
-	if cerr != nil {
-		want = policy.Invalid(cerr)
-	} else {
-		want = policy.Evaluate(snap, policy.Input{Requester: s.Signers[0], Request: req, Plan: plan, Time: e.Time})
-	}
-	got, _ := json.Marshal(e.Decision.Decision)
-	exp, _ := json.Marshal(want)
-	if string(got) != string(exp) {
-		return fmt.Errorf("recorded decision %s, the rules give %s", got, exp)
-	}
-	return nil
 }
 
 // SortedDenials returns the denial counts by code, most frequent first.

@@ -18,7 +18,7 @@ func (s *State) Check(e *Entry) error {
 	txn := s.db.Txn(true)
 	defer txn.Abort()
 	m := meta(txn)
-	if err := apply(txn, m, e); err != nil {
+	if err := apply(txn, m, e, nil); err != nil {
 		return err
 	}
 	return nil

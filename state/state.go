@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-memdb"
 	"golang.org/x/mod/sumdb/note"
@@ -110,6 +111,9 @@ func conflictf(format string, args ...any) error {
 // with itself; Snapshot is safe at any time.
 type State struct {
 	db *memdb.MemDB
+
+	mu     sync.Mutex
+	primed map[uint64]*statement.Checked
 }
 
 // New returns an empty state.
@@ -118,7 +122,26 @@ func New() *State {
 	if err != nil {
 		panic(err) // the schema is a constant
 	}
-	return &State{db: db}
+	return &State{db: db, primed: map[uint64]*statement.Checked{}}
+}
+
+// Prime hands Apply the statement of entry index already checked, for
+// example in parallel ahead of a replay against every key the ledger
+// registers (statement.Check): Apply then resolves it against the keys
+// registered at that point instead of checking signatures again. The
+// outcome is the same either way. Safe for concurrent use with Apply.
+func (s *State) Prime(index uint64, c *statement.Checked) {
+	s.mu.Lock()
+	s.primed[index] = c
+	s.mu.Unlock()
+}
+
+func (s *State) takePrimed(index uint64) *statement.Checked {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.primed[index]
+	delete(s.primed, index)
+	return c
 }
 
 // ApplyError says why an entry cannot be applied: the ledger holds an entry
@@ -140,7 +163,7 @@ func (s *State) Apply(index uint64, e *Entry) error {
 	if index != m.Entries {
 		return &ApplyError{index, fmt.Errorf("out of order: %d entries applied", m.Entries)}
 	}
-	if err := apply(txn, m, e); err != nil {
+	if err := apply(txn, m, e, s.takePrimed(index)); err != nil {
 		return &ApplyError{index, err}
 	}
 	m2 := *m
@@ -169,7 +192,9 @@ func meta(txn *memdb.Txn) *metaRec {
 	return raw.(*metaRec)
 }
 
-func apply(txn *memdb.Txn, m *metaRec, e *Entry) error {
+// apply changes the state as e says. pre, if not nil, is e's statement
+// already checked.
+func apply(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked) error {
 	if e.Kind != KindGenesis && m.Entries == 0 {
 		return errors.New("the first entry must be the genesis")
 	}
@@ -186,9 +211,9 @@ func apply(txn *memdb.Txn, m *metaRec, e *Entry) error {
 		}
 		return nil
 	case KindStatement:
-		return applyStatement(txn, m, e)
+		return applyStatement(txn, m, e, pre)
 	case KindDecision:
-		return applyDecision(txn, m, e)
+		return applyDecision(txn, m, e, pre)
 	case KindRelease:
 		if e.Release == nil {
 			return errors.New("release entry without release")
@@ -222,7 +247,19 @@ func (v verifierSet) Verifier(name string, hash uint32) (note.Verifier, error) {
 	return nil, &note.UnknownVerifierError{Name: name, KeyHash: hash}
 }
 
-func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry) error {
+// resolve checks a statement's signatures against the keys registered now,
+// using pre when the statement was checked ahead.
+func resolve(txn *memdb.Txn, m *metaRec, raw string, pre *statement.Checked) (*statement.Statement, error) {
+	if pre == nil {
+		var err error
+		if pre, err = statement.Check([]byte(raw), verifiers(txn, m)); err != nil {
+			return nil, err
+		}
+	}
+	return pre.Resolve(verifiers(txn, m))
+}
+
+func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked) error {
 	st, err := statement.Parse([]byte(e.Statement))
 	if err != nil {
 		return err
@@ -235,7 +272,7 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry) error {
 	default:
 		return fmt.Errorf("a %s statement cannot stand in a statement entry", st.Kind)
 	}
-	st, err = statement.Verify(st.Raw, verifiers(txn, m))
+	st, err = resolve(txn, m, e.Statement, pre)
 	if err != nil {
 		return err
 	}
@@ -468,8 +505,8 @@ func applyApproval(txn *memdb.Txn, m *metaRec, st *statement.Statement) error {
 
 // checkQuery verifies a query statement: signed by a registered party, with
 // a nonce never used before by that party.
-func checkQuery(txn *memdb.Txn, m *metaRec, msg []byte) (*statement.Statement, *policy.Request, error) {
-	st, err := statement.Verify(msg, verifiers(txn, m))
+func checkQuery(txn *memdb.Txn, m *metaRec, msg string, pre *statement.Checked) (*statement.Statement, *policy.Request, error) {
+	st, err := resolve(txn, m, msg, pre)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -492,11 +529,11 @@ func checkQuery(txn *memdb.Txn, m *metaRec, msg []byte) (*statement.Statement, *
 	return st, &r, nil
 }
 
-func applyDecision(txn *memdb.Txn, m *metaRec, e *Entry) error {
+func applyDecision(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked) error {
 	if e.Decision == nil {
 		return errors.New("decision entry without decision")
 	}
-	st, r, err := checkQuery(txn, m, []byte(e.Statement))
+	st, r, err := checkQuery(txn, m, e.Statement, pre)
 	if err != nil {
 		return err
 	}

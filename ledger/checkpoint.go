@@ -151,7 +151,12 @@ func VerifyInclusion(entry []byte, index uint64, proofHashes [][]byte, cp *Check
 	if cp == nil {
 		return errors.New("ledger: VerifyInclusion: nil checkpoint")
 	}
-	err := proof.VerifyInclusion(hasher, index, cp.Size, hasher.HashLeaf(entry), proofHashes, cp.Root)
+	return verifyInclusionHash(hasher.HashLeaf(entry), index, proofHashes, cp)
+}
+
+// verifyInclusionHash is VerifyInclusion for an entry's leaf hash.
+func verifyInclusionHash(leafHash []byte, index uint64, proofHashes [][]byte, cp *Checkpoint) error {
+	err := proof.VerifyInclusion(hasher, index, cp.Size, leafHash, proofHashes, cp.Root)
 	if err != nil {
 		return proofError(fmt.Errorf("entry %d is not proven in %q at size %d: %w", index, cp.Origin, cp.Size, err))
 	}
@@ -163,6 +168,13 @@ func VerifyInclusion(entry []byte, index uint64, proofHashes [][]byte, cp *Check
 // from [Log.ConsistencyProof](old.Size, newer.Size). Two checkpoints of one
 // origin whose roots cannot be reconciled (a fork) give an error wrapping
 // ErrSecurity.
+//
+// Every log extends the empty one: from size 0 the proof is empty and only
+// the roots are checked (a checkpoint of size 0 must have the empty tree's
+// root, SHA-256 of nothing). Releases of transparency-dev/merkle after
+// v0.0.2 refuse such a proof as meaningless; this function accepts it, so
+// that a caller whose last trusted checkpoint is empty need not treat it
+// apart.
 func VerifyConsistency(old, newer *Checkpoint, proofHashes [][]byte) error {
 	if old == nil || newer == nil {
 		return errors.New("ledger: VerifyConsistency: nil checkpoint")
@@ -172,6 +184,11 @@ func VerifyConsistency(old, newer *Checkpoint, proofHashes [][]byte) error {
 	}
 	if old.Size > newer.Size {
 		return fmt.Errorf("ledger: checkpoint of size %d is not older than one of size %d", old.Size, newer.Size)
+	}
+	for _, c := range []*Checkpoint{old, newer} {
+		if c.Size == 0 && !bytes.Equal(c.Root, hasher.EmptyRoot()) {
+			return fmt.Errorf("ledger: checkpoint of size 0 has root %x, not the empty tree's", c.Root)
+		}
 	}
 	err := proof.VerifyConsistency(hasher, old.Size, newer.Size, proofHashes, old.Root, newer.Root)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -132,11 +133,11 @@ func noteVerifier(vkey string) (note.Verifier, error) { return note.NewVerifier(
 // flakySigner fails while fail is set.
 type flakySigner struct {
 	note.Signer
-	fail bool
+	fail atomic.Bool
 }
 
 func (s *flakySigner) Sign(msg []byte) ([]byte, error) {
-	if s.fail {
+	if s.fail.Load() {
 		return nil, errors.New("signer unavailable")
 	}
 	return s.Signer.Sign(msg)

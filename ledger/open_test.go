@@ -44,12 +44,27 @@ func TestOpenRefusesRollback(t *testing.T) {
 		require.ErrorIs(t, err, ErrSecurity)
 	})
 	t.Run("newer entries, older checkpoint", func(t *testing.T) {
+		// Indistinguishable from a batch of ten whose records were synced
+		// but whose checkpoint was not stored: Open keeps them and signs
+		// the checkpoint again; Verify refuses the copy as it stands.
 		d := t.TempDir()
 		writeFile(t, d, entriesName, newEntries)
 		writeFile(t, d, checkpointName, oldCheckpoint)
-		require.ErrorIs(t, requireOpenRefuses(t, d), ErrSecurity)
 		_, err := Verify(d, testVerifier(t), nil)
 		require.ErrorIs(t, err, ErrSecurity)
+		l := openTest(t, d)
+		require.EqualValues(t, 20, l.Size())
+		require.Equal(t, newCheckpoint, l.Checkpoint())
+		require.NoError(t, l.Close())
+		require.Equal(t, newCheckpoint, readFile(t, d, checkpointName))
+		_, err = Verify(d, testVerifier(t), nil)
+		require.NoError(t, err)
+	})
+	t.Run("older entries, newer checkpoint, one entry short", func(t *testing.T) {
+		d := t.TempDir()
+		writeFile(t, d, entriesName, newEntries[:recordBounds(t, newEntries)[19]])
+		writeFile(t, d, checkpointName, newCheckpoint)
+		require.ErrorIs(t, requireOpenRefuses(t, d), ErrSecurity)
 	})
 	t.Run("newer entries, checkpoint one append older", func(t *testing.T) {
 		// Indistinguishable from a crash after writing entry 10 and before
@@ -132,6 +147,32 @@ func TestOpenRepairsTornTail(t *testing.T) {
 		require.NoError(t, err)
 	}
 
+	t.Run("every prefix of a batch", func(t *testing.T) {
+		// A crash while a batch of five was being written, after any
+		// number of its bytes reached the disk: Open keeps its complete
+		// records and truncates the torn one.
+		var batch []byte
+		var ends []int
+		for i := uint64(12); i < 17; i++ {
+			batch = appendRecord(batch, testEntry(i), hasher.HashLeaf(testEntry(i)))
+			ends = append(ends, len(batch))
+		}
+		for n := 1; n <= len(batch); n++ {
+			complete := 0
+			for complete < len(ends) && ends[complete] <= n {
+				complete++
+			}
+			d := t.TempDir()
+			writeFile(t, d, entriesName, append(bytes.Clone(entries), batch[:n]...))
+			writeFile(t, d, checkpointName, checkpoint)
+			l, err := Open(d, testSigner(t), testOrigin)
+			require.NoError(t, err, "%d bytes of the batch", n)
+			require.EqualValues(t, 12+complete, l.Size(), "%d bytes of the batch", n)
+			require.NoError(t, l.Close())
+			_, err = Verify(d, testVerifier(t), nil)
+			require.NoError(t, err)
+		}
+	})
 	t.Run("complete record, bytes lost", func(t *testing.T) {
 		// The file was extended to its full length but part of the data
 		// never reached the disk.
@@ -173,9 +214,30 @@ func TestOpenRepairsTornTail(t *testing.T) {
 		require.ErrorAs(t, err, &ee)
 		require.EqualValues(t, 12, ee.Index)
 	})
-	t.Run("complete record then torn record", func(t *testing.T) {
+	t.Run("complete records then torn record", func(t *testing.T) {
+		// A batch of three interrupted in its last record.
 		d := t.TempDir()
-		writeFile(t, d, entriesName, append(append(bytes.Clone(entries), next...), next[:9]...))
+		more := appendRecord(bytes.Clone(next), testEntry(13), hasher.HashLeaf(testEntry(13)))
+		writeFile(t, d, entriesName, append(append(bytes.Clone(entries), more...), next[:9]...))
+		writeFile(t, d, checkpointName, checkpoint)
+		l := openTest(t, d)
+		require.EqualValues(t, 14, l.Size())
+		require.NoError(t, l.Close())
+		require.Equal(t, append(bytes.Clone(entries), more...), readFile(t, d, entriesName), "torn record truncated away")
+		_, err := Verify(d, testVerifier(t), nil)
+		require.NoError(t, err)
+	})
+	t.Run("complete records then a zero-filled tail", func(t *testing.T) {
+		d := t.TempDir()
+		writeFile(t, d, entriesName, append(append(bytes.Clone(entries), next...), make([]byte, 3*len(next))...))
+		writeFile(t, d, checkpointName, checkpoint)
+		l := openTest(t, d)
+		require.EqualValues(t, 13, l.Size())
+		require.NoError(t, l.Close())
+	})
+	t.Run("torn record followed by a complete one", func(t *testing.T) {
+		d := t.TempDir()
+		writeFile(t, d, entriesName, append(append(bytes.Clone(entries), next[:len(next)-1]...), next...))
 		writeFile(t, d, checkpointName, checkpoint)
 		require.ErrorIs(t, requireOpenRefuses(t, d), ErrSecurity)
 	})

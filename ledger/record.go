@@ -3,10 +3,14 @@ package ledger
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+
+	"github.com/transparency-dev/merkle/rfc6962"
 )
 
 const (
@@ -59,16 +63,18 @@ func (e *frameError) Error() string { return e.reason }
 // recordReader reads records sequentially from a buffered reader positioned
 // at offset off of a file of size end.
 type recordReader struct {
-	r   *bufio.Reader
-	off int64
-	end int64
-	buf []byte
-	hdr [lenSize]byte
+	r    *bufio.Reader
+	off  int64
+	end  int64
+	buf  []byte
+	hdr  [lenSize]byte
+	h    hash.Hash // SHA-256, reused for every leaf hash
+	leaf [hashSize]byte
 }
 
 func newRecordReader(r io.Reader, off, end int64) *recordReader {
 	size := int(min(max(end-off, 16), 1<<20))
-	return &recordReader{r: bufio.NewReaderSize(r, size), off: off, end: end}
+	return &recordReader{r: bufio.NewReaderSize(r, size), off: off, end: end, h: sha256.New()}
 }
 
 // next returns the next record's entry and stored leaf hash, both valid
@@ -111,7 +117,11 @@ func (rr *recordReader) next() (entry, leaf []byte, off int64, err error) {
 	}
 	rr.off = frameEnd
 	entry, leaf = buf[:n], buf[n:]
-	if !bytes.Equal(hasher.HashLeaf(entry), leaf) {
+	// hasher.HashLeaf, without allocating: SHA-256(0x00 || entry).
+	rr.h.Reset()
+	rr.h.Write([]byte{rfc6962.RFC6962LeafHashPrefix})
+	rr.h.Write(entry)
+	if !bytes.Equal(rr.h.Sum(rr.leaf[:0]), leaf) {
 		return nil, nil, off, &frameError{off: off, end: frameEnd, reason: "stored leaf hash does not match the entry"}
 	}
 	return entry, leaf, off, nil

@@ -3,8 +3,12 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -226,5 +230,130 @@ func flipByte(t *testing.T, dir, name string, p int, mask byte) (restore func())
 		defer f.Close()
 		_, err = f.WriteAt([]byte{orig}, int64(p))
 		require.NoError(t, err)
+	}
+}
+
+// TestVerifyDetectsSampledFlips flips single bytes, at seeded random
+// positions of both files of a 2,000-entry log, with random non-zero
+// masks, and requires Verify to refuse every one; an entries-file flip
+// must be named as the entry holding the byte. The 20,000 flips (2,000
+// under -short) are
+// shared by one worker per CPU (up to 4), each on its own copy of the log
+// and with its own seed, so the sample does not depend on timing.
+func TestVerifyDetectsSampledFlips(t *testing.T) {
+	const n = 2000
+	flips := 20_000
+	if testing.Short() {
+		flips = 2_000
+	}
+	src := t.TempDir()
+	buildLog(t, src, n, testEntry)
+	_, err := Verify(src, testVerifier(t), nil)
+	require.NoError(t, err)
+	offs := recordBounds(t, readFile(t, src, entriesName))
+
+	workers := min(max(runtime.GOMAXPROCS(0), 1), 4)
+	counts := make([]map[string]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		dir := copyLog(t, src)
+		counts[w] = map[string]int{}
+		wg.Go(func() {
+			flipSample(t, dir, offs, rand.New(rand.NewPCG(20260601, uint64(w))), flips/workers, counts[w])
+		})
+	}
+	wg.Wait()
+	total := map[string]int{}
+	for _, c := range counts {
+		for name, k := range c {
+			total[name] += k
+		}
+	}
+	t.Logf("%d workers, flips detected: %v", workers, total)
+	require.Equal(t, flips/workers*workers, total[entriesName]+total[checkpointName])
+}
+
+// flipSample makes k flips in dir (see TestVerifyDetectsSampledFlips) and
+// counts them per file in counts. It reports failures with t.Errorf, as
+// it runs in its own goroutine, and stops at the first.
+func flipSample(t *testing.T, dir string, offs []int64, rng *rand.Rand, k int, counts map[string]int) {
+	v := testVerifier(t)
+	type target struct {
+		name string
+		f    *os.File
+		size int
+	}
+	var files []target
+	for _, name := range []string{entriesName, checkpointName} {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		files = append(files, target{name, f, int(fi.Size())})
+	}
+	flip := func(tg target, p int64, mask byte) error {
+		var b [1]byte
+		if _, err := tg.f.ReadAt(b[:], p); err != nil {
+			return err
+		}
+		b[0] ^= mask
+		_, err := tg.f.WriteAt(b[:], p)
+		return err
+	}
+	for range k {
+		// One flip in ten goes to the checkpoint, whatever its size.
+		tg := files[0]
+		if rng.IntN(10) == 0 {
+			tg = files[1]
+		}
+		p := int64(rng.IntN(tg.size))
+		mask := byte(1 + rng.IntN(255))
+		if err := flip(tg, p, mask); err != nil {
+			t.Error(err)
+			return
+		}
+		_, verr := Verify(dir, v, nil)
+		if err := flip(tg, p, mask); err != nil {
+			t.Error(err)
+			return
+		}
+		if verr == nil {
+			t.Errorf("%s: flip %#x at %d not detected", tg.name, mask, p)
+			return
+		}
+		counts[tg.name]++
+		if tg.name != entriesName {
+			continue
+		}
+		var ee *EntryError
+		switch {
+		case !errors.Is(verr, ErrSecurity):
+			t.Errorf("flip %#x at %d: not ErrSecurity: %v", mask, p, verr)
+			return
+		case p < headerSize:
+			if errors.As(verr, &ee) {
+				t.Errorf("header flip at %d names an entry: %v", p, verr)
+				return
+			}
+		case !errors.As(verr, &ee):
+			t.Errorf("flip %#x at %d names no entry: %v", mask, p, verr)
+			return
+		default:
+			rec := sort.Search(len(offs), func(i int) bool { return offs[i] > p }) - 1
+			if ee.Index != uint64(rec) {
+				t.Errorf("flip %#x at %d names entry %d, not %d: %v", mask, p, ee.Index, rec, verr)
+				return
+			}
+		}
+	}
+	if _, err := Verify(dir, v, nil); err != nil {
+		t.Errorf("a flip was not undone: %v", err)
 	}
 }

@@ -89,8 +89,8 @@ func rootOf(r *compact.Range) []byte {
 	return root
 }
 
-// pending is the tree after one more leaf, computed without changing the
-// tree, so that a failed append leaves it as it was.
+// pending is the tree after a batch of leaves, computed without changing
+// the tree, so that a failed batch leaves it as it was.
 type pending struct {
 	rng   *compact.Range
 	nodes []pendingNode
@@ -102,17 +102,22 @@ type pendingNode struct {
 	hash []byte
 }
 
-func (t *tree) prepare(leaf []byte) *pending {
+// prepare computes the tree after appending leaves, the concatenation of
+// 32-byte leaf hashes.
+func (t *tree) prepare(leaves []byte) *pending {
 	hashes := append([][]byte(nil), t.rng.Hashes()...)
 	r, err := rangeFactory.NewRange(0, t.rng.End(), hashes)
 	if err != nil {
 		panic(fmt.Sprintf("ledger: copy compact range: %v", err))
 	}
-	p := &pending{rng: r}
-	if err := r.Append(leaf, func(id compact.NodeID, hash []byte) {
+	p := &pending{rng: r, nodes: make([]pendingNode, 0, 2*len(leaves)/hashSize)}
+	visit := func(id compact.NodeID, hash []byte) {
 		p.nodes = append(p.nodes, pendingNode{id, hash})
-	}); err != nil {
-		panic(fmt.Sprintf("ledger: compact range append: %v", err))
+	}
+	for k := 0; k < len(leaves); k += hashSize {
+		if err := r.Append(leaves[k:k+hashSize:k+hashSize], visit); err != nil {
+			panic(fmt.Sprintf("ledger: compact range append: %v", err))
+		}
 	}
 	p.root = rootOf(r)
 	return p

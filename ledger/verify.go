@@ -31,88 +31,116 @@ import (
 // by fn is reported as an *EntryError for that entry whose Err is fn's
 // error.
 //
-// Verify expects a quiescent copy: a log that a node is appending to may
-// have one record beyond its checkpoint, which Verify refuses.
+// Verify expects a quiescent copy: the directory of a Log that is
+// committing a batch may have records beyond its checkpoint, which Verify
+// refuses. Copy a live log with Import (from Entry and Checkpoint, or the
+// node's API) instead.
 func Verify(dir string, v note.Verifier, fn func(i uint64, entry []byte) error) (*Checkpoint, error) {
-	cp, leaves, err := verify(dir, v, fn != nil)
+	res, err := verify(dir, v, verifyOptions{keepLeaves: fn != nil})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: verify %s: %w", dir, err)
 	}
 	if fn == nil {
-		return cp, nil
+		return res.cp, nil
 	}
-	if err := replay(dir, leaves, fn); err != nil {
+	if err := replay(dir, res.leaves, fn); err != nil {
 		return nil, fmt.Errorf("ledger: verify %s: %w", dir, err)
 	}
-	return cp, nil
+	return res.cp, nil
 }
 
-// verify is Verify's first pass. It returns the checkpoint and, when
-// keepLeaves is set, the verified leaf hashes, concatenated.
-func verify(dir string, v note.Verifier, keepLeaves bool) (*Checkpoint, []byte, error) {
+// verifyOptions select what verify returns beyond the checkpoint.
+type verifyOptions struct {
+	keepLeaves bool   // return the verified leaf hashes
+	rootAt     uint64 // return the root of the first rootAt entries (rootAt <= the checkpoint's size)
+	tail       bool   // ignore whatever follows the checkpointed records (a copy being imported into)
+}
+
+// verified is what verify found.
+type verified struct {
+	cp     *Checkpoint
+	signed []byte // the checkpoint note
+	leaves []byte // the verified leaf hashes, concatenated, if asked for
+	rootAt []byte // the root of the first rootAt entries
+	end    int64  // offset of the end of the checkpointed records
+}
+
+// verify is Verify's first pass: it checks the checkpoint, every record and
+// the root.
+func verify(dir string, v note.Verifier, opts verifyOptions) (*verified, error) {
 	if v == nil {
-		return nil, nil, errors.New("nil verifier")
+		return nil, errors.New("nil verifier")
 	}
-	signed, err := readCheckpointFile(dir)
+	signed, err := readCheckpointFile(osFS{}, dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cp, err := parseCheckpoint(signed, v)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	if opts.rootAt > cp.Size {
+		return nil, fmt.Errorf("no root at size %d in a log of %d entries", opts.rootAt, cp.Size)
 	}
 	f, err := os.Open(filepath.Join(dir, entriesName))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	size := fi.Size()
 	if err := checkHeader(f, size); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 
-	var leaves []byte
-	if keepLeaves {
+	res := &verified{cp: cp, signed: signed, end: headerSize}
+	if opts.keepLeaves {
 		// The checkpoint's size is signed but may be huge; grow as we go
 		// beyond a sane preallocation.
-		leaves = make([]byte, 0, min(cp.Size, 1<<20)*hashSize)
+		res.leaves = make([]byte, 0, min(cp.Size, 1<<20)*hashSize)
+	}
+	if opts.rootAt == 0 {
+		res.rootAt = hasher.EmptyRoot()
 	}
 	rng := rangeFactory.NewEmptyRange(0)
 	rr := newRecordReader(io.NewSectionReader(f, headerSize, size-headerSize), headerSize, size)
-	for i := uint64(0); ; i++ {
+	for i := uint64(0); !opts.tail || i < cp.Size; i++ {
 		_, leaf, off, err := rr.next()
 		if err == io.EOF {
 			break
 		}
 		var fe *frameError
 		if errors.As(err, &fe) {
-			return nil, nil, entryError(i, fe)
+			return nil, entryError(i, fe)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("read entry %d at offset %d: %w", i, off, err)
+			return nil, fmt.Errorf("read entry %d at offset %d: %w", i, off, err)
 		}
 		if i >= cp.Size {
-			return nil, nil, fmt.Errorf("%w: entries file holds entry %d at offset %d, beyond the checkpoint of size %d", ErrSecurity, i, off, cp.Size)
+			return nil, fmt.Errorf("%w: entries file holds entry %d at offset %d, beyond the checkpoint of size %d", ErrSecurity, i, off, cp.Size)
 		}
 		leaf = bytes.Clone(leaf)
 		if err := rng.Append(leaf, nil); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		if keepLeaves {
-			leaves = append(leaves, leaf...)
+		if opts.keepLeaves {
+			res.leaves = append(res.leaves, leaf...)
 		}
+		if i+1 == opts.rootAt {
+			res.rootAt = rootOf(rng)
+		}
+		res.end = rr.off
 	}
 	if n := rng.End(); n != cp.Size {
-		return nil, nil, fmt.Errorf("%w: entries file holds %d entries, the checkpoint says %d", ErrSecurity, n, cp.Size)
+		return nil, fmt.Errorf("%w: entries file holds %d entries, the checkpoint says %d", ErrSecurity, n, cp.Size)
 	}
 	if root := rootOf(rng); !bytes.Equal(root, cp.Root) {
-		return nil, nil, fmt.Errorf("%w: root of the %d entries is %x, the checkpoint says %x", ErrSecurity, cp.Size, root, cp.Root)
+		return nil, fmt.Errorf("%w: root of the %d entries is %x, the checkpoint says %x", ErrSecurity, cp.Size, root, cp.Root)
 	}
-	return cp, leaves, nil
+	return res, nil
 }
 
 // replay is Verify's second pass: it reads the entries again, checks each

@@ -6,7 +6,7 @@ PKGS    := ./...
 # Arguments for the demo, e.g. make demo DEMO_ARGS='--enterprises 1000000'
 DEMO_ARGS ?=
 
-.PHONY: all build demo test test-short bench fuzz check clean
+.PHONY: all build demo test test-short test-crash bench fuzz check clean
 
 all: build
 
@@ -20,6 +20,10 @@ demo: build
 ## test: every test, with the race detector
 test:
 	$(GO) test -race -count=1 $(PKGS)
+
+## test-crash: SIGKILL a node 200 times during a stream of queries; check the ledger after every restart
+test-crash:
+	CLEANROOM_CRASH_TRIALS=200 $(GO) test -race -count=1 -timeout 60m -run '^TestCrash$$' ./internal/crashtest/
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -104,6 +104,16 @@ func Verify(dir string, nodeKey string) (*Report, error) {
 	return rep, nil
 }
 
+// SpentKeys returns the keys of Spent ("letter/dataset"), sorted.
+func (r *Report) SpentKeys() []string {
+	keys := make([]string, 0, len(r.Spent))
+	for k := range r.Spent {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // SortedDenials returns the denial counts by code, most frequent first.
 func (r *Report) SortedDenials() []string {
 	codes := make([]string, 0, len(r.Denied))

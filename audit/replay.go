@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -103,6 +104,9 @@ func (p *pipeline) close() error {
 	return nil
 }
 
+// partyHeader starts every party statement: only those register keys.
+const partyHeader = statement.Header + " " + string(statement.KindParty) + "\n"
+
 // keySet holds every key an entry so far has tried to register: a superset
 // of the keys the replay knows at any point, which statement.Check allows.
 type keySet struct {
@@ -115,7 +119,7 @@ func (k *keySet) learn(e *state.Entry) {
 	switch {
 	case e.Genesis != nil:
 		vkey = e.Genesis.AuthorityKey
-	case e.Statement != "":
+	case strings.HasPrefix(e.Statement, partyHeader):
 		st, err := statement.Parse([]byte(e.Statement))
 		if err != nil || st.Kind != statement.KindParty {
 			return

@@ -141,6 +141,9 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, hd
 	return nil
 }
 
+// URL returns the node's base URL.
+func (c *Client) URL() string { return c.base }
+
 // Info returns the node's description.
 func (c *Client) Info(ctx context.Context) (*api.Info, error) {
 	var out api.Info

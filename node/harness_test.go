@@ -19,6 +19,8 @@ import (
 	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/ledger"
+	"github.com/xjdata/cleanroom/ledger/ledgertest"
 	"github.com/xjdata/cleanroom/node"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/query"
@@ -43,6 +45,9 @@ type room struct {
 	stop    func()
 	parties map[string]*party
 	now     time.Time
+	// fsys is the ledger's file system: flip its switches to make the
+	// ledger's writes fail.
+	fsys *ledgertest.FaultFS
 }
 
 func newParty(t testing.TB, name string, kind policy.PartyKind, juris string) *party {
@@ -54,9 +59,9 @@ func newParty(t testing.TB, name string, kind policy.PartyKind, juris string) *p
 }
 
 // startNode opens the node in dir and serves it on a free loopback port.
-func startNode(t testing.TB, dir, authorityKey string, now func() time.Time) (*node.Node, *client.Client, func()) {
+func startNode(t testing.TB, dir, authorityKey string, now func() time.Time, fsys ledger.FS) (*node.Node, *client.Client, func()) {
 	t.Helper()
-	n, err := node.Open(node.Config{Dir: dir, AuthorityKey: authorityKey, Now: now,
+	n, err := node.Open(node.Config{Dir: dir, AuthorityKey: authorityKey, Now: now, LedgerFS: fsys,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -144,7 +149,7 @@ func csvFor(t testing.TB, dir, dataset string, n int) string {
 // and loans.
 func newRoom(t testing.TB, n int) *room {
 	t.Helper()
-	r := &room{t: t, dir: t.TempDir(), parties: map[string]*party{}, now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)}
+	r := &room{t: t, dir: t.TempDir(), parties: map[string]*party{}, now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), fsys: &ledgertest.FaultFS{}}
 	for _, p := range []*party{
 		newParty(t, "bureau", policy.PublicBody, "CN"),
 		newParty(t, "msb", policy.PublicBody, "CN"),
@@ -176,7 +181,7 @@ func newRoom(t testing.TB, n int) *room {
 }
 
 func (r *room) start() {
-	r.node, r.c, r.stop = startNode(r.t, r.dir, r.parties["bureau"].vkey, func() time.Time { return r.now })
+	r.node, r.c, r.stop = startNode(r.t, r.dir, r.parties["bureau"].vkey, func() time.Time { return r.now }, r.fsys)
 }
 
 func (r *room) submit(kind statement.Kind, body any, signers ...note.Signer) uint64 {

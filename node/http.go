@@ -15,6 +15,7 @@ import (
 	"github.com/xjdata/cleanroom/enclave"
 	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/ledger"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/query"
 	"github.com/xjdata/cleanroom/schema"
@@ -38,6 +39,8 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/letters/{id}", n.handleLetter)
 	mux.HandleFunc("GET /v1/ledger/checkpoint", n.handleCheckpoint)
 	mux.HandleFunc("GET /v1/ledger/entries", n.handleEntries)
+	mux.HandleFunc("GET /v1/ledger/proof", n.handleProof)
+	mux.HandleFunc("GET /v1/ledger/consistency", n.handleConsistency)
 	return mux
 }
 
@@ -67,7 +70,7 @@ func readStatement(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 func (n *Node) handleInfo(w http.ResponseWriter, r *http.Request) {
-	snap := n.state.Snapshot()
+	snap := n.durableSnapshot()
 	g := snap.Genesis()
 	writeJSON(w, http.StatusOK, api.Info{Origin: g.Origin, NodeKey: g.NodeKey, Recipient: g.Recipient,
 		AuthorityKey: g.AuthorityKey, Entries: snap.Entries(), Version: Version})
@@ -158,7 +161,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, api.CodeMalformed, "missing or malformed "+api.StatementHeader+" header (base64 of the signed upload statement)", nil)
 		return
 	}
-	snap := n.state.Snapshot()
+	snap := n.snapshot()
 	st, err := statement.Verify(raw, snap)
 	if err == nil && st.Kind != statement.KindUpload {
 		err = fmt.Errorf("%w: a %s statement is not an upload", statement.ErrMalformed, st.Kind)
@@ -177,7 +180,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 	// A dry run of the entry checks the signer is the holder and the
 	// upload id is fresh before a byte of the body is read.
 	if err == nil {
-		err = n.state.Check(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Upload: &state.Receipt{}})
+		err = n.st.Load().Check(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Upload: &state.Receipt{}})
 	}
 	if err != nil {
 		status, code := statusOf(err)
@@ -223,7 +226,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleCatalog(w http.ResponseWriter, r *http.Request) {
-	ds := n.state.Snapshot().Datasets()
+	ds := n.durableSnapshot().Datasets()
 	if ds == nil {
 		ds = []api.DatasetInfo{}
 	}
@@ -231,7 +234,7 @@ func (n *Node) handleCatalog(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleLetter(w http.ResponseWriter, r *http.Request) {
-	snap := n.state.Snapshot()
+	snap := n.durableSnapshot()
 	ls, ok := snap.Letter(r.PathValue("id"))
 	if !ok {
 		writeErr(w, http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("no letter %q", r.PathValue("id")), nil)
@@ -271,6 +274,63 @@ func (n *Node) handleEntries(w http.ResponseWriter, r *http.Request) {
 		out.Entries = append(out.Entries, b)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// proof returns entry index as logged and its tlog-proof under the latest
+// checkpoint, which must cover it.
+func (n *Node) proof(index uint64) ([]byte, string, error) {
+	signed := n.ledger.Checkpoint()
+	cp, err := ledger.ParseCheckpoint(signed, n.verifier)
+	if err != nil {
+		return nil, "", err
+	}
+	if index >= cp.Size {
+		return nil, "", fmt.Errorf("entry %d is not covered by the latest checkpoint (size %d)", index, cp.Size)
+	}
+	hashes, err := n.ledger.InclusionProof(index, cp.Size)
+	if err != nil {
+		return nil, "", err
+	}
+	entry, err := n.ledger.Entry(index)
+	if err != nil {
+		return nil, "", err
+	}
+	return entry, string(ledger.FormatProof(index, hashes, signed, nil)), nil
+}
+
+func (n *Node) handleProof(w http.ResponseWriter, r *http.Request) {
+	index, err := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, api.CodeMalformed, "want ?index=N", nil)
+		return
+	}
+	_, p, err := n.proof(index)
+	if err != nil {
+		writeErr(w, http.StatusNotFound, api.CodeNotFound, err.Error(), nil)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, p)
+}
+
+func (n *Node) handleConsistency(w http.ResponseWriter, r *http.Request) {
+	from, err := strconv.ParseUint(r.URL.Query().Get("from"), 10, 64)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, api.CodeMalformed, "want ?from=M", nil)
+		return
+	}
+	signed := n.ledger.Checkpoint()
+	cp, err := ledger.ParseCheckpoint(signed, n.verifier)
+	if err != nil || from > cp.Size {
+		writeErr(w, http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("size %d is beyond the latest checkpoint", from), nil)
+		return
+	}
+	hashes, err := n.ledger.ConsistencyProof(from, cp.Size)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, api.CodeInternal, "reading the ledger failed", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.Consistency{From: from, Checkpoint: string(signed), Hashes: hashes})
 }
 
 // catalog adapts a snapshot to query.Catalog.

@@ -34,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -61,18 +62,28 @@ type Config struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// LedgerFS is the file system under the ledger. Defaults to the
+	// operating system's; tests inject faults through it.
+	LedgerFS ledger.FS
 }
 
 // Node is a running compute node. Safe for concurrent use.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	signer  note.Signer
-	nodeKey string
-	custody *enclave.Custody
-	store   *enclave.Store
-	ledger  *ledger.Log
-	state   *state.State
+	cfg      Config
+	log      *slog.Logger
+	signer   note.Signer
+	verifier note.Verifier
+	nodeKey  string
+	custody  *enclave.Custody
+	store    *enclave.Store
+	ledger   *ledger.Log
+	// st is the state, rebuilt from the ledger at start and after a failed
+	// append; readers take st.Load().Snapshot().
+	st atomic.Pointer[state.State]
+	// last is the last entry staged: a reader that waits for it after
+	// taking a snapshot sees only durable entries (stageLocked stores it
+	// before applying).
+	last    atomic.Pointer[ledger.Pending]
 	tlsCert tls.Certificate
 	pin     string
 
@@ -96,9 +107,12 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, state: state.New()}
+	n := &Node{cfg: cfg, log: cfg.Logger}
 	var err error
 	if n.signer, n.nodeKey, err = keys.LoadOrCreateSigner(filepath.Join(cfg.Dir, "node.key"), "node"); err != nil {
+		return nil, fmt.Errorf("node: signing key: %w", err)
+	}
+	if n.verifier, err = note.NewVerifier(n.nodeKey); err != nil {
 		return nil, fmt.Errorf("node: signing key: %w", err)
 	}
 	idPath := cfg.Identity
@@ -126,7 +140,7 @@ func Open(cfg Config) (*Node, error) {
 	if origin, err = originOf(cfg.Dir, origin); err != nil {
 		return nil, err
 	}
-	if n.ledger, err = ledger.Open(filepath.Join(cfg.Dir, "ledger"), n.signer, origin); err != nil {
+	if n.ledger, err = ledger.OpenWithOptions(filepath.Join(cfg.Dir, "ledger"), n.signer, origin, ledger.Options{FS: cfg.LedgerFS}); err != nil {
 		return nil, fmt.Errorf("node: ledger: %w", err)
 	}
 	if err := n.replay(); err != nil {
@@ -159,25 +173,30 @@ func originOf(dir, origin string) (string, error) {
 	return origin, nil
 }
 
-// replay rebuilds the state from the ledger.
+// replay rebuilds the state from the ledger's committed entries.
 func (n *Node) replay() error {
 	start := time.Now()
+	st := state.New()
 	err := n.ledger.Scan(0, func(i uint64, b []byte) error {
 		e, err := state.DecodeEntry(b)
 		if err != nil {
 			return &state.ApplyError{Index: i, Err: err}
 		}
-		return n.state.Apply(i, e)
+		return st.Apply(i, e)
 	})
 	if err != nil {
 		return fmt.Errorf("node: the ledger does not replay, refusing to start: %w", err)
 	}
-	n.log.Info("state rebuilt from ledger", "entries", n.ledger.Size(), "took", time.Since(start).Round(time.Millisecond))
+	n.st.Store(st)
+	n.log.Info("state rebuilt from ledger", "entries", st.Snapshot().Entries(), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
+// snapshot returns a consistent view of the current state.
+func (n *Node) snapshot() *state.Snapshot { return n.st.Load().Snapshot() }
+
 func (n *Node) genesis(origin string) error {
-	snap := n.state.Snapshot()
+	snap := n.snapshot()
 	if g := snap.Genesis(); g != nil {
 		if n.cfg.AuthorityKey != "" && n.cfg.AuthorityKey != g.AuthorityKey {
 			return fmt.Errorf("node: --authority differs from the authority recorded in the ledger (%s)", g.AuthorityKey)
@@ -202,7 +221,7 @@ func (n *Node) genesis(origin string) error {
 // removeOrphans deletes sealed uploads that no ledger entry accepted (left
 // by a crash between storing and logging).
 func (n *Node) removeOrphans() error {
-	snap := n.state.Snapshot()
+	snap := n.snapshot()
 	for _, d := range snap.Datasets() {
 		ids, err := n.store.List(d.Name)
 		if err != nil {
@@ -224,39 +243,103 @@ func (n *Node) removeOrphans() error {
 	return nil
 }
 
-// append checks e against the state, appends it durably and applies it.
-// The caller must not hold n.mu.
+// append checks e against the state, logs it and applies it, and returns
+// once it is durable. The caller must not hold n.mu.
 func (n *Node) append(e *state.Entry) (uint64, error) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.appendLocked(e)
+	p, err := n.stageLocked(e)
+	n.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return p.Index, n.wait(p)
 }
 
 // errAudit wraps ledger failures: the node must refuse to act.
-var errAudit = errors.New("audit-unavailable: the ledger cannot be written, nothing was done")
+// The entry is not in the log, or (when the disk took the entry but not
+// the checkpoint over it) it is but was not acted on.
+var errAudit = errors.New("audit-unavailable: the ledger cannot be written; nothing was computed or released")
 
-func (n *Node) appendLocked(e *state.Entry) (uint64, error) {
+// stageLocked checks e against the state, queues it in the ledger at the
+// index the state expects, and applies it to the state. The entry is not
+// durable until wait(p) returns nil: the caller acts on it only then.
+// Entries are applied before they are durable so that the next decision
+// sees them (a budget debit, say); the ledger commits them in the same
+// order, in batches. The caller holds n.mu.
+func (n *Node) stageLocked(e *state.Entry) (*ledger.Pending, error) {
 	if e.Time.IsZero() {
 		e.Time = n.cfg.Now().UTC()
 	}
-	if err := n.state.Check(e); err != nil {
-		return 0, err
+	st := n.st.Load()
+	if err := st.Check(e); err != nil {
+		return nil, err
 	}
 	b, err := e.Encode()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	i, err := n.ledger.Append(b)
+	p, err := n.ledger.AddAt(st.Snapshot().Entries(), b)
+	var ie *ledger.IndexError
+	if errors.As(err, &ie) {
+		// A failed batch dropped entries this state holds: rebuild it
+		// from the log, and have the caller try again later.
+		n.rebuildLocked()
+	}
 	if err != nil {
-		n.log.Error("ledger append failed", "err", err)
-		return 0, fmt.Errorf("%w: %v", errAudit, err)
+		n.log.Error("ledger append refused", "err", err)
+		return nil, fmt.Errorf("%w: %v", errAudit, err)
 	}
-	if err := n.state.Apply(i, e); err != nil {
+	n.last.Store(p)
+	if err := st.Apply(p.Index, e); err != nil {
 		// Check passed under the same lock, so this cannot happen; if it
 		// does, the state no longer matches the ledger: stop serving.
-		panic(fmt.Sprintf("node: entry %d checked but not applied: %v", i, err))
+		panic(fmt.Sprintf("node: entry %d checked but not applied: %v", p.Index, err))
 	}
-	return i, nil
+	return p, nil
+}
+
+// wait returns when p is durable, or fails with errAudit; then the state
+// may hold entries the ledger dropped, and is rebuilt from the ledger.
+func (n *Node) wait(p *ledger.Pending) error {
+	if err := p.Wait(); err != nil {
+		n.log.Error("ledger append failed", "entry", p.Index, "err", err)
+		n.mu.Lock()
+		n.rebuildLocked()
+		n.mu.Unlock()
+		return fmt.Errorf("%w: %v", errAudit, err)
+	}
+	return nil
+}
+
+// rebuildLocked replays the ledger into a fresh state when the state holds
+// entries the ledger does not (dropped by a failed batch; nothing is in
+// flight then). The caller holds n.mu.
+func (n *Node) rebuildLocked() {
+	if n.st.Load().Snapshot().Entries() == n.ledger.Size() {
+		return
+	}
+	if err := n.replay(); err != nil {
+		panic(fmt.Sprintf("node: the ledger does not replay after a failed append: %v", err))
+	}
+	n.last.Store(nil)
+}
+
+// durableSnapshot returns a snapshot holding only durable entries: what
+// the node shows (budgets, counts, the catalogue) is never taken back by a
+// crash. It waits for the entries in flight when it is called.
+func (n *Node) durableSnapshot() *state.Snapshot {
+	for {
+		snap := n.snapshot()
+		// Everything snap holds was staged no later than the entry n.last
+		// holds now; batches commit in order, so waiting for it is enough.
+		p := n.last.Load()
+		if p == nil || p.Wait() == nil {
+			return snap
+		}
+		// A batch failed, and the state was (or is being) rebuilt from
+		// the ledger: forget the failed entry and look again.
+		n.last.CompareAndSwap(p, nil)
+	}
 }
 
 // Pin returns the TLS certificate pin clients must use.

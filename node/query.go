@@ -23,7 +23,7 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	snap := n.state.Snapshot()
+	snap := n.snapshot()
 	st, err := statement.Verify(raw, snap)
 	if err == nil && st.Kind != statement.KindQuery {
 		err = fmt.Errorf("%w: a %s statement is not a query", statement.ErrMalformed, st.Kind)
@@ -50,7 +50,7 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 	// Compile, decide, log and debit as one step, on one snapshot: the
 	// auditor's replay compiles and decides on the same state.
 	n.mu.Lock()
-	cur := n.state.Snapshot()
+	cur := n.snapshot()
 	plan, cerr := query.Compile(req.SQL, catalog(cur))
 	var planHash string
 	if cerr == nil {
@@ -64,8 +64,12 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 		d = policy.Evaluate(cur, policy.Input{Requester: requester, Request: req, Plan: plan, Time: now})
 	}
 	entry := &state.Entry{Kind: state.KindDecision, Time: now, Statement: string(raw), Decision: &state.Decided{Decision: *d, PlanSHA256: planHash}}
-	idx, err := n.appendLocked(entry)
+	p, err := n.stageLocked(entry)
 	n.mu.Unlock()
+	if err == nil {
+		// Durable before anything is computed, spent or released.
+		err = n.wait(p)
+	}
 	if err != nil {
 		status, code := statusOf(err)
 		if errors.Is(err, errAudit) {
@@ -75,6 +79,7 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 		n.reject(w, status, code, raw, "", err)
 		return
 	}
+	idx := p.Index
 	n.log.Info("query decided", "entry", idx, "requester", requester, "letter", req.Letter, "allow", d.Allow, "dry_run", req.DryRun)
 	if !d.Allow {
 		writeJSON(w, http.StatusForbidden, api.Error{Code: api.CodeDenied, Message: d.String(), Entry: &idx, Decision: d})
@@ -113,12 +118,21 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.ReleaseEntry = &rel
+	var perr error
+	if resp.DecisionLogged, resp.DecisionProof, perr = n.proof(idx); perr == nil {
+		resp.ReleaseLogged, resp.ReleaseProof, perr = n.proof(rel)
+	}
+	if perr != nil {
+		n.log.Error("proof of a release", "entry", rel, "err", perr)
+		writeErr(w, http.StatusInternalServerError, api.CodeInternal, "the result is logged but its proof could not be built: "+perr.Error(), &rel)
+		return
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
 // execute loads the plan's tables into the enclave and runs it.
 func (n *Node) execute(r *http.Request, plan *query.Plan, p *policy.Params) (*enclave.Result, error) {
-	snap := n.state.Snapshot()
+	snap := n.snapshot()
 	tables := make(map[string]*enclave.Table, len(plan.Tables))
 	for _, t := range plan.Tables {
 		ds, ok := snap.Dataset(t.Name)

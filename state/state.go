@@ -10,6 +10,33 @@
 //
 // State has one writer at a time (the node serialises appends); readers take
 // a Snapshot, a consistent read-only view that never blocks the writer.
+//
+// # Ledger entries, version 1
+//
+// Each ledger entry is one JSON object (Entry) with "v": 1, a "kind", and
+// the node's "time". The kinds:
+//
+//	genesis    the deployment's origin, the node's checkpoint key, the
+//	           authority's key and the node's age recipient; entry 0 only
+//	statement  an accepted signed statement, verbatim with its signatures:
+//	           party (registration), dataset, upload (with the node's
+//	           receipt: ciphertext hash and sizes), letter, approval,
+//	           scenario (approval or withdrawal), revocation
+//	decision   a signed query statement and the policy decision on it:
+//	           allow, or deny with every reason (code, sentence, article),
+//	           the budget it debits per dataset, and the hash of the
+//	           compiled plan; durable before anything runs
+//	release    a result delivered: its decision's index, its recipient, its
+//	           SHA-256 and its row count (Art. 42(4))
+//	rejection  a statement refused before it could act (malformed,
+//	           unsigned, a bad signature, a conflict): the hash of what was
+//	           received, the kind and signers it claimed, and the reason
+//
+// Entries hold statements, decisions and hashes: never a row value, a key
+// or a result. The only free text in them is what parties signed
+// (purposes, reasons, SQL), which an auditor must read to replay the
+// decisions, and the node's rejection reasons. A change to this format is
+// a new version; DecodeEntry refuses versions it does not know.
 package state
 
 import (

@@ -19,7 +19,9 @@
 //	cleanroom scenario withdraw --key AUTHORITY.key --id ID --reason TEXT
 //	cleanroom budget show ID
 //	cleanroom query --key KEY --commitment ID [--epsilon E] [--dry-run] "SQL"
-//	cleanroom audit verify --data DIR
+//	cleanroom audit fetch --out DIR
+//	cleanroom audit verify DIR [--trusted CHECKPOINT]
+//	cleanroom audit prove RESULT.json
 //
 // Client verbs find the node with --node URL and --pin PIN, or --node-info
 // FILE (the node.json the node writes into its data directory), or the

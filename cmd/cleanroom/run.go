@@ -1,17 +1,13 @@
 package main
 
 import (
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/xjdata/cleanroom/audit"
 	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/node"
 )
@@ -31,42 +27,6 @@ func runNode(dir, listen, authorityKey, origin, identity string) error {
 	cx, cancel := ctx()
 	defer cancel()
 	return n.Serve(cx, ln)
-}
-
-func runAuditVerify(dir, nodeKey string, asJSON bool) error {
-	if nodeKey == "" {
-		b, err := os.ReadFile(filepath.Join(dir, "node.json"))
-		if err != nil {
-			return withHint(err, "pass the node's verifier key with --node-key")
-		}
-		var ni node.NodeInfo
-		if err := json.Unmarshal(b, &ni); err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(dir, "node.json"), err)
-		}
-		nodeKey = ni.NodeKey
-	}
-	rep, err := audit.Verify(filepath.Join(dir, "ledger"), nodeKey)
-	if err != nil {
-		return fmt.Errorf("ledger verification FAILED: %w", err)
-	}
-	if asJSON {
-		printJSON(rep)
-		return nil
-	}
-	fmt.Printf("ledger verified: %s, %d entries, root %s\n", rep.Origin, rep.Entries, hex.EncodeToString(rep.RootHash))
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  parties\t%d\n  datasets\t%d\t(%d sealed uploads)\n  letters\t%d\n", rep.Parties, rep.Datasets, rep.Uploads, rep.Letters)
-	fmt.Fprintf(tw, "  queries allowed\t%d\t(%d results released)\n", rep.Allowed, rep.Releases)
-	for _, code := range rep.SortedDenials() {
-		fmt.Fprintf(tw, "  denied: %s\t%d\n", code, rep.Denied[code])
-	}
-	fmt.Fprintf(tw, "  statements rejected\t%d\n", rep.Rejections)
-	for k, v := range rep.Spent {
-		fmt.Fprintf(tw, "  budget spent %s\tε=%s\n", k, v)
-	}
-	tw.Flush()
-	fmt.Println("every signature, decision and budget debit checks out")
-	return nil
 }
 
 func printResult(res *api.QueryResponse, dry bool) {

@@ -204,40 +204,17 @@ it cleanly.`,
 	return cmd
 }
 
-func newAudit() *cobra.Command {
-	a := &cobra.Command{Use: "audit", Short: "Verify a node's ledger (the auditor's verbs)"}
-	var dir, nodeKey string
-	var asJSON bool
-	v := &cobra.Command{
-		Use:   "verify --data DIR",
-		Short: "Verify a ledger offline: tree, checkpoint, signatures, decisions, budgets",
-		Long: `verify reads a copy of a node's ledger and trusts nothing but the node's
-public key. It recomputes the Merkle tree, checks the signed checkpoint, checks
-every statement's signatures against the keys registered before it, decides
-every query again with the same policy code and compares, and checks that no
-budget was overspent. It exits 0 and prints a summary, or exits 1 naming the
-first bad entry.`,
-		Example: "  cleanroom audit verify --data data/",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runAuditVerify(dir, nodeKey, asJSON)
-		},
-	}
-	v.Flags().StringVarP(&dir, "data", "d", "", "the node's data directory, or a copy of it (required)")
-	v.Flags().StringVar(&nodeKey, "node-key", "", "the node's verifier key (default: from DIR/node.json)")
-	v.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
-	v.MarkFlagRequired("data")
-	a.AddCommand(v)
-	return a
-}
-
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// progressBar returns a Progress that draws on stderr.
-func progressBar(label string) client.Progress {
+// progressBar returns a Progress of bytes that draws on stderr.
+func progressBar(label string) client.Progress { return progressOf(label, humanBytes) }
+
+// progressOf returns a Progress that draws on stderr, showing amounts
+// with show.
+func progressOf(label string, show func(int64) string) client.Progress {
 	tty := isTerminal(os.Stderr)
 	last := time.Time{}
 	lastPct := -1
@@ -252,7 +229,7 @@ func progressBar(label string) client.Progress {
 			}
 			last = time.Now()
 			bar := strings.Repeat("#", pct/4) + strings.Repeat(".", 25-pct/4)
-			fmt.Fprintf(os.Stderr, "\r%s [%s] %3d%% %s", label, bar, pct, humanBytes(done))
+			fmt.Fprintf(os.Stderr, "\r%s [%s] %3d%% %s", label, bar, pct, show(done))
 			if done >= total {
 				fmt.Fprintln(os.Stderr)
 			}
@@ -260,7 +237,7 @@ func progressBar(label string) client.Progress {
 		}
 		if pct/25 != lastPct/25 || (done >= total && lastPct != 100) {
 			lastPct = pct
-			fmt.Fprintf(os.Stderr, "%s: %d%% (%s)\n", label, pct, humanBytes(done))
+			fmt.Fprintf(os.Stderr, "%s: %d%% (%s)\n", label, pct, show(done))
 		}
 	}
 }

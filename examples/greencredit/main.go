@@ -42,12 +42,15 @@ import (
 )
 
 type demo struct {
-	bin      string
-	work     string
-	keys     string
-	nodeInfo string
-	failures []string
-	steps    int
+	// resultFile holds a released result as the bank saved it, for the
+	// auditor to prove.
+	resultFile string
+	bin        string
+	work       string
+	keys       string
+	nodeInfo   string
+	failures   []string
+	steps      int
 }
 
 func main() {
@@ -341,10 +344,15 @@ func (d *demo) story(enterprises int) error {
 	d.denied("a query by someone who is not the applicant", policy.CodeNotApplicant, "query", "--key", key("auditfirm"), "--commitment", "L-7", "--epsilon", "0.1", q1)
 	d.denied("SQL that does not parse", policy.CodeInvalidQuery, q("SELECT industry, COUNT(* FROM registry")...)
 
-	section("10. The auditor verifies the ledger offline")
+	section("10. The auditor fetches the ledger and verifies it offline, replaying every decision")
+	copyDir := filepath.Join(d.work, "auditor")
+	d.must("fetch the ledger", "audit", "fetch", "--out", copyDir)
 	stop()
-	out := d.must("verify the ledger", "audit", "verify", "--data", nodeDir)
+	out := d.must("verify the copy", "audit", "verify", copyDir)
 	d.expect(strings.Contains(out, "ledger verified"), "the audit report should say the ledger verified")
+	if d.resultFile != "" {
+		d.must("prove a released result", "audit", "prove", "--node-info", filepath.Join(copyDir, "node.json"), d.resultFile)
+	}
 	return nil
 }
 
@@ -442,6 +450,10 @@ func (d *demo) queryJSON(what, eps, sql string) (*result, bool) {
 	err := cmd.Run()
 	var res result
 	ok := err == nil && json.Unmarshal(out.Bytes(), &res) == nil && len(res.Result.Rows) > 0
+	if ok && d.resultFile == "" {
+		d.resultFile = filepath.Join(d.work, "result.json")
+		os.WriteFile(d.resultFile, out.Bytes(), 0o644)
+	}
 	d.expect(ok, what+" should be allowed and release rows")
 	if !ok {
 		fmt.Printf("    %s%s\n", out.String(), errb.String())

@@ -11,6 +11,8 @@
 //	GET  /v1/letters/{id}         LetterStatus
 //	GET  /v1/ledger/checkpoint    the latest signed checkpoint (text)
 //	GET  /v1/ledger/entries?from=N&count=M   Entries
+//	GET  /v1/ledger/proof?index=N             C2SP tlog-proof of entry N (text)
+//	GET  /v1/ledger/consistency?from=M        Consistency from size M to the latest checkpoint
 //
 // Errors are an Error body with a 4xx or 5xx status: 400 malformed input,
 // 401 a statement without a valid signature by a registered key, 403 a
@@ -92,6 +94,20 @@ type QueryResponse struct {
 	// ResultSHA256 is the hash logged in the release entry: the SHA-256 of
 	// Result's JSON encoding.
 	ResultSHA256 string `json:"result_sha256,omitempty"`
+	// The decision and release entries as logged, each with a C2SP
+	// tlog-proof of its inclusion under a checkpoint signed by the node:
+	// 'cleanroom audit prove' checks them offline.
+	DecisionLogged []byte `json:"decision_logged,omitempty"`
+	DecisionProof  string `json:"decision_proof,omitempty"`
+	ReleaseLogged  []byte `json:"release_logged,omitempty"`
+	ReleaseProof   string `json:"release_proof,omitempty"`
+}
+
+// Consistency is a consistency proof between two checkpoints.
+type Consistency struct {
+	From       uint64   `json:"from"`
+	Checkpoint string   `json:"checkpoint"`
+	Hashes     [][]byte `json:"hashes"`
 }
 
 // LetterStatus is a letter with its budget on each dataset.

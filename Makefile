@@ -6,7 +6,7 @@ PKGS    := ./...
 # Arguments for the demo, e.g. make demo DEMO_ARGS='--enterprises 1000000'
 DEMO_ARGS ?=
 
-.PHONY: all build demo test test-short test-crash bench fuzz check clean
+.PHONY: all build demo test test-short test-crash bench bench-audit fuzz check clean
 
 all: build
 
@@ -28,12 +28,19 @@ test-crash:
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-## bench: the benchmarks the issues name (upload throughput, 1M-row GROUP BY, ledger, parser)
+## bench: the figures the issues name (uploads, 1M-row GROUP BY, decisions/s, Evaluate, ledger, replay)
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=5x ./node/ ./enclave/
+	$(GO) test -run='^$$' -bench=UploadEndToEnd -benchtime=5x ./node/
+	$(GO) test -run='^$$' -bench=Decisions -benchtime=20000x ./node/
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=5x ./enclave/
 	$(GO) test -run='^$$' -bench=. -benchmem ./connectors/csv/ ./query/ ./policy/
 	$(GO) test -run='^$$' -bench=Evaluate -benchtime=20000x ./state/
-	$(GO) test -run='^$$' -bench='Append|Verify|Proofs' -benchmem ./ledger/
+	$(GO) test -run='^$$' -bench='AppendConcurrent|Verify$$|Proofs' ./ledger/
+	$(GO) test -run='^$$' -bench=VerifyReplay -benchtime=1x ./audit/
+
+## bench-audit: audit verify with replay over a million entries (a few minutes)
+bench-audit:
+	CLEANROOM_AUDIT_ENTRIES=1000000 GOGC=400 $(GO) test -run='^$$' -bench=VerifyReplay -benchtime=1x -timeout 30m ./audit/
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"os"
@@ -179,6 +180,34 @@ func (c *Client) Letter(ctx context.Context, id string) (*api.LetterStatus, erro
 func (c *Client) Checkpoint(ctx context.Context) ([]byte, error) {
 	var out []byte
 	return out, c.do(ctx, http.MethodGet, "/v1/ledger/checkpoint", nil, nil, &out)
+}
+
+// EntriesTo yields the ledger's entries from 0 up to size (a checkpoint's
+// size), fetching them page by page; it stops at the first error, which it
+// yields.
+func (c *Client) EntriesTo(ctx context.Context, size uint64, progress func(done uint64)) iter.Seq2[[]byte, error] {
+	const page = 1000
+	return func(yield func([]byte, error) bool) {
+		for from := uint64(0); from < size; {
+			got, err := c.Entries(ctx, from, min(page, size-from))
+			if err == nil && len(got) == 0 {
+				err = fmt.Errorf("the node returned no entries from %d", from)
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, e := range got {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			from += uint64(len(got))
+			if progress != nil {
+				progress(from)
+			}
+		}
+	}
 }
 
 // Entries returns up to count raw ledger entries from index from.

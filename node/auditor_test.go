@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"encoding/json"
-	"iter"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,22 +26,7 @@ func fetchCopy(t *testing.T, r *room, dir string) *ledger.Checkpoint {
 	require.NoError(t, err)
 	cp, err := ledger.ParseCheckpoint(signed, v)
 	require.NoError(t, err)
-	entries := func(yield func([]byte, error) bool) {
-		for from := uint64(0); from < cp.Size; {
-			got, err := r.c.Entries(ctx, from, 7) // small pages on purpose
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, e := range got {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			from += uint64(len(got))
-		}
-	}
-	got, err := ledger.Import(dir, v, signed, iter.Seq2[[]byte, error](entries))
+	got, err := ledger.Import(dir, v, signed, r.c.EntriesTo(ctx, cp.Size, nil))
 	require.NoError(t, err)
 	return got
 }

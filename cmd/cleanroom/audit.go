@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"iter"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -156,28 +155,9 @@ func runAuditFetch(mk func() (*client.Client, error), out string) error {
 	if err := os.MkdirAll(out, 0o700); err != nil {
 		return err
 	}
-	const page = 1000
 	progress := progressOf("fetch", func(n int64) string { return fmt.Sprintf("%d of %d entries", n, cp.Size) })
-	entries := func(yield func([]byte, error) bool) {
-		for from := uint64(0); from < cp.Size; {
-			got, err := c.Entries(cx, from, min(page, cp.Size-from))
-			if err == nil && len(got) == 0 {
-				err = fmt.Errorf("the node returned no entries from %d", from)
-			}
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, e := range got {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			from += uint64(len(got))
-			progress(int64(from), int64(cp.Size))
-		}
-	}
-	if _, err := ledger.Import(filepath.Join(out, "ledger"), v, signed, iter.Seq2[[]byte, error](entries)); err != nil {
+	entries := c.EntriesTo(cx, cp.Size, func(done uint64) { progress(int64(done), int64(cp.Size)) })
+	if _, err := ledger.Import(filepath.Join(out, "ledger"), v, signed, entries); err != nil {
 		return fmt.Errorf("the fetched copy does not match the node's checkpoint: %w", err)
 	}
 	b, _ := json.MarshalIndent(node.NodeInfo{URL: c.URL(), NodeKey: info.NodeKey, Recipient: info.Recipient}, "", "  ")

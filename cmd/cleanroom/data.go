@@ -311,13 +311,7 @@ Art. 43). Read the letter before you sign it: the file is plain text.`,
 	}
 	mkShow := conn(show)
 	show.RunE = func(cmd *cobra.Command, args []string) error {
-		c, err := mkShow()
-		if err != nil {
-			return err
-		}
-		cx, cancel := ctx()
-		defer cancel()
-		ls, err := c.Letter(cx, args[0])
+		ls, err := fetchLetter(mkShow, args[0])
 		if err != nil {
 			return err
 		}
@@ -353,6 +347,17 @@ the reason is logged.`,
 
 	cm.AddCommand(draft, sign, submitCmd, approve, show, revoke)
 	return cm
+}
+
+// fetchLetter returns a letter's state and budgets from the node.
+func fetchLetter(mk func() (*client.Client, error), id string) (*api.LetterStatus, error) {
+	c, err := mk()
+	if err != nil {
+		return nil, err
+	}
+	cx, cancel := ctx()
+	defer cancel()
+	return c.Letter(cx, id)
 }
 
 func newScenario() *cobra.Command {
@@ -423,13 +428,7 @@ auditors all see the same figures, which are replayed from the ledger.`,
 	}
 	mk := conn(show)
 	show.RunE = func(cmd *cobra.Command, args []string) error {
-		c, err := mk()
-		if err != nil {
-			return err
-		}
-		cx, cancel := ctx()
-		defer cancel()
-		ls, err := c.Letter(cx, args[0])
+		ls, err := fetchLetter(mk, args[0])
 		if err != nil {
 			return err
 		}

@@ -82,9 +82,12 @@
 //	if err == nil { err = p.Wait() } // act on e only if this is nil
 //
 // When Wait fails, the caller answers that nothing was done. When AddAt
-// fails with an [*IndexError], a failed batch dropped entries the caller
-// had applied: it rebuilds its state by replaying the log's Size() entries
-// (nothing is in flight then) and sets next to Size().
+// fails with an [*IndexError], or, after a failed Wait, [Log.Next] is
+// smaller than next, a failed batch dropped entries the caller had
+// applied: it rebuilds its state by replaying the log's Size() entries
+// (nothing is in flight then) and sets next to Size(). When Next equals
+// next, nothing was dropped (a batch whose checkpoint could not be stored
+// is committed all the same) and the state stands.
 //
 // # Copies for auditors
 //

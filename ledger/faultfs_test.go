@@ -115,6 +115,7 @@ func TestFaultFSCheckpointFailureKeepsRecords(t *testing.T) {
 	require.ErrorIs(t, err, ledgertest.ErrInjected)
 	require.ErrorContains(t, err, "durable")
 	require.EqualValues(t, 11, l.Size(), "the records were synced: the entry is committed")
+	require.EqualValues(t, 11, l.Next(), "nothing was dropped")
 	require.Equal(t, checkpoint, read(t, dir, "checkpoint"), "the stored checkpoint is the old one")
 	require.NoError(t, l.Close())
 
@@ -265,8 +266,9 @@ func TestFaultFSFlappingDisk(t *testing.T) {
 
 // TestNodeRecipeUnderFaults follows the recipe of the package doc (AddAt
 // under the caller's lock, apply, Wait outside it; rebuild on an
-// IndexError) while the disk fails at random, and checks that the
-// caller's state always ends up equal to the log.
+// IndexError, or after a failed Wait when Next is behind) while the disk
+// fails at random, and checks that the caller's state ends up equal to
+// the log and that every entry acted on is in it.
 func TestNodeRecipeUnderFaults(t *testing.T) {
 	l, fsys, _ := openFaulty(t, 0)
 	var (
@@ -317,11 +319,21 @@ func TestNodeRecipeUnderFaults(t *testing.T) {
 					state = append(state, e)
 				}
 				mu.Unlock()
-				if err == nil && p.Wait() == nil {
-					mu.Lock()
-					acted[string(e)] = true
-					mu.Unlock()
+				if err != nil {
+					continue
 				}
+				werr := p.Wait()
+				mu.Lock()
+				if werr == nil {
+					acted[string(e)] = true
+				} else if l.Next() < uint64(len(state)) {
+					// Dropped: rebuild now rather than at the next AddAt.
+					rebuild()
+					if n := l.Next(); n != uint64(len(state)) {
+						t.Errorf("next index %d after replaying %d entries", n, len(state))
+					}
+				}
+				mu.Unlock()
 			}
 		})
 	}

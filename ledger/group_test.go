@@ -144,6 +144,7 @@ func TestEntriesVisibleOnlyOnceCommitted(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, q.Index)
 	require.EqualValues(t, 0, l.Size(), "queued entries are not counted")
+	require.EqualValues(t, 2, l.Next(), "but they have their indices")
 	require.Equal(t, cp0, l.Checkpoint())
 	_, err = l.Entry(0)
 	require.Error(t, err)
@@ -192,6 +193,7 @@ func TestDropAfterFailedBatch(t *testing.T) {
 		require.ErrorContains(t, err, "injected")
 	}
 	require.EqualValues(t, 2, l.Size())
+	require.EqualValues(t, 2, l.Next(), "nothing in flight after a drop")
 	require.Equal(t, entries, readFile(t, dir, entriesName), "nothing partial stays")
 
 	_, err = l.AddAt(7, []byte("built on dropped entries"))

@@ -544,6 +544,20 @@ func (l *Log) Size() uint64 {
 	return l.tree.size()
 }
 
+// Next returns the index the next Add will assign: Size() plus the
+// entries queued or being committed. When a failed batch drops entries it
+// falls back to the index of the batch's first entry, which is then
+// Size(). A caller that adds under its own lock and counts what it has
+// added can tell from it whether entries it applied were dropped (Next()
+// is smaller than its count; nothing is in flight then, and its state is
+// rebuilt by replaying the log's Size() entries) or are only in flight or
+// committed (Next() equals its count).
+func (l *Log) Next() uint64 {
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	return l.next
+}
+
 // Checkpoint returns the latest signed checkpoint note, which covers
 // exactly the Size() committed entries. It is the stored checkpoint, except
 // after a batch whose records were synced but whose checkpoint could not

@@ -312,10 +312,12 @@ func (n *Node) wait(p *ledger.Pending) error {
 }
 
 // rebuildLocked replays the ledger into a fresh state when the state holds
-// entries the ledger does not (dropped by a failed batch; nothing is in
-// flight then). The caller holds n.mu.
+// entries the ledger dropped (a failed batch drops itself and everything
+// queued after it, so nothing is in flight then). After a failed
+// checkpoint store the entries stay in the log, the ledger's next index
+// still matches the state, and nothing is rebuilt. The caller holds n.mu.
 func (n *Node) rebuildLocked() {
-	if n.st.Load().Snapshot().Entries() == n.ledger.Size() {
+	if n.st.Load().Snapshot().Entries() <= n.ledger.Next() {
 		return
 	}
 	if err := n.replay(); err != nil {

@@ -117,7 +117,7 @@ func TestFaultFSCheckpointFailureKeepsRecords(t *testing.T) {
 	require.EqualValues(t, 11, l.Size(), "the records were synced: the entry is committed")
 	require.EqualValues(t, 11, l.Next(), "nothing was dropped")
 	require.Equal(t, checkpoint, read(t, dir, "checkpoint"), "the stored checkpoint is the old one")
-	require.NoError(t, l.Close())
+	require.ErrorContains(t, l.Close(), "store the last checkpoint", "Close tries again, and says it failed")
 
 	_, v := ledger.InsecureTestKeys(t)
 	_, err = ledger.Verify(dir, v, nil)
@@ -365,4 +365,17 @@ func TestNodeRecipeUnderFaults(t *testing.T) {
 	for e := range acted {
 		require.True(t, inLog[e], "%s was acted on but is not in the log", e)
 	}
+}
+
+// TestFaultFSCloseStoresAFailedCheckpoint: when a batch's checkpoint could
+// not be stored and nothing was appended after it, Close stores it, so
+// that the directory verifies without a reopen.
+func TestFaultFSCloseStoresAFailedCheckpoint(t *testing.T) {
+	l, fsys, dir := openFaulty(t, 3)
+	fsys.FailCheckpoint.Store(true)
+	_, err := l.Append([]byte("durable, checkpoint lost"))
+	require.ErrorIs(t, err, ledger.ErrUnavailable)
+	fsys.FailCheckpoint.Store(false)
+	require.NoError(t, l.Close())
+	require.EqualValues(t, 4, verifyDir(t, dir).Size)
 }

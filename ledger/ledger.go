@@ -49,6 +49,9 @@ type Log struct {
 	tree       *tree
 	offsets    []int64 // offsets[i] is where record i starts; offsets[size] is the end of the last record
 	checkpoint []byte  // signed checkpoint of exactly the committed entries
+	// unstored is set while checkpoint is not the one stored in dir (its
+	// store failed); Close stores it then.
+	unstored bool
 }
 
 // batch is a run of queued entries the committer writes with one write,
@@ -481,6 +484,7 @@ func (l *Log) commit(b *batch) {
 		l.offsets = append(l.offsets, end)
 	}
 	l.checkpoint = signed
+	l.unstored = cerr != nil
 	l.mu.Unlock()
 
 	if cerr != nil {
@@ -667,8 +671,9 @@ func (l *Log) ConsistencyProof(size1, size2 uint64) ([][]byte, error) {
 }
 
 // Close waits for the committer to commit everything queued (their Waits
-// return), stops it, closes the log's files and releases dir for another
-// Open. Adds after Close fail with ErrUnavailable; reads fail. Closing
+// return), stops it, stores the checkpoint of the committed entries if the
+// last attempt to store it failed, closes the log's files and releases dir
+// for another Open. Adds after Close fail with ErrUnavailable; reads fail. Closing
 // twice is a no-op.
 func (l *Log) Close() error {
 	first := false
@@ -682,7 +687,17 @@ func (l *Log) Close() error {
 
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		err := l.f.Close()
+		var err error
+		if l.unstored {
+			// The last batch's checkpoint could not be stored: try once
+			// more, so that the directory verifies without a reopen.
+			if _, err = replaceFile(l.fsys, l.dir, checkpointName, l.checkpoint); err != nil {
+				err = fmt.Errorf("store the last checkpoint: %w", err)
+			}
+		}
+		if ferr := l.f.Close(); err == nil {
+			err = ferr
+		}
 		if lerr := l.lock.Close(); err == nil {
 			err = lerr
 		}

@@ -29,11 +29,7 @@ import (
 // denials). It returns the directory and the node's key.
 func buildLog(tb testing.TB, n int) (string, string) {
 	signer := func(name string) (note.Signer, string) {
-		skey, _, err := keys.Generate(name)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		s, v, err := keys.ParseSigner(skey)
+		s, v, err := keys.New(name)
 		if err != nil {
 			tb.Fatal(err)
 		}

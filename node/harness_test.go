@@ -51,9 +51,7 @@ type room struct {
 }
 
 func newParty(t testing.TB, name string, kind policy.PartyKind, juris string) *party {
-	skey, _, err := keys.Generate(name)
-	require.NoError(t, err)
-	s, vkey, err := keys.ParseSigner(skey)
+	s, vkey, err := keys.New(name)
 	require.NoError(t, err)
 	return &party{name: name, kind: kind, juris: juris, signer: s, vkey: vkey}
 }

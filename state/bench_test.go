@@ -37,11 +37,7 @@ func buildBig(tb testing.TB) *bigState {
 
 func newBig(tb testing.TB) *bigState {
 	signer := func(name string) (note.Signer, string) {
-		skey, _, err := keys.Generate(name)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		s, v, err := keys.ParseSigner(skey)
+		s, v, err := keys.New(name)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -13,9 +13,7 @@ import (
 )
 
 func genesis(t *testing.T) (*state.Entry, func(kind statement.Kind, body any) *state.Entry) {
-	skey, _, err := keys.Generate("authority")
-	require.NoError(t, err)
-	auth, avkey, err := keys.ParseSigner(skey)
+	auth, avkey, err := keys.New("authority")
 	require.NoError(t, err)
 	_, nvkey, err := keys.Generate("node")
 	require.NoError(t, err)

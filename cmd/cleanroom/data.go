@@ -75,9 +75,8 @@ have. The holder is the key's party.`,
 		}
 		return submit(mkReg, stmt, "dataset "+d.Name+" registered")
 	}
-	reg.Flags().StringVar(&key, "key", "", "the holder's signing key (required)")
+	keyFlag(reg, &key, "the holder's")
 	reg.Flags().StringVar(&spec, "spec", "", "dataset spec JSON file (required)")
-	reg.MarkFlagRequired("key")
 	reg.MarkFlagRequired("spec")
 
 	var upKey, upDataset string
@@ -127,9 +126,8 @@ the columns.`,
 			res.Rows, res.Dataset, humanBytes(res.CiphertextBytes), float64(res.CiphertextBytes)/1e6/secs, res.Entry)
 		return nil
 	}
-	up.Flags().StringVar(&upKey, "key", "", "the holder's signing key (required)")
+	keyFlag(up, &upKey, "the holder's")
 	up.Flags().StringVar(&upDataset, "dataset", "", "dataset name (required)")
-	up.MarkFlagRequired("key")
 	up.MarkFlagRequired("dataset")
 
 	list := &cobra.Command{
@@ -249,8 +247,7 @@ Art. 43). Read the letter before you sign it: the file is plain text.`,
 			return nil
 		},
 	}
-	sign.Flags().StringVar(&signKey, "key", "", "your signing key (required)")
-	sign.MarkFlagRequired("key")
+	keyFlag(sign, &signKey, "your")
 
 	submitCmd := &cobra.Command{
 		Use:     "submit LETTER.txt",
@@ -300,8 +297,7 @@ Art. 43). Read the letter before you sign it: the file is plain text.`,
 		}
 		return submit(mkApprove, stmt, "letter "+l.ID+" approved")
 	}
-	approve.Flags().StringVar(&apKey, "key", "", "the authority's signing key (required)")
-	approve.MarkFlagRequired("key")
+	keyFlag(approve, &apKey, "the authority's")
 
 	show := &cobra.Command{
 		Use:     "show ID",
@@ -340,9 +336,8 @@ the reason is logged.`,
 		}
 		return submit(mkRevoke, stmt, "letter "+args[0]+" revoked")
 	}
-	revoke.Flags().StringVar(&rvKey, "key", "", "your signing key (required)")
+	keyFlag(revoke, &rvKey, "your")
 	revoke.Flags().StringVar(&rvReason, "reason", "", "why the letter is revoked (required)")
-	revoke.MarkFlagRequired("key")
 	revoke.MarkFlagRequired("reason")
 
 	cm.AddCommand(draft, sign, submitCmd, approve, show, revoke)

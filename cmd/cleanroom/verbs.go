@@ -142,16 +142,21 @@ public-service, enterprise, individual (Art. 21); CC is the party's country
 		}
 		return submit(mk, stmt, "party "+p.Name+" registered")
 	}
-	reg.Flags().StringVar(&authKey, "key", "", "the authority's signing key (required)")
+	keyFlag(reg, &authKey, "the authority's")
 	reg.Flags().StringVar(&partyKey, "party-key", "", "the new party's signing key, to prove possession (required)")
 	reg.Flags().StringVar(&kind, "kind", "", "public-body, public-service, enterprise or individual (required)")
 	reg.Flags().StringVar(&juris, "jurisdiction", "CN", "two-letter country code")
 	reg.Flags().StringVar(&display, "display", "", "the party's full name")
-	reg.MarkFlagRequired("key")
 	reg.MarkFlagRequired("party-key")
 	reg.MarkFlagRequired("kind")
 	party.AddCommand(reg)
 	return party
+}
+
+// keyFlag registers the required --key flag: whose signing key it is.
+func keyFlag(cmd *cobra.Command, v *string, whose string) {
+	cmd.Flags().StringVar(v, "key", "", whose+" signing key (required)")
+	cmd.MarkFlagRequired("key")
 }
 
 // submit sends a signed statement and prints the ledger entry.

@@ -39,11 +39,7 @@ type party struct {
 }
 
 func newParty(t *testing.T, name string, kind policy.PartyKind) *party {
-	skey, _, err := keys.Generate(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, vkey, err := keys.ParseSigner(skey)
+	s, vkey, err := keys.New(name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,16 @@ func Generate(name string) (skey, vkey string, err error) {
 	return note.GenerateKey(rand.Reader, name)
 }
 
+// New returns a new signer named name and its verifier key, without
+// writing anything.
+func New(name string) (note.Signer, string, error) {
+	skey, _, err := Generate(name)
+	if err != nil {
+		return nil, "", err
+	}
+	return ParseSigner(skey)
+}
+
 // ParseSigner parses a signer key and returns the signer and its verifier
 // key. The error never contains the key.
 func ParseSigner(skey string) (note.Signer, string, error) {

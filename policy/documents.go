@@ -270,9 +270,38 @@ type LetterDataset struct {
 	// Epsilon is the letter's privacy budget on this dataset.
 	Epsilon dp.Epsilon `json:"epsilon"`
 	// Delta is used for group selection over this dataset.
-	Delta   float64      `json:"delta"`
+	Delta float64 `json:"delta"`
+	// Mode is ModeHE when the dataset may be read only in multiparty HE
+	// mode, empty when either mode may read it.
+	Mode    Mode         `json:"mode,omitempty"`
 	Columns []ColumnRule `json:"columns"`
 }
+
+// Mode is an execution mode (DESIGN.md: sealed or multiparty HE).
+type Mode string
+
+// The modes.
+const (
+	ModeSealed Mode = "sealed"
+	ModeHE     Mode = "he"
+)
+
+// NoiseSource says who draws the DP noise of an HE-mode release.
+type NoiseSource string
+
+// The noise sources. The node is the default.
+const (
+	// NoiseNode: the node draws the noise through the DP library and adds
+	// it under encryption. A node colluding with the operator can remove
+	// it.
+	NoiseNode NoiseSource = "node"
+	// NoiseProviders: every provider's agent draws a full noise sample and
+	// adds it inside its key-switch share, so that even the node, the
+	// operator and all providers but one together cannot remove the honest
+	// provider's noise. The price is accuracy: with k providers the noise
+	// is the sum of k samples, √k times the standard deviation.
+	NoiseProviders NoiseSource = "providers"
+)
 
 // Rule returns the rule of the named column.
 func (ld *LetterDataset) Rule(column string) (*ColumnRule, bool) {
@@ -331,7 +360,9 @@ type Letter struct {
 	MaxGroupsPerUnit int64 `json:"max_groups_per_unit"`
 	// Recipients lists the parties that may receive results besides the
 	// applicant.
-	Recipients   []string        `json:"recipients"`
+	Recipients []string `json:"recipients"`
+	// Noise says who draws the DP noise in HE mode; empty means the node.
+	Noise        NoiseSource     `json:"noise,omitempty"`
 	Datasets     []LetterDataset `json:"datasets"`
 	Prohibitions string          `json:"prohibitions"`
 }
@@ -370,6 +401,11 @@ func (l *Letter) Validate() error {
 			return bad("invalid recipient %q", r)
 		}
 	}
+	switch l.Noise {
+	case "", NoiseNode, NoiseProviders:
+	default:
+		return bad("unknown noise source %q (want node or providers)", l.Noise)
+	}
 	if len(l.Datasets) == 0 {
 		return bad("no datasets")
 	}
@@ -387,6 +423,9 @@ func (l *Letter) Validate() error {
 		}
 		if !(d.Delta > 0 && d.Delta < 1e-3) {
 			return bad("dataset %s: delta %g must be in (0, 0.001)", d.Name, d.Delta)
+		}
+		if d.Mode != "" && d.Mode != ModeHE {
+			return bad("dataset %s: unknown mode %q (want he, or none for either mode)", d.Name, d.Mode)
 		}
 		cols := map[string]bool{}
 		for _, r := range d.Columns {
@@ -431,6 +470,14 @@ func (l *Letter) Validate() error {
 func (l Letter) MarshalJSON() ([]byte, error) {
 	type plain Letter
 	return json.Marshal(plain(l))
+}
+
+// NoiseFrom returns who draws the noise in HE mode.
+func (l *Letter) NoiseFrom() NoiseSource {
+	if l.Noise == NoiseProviders {
+		return NoiseProviders
+	}
+	return NoiseNode
 }
 
 // Dataset returns the letter's entry for the named dataset.

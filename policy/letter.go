@@ -76,12 +76,24 @@
 //	not-after            once          a time, later than not-before
 //	min-group-size       once          an integer, at least 1
 //	max-groups-per-unit  once          an integer, at least 1
+//	noise                at most once  providers
 //	recipient            zero or more  a party name
 //	dataset              one or more   a dataset name, opening a block of:
 //	  epsilon            once          the letter's ε budget on the dataset
 //	  delta              once          the δ used for group selection on it
+//	  mode               at most once  he
 //	  column             zero or more  a column rule
 //	prohibitions         once          the text of Art. 36(2), exactly Prohibitions
+//
+// The keys noise and mode were added to version 1 as optional keys whose
+// absence keeps the meaning a letter had before them, so every letter
+// written before them reads and encodes as it did; a reader that does not
+// know them refuses a letter that has them. "noise: providers" says that in
+// HE mode the DP noise comes from every provider's agent rather than from
+// the node; without it the node draws the noise. "mode: he" says that the
+// dataset may be read only in multiparty HE mode; without it a query may
+// read it in either mode. The defaults are never written out ("noise: node"
+// is an error), so each letter keeps one encoding.
 //
 // Lists keep their order: two letters that name the same purposes in a
 // different order are different letters, each with its one encoding. No
@@ -223,10 +235,12 @@ const (
 	keyNotAfter         = "not-after"
 	keyMinGroupSize     = "min-group-size"
 	keyMaxGroupsPerUnit = "max-groups-per-unit"
+	keyNoise            = "noise"
 	keyRecipient        = "recipient"
 	keyDataset          = "dataset"
 	keyEpsilon          = "epsilon"
 	keyDelta            = "delta"
+	keyMode             = "mode"
 	keyColumn           = "column"
 	keyProhibitions     = "prohibitions"
 )
@@ -235,8 +249,8 @@ const (
 var letterKeyOrder = map[string]int{
 	keyID: 1, keyApplicant: 2, keyScenario: 3, keyPurpose: 4, keySafeguard: 5,
 	keyNotBefore: 6, keyNotAfter: 7, keyMinGroupSize: 8, keyMaxGroupsPerUnit: 9,
-	keyRecipient: 10, keyDataset: 11, keyEpsilon: 12, keyDelta: 13, keyColumn: 14,
-	keyProhibitions: 15,
+	keyNoise: 10, keyRecipient: 11, keyDataset: 12, keyEpsilon: 13, keyDelta: 14,
+	keyMode: 15, keyColumn: 16, keyProhibitions: 17,
 }
 
 // letterNext lists, for the key of a line ("" before the first), the keys
@@ -252,21 +266,23 @@ var letterNext = map[string][]string{
 	keyNotBefore:        {keyNotAfter},
 	keyNotAfter:         {keyMinGroupSize},
 	keyMinGroupSize:     {keyMaxGroupsPerUnit},
-	keyMaxGroupsPerUnit: {keyRecipient, keyDataset},
+	keyMaxGroupsPerUnit: {keyNoise, keyRecipient, keyDataset},
+	keyNoise:            {keyRecipient, keyDataset},
 	keyRecipient:        {keyRecipient, keyDataset},
 	keyDataset:          {keyEpsilon},
 	keyEpsilon:          {keyDelta},
-	keyDelta:            {keyColumn, keyDataset, keyProhibitions},
+	keyDelta:            {keyMode, keyColumn, keyDataset, keyProhibitions},
+	keyMode:             {keyColumn, keyDataset, keyProhibitions},
 	keyColumn:           {keyColumn, keyDataset, keyProhibitions},
 	keyProhibitions:     {},
 }
 
-// letterOnce holds the keys that appear once (epsilon and delta once per
-// dataset).
+// letterOnce holds the keys that appear at most once (epsilon, delta and
+// mode once per dataset).
 var letterOnce = map[string]bool{
 	keyID: true, keyApplicant: true, keyScenario: true, keyNotBefore: true, keyNotAfter: true,
-	keyMinGroupSize: true, keyMaxGroupsPerUnit: true, keyEpsilon: true, keyDelta: true,
-	keyProhibitions: true,
+	keyMinGroupSize: true, keyMaxGroupsPerUnit: true, keyNoise: true, keyEpsilon: true,
+	keyDelta: true, keyMode: true, keyProhibitions: true,
 }
 
 // letterTimeLayout is the one form of a time in a letter.
@@ -381,11 +397,17 @@ func (l *Letter) marshal() ([]byte, error) {
 	putTime(keyNotAfter, l.NotAfter)
 	put(keyMinGroupSize, strconv.FormatInt(l.MinGroupSize, 10))
 	put(keyMaxGroupsPerUnit, strconv.FormatInt(l.MaxGroupsPerUnit, 10))
+	if l.Noise == NoiseProviders {
+		put(keyNoise, string(NoiseProviders))
+	}
 	putList(keyRecipient, l.Recipients)
 	for _, d := range l.Datasets {
 		put(keyDataset, d.Name)
 		put(keyEpsilon, d.Epsilon.String())
 		put(keyDelta, strconv.FormatFloat(d.Delta, 'g', -1, 64))
+		if d.Mode == ModeHE {
+			put(keyMode, string(ModeHE))
+		}
 		for i := range d.Columns {
 			s, msg := formatColumnRule(&d.Columns[i])
 			if msg != "" {
@@ -741,7 +763,7 @@ func (p *letterParser) order(key string) string {
 		switch {
 		case len(want) == 0:
 			return fmt.Sprintf("nothing may follow %s", p.last)
-		case letterOnce[key] && p.seen[key] && (key == keyEpsilon || key == keyDelta):
+		case letterOnce[key] && p.seen[key] && (key == keyEpsilon || key == keyDelta || key == keyMode):
 			return fmt.Sprintf("duplicate %s: a dataset has one", key)
 		case letterOnce[key] && p.seen[key]:
 			return fmt.Sprintf("duplicate %s: a letter has one", key)
@@ -754,6 +776,7 @@ func (p *letterParser) order(key string) string {
 	if key == keyDataset {
 		delete(p.seen, keyEpsilon)
 		delete(p.seen, keyDelta)
+		delete(p.seen, keyMode)
 	}
 	p.seen[key] = true
 	p.last = key
@@ -800,6 +823,15 @@ func (p *letterParser) value(key, v string) string {
 		l.MinGroupSize, msg = parseLetterInt(v)
 	case keyMaxGroupsPerUnit:
 		l.MaxGroupsPerUnit, msg = parseLetterInt(v)
+	case keyNoise:
+		switch NoiseSource(v) {
+		case NoiseProviders:
+			l.Noise = NoiseProviders
+		case NoiseNode:
+			msg = "noise: node is the default: leave the line out"
+		default:
+			msg = fmt.Sprintf("unknown noise source %q (want providers, or no noise line for the node)", v)
+		}
 	case keyRecipient:
 		msg = p.list(&l.Recipients, key, v)
 	case keyDataset:
@@ -810,6 +842,12 @@ func (p *letterParser) value(key, v string) string {
 	case keyDelta:
 		d := &l.Datasets[len(l.Datasets)-1]
 		d.Delta, msg = parseLetterDelta(v)
+	case keyMode:
+		d := &l.Datasets[len(l.Datasets)-1]
+		if Mode(v) != ModeHE {
+			msg = fmt.Sprintf("unknown mode %q (want he, or no mode line for either mode)", v)
+		}
+		d.Mode = ModeHE
 	case keyColumn:
 		d := &l.Datasets[len(l.Datasets)-1]
 		var r ColumnRule

@@ -89,8 +89,9 @@ func minimalLetter() *Letter {
 
 // variedLetter uses every feature of the format: each use, functions in
 // an unusual order, fractional budgets, both forms of delta, several
-// recipients, a dataset without columns, a text with a colon and an
-// ideographic space inside.
+// recipients, noise from the providers, a dataset that requires HE mode, a
+// dataset without columns, a text with a colon and an ideographic space
+// inside.
 func variedLetter() *Letter {
 	return &Letter{
 		ID:               "2026.bank_L-42",
@@ -103,8 +104,9 @@ func variedLetter() *Letter {
 		MinGroupSize:     20,
 		MaxGroupsPerUnit: 9223372036854775807,
 		Recipients:       []string{"bank", "audit-firm", "overseas-2"},
+		Noise:            NoiseProviders,
 		Datasets: []LetterDataset{
-			{Name: "electricity", Epsilon: 500_000, Delta: 0.00025, Columns: []ColumnRule{
+			{Name: "electricity", Epsilon: 500_000, Delta: 0.00025, Mode: ModeHE, Columns: []ColumnRule{
 				letterRule("kwh", CountOnly),
 				letterRule("month", query.UseFilter, query.UseGroupBy),
 				letterRule("uscc", query.UseJoinKey),

@@ -519,4 +519,10 @@ type Request struct {
 	Time      time.Time `json:"time"`
 	// DryRun asks for the decision and its cost without running or spending.
 	DryRun bool `json:"dry_run,omitempty"`
+	// Mode is the execution mode asked for: sealed, he, or empty for the
+	// one the letter requires (sealed when it requires none).
+	Mode Mode `json:"mode,omitempty"`
+	// ResultKey is, in HE mode, the hex SHA-256 of the operator's result
+	// public key: the agents switch the result to that key only.
+	ResultKey string `json:"result_key,omitempty"`
 }

@@ -95,6 +95,11 @@ type Params struct {
 	Delta            float64    `json:"delta"`
 	MinGroupSize     int64      `json:"min_group_size"`
 	MaxGroupsPerUnit int64      `json:"max_groups_per_unit"`
+	// Mode is ModeHE for a query that runs in multiparty HE mode, empty in
+	// sealed mode.
+	Mode Mode `json:"mode,omitempty"`
+	// Noise says who draws the noise in HE mode.
+	Noise NoiseSource `json:"noise,omitempty"`
 }
 
 // Decision is the outcome of Evaluate: allow, or deny with every reason.
@@ -196,6 +201,7 @@ func Evaluate(s Snapshot, in Input) *Decision {
 		deny(CodeEpsilon, "Art. 57(7)", "epsilon %s is too large", req.Epsilon)
 		return d
 	}
+	mode := checkMode(s, l, in, datasets, per.Float64(), deny)
 	minGroup := l.MinGroupSize
 	delta := 1.0
 	for _, ds := range datasets {
@@ -219,6 +225,9 @@ func Evaluate(s Snapshot, in Input) *Decision {
 	sort.Slice(d.Charges, func(i, j int) bool { return d.Charges[i].Dataset < d.Charges[j].Dataset })
 	d.Allow = true
 	d.Params = &Params{Epsilon: cost, Delta: delta, MinGroupSize: minGroup, MaxGroupsPerUnit: l.MaxGroupsPerUnit}
+	if mode == ModeHE {
+		d.Params.Mode, d.Params.Noise = ModeHE, l.NoiseFrom()
+	}
 	return d
 }
 

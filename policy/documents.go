@@ -212,6 +212,8 @@ type Upload struct {
 	Rows     int64  `json:"rows"`
 	// PlaintextSHA256 is the hex SHA-256 of the CSV file as read.
 	PlaintextSHA256 string `json:"plaintext_sha256"`
+	// HE is set for an upload in multiparty HE mode.
+	HE *HEUpload `json:"he,omitempty"`
 }
 
 // Use is a column use a letter may allow.

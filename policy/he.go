@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/xjdata/cleanroom/query"
 	"github.com/xjdata/cleanroom/schema"
@@ -241,4 +242,120 @@ func validHex(s string, n int) bool {
 		return false
 	}
 	return !slices.ContainsFunc([]byte(s), func(c byte) bool { return !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') })
+}
+
+// Agent is the body of an agent statement, signed by the provider it
+// serves: where the node reaches the provider's agent, how it pins the
+// agent's TLS certificate, and the agent's age recipient, to which the
+// other agents encrypt the shared fingerprint key. A later statement
+// replaces an earlier one.
+type Agent struct {
+	Party string `json:"party"`
+	// URL is the agent's https URL.
+	URL string `json:"url"`
+	// Pin is the hex SHA-256 of the agent's TLS certificate (DER).
+	Pin string `json:"pin"`
+	// Recipient is the agent's age recipient.
+	Recipient string `json:"recipient"`
+}
+
+// Validate checks the agent document's form.
+func (a *Agent) Validate() error {
+	if !ValidPartyName(a.Party) {
+		return fmt.Errorf("agent: invalid party name %q", a.Party)
+	}
+	if !strings.HasPrefix(a.URL, "https://") || len(a.URL) > 512 || strings.ContainsAny(a.URL, " \t\r\n") {
+		return fmt.Errorf("agent of %s: URL %q is not an https URL", a.Party, a.URL)
+	}
+	if !validHex(a.Pin, 64) {
+		return fmt.Errorf("agent of %s: pin must be the hex SHA-256 of its certificate", a.Party)
+	}
+	if !strings.HasPrefix(a.Recipient, "age1") || len(a.Recipient) > 4096 {
+		return fmt.Errorf("agent of %s: %q is not an age recipient", a.Party, a.Recipient)
+	}
+	return nil
+}
+
+// HESetup is the body of an mhe-setup statement, signed by the authority:
+// it starts the generation of the collective key by the agents of the
+// providers it names, from a public random seed. Once the node has logged
+// the collective key, HE mode is set up; a setup that did not complete may
+// be replaced by another with a new id and seed.
+type HESetup struct {
+	ID        string   `json:"id"`
+	Providers []string `json:"providers"`
+	// Seed is 32 random bytes in hex: the common reference string.
+	Seed string `json:"seed"`
+	// PlaintextModulus is T of the parameter set (protocols/mhe).
+	PlaintextModulus uint64 `json:"plaintext_modulus"`
+}
+
+// Validate checks the setup document's form.
+func (h *HESetup) Validate() error {
+	if !letterIDRE.MatchString(h.ID) {
+		return fmt.Errorf("mhe setup: invalid id %q", h.ID)
+	}
+	if len(h.Providers) == 0 || len(h.Providers) > 64 {
+		return fmt.Errorf("mhe setup %s: name 1 to 64 providers", h.ID)
+	}
+	for i, p := range h.Providers {
+		if !ValidPartyName(p) {
+			return fmt.Errorf("mhe setup %s: invalid provider %q", h.ID, p)
+		}
+		if slices.Contains(h.Providers[:i], p) {
+			return fmt.Errorf("mhe setup %s: provider %s named twice", h.ID, p)
+		}
+	}
+	if !validHex(h.Seed, 64) {
+		return fmt.Errorf("mhe setup %s: the seed must be 64 lower-case hex digits", h.ID)
+	}
+	if h.PlaintextModulus < 3 || h.PlaintextModulus%2 == 0 {
+		return fmt.Errorf("mhe setup %s: plaintext modulus %d is not an odd modulus", h.ID, h.PlaintextModulus)
+	}
+	return nil
+}
+
+// HEShare is the body of an mhe-share statement, signed by a provider's
+// agent: its public-key-generation share for a setup, by hash. The node
+// logs every provider's HEShare with the collective key.
+type HEShare struct {
+	Setup       string `json:"setup"`
+	Party       string `json:"party"`
+	ShareSHA256 string `json:"share_sha256"`
+}
+
+// HEUpload describes an upload in HE mode: the collective key its
+// encrypted columns are under and how it carries each column.
+type HEUpload struct {
+	KeySHA256 string               `json:"key_sha256"`
+	Columns   map[string]Treatment `json:"columns"`
+}
+
+// Validate checks the HE part of an upload of dataset d.
+func (h *HEUpload) Validate(d *Dataset) error {
+	if !validHex(h.KeySHA256, 64) {
+		return fmt.Errorf("HE upload to %s: the key hash must be 64 lower-case hex digits", d.Name)
+	}
+	if len(h.Columns) == 0 {
+		return fmt.Errorf("HE upload to %s: no columns", d.Name)
+	}
+	for c, t := range h.Columns {
+		i := d.Schema.Index(c)
+		if i < 0 {
+			return fmt.Errorf("HE upload to %s: column %q is not in the schema", d.Name, c)
+		}
+		switch t {
+		case Clear, Fingerprint:
+		case Encrypted:
+			if d.Schema.Columns[i].Type == schema.String {
+				return fmt.Errorf("HE upload to %s: string column %s cannot be encrypted for sums", d.Name, c)
+			}
+		default:
+			return fmt.Errorf("HE upload to %s: column %s has unknown treatment %q (want clear, fingerprint or encrypted)", d.Name, c, t)
+		}
+	}
+	if d.Unit != "" && h.Columns[d.Unit] != Fingerprint && h.Columns[d.Unit] != Clear {
+		return fmt.Errorf("HE upload to %s: the privacy unit %s must be uploaded as a fingerprint", d.Name, d.Unit)
+	}
+	return nil
 }

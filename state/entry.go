@@ -43,12 +43,14 @@ type Entry struct {
 	Time time.Time `json:"time"`
 	// Statement is the signed statement as received, when it is a
 	// well-formed note of at most statement.MaxBytes.
-	Statement string     `json:"statement,omitempty"`
-	Genesis   *Genesis   `json:"genesis,omitempty"`
-	Upload    *Receipt   `json:"upload,omitempty"`
-	Decision  *Decided   `json:"decision,omitempty"`
-	Release   *Release   `json:"release,omitempty"`
-	Rejection *Rejection `json:"rejection,omitempty"`
+	Statement string      `json:"statement,omitempty"`
+	Genesis   *Genesis    `json:"genesis,omitempty"`
+	Upload    *Receipt    `json:"upload,omitempty"`
+	Decision  *Decided    `json:"decision,omitempty"`
+	Release   *Release    `json:"release,omitempty"`
+	Rejection *Rejection  `json:"rejection,omitempty"`
+	HEKey     *HEKeyEntry `json:"hekey,omitempty"`
+	HEResult  *HEResult   `json:"heresult,omitempty"`
 }
 
 // Genesis starts a deployment's ledger.

@@ -31,6 +31,18 @@
 //	rejection  a statement refused before it could act (malformed,
 //	           unsigned, a bad signature, a conflict): the hash of what was
 //	           received, the kind and signers it claimed, and the reason
+//	hekey      the collective public key of HE mode: its hash, the
+//	           plaintext modulus and every provider's signed share
+//	           commitment (mhe-share statements)
+//	heresult   the encrypted result of an allowed HE-mode decision, logged
+//	           before any agent is asked to help decrypt it: the hashes of
+//	           its ciphertexts, the number of released groups and the
+//	           operator's result key; one per decision
+//
+// Statements of HE mode: agent (a provider registers its agent's address,
+// certificate pin and age recipient) and mhe-setup (the authority starts
+// the key generation) stand in statement entries; an upload statement
+// with an "he" part records an HE-mode upload.
 //
 // Entries hold statements, decisions and hashes: never a row value, a key
 // or a result. The only free text in them is what parties signed
@@ -73,9 +85,12 @@ type partyRec struct {
 type datasetRec struct {
 	Name    string
 	Dataset policy.Dataset
-	// Uploads lists the upload IDs in ledger order.
+	// Uploads lists the sealed-mode upload IDs in ledger order, and Rows
+	// counts their rows.
 	Uploads []string
 	Rows    int64
+	// HEUploads lists the HE-mode upload IDs in ledger order.
+	HEUploads []string
 	// Queries counts decisions that read the dataset (Art. 26(4)).
 	Queries int64
 }
@@ -117,6 +132,7 @@ var dbSchema = &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 	tNonces:   {Name: tNonces, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 	tScenario: {Name: tScenario, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 	tMeta:     {Name: tMeta, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
+	tHE:       {Name: tHE, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 }}
 
 // ErrConflict is matched (errors.Is) by errors about something that
@@ -248,6 +264,10 @@ func apply(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked) error {
 		return nil
 	case KindRejection:
 		return applyRejection(txn, e)
+	case KindHEKey:
+		return applyHEKey(txn, m, e)
+	case KindHEResult:
+		return applyHEResult(txn, e)
 	}
 	return fmt.Errorf("unknown entry kind %q", e.Kind)
 }
@@ -295,7 +315,7 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 	case statement.KindParty:
 		return applyParty(txn, m, st)
 	case statement.KindDataset, statement.KindUpload, statement.KindLetter, statement.KindApproval,
-		statement.KindScenario, statement.KindRevocation:
+		statement.KindScenario, statement.KindRevocation, statement.KindAgent, statement.KindHESetup:
 	default:
 		return fmt.Errorf("a %s statement cannot stand in a statement entry", st.Kind)
 	}
@@ -314,6 +334,10 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 		return applyScenario(txn, m, st)
 	case statement.KindRevocation:
 		return applyRevocation(txn, m, st)
+	case statement.KindAgent:
+		return applyAgent(txn, st)
+	case statement.KindHESetup:
+		return applyHESetup(txn, m, st)
 	default:
 		return applyApproval(txn, m, st)
 	}
@@ -422,11 +446,16 @@ func checkUpload(txn *memdb.Txn, st *statement.Statement) (*policy.Upload, error
 	if !validUploadID(u.UploadID) {
 		return nil, fmt.Errorf("upload: invalid upload id %q (want 32 lower-case hex digits)", u.UploadID)
 	}
-	if slices.Contains(d.Uploads, u.UploadID) {
+	if slices.Contains(d.Uploads, u.UploadID) || slices.Contains(d.HEUploads, u.UploadID) {
 		return nil, conflictf("upload %s to %s was already received", u.UploadID, u.Dataset)
 	}
 	if u.Rows < 0 || len(u.PlaintextSHA256) != 64 {
 		return nil, fmt.Errorf("upload %s: bad row count or plaintext hash", u.UploadID)
+	}
+	if u.HE != nil {
+		if err := checkHEUpload(txn, &d.Dataset, &u); err != nil {
+			return nil, err
+		}
 	}
 	return &u, nil
 }
@@ -453,8 +482,13 @@ func applyUpload(txn *memdb.Txn, st *statement.Statement, r *Receipt) error {
 	}
 	raw, _ := txn.First(tDatasets, "id", u.Dataset)
 	d := *raw.(*datasetRec)
-	d.Uploads = append(slices.Clip(d.Uploads), u.UploadID)
-	d.Rows += u.Rows
+	if u.HE != nil {
+		d.HEUploads = append(slices.Clip(d.HEUploads), u.UploadID)
+		applyHEUpload(txn, &d.Dataset, u)
+	} else {
+		d.Uploads = append(slices.Clip(d.Uploads), u.UploadID)
+		d.Rows += u.Rows
+	}
 	must(txn.Insert(tDatasets, &d))
 	return nil
 }
@@ -568,6 +602,9 @@ func applyDecision(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked)
 	d := e.Decision
 	if !d.Allow || r.DryRun {
 		return nil
+	}
+	if d.Params != nil && d.Params.Mode == policy.ModeHE {
+		noteHEDecision(txn, m.Entries, r)
 	}
 	raw, _ := txn.First(tLetters, "id", r.Letter)
 	if raw == nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
@@ -13,6 +14,13 @@ import (
 )
 
 func genesis(t *testing.T) (*state.Entry, func(kind statement.Kind, body any) *state.Entry) {
+	g, _, signed := genesisAuthority(t)
+	return g, signed
+}
+
+// genesisAuthority returns a genesis entry, the authority's signer, and a
+// function that makes statement entries signed by the authority.
+func genesisAuthority(t *testing.T) (*state.Entry, note.Signer, func(kind statement.Kind, body any) *state.Entry) {
 	auth, avkey, err := keys.New("authority")
 	require.NoError(t, err)
 	_, nvkey, err := keys.Generate("node")
@@ -23,7 +31,7 @@ func genesis(t *testing.T) (*state.Entry, func(kind statement.Kind, body any) *s
 		require.NoError(t, err)
 		return &state.Entry{Kind: state.KindStatement, Time: time.Now(), Statement: string(msg)}
 	}
-	return g, signed
+	return g, auth, signed
 }
 
 func TestApplyOrder(t *testing.T) {

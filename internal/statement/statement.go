@@ -57,10 +57,14 @@ const (
 	KindScenario   Kind = "scenario"   // the authority approves or withdraws a scenario
 	KindRevocation Kind = "revocation" // the authority or a provider revokes a letter
 	KindQuery      Kind = "query"      // an operator asks a question
+	KindAgent      Kind = "agent"      // a provider registers its HE-mode agent
+	KindHESetup    Kind = "mhe-setup"  // the authority starts the collective key generation
+	KindHEShare    Kind = "mhe-share"  // a provider's agent commits to its key-generation share
 )
 
 var kinds = map[Kind]bool{KindParty: true, KindDataset: true, KindUpload: true, KindLetter: true,
-	KindApproval: true, KindScenario: true, KindRevocation: true, KindQuery: true}
+	KindApproval: true, KindScenario: true, KindRevocation: true, KindQuery: true,
+	KindAgent: true, KindHESetup: true, KindHEShare: true}
 
 // ErrMalformed is wrapped by every error about a statement's form (as
 // opposed to its signatures).

@@ -71,7 +71,9 @@ func TestHESetupAndUploads(t *testing.T) {
 	require.ErrorContains(t, l.apply(up(upload)), "before HE mode is set up")
 
 	share := stmt(t, statement.KindHEShare, policy.HEShare{Setup: "S1", Party: "grid", ShareSHA256: hash}, grid).Statement
-	key := func(k state.HEKeyEntry) *state.Entry { return &state.Entry{Kind: state.KindHEKey, Time: time.Now(), HEKey: &k} }
+	key := func(k state.HEKeyEntry) *state.Entry {
+		return &state.Entry{Kind: state.KindHEKey, Time: time.Now(), HEKey: &k}
+	}
 	require.ErrorContains(t, l.apply(key(state.HEKeyEntry{Setup: "S0", KeySHA256: hash, PlaintextModulus: 65537, Shares: []string{share}})), "not the pending setup")
 	require.ErrorContains(t, l.apply(key(state.HEKeyEntry{Setup: "S1", KeySHA256: hash, PlaintextModulus: 65539, Shares: []string{share}})), "plaintext modulus")
 	require.ErrorContains(t, l.apply(key(state.HEKeyEntry{Setup: "S1", KeySHA256: hash, PlaintextModulus: 65537})), "0 shares for 1 providers")
@@ -109,4 +111,3 @@ func TestHESetupAndUploads(t *testing.T) {
 	res := &state.Entry{Kind: state.KindHEResult, Time: time.Now(), HEResult: &state.HEResult{Decision: 3, Ciphers: []string{hash}, ResultKey: hash}}
 	require.ErrorContains(t, l.apply(res), "not an allowed HE-mode decision")
 }
-

@@ -86,4 +86,3 @@ func (f *Follower) Extend(signed []byte, proof [][]byte, entries [][]byte) (*Che
 	f.cp, f.signed, f.rng = cp, bytes.Clone(signed), rng
 	return cp, nil
 }
-

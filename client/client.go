@@ -43,6 +43,17 @@ func New(baseURL, pin string) (*Client, error) {
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("node URL %q: want https://host:port", baseURL)
 	}
+	hc, err := Pinned(pin)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{base: strings.TrimSuffix(baseURL, "/"), hc: hc}, nil
+}
+
+// Pinned returns an HTTP client that trusts exactly the TLS certificate
+// whose pin ("sha256:" and 64 hex digits) it is given, as the node and the
+// providers' agents print at start.
+func Pinned(pin string) (*http.Client, error) {
 	want, ok := strings.CutPrefix(pin, "sha256:")
 	wantB, err := hex.DecodeString(want)
 	if !ok || err != nil || len(wantB) != sha256.Size {
@@ -55,17 +66,17 @@ func New(baseURL, pin string) (*Client, error) {
 		InsecureSkipVerify: true,
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			if len(raw) == 0 {
-				return errors.New("node presented no certificate")
+				return errors.New("the server presented no certificate")
 			}
 			got := sha256.Sum256(raw[0])
 			if subtle.ConstantTimeCompare(got[:], wantB) != 1 {
-				return fmt.Errorf("node certificate does not match the pin: got sha256:%x", got)
+				return fmt.Errorf("the server certificate does not match the pin: got sha256:%x", got)
 			}
 			return nil
 		},
 	}
 	tr := &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, IdleConnTimeout: 90 * time.Second}
-	return &Client{base: strings.TrimSuffix(baseURL, "/"), hc: &http.Client{Transport: tr}}, nil
+	return &http.Client{Transport: tr}, nil
 }
 
 // NodeInfo is the content of a node's node.json.
@@ -208,6 +219,13 @@ func (c *Client) EntriesTo(ctx context.Context, size uint64, progress func(done 
 			}
 		}
 	}
+}
+
+// Consistency returns the ledger's latest signed checkpoint with a proof
+// that it extends the log at size from.
+func (c *Client) Consistency(ctx context.Context, from uint64) (*api.Consistency, error) {
+	var out api.Consistency
+	return &out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/ledger/consistency?from=%d", from), nil, nil, &out)
 }
 
 // Entries returns up to count raw ledger entries from index from.

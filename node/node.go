@@ -130,7 +130,7 @@ func Open(cfg Config) (*Node, error) {
 	if n.store, err = enclave.OpenStore(filepath.Join(cfg.Dir, "sealed"), n.custody); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if n.tlsCert, n.pin, err = loadOrCreateTLS(cfg.Dir); err != nil {
+	if n.tlsCert, n.pin, err = keys.LoadOrCreateTLS(cfg.Dir, "cleanroom node"); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	origin := cfg.Origin

@@ -147,3 +147,64 @@ type Entries struct {
 	From    uint64   `json:"from"`
 	Entries [][]byte `json:"entries"`
 }
+
+// AgentInfo describes a provider's agent (GET /v1/agent/info).
+type AgentInfo struct {
+	Party string `json:"party"`
+	// Recipient is the agent's age recipient.
+	Recipient string `json:"recipient"`
+	// Pin is the pin of the agent's TLS certificate.
+	Pin string `json:"pin"`
+	// Synced is how many ledger entries the agent has verified.
+	Synced uint64 `json:"synced"`
+	// KeySHA256 is the hex SHA-256 of the collective key the agent holds a
+	// share of, once set up.
+	KeySHA256 string `json:"key_sha256,omitempty"`
+}
+
+// KeygenRequest asks an agent for its share of the collective key of the
+// mhe-setup statement logged at ledger index Setup.
+type KeygenRequest struct {
+	Setup uint64 `json:"setup"`
+}
+
+// KeygenResponse is an agent's key-generation share.
+type KeygenResponse struct {
+	// Share is the public-key-generation share.
+	Share []byte `json:"share"`
+	// Statement is the agent's signed mhe-share statement committing to
+	// Share by hash.
+	Statement string `json:"statement"`
+	// Fingerprint holds, from the first provider of the setup only, the
+	// fingerprint key encrypted with age to each other provider's agent,
+	// by party.
+	Fingerprint map[string]string `json:"fingerprint,omitempty"`
+}
+
+// FinishRequest gives an agent every provider's key-generation share, in
+// the setup's order, once the node has logged the collective key at
+// ledger index Key, and the fingerprint key encrypted to it.
+type FinishRequest struct {
+	Key         uint64   `json:"key"`
+	Shares      [][]byte `json:"shares"`
+	Fingerprint string   `json:"fingerprint,omitempty"`
+}
+
+// FinishResponse confirms the collective key an agent verified.
+type FinishResponse struct {
+	KeySHA256 string `json:"key_sha256"`
+}
+
+// KeySwitchRequest asks an agent for its key-switch shares of the result
+// ciphertexts recorded by the heresult entry at ledger index Result,
+// towards the operator's result public key Target.
+type KeySwitchRequest struct {
+	Result  uint64   `json:"result"`
+	Ciphers [][]byte `json:"ciphers"`
+	Target  []byte   `json:"target"`
+}
+
+// KeySwitchResponse holds an agent's shares, one per ciphertext.
+type KeySwitchResponse struct {
+	Shares [][]byte `json:"shares"`
+}

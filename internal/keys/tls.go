@@ -1,4 +1,4 @@
-package node
+package keys
 
 import (
 	"crypto/ecdsa"
@@ -18,21 +18,21 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/xjdata/cleanroom/internal/keys"
 )
 
-// loadOrCreateTLS returns the node's TLS certificate, creating a
-// self-signed ECDSA P-256 certificate for localhost at first start, and its
-// pin: "sha256:" and the hex SHA-256 of the certificate's DER bytes.
-func loadOrCreateTLS(dir string) (tls.Certificate, string, error) {
+// LoadOrCreateTLS returns the TLS certificate in dir (tls.crt and tls.key,
+// the key 0600), creating a self-signed ECDSA P-256 certificate for
+// localhost at first start, and its pin: "sha256:" and the hex SHA-256 of
+// the certificate's DER bytes. Clients trust the pin, not a chain: the
+// node and the providers' agents serve this way.
+func LoadOrCreateTLS(dir, name string) (tls.Certificate, string, error) {
 	certPath, keyPath := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	if _, err := os.Stat(certPath); errors.Is(err, fs.ErrNotExist) {
-		if err := createTLS(certPath, keyPath); err != nil {
+		if err := createTLS(certPath, keyPath, name); err != nil {
 			return tls.Certificate{}, "", err
 		}
 	}
-	if err := keys.CheckSecretMode(keyPath); err != nil {
+	if err := CheckSecretMode(keyPath); err != nil {
 		return tls.Certificate{}, "", err
 	}
 	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
@@ -48,7 +48,7 @@ func Pin(der []byte) string {
 	return "sha256:" + hex.EncodeToString(h[:])
 }
 
-func createTLS(certPath, keyPath string) error {
+func createTLS(certPath, keyPath, name string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -59,7 +59,7 @@ func createTLS(certPath, keyPath string) error {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "cleanroom node"},
+		Subject:      pkix.Name{CommonName: name},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().AddDate(10, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
@@ -75,7 +75,7 @@ func createTLS(certPath, keyPath string) error {
 	if err != nil {
 		return err
 	}
-	if err := keys.WriteSecret(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})); err != nil {
+	if err := WriteSecret(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})); err != nil {
 		return err
 	}
 	return os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)

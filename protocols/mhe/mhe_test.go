@@ -1,0 +1,643 @@
+package mhe
+
+import (
+	"context"
+	"errors"
+	"math/big"
+	mrand "math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tuneinsight/lattigo/v6/ring"
+	"github.com/tuneinsight/lattigo/v6/schemes/bgv"
+	"github.com/tuneinsight/lattigo/v6/utils/sampling"
+)
+
+// TestEndToEnd runs the whole protocol with 3 agents: key generation, a
+// provider encrypting 20,000 values, the node computing 5 weighted sums
+// and adding constants, the agents key-switching with masks (one adding
+// DP noise), the node combining and the operator decrypting.
+func TestEndToEnd(t *testing.T) {
+	s := newSetup(t, 3)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+
+	values := make([]int64, 20000)
+	for i := range values {
+		values[i] = rng.Int64N(2e9+1) - 1e9
+	}
+	chunks := s.encryptColumn(t, values)
+	require.Len(t, chunks, 3)
+
+	// 5 groups: each row goes to one group, weights 1..3.
+	groups := make([]Weights, 5)
+	want := make([]int64, 5)
+	for r, v := range values {
+		g := rng.IntN(5)
+		w := int64(1 + rng.IntN(3))
+		groups[g].Rows = append(groups[g].Rows, int32(r))
+		groups[g].W = append(groups[g].W, w)
+		want[g] += w * v
+	}
+	results, err := WeightedSums(context.Background(), s.params, chunks, groups, 0)
+	require.NoError(t, err)
+	require.Len(t, results, 5)
+
+	// The operator reloads its key from its file.
+	b, err := s.opSK.MarshalBinary()
+	require.NoError(t, err)
+	var opSK ResultSecretKey
+	require.NoError(t, opSK.UnmarshalBinary(b))
+	s.opSK = &opSK
+
+	for g, ct := range results {
+		constant := int64(1000*g - 2000)
+		require.NoError(t, AddConstant(s.params, ct, 0, constant))
+
+		dp := rng.Int64N(2e6+1) - 1e6
+		addends := make([][]uint64, len(s.agents))
+		for i := range s.agents {
+			noise := int64(0)
+			if i == 1 {
+				noise = dp
+			}
+			addends[i], err = MaskAddend(map[int]int64{0: noise})
+			require.NoError(t, err)
+		}
+		got := s.reveal(t, ct, addends)
+		require.Equal(t, want[g]+constant+dp, got[0], "group %d", g)
+
+		// Every other coefficient is masked: it matches the unmasked
+		// garbage only by chance, and looks uniform mod T.
+		clear := garbage(values, groups[g])
+		equal := 0
+		var bins [8]int
+		for j := 1; j < ChunkSize; j++ {
+			if got[j] == centredModT(clear[j]) {
+				equal++
+			}
+			bins[uint64(got[j]+MaxExactSum)/(PlaintextModulus/8+1)]++
+		}
+		require.LessOrEqual(t, equal, 2, "group %d: masked coefficients equal to the garbage", g)
+		for k, n := range bins {
+			require.InDelta(t, (ChunkSize-1)/8, n, 200, "group %d: bin %d of the masked coefficients", g, k)
+		}
+	}
+}
+
+// TestGarbageIsRevealedWithoutMask shows what the mask hides: without
+// addends the operator decrypts, at every coefficient but 0, another linear
+// combination of the column.
+func TestGarbageIsRevealedWithoutMask(t *testing.T) {
+	s := newSetup(t, 3)
+	rng := mrand.New(mrand.NewPCG(3, 4))
+	values := make([]int64, 9000)
+	for i := range values {
+		values[i] = rng.Int64N(2e9+1) - 1e9
+	}
+	chunks := s.encryptColumn(t, values)
+	g := Weights{Rows: []int32{0, 5, 8191, 8192, 8999}, W: []int64{1, 2, 3, 4, 5}}
+	results, err := WeightedSums(context.Background(), s.params, chunks, []Weights{g}, 2)
+	require.NoError(t, err)
+	got := s.reveal(t, results[0], nil)
+	clear := garbage(values, g)
+	for j := range got {
+		require.Equal(t, centredModT(clear[j]), got[j], "coefficient %d", j)
+	}
+}
+
+// TestWrongSharesGiveWrongResults: a missing share, a share from a key
+// outside the collective key, or a share computed for another ciphertext
+// does not fail loudly but decrypts to noise.
+func TestWrongSharesGiveWrongResults(t *testing.T) {
+	s := newSetup(t, 3)
+	values := []int64{5, 7, 11, 13}
+	want := int64(5 + 2*7 + 3*11)
+	chunks := s.encryptColumn(t, values)
+	g := Weights{Rows: []int32{0, 1, 2}, W: []int64{1, 2, 3}}
+	outsider, err := GenerateSecretShare(s.params)
+	require.NoError(t, err)
+
+	// One fresh result ciphertext (a fresh c1) per scenario: an agent
+	// never makes two shares for one c1.
+	fresh := func(k int64) *Ciphertext {
+		res, err := WeightedSums(context.Background(), s.params, chunks, []Weights{g}, 1)
+		require.NoError(t, err)
+		r, err := EncryptVector(s.params, s.cpk, []int64{0, k})
+		require.NoError(t, err)
+		require.NoError(t, Add(s.params, res[0], r))
+		return res[0]
+	}
+	share := func(a *SecretShare, ct *Ciphertext) []byte {
+		b, err := a.KeySwitchShare(s.params, ct, s.opPK, nil)
+		require.NoError(t, err)
+		return b
+	}
+
+	ct := fresh(1)
+	got := s.combineAndDecrypt(t, ct, [][]byte{share(s.agents[0], ct), share(s.agents[1], ct)})
+	require.NotEqual(t, want, got[0], "missing share")
+
+	ct = fresh(2)
+	got = s.combineAndDecrypt(t, ct, [][]byte{share(s.agents[0], ct), share(s.agents[1], ct), share(outsider, ct)})
+	require.NotEqual(t, want, got[0], "share from a wrong key")
+
+	ct, other := fresh(3), fresh(4)
+	require.NotEqual(t, ct.KeySwitchID(), other.KeySwitchID())
+	got = s.combineAndDecrypt(t, ct, [][]byte{share(s.agents[0], ct), share(s.agents[1], ct), share(s.agents[2], other)})
+	require.NotEqual(t, want, got[0], "share for another ciphertext")
+
+	// But a share only depends on c1: a ciphertext derived by a plaintext
+	// addition keeps its c1, so its KeySwitchID, and accepts the share.
+	// That is why agents must refuse a second share per KeySwitchID, not
+	// per Hash.
+	ct = fresh(6)
+	derived := ct.Clone()
+	require.NoError(t, AddConstant(s.params, derived, 0, 1))
+	require.NotEqual(t, ct.Hash(), derived.Hash())
+	require.Equal(t, ct.KeySwitchID(), derived.KeySwitchID())
+	got = s.combineAndDecrypt(t, derived, s.shares(t, ct, nil))
+	require.Equal(t, want+1, got[0])
+
+	// Control: the right shares.
+	ct = fresh(5)
+	got = s.combineAndDecrypt(t, ct, s.shares(t, ct, nil))
+	require.Equal(t, want, got[0])
+	require.Equal(t, centredModT(garbage(values, g)[1]+5), got[1]) // unmasked: garbage plus the constant
+}
+
+// TestExtremeSums: values and sums at ±MaxExactSum decrypt exactly, and
+// MaxExactSum+1 wraps to -MaxExactSum (the node must prevent that).
+func TestExtremeSums(t *testing.T) {
+	s := newSetup(t, 3)
+	const M = MaxExactSum
+	values := []int64{M, -M, M - 1, 1, M / 64, -(M / 64), 0}
+	chunks := s.encryptColumn(t, values)
+	groups := []Weights{
+		{Rows: []int32{0}, W: []int64{1}},
+		{Rows: []int32{1}, W: []int64{1}},
+		{Rows: []int32{2, 3}, W: []int64{1, 1}},
+		{Rows: []int32{4}, W: []int64{64}},
+		{Rows: []int32{5}, W: []int64{64}},
+		{Rows: []int32{0, 1}, W: []int64{1, 1}},
+		{Rows: []int32{0}, W: []int64{1}},
+	}
+	want := []int64{M, -M, M, 64 * (M / 64), -64 * (M / 64), 0, -M}
+	results, err := WeightedSums(context.Background(), s.params, chunks, groups, 0)
+	require.NoError(t, err)
+	require.NoError(t, AddConstant(s.params, results[6], 0, 1)) // M + 1 wraps
+	for g, ct := range results {
+		addends := make([][]uint64, len(s.agents))
+		for i := range addends {
+			addends[i], err = MaskAddend(map[int]int64{0: 0})
+			require.NoError(t, err)
+		}
+		require.Equal(t, want[g], s.reveal(t, ct, addends)[0], "group %d", g)
+	}
+
+	// A clear vector at the extremes.
+	vec := []int64{M, -M, 0, 1, -1}
+	ct, err := EncryptVector(s.params, s.cpk, vec)
+	require.NoError(t, err)
+	got := s.reveal(t, ct, nil)
+	require.Equal(t, vec, got[:len(vec)])
+	require.Equal(t, make([]int64, ChunkSize-len(vec)), got[len(vec):])
+}
+
+// TestArithmetic checks Add, MulScalar and AddConstant on a clear vector,
+// with DP noise from two agents at the result positions.
+func TestArithmetic(t *testing.T) {
+	s := newSetup(t, 3)
+	a, err := EncryptVector(s.params, s.cpk, []int64{1, 2, 3, -4})
+	require.NoError(t, err)
+	b, err := EncryptVector(s.params, s.cpk, []int64{10, 20, 30, 40})
+	require.NoError(t, err)
+	require.NoError(t, Add(s.params, a, b))        // 11 22 33 36
+	require.NoError(t, MulScalar(s.params, a, -3)) // -33 -66 -99 -108
+	require.NoError(t, AddConstant(s.params, a, 2, 100))
+	require.NoError(t, AddConstant(s.params, a, ChunkSize-1, -5))
+	noise := map[int]int64{0: 7, 1: -7, 2: 0, 3: 1, ChunkSize - 1: 0}
+	addends := make([][]uint64, len(s.agents))
+	for i := range addends {
+		n := map[int]int64{0: 0, 1: 0, 2: 0, 3: 0, ChunkSize - 1: 0}
+		if i < 2 {
+			n = noise
+		}
+		addends[i], err = MaskAddend(n)
+		require.NoError(t, err)
+	}
+	got := s.reveal(t, a, addends)
+	require.Equal(t, []int64{-33 + 14, -66 - 14, -99 + 100, -108 + 2}, got[:4])
+	require.Equal(t, int64(-5), got[ChunkSize-1])
+
+	require.Error(t, AddConstant(s.params, a, ChunkSize, 1))
+	require.Error(t, AddConstant(s.params, a, -1, 1))
+	require.Error(t, AddConstant(s.params, a, 0, MaxExactSum+1))
+	require.Error(t, Add(s.params, a, nil))
+	require.Error(t, MulScalar(s.params, &Ciphertext{}, 2))
+}
+
+// TestEncryptValidation: the encryptor names the offending index.
+func TestEncryptValidation(t *testing.T) {
+	s := newSetup(t, 3)
+	enc, err := NewEncryptor(s.params, s.cpk)
+	require.NoError(t, err)
+	_, err = enc.EncryptChunk(make([]int64, ChunkSize+1))
+	require.ErrorContains(t, err, "chunk of 8193 values")
+	bad := make([]int64, 100)
+	bad[42] = MaxExactSum + 1
+	_, err = enc.EncryptChunk(bad)
+	require.ErrorContains(t, err, "value 42 is")
+	bad[42] = -MaxExactSum - 1
+	_, err = enc.EncryptChunk(bad)
+	require.ErrorContains(t, err, "value 42 is")
+	bad[42] = -1 << 63
+	_, err = enc.EncryptChunk(bad)
+	require.ErrorContains(t, err, "value 42 is")
+	_, err = NewEncryptor(s.params, nil)
+	require.Error(t, err)
+}
+
+func TestEncryptColumn(t *testing.T) {
+	s := newSetup(t, 3)
+	enc, err := NewEncryptor(s.params, s.cpk)
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	// Order and count, with a short last chunk.
+	values := make([]int64, 4*ChunkSize+17)
+	for i := range values {
+		values[i] = int64(i)
+	}
+	var order []int
+	require.NoError(t, enc.EncryptColumn(ctx, values, 3, func(i int, ct *Ciphertext) error {
+		order = append(order, i)
+		return nil
+	}))
+	require.Equal(t, []int{0, 1, 2, 3, 4}, order)
+
+	// An empty column emits nothing.
+	require.NoError(t, enc.EncryptColumn(ctx, nil, 2, func(int, *Ciphertext) error {
+		t.Fatal("emit on an empty column")
+		return nil
+	}))
+
+	// A bad value is named by its index in the column; nothing after the
+	// bad chunk is emitted.
+	values[3*ChunkSize+5] = MaxExactSum + 1
+	var emitted []int
+	err = enc.EncryptColumn(ctx, values, 2, func(i int, ct *Ciphertext) error {
+		emitted = append(emitted, i)
+		return nil
+	})
+	require.ErrorContains(t, err, "value 24581 is")
+	require.Equal(t, []int{0, 1, 2}, emitted)
+	values[3*ChunkSize+5] = 0
+
+	// An emit error stops the column.
+	stop := errors.New("stop")
+	err = enc.EncryptColumn(ctx, values, 2, func(i int, ct *Ciphertext) error {
+		if i == 1 {
+			return stop
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, stop)
+
+	// A cancelled context stops it too.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	err = enc.EncryptColumn(cctx, values, 2, func(int, *Ciphertext) error { return nil })
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestWeightsValidation(t *testing.T) {
+	s := newSetup(t, 3)
+	chunks := s.encryptColumn(t, []int64{1, 2, 3})
+	ctx := context.Background()
+	for name, tc := range map[string]struct {
+		g   Weights
+		err string
+	}{
+		"lengths":    {Weights{Rows: []int32{0, 1}, W: []int64{1}}, "2 rows but 1 weights"},
+		"descending": {Weights{Rows: []int32{1, 0}, W: []int64{1, 1}}, "rows not ascending"},
+		"duplicate":  {Weights{Rows: []int32{1, 1}, W: []int64{1, 1}}, "rows not ascending"},
+		"negative":   {Weights{Rows: []int32{-1}, W: []int64{1}}, "outside the column's"},
+		"beyond":     {Weights{Rows: []int32{ChunkSize}, W: []int64{1}}, "outside the column's"},
+		"zero":       {Weights{Rows: []int32{0}, W: []int64{0}}, "outside [1, 2^20]"},
+		"huge":       {Weights{Rows: []int32{0}, W: []int64{1<<20 + 1}}, "outside [1, 2^20]"},
+	} {
+		_, err := WeightedSums(ctx, s.params, chunks, []Weights{{}, tc.g}, 1)
+		require.ErrorContains(t, err, "group 1: ", name)
+		require.ErrorContains(t, err, tc.err, name)
+	}
+
+	// The squared-weight envelope.
+	many := Weights{}
+	for r := range int32(ChunkSize) {
+		many.Rows = append(many.Rows, r)
+		many.W = append(many.W, 1<<14) // 2^13 · 2^28 = 2^41
+	}
+	_, err := WeightedSums(ctx, s.params, chunks, []Weights{many}, 1)
+	require.ErrorContains(t, err, "MaxWeightSquareSum")
+
+	// An empty group gives a zero result; a cancelled context an error.
+	res, err := WeightedSums(ctx, s.params, chunks, []Weights{{}}, 1)
+	require.NoError(t, err)
+	require.Equal(t, int64(0), s.reveal(t, res[0], nil)[0])
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = WeightedSums(cctx, s.params, chunks, []Weights{{Rows: []int32{0}, W: []int64{1}}}, 1)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = WeightedSums(ctx, s.params, []*Ciphertext{nil}, nil, 1)
+	require.ErrorContains(t, err, "chunk 0")
+}
+
+// TestWeightedSumsManyChunks checks sums across many chunks and parallel
+// accumulation against the clear sums.
+func TestWeightedSumsManyChunks(t *testing.T) {
+	s := newSetup(t, 3)
+	rng := mrand.New(mrand.NewPCG(5, 6))
+	values := make([]int64, 40*ChunkSize-3)
+	for i := range values {
+		values[i] = rng.Int64N(1<<40) - 1<<39
+	}
+	chunks := s.encryptColumn(t, values)
+	groups := make([]Weights, 4)
+	want := make([]int64, 4)
+	for r, v := range values {
+		g := rng.IntN(6) // groups 4, 5 dropped: rows outside every group
+		if g >= 4 || (g == 3 && r > 5*ChunkSize) {
+			continue // group 3 touches only the first chunks
+		}
+		w := int64(1 + rng.IntN(64))
+		groups[g].Rows = append(groups[g].Rows, int32(r))
+		groups[g].W = append(groups[g].W, w)
+		want[g] += w * v
+	}
+	results, err := WeightedSums(context.Background(), s.params, chunks, groups, 3)
+	require.NoError(t, err)
+
+	// Deterministic whatever the worker count: agents can recompute it.
+	again, err := WeightedSums(context.Background(), s.params, chunks, groups, 1)
+	require.NoError(t, err)
+	for g := range results {
+		require.Equal(t, results[g].Hash(), again[g].Hash(), "group %d", g)
+	}
+
+	for g, ct := range results {
+		require.Equal(t, want[g], s.reveal(t, ct, nil)[0], "group %d", g)
+	}
+}
+
+// TestFloodingBudgetEdge puts the noise budget at its edge: 8 agents, a
+// weighted sum of 1M rows with weight 64, and every agent's flooding at its
+// bound +6σ (then -6σ) on every coefficient. Decryption stays exact. With
+// σ doubled it no longer does: 2^54 is the largest power of two.
+func TestFloodingBudgetEdge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1M-row edge test")
+	}
+	s := newSetup(t, MaxParties)
+	rng := mrand.New(mrand.NewPCG(7, 8))
+	const rows = 1_000_000
+	values := make([]int64, rows)
+	g := Weights{Rows: make([]int32, rows), W: make([]int64, rows)}
+	var want int64
+	for r := range values {
+		values[r] = rng.Int64N(2e9+1) - 1e9
+		g.Rows[r], g.W[r] = int32(r), 64
+		want += 64 * values[r]
+	}
+	chunks := s.encryptColumn(t, values)
+	results, err := WeightedSums(context.Background(), s.params, chunks, []Weights{g}, 0)
+	require.NoError(t, err)
+	sum := results[0]
+
+	sk := s.collectiveKey()
+	e := noise(t, s.params, sk, sum, map[int]*big.Int{0: big.NewInt(want)})
+	t.Logf("WeightedSums noise at coefficient 0 (1M rows × 64, 8 agents): %d bits", maxBits(e))
+	require.Less(t, maxBits(e), 32)
+
+	// Fresh encryption noise under the 8-agent key, over all coefficients.
+	vec, err := EncryptVector(s.params, s.cpk, nil)
+	require.NoError(t, err)
+	m := make(map[int]*big.Int, ChunkSize)
+	for j := range ChunkSize {
+		m[j] = new(big.Int)
+	}
+	t.Logf("fresh encryption noise (8 agents): %d bits", maxBits(noise(t, s.params, sk, vec, m)))
+
+	constant := func(v int64) noiseSource {
+		return func(out []int64) {
+			for i := range out {
+				out[i] = v
+			}
+		}
+	}
+	reveal := func(ct *Ciphertext, flood noiseSource) int64 {
+		var shares [][]byte
+		for _, a := range s.agents {
+			b, err := a.keySwitchShare(s.params, ct, s.opPK, nil, flood)
+			require.NoError(t, err)
+			shares = append(shares, b)
+		}
+		return s.combineAndDecrypt(t, ct, shares)[0]
+	}
+	for k, sign := range []int64{1, -1} {
+		// Test only: these key switches share one c1, which an agent must
+		// never allow (see KeySwitchID).
+		ct := sum.Clone()
+		require.NoError(t, AddConstant(s.params, ct, 1, int64(k)))
+		require.Equal(t, want, reveal(ct, constant(sign*FloodingBound)), "flooding at %+d·6σ", sign)
+
+		ct = sum.Clone()
+		require.NoError(t, AddConstant(s.params, ct, 1, int64(10+k)))
+		require.NotEqual(t, want, reveal(ct, constant(sign*2*FloodingBound)), "flooding at %+d·6·2σ must overflow", sign)
+	}
+
+	// And with real flooding.
+	ct := sum.Clone()
+	require.NoError(t, AddConstant(s.params, ct, 1, 99))
+	require.Equal(t, want, reveal(ct, gaussianFlooding))
+}
+
+// TestFloodingSampler checks the flooding distribution: its width, its
+// bound, and that it is dense (no repeated values, uniform low bits).
+func TestFloodingSampler(t *testing.T) {
+	const n = 1 << 17
+	out := make([]int64, n)
+	gaussianFlooding(out)
+	var sum, sq float64
+	seen := make(map[int64]bool, n)
+	var low [256]int
+	for _, v := range out {
+		require.LessOrEqual(t, v, int64(FloodingBound))
+		require.GreaterOrEqual(t, v, int64(-FloodingBound))
+		require.False(t, seen[v], "repeated sample %d", v)
+		seen[v] = true
+		f := float64(v) / FloodingSigma
+		sum += f
+		sq += f * f
+		low[uint64(v)&0xff]++
+	}
+	mean, std := sum/n, sq/n
+	require.InDelta(t, 0, mean, 0.02)
+	require.InDelta(t, 1, std, 0.02) // variance in units of σ²
+	chi2 := 0.0
+	for _, c := range low {
+		d := float64(c) - n/256
+		chi2 += d * d / (n / 256)
+	}
+	require.Less(t, chi2, 400.0, "low byte of the flooding noise not uniform (255 d.o.f.)")
+}
+
+// TestMaskAddend checks positions, lifting and the range of the mask.
+func TestMaskAddend(t *testing.T) {
+	a, err := MaskAddend(map[int]int64{0: -1, 5: 17, ChunkSize - 1: 0})
+	require.NoError(t, err)
+	require.Len(t, a, ChunkSize)
+	require.Equal(t, uint64(PlaintextModulus-1), a[0])
+	require.Equal(t, uint64(17), a[5])
+	require.Equal(t, uint64(0), a[ChunkSize-1])
+	high := 0
+	for _, v := range a {
+		require.Less(t, v, uint64(PlaintextModulus))
+		if v > PlaintextModulus/2 {
+			high++
+		}
+	}
+	require.InDelta(t, ChunkSize/2, high, 300)
+	_, err = MaskAddend(map[int]int64{ChunkSize: 0})
+	require.ErrorContains(t, err, "position 8192")
+	_, err = MaskAddend(map[int]int64{3: MaxExactSum + 1})
+	require.ErrorContains(t, err, "value 3 is")
+}
+
+func TestKeySwitchValidation(t *testing.T) {
+	s := newSetup(t, 3)
+	ct, err := EncryptVector(s.params, s.cpk, []int64{1})
+	require.NoError(t, err)
+	a := s.agents[0]
+	_, err = a.KeySwitchShare(s.params, ct, s.opPK, make([]uint64, 10))
+	require.ErrorContains(t, err, "addend of length 10")
+	bad := make([]uint64, ChunkSize)
+	bad[7] = PlaintextModulus
+	_, err = a.KeySwitchShare(s.params, ct, s.opPK, bad)
+	require.ErrorContains(t, err, "addend 7")
+	_, err = a.KeySwitchShare(s.params, ct, nil, nil)
+	require.ErrorContains(t, err, "target")
+	_, err = a.KeySwitchShare(s.params, nil, s.opPK, nil)
+	require.ErrorContains(t, err, "empty ciphertext")
+	_, err = (&SecretShare{}).KeySwitchShare(s.params, ct, s.opPK, nil)
+	require.ErrorContains(t, err, "empty secret-key share")
+
+	share, err := a.KeySwitchShare(s.params, ct, s.opPK, nil)
+	require.NoError(t, err)
+	require.NoError(t, ValidateKeySwitchShare(s.params, share))
+	_, err = CombineKeySwitch(s.params, ct, nil)
+	require.ErrorContains(t, err, "no shares")
+	_, err = CombineKeySwitch(s.params, ct, [][]byte{share, share})
+	require.ErrorContains(t, err, "share 1 duplicates share 0")
+	_, err = CombineKeySwitch(s.params, ct, make([][]byte, MaxParties+1))
+	require.ErrorContains(t, err, "at most 8")
+	_, err = CombineKeySwitch(s.params, ct, [][]byte{share, share[:100]})
+	require.ErrorContains(t, err, "share 1: ")
+}
+
+func TestPublicKeyGeneration(t *testing.T) {
+	params := testParams(t)
+	seed := newSeed()
+	a, err := GenerateSecretShare(params)
+	require.NoError(t, err)
+	share, err := a.PublicKeyShare(params, seed)
+	require.NoError(t, err)
+	require.NoError(t, ValidatePublicKeyShare(params, share))
+	_, err = a.PublicKeyShare(params, seed[:31])
+	require.ErrorContains(t, err, "seed is 31 bytes")
+	_, err = AggregatePublicKey(params, seed, [][]byte{share, share})
+	require.ErrorContains(t, err, "duplicates")
+	_, err = AggregatePublicKey(params, seed, nil)
+	require.ErrorContains(t, err, "no shares")
+	_, err = AggregatePublicKey(params, seed, [][]byte{share[1:]})
+	require.ErrorContains(t, err, "share 0: ")
+	_, err = NewCRS(make([]byte, 33))
+	require.Error(t, err)
+
+	// A key aggregated from one share under another seed is a different
+	// key: the CRS is bound to the seed.
+	pk1, err := AggregatePublicKey(params, seed, [][]byte{share})
+	require.NoError(t, err)
+	pk2, err := AggregatePublicKey(params, newSeed(), [][]byte{share})
+	require.NoError(t, err)
+	require.NotEqual(t, pk1.Hash(), pk2.Hash())
+}
+
+func TestSecretRoundTrip(t *testing.T) {
+	params := testParams(t)
+	a, err := GenerateSecretShare(params)
+	require.NoError(t, err)
+	b, err := a.MarshalBinary()
+	require.NoError(t, err)
+	require.Len(t, b, headerSize+SeedSize)
+	var c SecretShare
+	require.NoError(t, c.UnmarshalBinary(b))
+	require.True(t, a.s.open().sk.Equal(c.s.open().sk))
+
+	k, _, err := GenerateResultKey(params)
+	require.NoError(t, err)
+	kb, err := k.MarshalBinary()
+	require.NoError(t, err)
+	var k2 ResultSecretKey
+	require.NoError(t, k2.UnmarshalBinary(kb))
+	require.True(t, k.s.open().sk.Equal(k2.s.open().sk))
+
+	require.ErrorContains(t, c.UnmarshalBinary(kb), "holds a result secret key")
+	require.ErrorContains(t, c.UnmarshalBinary(b[:len(b)-1]), "41 bytes, want 42")
+	require.ErrorContains(t, c.UnmarshalBinary(append(b, 0)), "43 bytes, want 42")
+	require.ErrorContains(t, c.UnmarshalBinary(nil), "too short")
+	_, err = (&SecretShare{}).MarshalBinary()
+	require.Error(t, err)
+}
+
+func TestParametersMustMatch(t *testing.T) {
+	other, err := NewParameters()
+	require.NoError(t, err)
+	lit := Literal
+	lit.LogN = 12
+	small, err := bgv.NewParametersFromLiteral(lit)
+	require.NoError(t, err)
+	_, err = GenerateSecretShare(small)
+	require.ErrorContains(t, err, "parameters differ")
+	_, _, err = GenerateResultKey(small)
+	require.Error(t, err)
+	_, err = ParseCiphertext(small, nil)
+	require.Error(t, err)
+	require.NoError(t, checkParams(other))
+}
+
+// TestLattigoGaussianIsCoarse documents why flooding is not sampled with
+// lattigo's Gaussian sampler: at σ = 2^54 its samples repeat (its support
+// is about 2^31 values), where a true Gaussian that wide essentially never
+// repeats in 2^19 draws (expected repeats ≈ 2^37/(2·√π·2^54) ≈ 2^-19), and
+// neither does this package's sampler (TestFloodingSampler).
+func TestLattigoGaussianIsCoarse(t *testing.T) {
+	params := testParams(t)
+	prng, err := sampling.NewPRNG()
+	require.NoError(t, err)
+	sampler, err := ring.NewSampler(prng, params.RingQ(), Flooding(), false)
+	require.NoError(t, err)
+	poly := params.RingQ().NewPoly()
+	seen := make(map[uint64]bool, 1<<19)
+	repeats := 0
+	for range (1 << 19) / ChunkSize {
+		sampler.Read(poly)
+		for _, c := range poly.Coeffs[0] {
+			if seen[c] {
+				repeats++
+			}
+			seen[c] = true
+		}
+	}
+	t.Logf("lattigo Gaussian σ=2^54: %d repeated values in 2^19 samples", repeats)
+	require.Positive(t, repeats, "lattigo's sampler got finer: reconsider using it for flooding")
+}

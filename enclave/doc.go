@@ -4,7 +4,9 @@
 // decrypted rows, releasing only differentially private aggregates
 // ([Execute]). This is the sealed mode of DESIGN.md (Art. 19: trusted
 // computing); the policy engine has approved the plan and the ledger has
-// recorded the decision before Execute is called.
+// recorded the decision before Execute is called. For multiparty HE mode
+// it prepares a release over rows whose sensitive columns it cannot read
+// ([PrepareHE]).
 //
 // # Key custody
 //
@@ -53,10 +55,15 @@
 //     COUNT(*) and COUNT(col) (there are no nulls): each unit adds its
 //     number of kept rows in the group, at most L∞, to a dp.Count with
 //     MaxPartitionsContributed = L0 and MaxContributionsPerPartition = L∞.
-//     SUM(col): each unit's total of its kept rows in the group is clamped
-//     to the column's declared [Min, Max] and added once to a
-//     dp.BoundedSumInt64 with Lower = Min, Upper = Max: the declared bounds
-//     bound a unit's total in one group, not a row. A bool sums as 0 and 1.
+//     SUM(col): the declared bounds [Min, Max] bound a row's value (the
+//     schema guarantees it), so a unit's total of its at most L∞ kept
+//     rows in one group lies in the hull H = [min(Min, L∞·Min),
+//     max(Max, L∞·Max)]. Each unit adds its total once to a
+//     dp.BoundedSumInt64 with Lower, Upper = H: the library's clamping
+//     never changes a total, and the noise scales with L0·max(|H|). A
+//     bool sums as 0 and 1. Execute refuses a plan whose L∞·Min or
+//     L∞·Max, or L0·max(|H|), overflows int64, and a group whose sum
+//     does (instead of wrapping around).
 //     AVG(col): every kept row's value goes to a dp.BoundedMean with bounds
 //     [Min, Max] and MaxContributionsPerPartition = L∞.
 //  5. Group selection. Each group counts its distinct units (each unit adds
@@ -69,8 +76,9 @@
 //     MinGroupSize, even when no row matches.
 //
 // Results are post-processed without further privacy cost: a noisy COUNT
-// below zero is shown as 0, a noisy SUM is kept on the side of zero its
-// bounds allow, and AVG is clamped to the column's bounds by the library.
+// below zero is shown as 0, a noisy SUM is kept on the side of zero H
+// allows (that of Min and Max), and AVG is clamped to the column's bounds
+// by the library.
 // Rows are sorted by their grouping values. Result.Suppressed counts the
 // groups withheld; it is not private and is meant for the log.
 //
@@ -79,12 +87,44 @@
 // column, join or filter that does not fit the tables; the policy engine
 // refuses such plans first, this is defence in depth.
 //
+// # HE preparation
+//
+// In multiparty HE mode the numeric columns a provider wants hidden are
+// encrypted: the node has placeholders for them (zeros in the Table's
+// batch), while join-key and unit columns are keyed fingerprints (equality
+// is kept, so joins and distinct units work the same) and filter and
+// group-by columns are clear. [PrepareHE] shares steps 1 to 3 and group
+// selection (step 5) with Execute, code for code, and then, per released
+// group in Execute's order, computes what the clear columns allow and
+// describes the rest, following the layout of package release:
+//
+//   - the grouping values, rendered as Execute renders them;
+//   - the group's kept joined rows, which is every COUNT and every AVG's
+//     count C;
+//   - the exact sums of clear SUM and AVG columns over the kept rows (an
+//     AVG as 2·S − (Min+Max)·C, twice the DP library's normalised sum);
+//   - for each SUM or AVG of an encrypted column, the weights: the rows of
+//     the column's table that the group's kept joined rows use, ascending,
+//     each with how many kept joined rows use it, so that the crypto layer
+//     computes Σ weight·value (and 2·Σ − (Min+Max)·C for an AVG).
+//
+// It refuses a plan that filters, joins or groups on an encrypted column
+// (or whose unit column is encrypted), since the node cannot read it;
+// COUNT of an encrypted column is fine. The values are noised with the
+// calibration Execute uses (release.Layout.Noise), before decryption, and
+// release.Layout.Finish formats them as Execute does: with the noise
+// switched off both modes give identical rows.
+//
 // # Limits
 //
 // Tables hold at most 2³¹-1 rows. Execute keeps the joined rows as row
 // indices (4 bytes per table per joined row) and per-row group and unit
-// codes in memory. Unit totals for SUM saturate at the int64 limits before
-// clamping. The unit's first groups and rows are kept in scan order, which
-// is the order of the uploads: a unit that controls the order of its own
-// rows chooses which are kept, but never how many.
+// codes in memory; PrepareHE keeps as well, with encrypted aggregates, the
+// kept joined rows of the released groups (4 bytes each) and one count per
+// row of each table an encrypted aggregate reads. The unit's first groups
+// and rows are kept in scan order, which is the order of the uploads: a
+// unit that controls the order of its own rows chooses which are kept, but
+// never how many. AVG results agree between the modes to the last bit as
+// long as the DP library's floating-point sums are exact (|sums| below
+// 2⁵², bounds below 2⁵⁰ in magnitude).
 package enclave

@@ -12,6 +12,7 @@ import (
 	"github.com/google/differential-privacy/go/v3/noise"
 	"github.com/xjdata/cleanroom/protocols/dp"
 	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/release"
 	"github.com/xjdata/cleanroom/schema"
 )
 
@@ -91,10 +92,12 @@ type colRef struct {
 }
 
 type aggSpec struct {
-	fn  query.Func
-	col colRef // for SUM and AVG
-	min int64  // declared bounds, for SUM and AVG
-	max int64
+	fn     query.Func
+	column *query.Column // nil for COUNT(*)
+	col    colRef        // for SUM and AVG
+	min    int64         // declared row bounds, for SUM and AVG
+	max    int64
+	lo, hi int64 // SUM: the hull of a unit's total in one group
 }
 
 // exec is a Plan resolved against the tables.
@@ -112,6 +115,9 @@ type exec struct {
 	linf    int64
 	l0      int64
 	params  Params
+	// encrypted (dataset → column → encrypted) is set for PrepareHE, nil
+	// for Execute.
+	encrypted map[string]map[string]bool
 }
 
 // Execute runs p over tables (keyed by dataset name) and returns the
@@ -121,14 +127,16 @@ type exec struct {
 // Delta) each time it returns a result: the caller accounts for it before
 // calling. Execute is safe for concurrent use.
 func Execute(ctx context.Context, p *query.Plan, tables map[string]*Table, params Params) (*Result, error) {
-	e, err := resolve(p, tables, params)
+	e, err := resolve(p, tables, params, nil)
 	if err != nil {
 		return nil, err
 	}
 	return e.run(ctx)
 }
 
-func resolve(p *query.Plan, tables map[string]*Table, params Params) (*exec, error) {
+// resolve checks p against the tables and params. With encrypted non-nil
+// (HE mode) it refuses plans that need an encrypted column in the clear.
+func resolve(p *query.Plan, tables map[string]*Table, params Params, encrypted map[string]map[string]bool) (*exec, error) {
 	if p == nil {
 		return nil, errors.New("enclave: no plan")
 	}
@@ -160,7 +168,7 @@ func resolve(p *query.Plan, tables map[string]*Table, params Params) (*exec, err
 		params.MaxGroupsPerUnit = 1
 	}
 
-	e := &exec{p: p, params: params, linf: 1, l0: params.MaxGroupsPerUnit}
+	e := &exec{p: p, params: params, linf: 1, l0: params.MaxGroupsPerUnit, encrypted: encrypted}
 	if len(p.GroupBy) == 0 {
 		e.l0 = 1 // a single group: a unit contributes to at most one
 	}
@@ -183,6 +191,9 @@ func resolve(p *query.Plan, tables map[string]*Table, params Params) (*exec, err
 		e.linf *= t.MaxRowsPerUnit
 		e.tabs = append(e.tabs, t)
 	}
+	if e.linf > math.MaxInt64/e.l0 {
+		return nil, fmt.Errorf("enclave: the sensitivity L0·L∞ = %d·%d overflows int64", e.l0, e.linf)
+	}
 	ref := func(what string, c query.Column) (colRef, error) {
 		ti, ok := index[c.Table]
 		if !ok {
@@ -199,6 +210,29 @@ func resolve(p *query.Plan, tables map[string]*Table, params Params) (*exec, err
 		}
 		return colRef{t: ti, c: ci, typ: typ}, nil
 	}
+	// clearOnly refuses, in HE mode, a use of c that needs its values.
+	clearOnly := func(what string, c query.Column) error {
+		if e.encrypted[c.Table][c.Name] {
+			return fmt.Errorf("enclave: %s %s: the column is encrypted in HE mode, and its values are not available to %s", what, c, what)
+		}
+		return nil
+	}
+	if encrypted != nil {
+		for i, pt := range p.Tables {
+			s := e.tabs[i].Schema
+			for name, enc := range encrypted[pt.Name] {
+				if enc && s.Index(name) < 0 {
+					return nil, fmt.Errorf("enclave: encrypted column %s.%s: no such column in table %s", pt.Name, name, pt.Name)
+				}
+			}
+		}
+		if u := e.tabs[0].Unit; u >= 0 {
+			name := e.tabs[0].Schema.Columns[u].Name
+			if encrypted[p.Tables[0].Name][name] {
+				return nil, fmt.Errorf("enclave: unit column %s.%s: the column is encrypted in HE mode; privacy units need its (fingerprinted) values", p.Tables[0].Name, name)
+			}
+		}
+	}
 
 	for i, j := range p.Joins {
 		l, err := ref("join key", j.Left)
@@ -207,6 +241,9 @@ func resolve(p *query.Plan, tables map[string]*Table, params Params) (*exec, err
 		}
 		r, err := ref("join key", j.Right)
 		if err != nil {
+			return nil, err
+		}
+		if err := errors.Join(clearOnly("join on", j.Left), clearOnly("join on", j.Right)); err != nil {
 			return nil, err
 		}
 		if r.t != i+1 || l.t > i {
@@ -225,6 +262,9 @@ func resolve(p *query.Plan, tables map[string]*Table, params Params) (*exec, err
 		if err != nil {
 			return nil, err
 		}
+		if err := clearOnly("filter on", f.Column); err != nil {
+			return nil, err
+		}
 		switch f.Op {
 		case query.OpEQ, query.OpNE, query.OpLT, query.OpLE, query.OpGT, query.OpGE:
 		default:
@@ -237,6 +277,9 @@ func resolve(p *query.Plan, tables map[string]*Table, params Params) (*exec, err
 	for _, g := range p.GroupBy {
 		c, err := ref("group by", g)
 		if err != nil {
+			return nil, err
+		}
+		if err := clearOnly("group by", g); err != nil {
 			return nil, err
 		}
 		e.groups = append(e.groups, c)
@@ -256,7 +299,7 @@ func resolve(p *query.Plan, tables map[string]*Table, params Params) (*exec, err
 			e.outputs = append(e.outputs, gi)
 			continue
 		}
-		a := aggSpec{fn: o.Func}
+		a := aggSpec{fn: o.Func, column: o.Column}
 		switch o.Func {
 		case query.Count:
 			if o.Column != nil {
@@ -284,6 +327,14 @@ func resolve(p *query.Plan, tables map[string]*Table, params Params) (*exec, err
 			a.col = c
 			if o.Func == query.Sum {
 				e.nSum++
+				// Declared bounds bound a row; a unit's total of at most
+				// L∞ kept rows in one group lies in the hull.
+				if a.lo, a.hi, err = release.Hull(a.min, a.max, e.linf); err != nil {
+					return nil, fmt.Errorf("enclave: SUM of %s: %w", *o.Column, err)
+				}
+				if m := max(a.hi, -a.lo); m > math.MaxInt64/e.l0 {
+					return nil, fmt.Errorf("enclave: SUM of %s: the sensitivity L0·%d overflows int64 (L0 = %d)", *o.Column, m, e.l0)
+				}
 			} else {
 				e.nAvg++
 				if a.min == a.max {
@@ -732,7 +783,33 @@ func (e *exec) join(ctx context.Context, rows [][]int32, sels [][]int32, t int) 
 
 // --- execution
 
-func (e *exec) run(ctx context.Context) (*Result, error) {
+// pairState is one unit's kept rows in one group: the group, the unit's
+// next pair (a chain from its head), and how many rows it keeps there.
+type pairState struct {
+	group, next int32
+	rows        int64
+}
+
+// bounded is what scanning, joining, grouping and contribution bounding
+// make of the tables; Execute and PrepareHE share it.
+type bounded struct {
+	rows     [][]int32 // rows[t][k]: the row of table t in joined row k
+	n        int       // joined rows
+	gids     []int32   // per joined row: its group
+	ngroups  int32
+	groupRep []int32 // per group: its first joined row, or -1
+	// pairOf is, per joined row, the index in pairs of its (unit, group)
+	// pair, or -1 when contribution bounding dropped the row.
+	pairOf []int32
+	pairs  []pairState
+}
+
+// eps is the ε of each aggregate and of the group selection.
+func (e *exec) eps() float64 { return e.params.Epsilon / float64(len(e.aggs)+1) }
+
+// bound scans, filters and joins the tables, codes groups and units, and
+// bounds contributions (steps 1 to 3 of the package doc).
+func (e *exec) bound(ctx context.Context) (*bounded, error) {
 	// Scan and filter each table.
 	sels := make([][]int32, len(e.tabs))
 	for i, t := range e.tabs {
@@ -779,40 +856,7 @@ func (e *exec) run(ctx context.Context) (*Result, error) {
 			}
 		}
 	}
-
-	// Unit codes per joined row.
-	t0 := e.tabs[0]
-	var units []int32
-	var nunits int
-	if t0.Unit < 0 {
-		units, nunits = rows[0], t0.Rows.Len
-	} else {
-		units = make([]int32, n)
-		nu, err := e.codes(ctx, 0, t0.Unit, rows[0], units)
-		if err != nil {
-			return nil, err
-		}
-		nunits = int(nu)
-	}
-
-	// Contribution bounding and accumulation, in scan order. A unit's
-	// (unit, group) pairs form a chain from its head.
-	type unitState struct{ head, groups int32 }
-	type pairState struct {
-		group, next int32
-		rows        int64
-	}
-	ustate := make([]unitState, nunits)
-	for i := range ustate {
-		ustate[i].head = -1
-	}
-	est := min(n, nunits*int(min(e.l0, 4))) + 1
-	pairs := make([]pairState, 0, est)
-	var pairSums []int64 // nSum per pair
-	if e.nSum > 0 {
-		pairSums = make([]int64, 0, est*e.nSum)
-	}
-	groupRep := make([]int32, ngroups) // a joined row of each group
+	groupRep := make([]int32, ngroups) // the first joined row of each group
 	for i := range groupRep {
 		groupRep[i] = -1
 	}
@@ -823,46 +867,30 @@ func (e *exec) run(ctx context.Context) (*Result, error) {
 		}
 	}
 
-	// Value vectors of SUM and AVG columns, and the AVG accumulators.
-	type valSrc struct {
-		ints []int64
-		rows []int32
-	}
-	sumSrc := make([]valSrc, 0, e.nSum)
-	avgSrc := make([]valSrc, 0, e.nAvg)
-	for _, a := range e.aggs {
-		src := valSrc{ints: e.tabs[a.col.t].Rows.Cols[a.col.c].Ints, rows: rows[a.col.t]}
-		switch a.fn {
-		case query.Sum:
-			sumSrc = append(sumSrc, src)
-		case query.Avg:
-			avgSrc = append(avgSrc, src)
-		}
-	}
-	k1 := float64(len(e.aggs) + 1)
-	eps := e.params.Epsilon / k1
-	avgs := make([]*dp.BoundedMean, int(ngroups)*e.nAvg) // created on a group's first kept row
-	avgAgg := make([]aggSpec, 0, e.nAvg)
-	for _, a := range e.aggs {
-		if a.fn == query.Avg {
-			avgAgg = append(avgAgg, a)
-		}
-	}
-	newMean := func(a int) (*dp.BoundedMean, error) {
-		m, err := dp.NewBoundedMean(&dp.BoundedMeanOptions{
-			Epsilon:                      eps,
-			MaxPartitionsContributed:     e.l0,
-			MaxContributionsPerPartition: e.linf,
-			Lower:                        float64(avgAgg[a].min),
-			Upper:                        float64(avgAgg[a].max),
-			Noise:                        e.params.Noise,
-		})
+	// Unit codes per joined row.
+	t0 := e.tabs[0]
+	var units, pairOf []int32
+	var nunits int
+	if t0.Unit < 0 {
+		units, nunits = rows[0], t0.Rows.Len
+		pairOf = make([]int32, n)
+	} else {
+		units = make([]int32, n)
+		nu, err := e.codes(ctx, 0, t0.Unit, rows[0], units)
 		if err != nil {
-			return nil, fmt.Errorf("enclave: AVG: %w", err)
+			return nil, err
 		}
-		return m, nil
+		nunits = int(nu)
+		pairOf = units // pairOf[k] is written after units[k] is read
 	}
 
+	// Contribution bounding, in scan order.
+	type unitState struct{ head, groups int32 }
+	ustate := make([]unitState, nunits)
+	for i := range ustate {
+		ustate[i].head = -1
+	}
+	pairs := make([]pairState, 0, min(n, nunits*int(min(e.l0, 4)))+1)
 	l0, linf := e.l0, e.linf
 	for k := 0; k < n; k++ {
 		if k%ctxEvery == 0 && ctx.Err() != nil {
@@ -876,60 +904,157 @@ func (e *exec) run(ctx context.Context) (*Result, error) {
 		}
 		if p < 0 {
 			if int64(us.groups) >= l0 {
-				continue // the unit is in L0 groups already
+				pairOf[k] = -1 // the unit is in L0 groups already
+				continue
 			}
 			us.groups++
 			p = int32(len(pairs))
 			pairs = append(pairs, pairState{group: g, next: us.head})
-			for range e.nSum {
-				pairSums = append(pairSums, 0)
-			}
 			us.head = p
 		}
 		ps := &pairs[p]
 		if ps.rows >= linf {
-			continue // the unit has L∞ rows in this group already
+			pairOf[k] = -1 // the unit has L∞ rows in this group already
+			continue
 		}
 		ps.rows++
-		for s := range sumSrc {
-			v := sumSrc[s].ints[sumSrc[s].rows[k]]
-			pairSums[int(p)*e.nSum+s] = satAdd(pairSums[int(p)*e.nSum+s], v)
-		}
-		for a := range avgSrc {
-			m := avgs[int(g)*e.nAvg+a]
-			if m == nil {
-				var err error
-				if m, err = newMean(a); err != nil {
-					return nil, err
-				}
-				avgs[int(g)*e.nAvg+a] = m
-			}
-			if err := m.Add(float64(avgSrc[a].ints[avgSrc[a].rows[k]])); err != nil {
-				return nil, fmt.Errorf("enclave: AVG: %w", err)
-			}
-		}
+		pairOf[k] = p
 	}
+	return &bounded{rows: rows, n: n, gids: gids, ngroups: ngroups, groupRep: groupRep, pairOf: pairOf, pairs: pairs}, nil
+}
 
-	// Per-group aggregators, fed one contribution per (unit, group) pair.
+// selectGroups runs group selection (step 5 of the package doc): it
+// returns the released groups in output order, and how many groups were
+// withheld.
+func (e *exec) selectGroups(b *bounded) ([]int32, int, error) {
+	eps := e.eps()
 	grouped := len(e.groups) > 0
+	units := make([]int64, b.ngroups) // distinct units per group: one pair each
+	for _, p := range b.pairs {
+		units[p.group]++
+	}
+	var rel []int32
+	suppressed := 0
+	for g := range b.ngroups {
+		if grouped && units[g] == 0 {
+			if b.groupRep[g] >= 0 {
+				suppressed++ // every row of the group was dropped by bounding
+			}
+			continue
+		}
+		var (
+			count int64
+			keep  = true
+		)
+		if grouped {
+			sel, err := dp.NewSelection(&dp.SelectionOptions{Epsilon: eps, Delta: e.params.Delta, MaxPartitionsContributed: e.l0, Noise: e.params.Noise})
+			if err != nil {
+				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+			}
+			for range units[g] {
+				if err := sel.AddUnit(); err != nil {
+					return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+				}
+			}
+			if count, keep, err = sel.Result(); err != nil {
+				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+			}
+		} else {
+			c, err := dp.NewCount(&dp.CountOptions{Epsilon: eps, MaxPartitionsContributed: 1, Noise: e.params.Noise})
+			if err != nil {
+				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+			}
+			for range units[g] {
+				if err := c.Add(1); err != nil {
+					return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+				}
+			}
+			if count, err = c.Result(); err != nil {
+				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+			}
+		}
+		if !keep || count < e.params.MinGroupSize {
+			suppressed++
+			continue
+		}
+		rel = append(rel, g)
+	}
+	if grouped {
+		slices.SortFunc(rel, func(x, y int32) int { return e.compareGroups(b.rows, b.groupRep[x], b.groupRep[y]) })
+	}
+	return rel, suppressed, nil
+}
+
+// relIndex returns, per group, its index in rel, or -1.
+func relIndex(ngroups int32, rel []int32) []int32 {
+	idx := make([]int32, ngroups)
+	for i := range idx {
+		idx[i] = -1
+	}
+	for i, g := range rel {
+		idx[g] = int32(i)
+	}
+	return idx
+}
+
+// columns returns the output names.
+func (e *exec) columns() []string {
+	cols := make([]string, len(e.p.Outputs))
+	for i, o := range e.p.Outputs {
+		cols[i] = o.Name
+	}
+	return cols
+}
+
+// valSrc reads an aggregate's column per joined row: ints[rows[k]].
+type valSrc struct {
+	ints []int64
+	rows []int32
+}
+
+func (e *exec) src(b *bounded, a aggSpec) valSrc {
+	return valSrc{ints: e.tabs[a.col.t].Rows.Cols[a.col.c].Ints, rows: b.rows[a.col.t]}
+}
+
+// run is Execute's: bounding and selection, then the DP aggregations of
+// the released groups (step 4 of the package doc) and the result rows.
+func (e *exec) run(ctx context.Context) (*Result, error) {
+	b, err := e.bound(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rel, suppressed, err := e.selectGroups(b)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Columns: e.columns(), Suppressed: suppressed}
+	relIdx := relIndex(b.ngroups, rel)
+	eps := e.eps()
+	l0, linf := e.l0, e.linf
+
+	// The aggregations of each released group.
 	type groupAgg struct {
-		sel    *dp.Selection
-		units  *dp.Count // without GROUP BY
 		counts []*dp.Count
 		sums   []*dp.BoundedSumInt64
+		totals []int64 // per SUM: the exact sum, to detect an overflow
+		means  []*dp.BoundedMean
 	}
-	gaggs := make([]*groupAgg, ngroups)
-	newGroup := func() (*groupAgg, error) {
-		ga := &groupAgg{}
-		var err error
-		if grouped {
-			ga.sel, err = dp.NewSelection(&dp.SelectionOptions{Epsilon: eps, Delta: e.params.Delta, MaxPartitionsContributed: l0, Noise: e.params.Noise})
-		} else {
-			ga.units, err = dp.NewCount(&dp.CountOptions{Epsilon: eps, MaxPartitionsContributed: 1, Noise: e.params.Noise})
+	var sumAggs, avgAggs []aggSpec
+	var sumSrc, avgSrc []valSrc
+	for _, a := range e.aggs {
+		switch a.fn {
+		case query.Sum:
+			sumAggs = append(sumAggs, a)
+			sumSrc = append(sumSrc, e.src(b, a))
+		case query.Avg:
+			avgAggs = append(avgAggs, a)
+			avgSrc = append(avgSrc, e.src(b, a))
 		}
-		if err != nil {
-			return nil, fmt.Errorf("enclave: group selection: %w", err)
-		}
+	}
+	gaggs := make([]groupAgg, len(rel))
+	for ri := range gaggs {
+		ga := &gaggs[ri]
+		ga.totals = make([]int64, len(sumAggs))
 		for _, a := range e.aggs {
 			switch a.fn {
 			case query.Count:
@@ -939,49 +1064,77 @@ func (e *exec) run(ctx context.Context) (*Result, error) {
 				}
 				ga.counts = append(ga.counts, c)
 			case query.Sum:
-				s, err := dp.NewBoundedSumInt64(&dp.BoundedSumInt64Options{Epsilon: eps, MaxPartitionsContributed: l0, Lower: a.min, Upper: a.max, Noise: e.params.Noise})
+				s, err := dp.NewBoundedSumInt64(&dp.BoundedSumInt64Options{Epsilon: eps, MaxPartitionsContributed: l0, Lower: a.lo, Upper: a.hi, Noise: e.params.Noise})
 				if err != nil {
 					return nil, fmt.Errorf("enclave: SUM: %w", err)
 				}
 				ga.sums = append(ga.sums, s)
+			case query.Avg:
+				m, err := dp.NewBoundedMean(&dp.BoundedMeanOptions{
+					Epsilon:                      eps,
+					MaxPartitionsContributed:     l0,
+					MaxContributionsPerPartition: linf,
+					Lower:                        float64(a.min),
+					Upper:                        float64(a.max),
+					Noise:                        e.params.Noise,
+				})
+				if err != nil {
+					return nil, fmt.Errorf("enclave: AVG: %w", err)
+				}
+				ga.means = append(ga.means, m)
 			}
 		}
-		return ga, nil
 	}
-	if !grouped {
-		ga, err := newGroup()
-		if err != nil {
-			return nil, err
-		}
-		gaggs[0] = ga
+
+	// Kept rows, in scan order: unit totals for SUM, values for AVG.
+	nSum := len(sumAggs)
+	var pairSums []int64 // nSum per pair
+	if nSum > 0 {
+		pairSums = make([]int64, len(b.pairs)*nSum)
 	}
-	sumAggs := make([]aggSpec, 0, e.nSum)
-	for _, a := range e.aggs {
-		if a.fn == query.Sum {
-			sumAggs = append(sumAggs, a)
-		}
-	}
-	for p := range pairs {
-		g := pairs[p].group
-		ga := gaggs[g]
-		if ga == nil {
-			var err error
-			if ga, err = newGroup(); err != nil {
-				return nil, err
+	if len(rel) > 0 && (nSum > 0 || len(avgAggs) > 0) {
+		for k := 0; k < b.n; k++ {
+			if k%ctxEvery == 0 && ctx.Err() != nil {
+				return nil, ctx.Err()
 			}
-			gaggs[g] = ga
+			p := b.pairOf[k]
+			if p < 0 {
+				continue
+			}
+			ri := relIdx[b.gids[k]]
+			if ri < 0 {
+				continue
+			}
+			for s := range sumSrc {
+				v := sumSrc[s].ints[sumSrc[s].rows[k]]
+				pairSums[int(p)*nSum+s] = satAdd(pairSums[int(p)*nSum+s], v)
+			}
+			for a, m := range gaggs[ri].means {
+				if err := m.Add(float64(avgSrc[a].ints[avgSrc[a].rows[k]])); err != nil {
+					return nil, fmt.Errorf("enclave: AVG: %w", err)
+				}
+			}
 		}
+	}
+
+	// One contribution per (unit, group) pair to COUNT and SUM.
+	for p := range b.pairs {
+		ri := relIdx[b.pairs[p].group]
+		if ri < 0 {
+			continue
+		}
+		ga := &gaggs[ri]
 		var err error
-		if ga.sel != nil {
-			err = ga.sel.AddUnit()
-		} else {
-			err = ga.units.Add(1)
-		}
 		for _, c := range ga.counts {
-			err = errors.Join(err, c.Add(pairs[p].rows))
+			err = errors.Join(err, c.Add(b.pairs[p].rows))
 		}
 		for s, sum := range ga.sums {
-			v := min(max(pairSums[p*e.nSum+s], sumAggs[s].min), sumAggs[s].max)
+			v := pairSums[p*nSum+s] // within the hull: never clamped
+			t, ok := addOK(ga.totals[s], v)
+			if !ok {
+				return nil, fmt.Errorf("enclave: SUM of %s: a group's total overflows int64", sumAggs[s].column)
+			}
+			ga.totals[s] = t
 			err = errors.Join(err, sum.Add(v))
 		}
 		if err != nil {
@@ -989,42 +1142,12 @@ func (e *exec) run(ctx context.Context) (*Result, error) {
 		}
 	}
 
-	// Selection and release.
-	res := &Result{Columns: make([]string, len(e.p.Outputs))}
-	for i, o := range e.p.Outputs {
-		res.Columns[i] = o.Name
-	}
-	type released struct {
-		g    int32
-		vals []string
-	}
-	var out []released
-	for g := range ngroups {
-		ga := gaggs[g]
-		if ga == nil {
-			if groupRep[g] >= 0 {
-				res.Suppressed++ // every row of the group was dropped by bounding
-			}
-			continue
-		}
-		var units int64
-		keep := true
-		var err error
-		if ga.sel != nil {
-			units, keep, err = ga.sel.Result()
-		} else {
-			units, err = ga.units.Result()
-		}
-		if err != nil {
-			return nil, fmt.Errorf("enclave: group selection: %w", err)
-		}
-		if !keep || units < e.params.MinGroupSize {
-			res.Suppressed++
-			continue
-		}
-		vals := make([]string, len(e.outputs))
+	// Results of the released groups.
+	res.Rows = make([][]string, len(rel))
+	aggVals := make([]string, len(e.aggs))
+	for ri, g := range rel {
+		ga := &gaggs[ri]
 		ci, si, ai := 0, 0, 0
-		aggVals := make([]string, len(e.aggs))
 		for i, a := range e.aggs {
 			switch a.fn {
 			case query.Count:
@@ -1040,43 +1163,32 @@ func (e *exec) run(ctx context.Context) (*Result, error) {
 					return nil, fmt.Errorf("enclave: SUM: %w", err)
 				}
 				si++
-				if a.min >= 0 {
+				// The side of zero the hull allows: it is >= 0 iff Min is.
+				if a.lo >= 0 {
 					r = max(r, 0)
 				}
-				if a.max <= 0 {
+				if a.hi <= 0 {
 					r = min(r, 0)
 				}
 				aggVals[i] = strconv.FormatInt(r, 10)
 			case query.Avg:
-				m := avgs[int(g)*e.nAvg+ai]
-				if m == nil { // no rows at all, possible without GROUP BY
-					if m, err = newMean(ai); err != nil {
-						return nil, err
-					}
-				}
-				ai++
-				r, err := m.Result()
+				r, err := ga.means[ai].Result()
 				if err != nil {
 					return nil, fmt.Errorf("enclave: AVG: %w", err)
 				}
+				ai++
 				aggVals[i] = strconv.FormatFloat(r, 'f', 2, 64)
 			}
 		}
+		vals := make([]string, len(e.outputs))
 		for i, oi := range e.outputs {
 			if oi >= 0 {
-				vals[i] = e.groupValue(rows, groupRep[g], oi)
+				vals[i] = e.groupValue(b.rows, b.groupRep[g], oi)
 			} else {
 				vals[i] = aggVals[-oi-1]
 			}
 		}
-		out = append(out, released{g: g, vals: vals})
-	}
-	if grouped {
-		slices.SortFunc(out, func(a, b released) int { return e.compareGroups(rows, groupRep[a.g], groupRep[b.g]) })
-	}
-	res.Rows = make([][]string, len(out))
-	for i, r := range out {
-		res.Rows[i] = r.vals
+		res.Rows[ri] = vals
 	}
 	return res, nil
 }
@@ -1118,6 +1230,12 @@ func cmpInt(a, b int64) int {
 		return 1
 	}
 	return 0
+}
+
+// addOK returns a+b and whether it did not overflow.
+func addOK(a, b int64) (int64, bool) {
+	s := a + b
+	return s, (s > a) == (b > 0)
 }
 
 // satAdd returns a+b, saturated at the int64 limits.

@@ -28,7 +28,7 @@ func boundTables() map[string]*Table {
 		"u2,a,60",
 		"u2,b,70",
 		"u3,d,80",
-		"u3,d,90", // u3's total in d is 170, clamped to 100 for SUM
+		"u3,d,90", // u3's total in d is 170: within the hull [0, 2·100], not clamped
 	)}
 }
 
@@ -59,7 +59,7 @@ func TestExecuteContributionBounding(t *testing.T) {
 			// b and c lose all their rows: withheld.
 			want: [][]string{
 				{"a", "3", "100", "33.33"},
-				{"d", "2", "100", "85.00"},
+				{"d", "2", "170", "85.00"},
 			},
 			suppressed: 2,
 		},
@@ -69,7 +69,7 @@ func TestExecuteContributionBounding(t *testing.T) {
 			want: [][]string{
 				{"a", "3", "100", "33.33"},
 				{"b", "2", "90", "45.00"},
-				{"d", "2", "100", "85.00"},
+				{"d", "2", "170", "85.00"},
 			},
 			suppressed: 1,
 		},
@@ -79,7 +79,7 @@ func TestExecuteContributionBounding(t *testing.T) {
 				{"a", "3", "100", "33.33"},
 				{"b", "2", "90", "45.00"},
 				{"c", "1", "50", "50.00"},
-				{"d", "2", "100", "85.00"},
+				{"d", "2", "170", "85.00"},
 			},
 		},
 	} {
@@ -98,8 +98,8 @@ func TestExecuteContributionBounding(t *testing.T) {
 	tables["t"].MaxRowsPerUnit = 3
 	res := run(t, boundPlan(), tables, noNoise)
 	checkRows(t, res, [][]string{
-		{"a", "4", "140", "35.00"}, // unit totals u1 10+30+40 = 80, u2 60: each within [0, 100]
-		{"d", "2", "100", "85.00"},
+		{"a", "4", "140", "35.00"}, // unit totals u1 10+30+40 = 80, u2 60
+		{"d", "2", "170", "85.00"},
 	})
 }
 

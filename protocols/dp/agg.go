@@ -333,6 +333,95 @@ func (m *BoundedMean) Result() (float64, error) {
 	return r, nil
 }
 
+// ResultParts returns, once and instead of Result, the two noisy parts the
+// library computes the mean from: the noisy count of the values added and
+// the noisy sum of their distances from the midpoint of [Lower, Upper]
+// (the library's normalised sum, with bounds ±(Upper−Lower)/2 and the
+// same L0 and L∞ as the mean). Each part spends half of Epsilon (and of
+// Delta), exactly as Result does; [MeanFromParts] turns them into the
+// value Result would have returned.
+//
+// On a mean with no values added the parts are pure noise, calibrated
+// exactly as the noise of a mean with these options: that is how a value
+// hidden from this process (an encrypted sum) gets the same noise.
+func (m *BoundedMean) ResultParts() (count int64, normalizedSum float64, err error) {
+	if m.spent {
+		return 0, 0, fmt.Errorf("dp: bounded mean: %w", ErrSpent)
+	}
+	// The library's BoundedMean.Result draws exactly these two results.
+	count, err = m.mean.Count.Result()
+	if err != nil {
+		return 0, 0, spentError("bounded mean", m.spent, err)
+	}
+	m.spent = true
+	normalizedSum, err = m.mean.NormalizedSum.Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("dp: bounded mean: %w", err)
+	}
+	return count, normalizedSum, nil
+}
+
+// MeanFromParts returns the mean that the library's BoundedMean.Result
+// computes from a noisy count and a noisy normalised sum (see
+// [BoundedMean.ResultParts]) for bounds [lower, upper], with the same
+// floating-point operations: the midpoint lower + (upper−lower)/2, the
+// count floored at 1, and the result clamped to [lower, upper]. It is
+// post-processing of the parts and costs no budget. lower < upper, both
+// finite, as for [NewBoundedMean].
+func MeanFromParts(count int64, normalizedSum, lower, upper float64) float64 {
+	midPoint := lower + (upper-lower)/2.0
+	noisedCountClamped := math.Max(1.0, float64(count))
+	// dpagg.ClampFloat64 fails only when lower > upper.
+	clamped, err := dpagg.ClampFloat64(normalizedSum/noisedCountClamped+midPoint, lower, upper)
+	if err != nil {
+		return math.NaN()
+	}
+	return clamped
+}
+
+// NoiseGranularity returns the granularity of the noise that mechanism n
+// adds with the given sensitivities and privacy parameters: the library
+// samples its noise as a multiple of a power of two g, and rounds the
+// value it noises to a multiple of g first (secure noise generation).
+// This mirrors the library's noise package (Laplace: g is the smallest
+// power of two at least (L0·L∞/ε)/2⁴⁰; Gaussian: at least 2σ/2⁵⁷); it
+// samples nothing.
+//
+// A caller that adds a noise sample drawn for x = 0 to a value it cannot
+// see (an encrypted integer) gets a result on the lattice value + g·ℤ
+// instead of g·ℤ: when g > 1 that reveals the value modulo g, so such a
+// caller must refuse a g above its integer step. For integer noise
+// (AddNoiseInt64) pass float64(L∞). It returns 0 for a mechanism the
+// library does not know (such as a test fake), and for invalid
+// parameters.
+func NoiseGranularity(n noise.Noise, l0Sensitivity int64, lInfSensitivity, epsilon, delta float64) float64 {
+	if l0Sensitivity <= 0 || !(lInfSensitivity > 0) || math.IsInf(lInfSensitivity, 0) || !(epsilon > 0) || math.IsInf(epsilon, 0) {
+		return 0
+	}
+	var x float64
+	switch defaultNoise(n) {
+	case noise.Laplace():
+		x = ((lInfSensitivity * float64(l0Sensitivity)) / epsilon) / math.Exp2(40)
+	case noise.Gaussian():
+		if !(delta > 0) || delta >= 1 {
+			return 0
+		}
+		x = 2.0 * noise.SigmaForGaussian(l0Sensitivity, lInfSensitivity, epsilon, delta) / math.Exp2(57)
+	default:
+		return 0
+	}
+	if !(x > 0) || math.IsInf(x, 0) {
+		return 0
+	}
+	// The smallest power of two >= x, exactly as the library's
+	// ceilPowerOfTwo.
+	frac, exp := math.Frexp(x) // x = frac·2^exp, frac in [0.5, 1)
+	if frac == 0.5 {
+		return x
+	}
+	return math.Ldexp(1, exp)
+}
+
 // SelectionOptions configures a [Selection].
 type SelectionOptions struct {
 	// Epsilon is the privacy parameter ε spent by the decision. Required, > 0.

@@ -28,6 +28,16 @@
 // becomes noise.Laplace() explicitly, so the library's noise-kind
 // bookkeeping sees a known mechanism.
 //
+// A noisy value that this process cannot see (an encrypted sum, in
+// multiparty HE mode) gets the library's noise for a given calibration as
+// the result of an aggregation to which nothing was added.
+// [BoundedMean.ResultParts] gives the two noisy parts a mean is computed
+// from (count and normalised sum) and [MeanFromParts] computes the mean
+// from them exactly as the library does. [NoiseGranularity] tells the
+// lattice the library draws noise on: when it is coarser than the hidden
+// value's integer step, adding a sample drawn for 0 would reveal the value
+// modulo the granularity, so such calibrations must be refused.
+//
 // Every aggregation spends its budget when its result is produced, and so
 // produces a result once only: a second call fails with an error wrapping
 // [ErrSpent] (the library refuses as well; its message is kept).

@@ -1,0 +1,678 @@
+package release
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+
+	"github.com/google/differential-privacy/go/v3/noise"
+	"github.com/xjdata/cleanroom/protocols/dp"
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/schema"
+)
+
+// Kind says what one value of a release is.
+type Kind uint8
+
+// The kinds of values.
+const (
+	// Count is COUNT(*) or COUNT(col): the group's kept rows.
+	Count Kind = iota + 1
+	// Sum is SUM(col): the column's sum over the group's kept rows.
+	Sum
+	// AvgSum2 is, for AVG(col), 2·S − (Min+Max)·C, where S is the column's
+	// sum and C the number of the group's kept rows: twice the DP
+	// library's normalised sum, an integer.
+	AvgSum2
+	// AvgCount is, for AVG(col), C: the group's kept rows.
+	AvgCount
+)
+
+// String returns the kind's name, for example "avgsum2".
+func (k Kind) String() string {
+	switch k {
+	case Count:
+		return "count"
+	case Sum:
+		return "sum"
+	case AvgSum2:
+		return "avgsum2"
+	case AvgCount:
+		return "avgcount"
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Agg is one aggregate of a plan's select list.
+type Agg struct {
+	// Func is the aggregate function.
+	Func query.Func
+	// Column is the column read; nil for COUNT(*).
+	Column *query.Column
+	// Encrypted says the column is encrypted: its values are hidden from
+	// the node. It matters for SUM and AVG only (see [Agg.Hidden]).
+	Encrypted bool
+	// Min and Max are the declared bounds of one row's value, for SUM and
+	// AVG (0 and 1 for a bool column); 0 for COUNT.
+	Min, Max int64
+}
+
+// Hidden reports whether the aggregate's sum is computed under
+// encryption: a SUM or AVG over an encrypted column.
+func (a Agg) Hidden() bool {
+	return a.Encrypted && (a.Func == query.Sum || a.Func == query.Avg)
+}
+
+// name renders the aggregate for messages, for example "SUM(loans.amount)".
+func (a Agg) name() string {
+	if a.Column == nil {
+		return string(a.Func) + "(*)"
+	}
+	return string(a.Func) + "(" + a.Column.String() + ")"
+}
+
+// NewAggs returns the aggregates of p's select list, in output order,
+// with row bounds from schemas (keyed by dataset name) and Encrypted from
+// encrypted (dataset → column → encrypted; nil means nothing is). It
+// refuses an aggregate it cannot compute: an unknown function, SUM or AVG
+// without a column or of a string column, AVG with Min = Max, a column
+// missing from its schema or of another type than the plan says.
+func NewAggs(p *query.Plan, schemas map[string]*schema.Schema, encrypted map[string]map[string]bool) ([]Agg, error) {
+	if p == nil {
+		return nil, errors.New("release: no plan")
+	}
+	var aggs []Agg
+	for _, o := range p.Outputs {
+		if o.Func == "" {
+			continue
+		}
+		a := Agg{Func: o.Func}
+		var col schema.Column
+		if o.Column != nil {
+			c := *o.Column
+			a.Column = &c
+			s := schemas[c.Table]
+			if s == nil {
+				return nil, fmt.Errorf("release: %s: no schema for dataset %s", a.name(), c.Table)
+			}
+			var ok bool
+			if col, ok = s.Column(c.Name); !ok {
+				return nil, fmt.Errorf("release: %s: dataset %s has no column %s", a.name(), c.Table, c.Name)
+			}
+			if c.Type != "" && c.Type != col.Type {
+				return nil, fmt.Errorf("release: %s: plan says type %s, schema has %s", a.name(), c.Type, col.Type)
+			}
+			a.Encrypted = encrypted[c.Table][c.Name]
+		}
+		switch o.Func {
+		case query.Count:
+		case query.Sum, query.Avg:
+			if a.Column == nil {
+				return nil, fmt.Errorf("release: %s needs a column", o.Func)
+			}
+			switch col.Type {
+			case schema.Int, schema.Date:
+				if col.Min == nil || col.Max == nil {
+					return nil, fmt.Errorf("release: %s: the column declares no bounds", a.name())
+				}
+				a.Min, a.Max = *col.Min, *col.Max
+			case schema.Bool:
+				a.Min, a.Max = 0, 1
+			default:
+				return nil, fmt.Errorf("release: %s: a %s column cannot be summed or averaged", a.name(), col.Type)
+			}
+		default:
+			return nil, fmt.Errorf("release: unknown aggregate %q in output %s", o.Func, o.Name)
+		}
+		if err := a.check(); err != nil {
+			return nil, err
+		}
+		aggs = append(aggs, a)
+	}
+	return aggs, nil
+}
+
+// check checks the aggregate's own fields.
+func (a Agg) check() error {
+	switch a.Func {
+	case query.Count:
+		return nil
+	case query.Sum, query.Avg:
+		if a.Column == nil {
+			return fmt.Errorf("release: %s needs a column", a.Func)
+		}
+		if a.Min > a.Max {
+			return fmt.Errorf("release: %s: Min %d is above Max %d", a.name(), a.Min, a.Max)
+		}
+		if a.Func == query.Avg && a.Min == a.Max {
+			return fmt.Errorf("release: %s: the declared bounds [%d, %d] are equal; AVG needs Min < Max", a.name(), a.Min, a.Max)
+		}
+		return nil
+	}
+	return fmt.Errorf("release: unknown aggregate %q", a.Func)
+}
+
+// Privacy are the privacy parameters of one release, as applied.
+type Privacy struct {
+	// Epsilon is the query's total ε: each of the k aggregates and the
+	// group selection get Epsilon/(k+1).
+	Epsilon float64
+	// Delta is the δ of group selection (aggregates use none).
+	Delta float64
+	// MinGroupSize is the smallest noisy unit count of a released group.
+	MinGroupSize int64
+	// MaxGroupsPerUnit is L0 as applied: 1 for a plan without GROUP BY.
+	MaxGroupsPerUnit int64
+	// LInf is L∞: the product of MaxRowsPerUnit over the plan's tables.
+	LInf int64
+}
+
+// NewPrivacy returns the Privacy that execution applies to plan p:
+// minGroupSize and maxGroupsPerUnit default to 1 (0 means the default),
+// L0 is 1 without GROUP BY, and L∞ is the product of maxRowsPerUnit, one
+// per plan table. Delta must be in (0, 1) when p has GROUP BY, and is
+// ignored (0) without.
+func NewPrivacy(p *query.Plan, epsilon, delta float64, minGroupSize, maxGroupsPerUnit int64, maxRowsPerUnit []int64) (Privacy, error) {
+	if p == nil {
+		return Privacy{}, errors.New("release: no plan")
+	}
+	if len(maxRowsPerUnit) != len(p.Tables) {
+		return Privacy{}, fmt.Errorf("release: %d MaxRowsPerUnit for %d tables", len(maxRowsPerUnit), len(p.Tables))
+	}
+	if minGroupSize < 0 || maxGroupsPerUnit < 0 {
+		return Privacy{}, fmt.Errorf("release: MinGroupSize (%d) and MaxGroupsPerUnit (%d) must not be negative", minGroupSize, maxGroupsPerUnit)
+	}
+	pr := Privacy{Epsilon: epsilon, Delta: delta, MinGroupSize: max(minGroupSize, 1), MaxGroupsPerUnit: max(maxGroupsPerUnit, 1), LInf: 1}
+	if len(p.GroupBy) == 0 {
+		pr.MaxGroupsPerUnit, pr.Delta = 1, 0 // one group; no selection δ
+	} else if math.IsNaN(delta) || delta <= 0 || delta >= 1 {
+		return Privacy{}, fmt.Errorf("release: Delta must be in (0, 1) for a plan with GROUP BY, got %v", delta)
+	}
+	for i, m := range maxRowsPerUnit {
+		if m < 1 {
+			return Privacy{}, fmt.Errorf("release: MaxRowsPerUnit of %s must be at least 1, got %d", p.Tables[i].Name, m)
+		}
+		if pr.LInf > math.MaxInt64/m {
+			return Privacy{}, errors.New("release: the product of MaxRowsPerUnit over the plan's tables overflows")
+		}
+		pr.LInf *= m
+	}
+	return pr, pr.Validate()
+}
+
+// Validate checks the parameters: Epsilon finite and above 0, Delta in
+// [0, 1), MinGroupSize, MaxGroupsPerUnit and LInf at least 1, and
+// L0·L∞ (a count's sensitivity) within int64.
+func (p Privacy) Validate() error {
+	if math.IsNaN(p.Epsilon) || math.IsInf(p.Epsilon, 0) || p.Epsilon <= 0 {
+		return fmt.Errorf("release: Epsilon must be a finite number above 0, got %v", p.Epsilon)
+	}
+	if math.IsNaN(p.Delta) || p.Delta < 0 || p.Delta >= 1 {
+		return fmt.Errorf("release: Delta must be in [0, 1), got %v", p.Delta)
+	}
+	if p.MinGroupSize < 1 || p.MaxGroupsPerUnit < 1 || p.LInf < 1 {
+		return fmt.Errorf("release: MinGroupSize (%d), MaxGroupsPerUnit (%d) and LInf (%d) must be at least 1", p.MinGroupSize, p.MaxGroupsPerUnit, p.LInf)
+	}
+	if _, ok := mul(p.LInf, p.MaxGroupsPerUnit); !ok {
+		return fmt.Errorf("release: L0·L∞ = %d·%d overflows int64", p.MaxGroupsPerUnit, p.LInf)
+	}
+	return nil
+}
+
+// Hull returns the bounds [lo, hi] of one unit's total in one group, of
+// at most linf rows each in [min, max]: lo = min(min, linf·min), hi =
+// max(max, linf·max). It is the bounds of a SUM's dp.BoundedSumInt64, so
+// that the library never clamps a total. It fails when linf < 1, min >
+// max, or linf·min or linf·max does not fit in int64 (math.MinInt64
+// included, which the DP library refuses as a bound).
+func Hull(min, max, linf int64) (lo, hi int64, err error) {
+	if linf < 1 {
+		return 0, 0, fmt.Errorf("release: L∞ must be at least 1, got %d", linf)
+	}
+	if min > max {
+		return 0, 0, fmt.Errorf("release: Min %d is above Max %d", min, max)
+	}
+	lmin, ok1 := mul(linf, min)
+	lmax, ok2 := mul(linf, max)
+	if !ok1 || !ok2 || lmin == math.MinInt64 || lmax == math.MinInt64 {
+		return 0, 0, fmt.Errorf("release: L∞·[Min, Max] = %d·[%d, %d] overflows int64", linf, min, max)
+	}
+	return minInt(min, lmin), maxInt(max, lmax), nil
+}
+
+// Value is one integer value of a release.
+type Value struct {
+	// Group is the released group (0-based, in release order).
+	Group int
+	// Agg is the aggregate's index in the Layout's Aggs.
+	Agg int
+	// Kind says what the value is.
+	Kind Kind
+	// Cipher is the index of the value's own ciphertext, or -1 when the
+	// value is in the clear vector.
+	Cipher int
+	// Pos is the value's coefficient in its ciphertext: 0 in its own, its
+	// position in the clear vector otherwise.
+	Pos int
+}
+
+// Layout places the values of a release of Groups groups. Values lists
+// every value in (group, aggregate, part) order, an AVG having two parts
+// (AvgSum2, AvgCount); group g's values are
+// Values[g·PerGroup():(g+1)·PerGroup()]. The i-th noisy value given to
+// Finish is Values[i]'s.
+type Layout struct {
+	// Aggs are the aggregates, in output order.
+	Aggs []Agg
+	// Groups is the number of released groups.
+	Groups int
+	// Values are the release's values (see the type's doc).
+	Values []Value
+
+	ciphers, clearLen, perGroup int
+}
+
+// NewLayout lays out the values of aggs over groups released groups: each
+// SUM and each AVG's AvgSum2 over an encrypted column ([Agg.Hidden]) gets
+// its own ciphertext (coefficient 0), numbered in (group, aggregate)
+// order; every other value goes into the clear vector, at positions 0, 1,
+// 2, … in (group, aggregate, part) order. It keeps a copy of aggs.
+func NewLayout(aggs []Agg, groups int) Layout {
+	l := Layout{Aggs: append([]Agg(nil), aggs...), Groups: max(groups, 0)}
+	add := func(g, ai int, k Kind, own bool) {
+		v := Value{Group: g, Agg: ai, Kind: k, Cipher: -1}
+		if own {
+			v.Cipher = l.ciphers
+			l.ciphers++
+		} else {
+			v.Pos = l.clearLen
+			l.clearLen++
+		}
+		l.Values = append(l.Values, v)
+	}
+	for g := range l.Groups {
+		for ai, a := range aggs {
+			switch a.Func {
+			case query.Sum:
+				add(g, ai, Sum, a.Hidden())
+			case query.Avg:
+				add(g, ai, AvgSum2, a.Hidden())
+				add(g, ai, AvgCount, false)
+			default:
+				add(g, ai, Count, false)
+			}
+		}
+	}
+	for _, a := range aggs {
+		l.perGroup++
+		if a.Func == query.Avg {
+			l.perGroup++
+		}
+	}
+	return l
+}
+
+// Ciphers returns the number of values that have their own ciphertext
+// (indices 0 to Ciphers()-1). The clear vector, when ClearLen() > 0, is
+// one more ciphertext.
+func (l Layout) Ciphers() int { return l.ciphers }
+
+// ClearLen returns the length of the clear vector.
+func (l Layout) ClearLen() int { return l.clearLen }
+
+// PerGroup returns the number of values of one group.
+func (l Layout) PerGroup() int { return l.perGroup }
+
+// calibration is the noise of one kind of value of one aggregate.
+type calibration struct {
+	aggEps float64 // the aggregate's share of ε
+	eps    float64 // ε of the noise
+	l0     int64
+	linf   float64 // the noise's L∞ sensitivity
+	step   float64 // the largest noise granularity that reveals nothing
+	lo, hi int64   // SUM: the hull
+}
+
+func calibrate(a Agg, k Kind, p Privacy, naggs int) (calibration, error) {
+	if err := a.check(); err != nil {
+		return calibration{}, err
+	}
+	want := query.Count
+	switch k {
+	case Sum:
+		want = query.Sum
+	case AvgSum2, AvgCount:
+		want = query.Avg
+	case Count:
+	default:
+		return calibration{}, fmt.Errorf("release: unknown value kind %d", k)
+	}
+	if a.Func != want {
+		return calibration{}, fmt.Errorf("release: a %s value of %s", k, a.name())
+	}
+	// As enclave.Execute: basic composition over the aggregates and the
+	// group selection.
+	eps := p.Epsilon / float64(naggs+1)
+	c := calibration{aggEps: eps, eps: eps, l0: p.MaxGroupsPerUnit, step: 1}
+	switch k {
+	case Count:
+		c.linf = float64(p.LInf)
+	case Sum:
+		lo, hi, err := Hull(a.Min, a.Max, p.LInf)
+		if err != nil {
+			return calibration{}, fmt.Errorf("release: %s: %w", a.name(), err)
+		}
+		m := maxInt(absInt(lo), absInt(hi)) // neither is MinInt64
+		if _, ok := mul(m, p.MaxGroupsPerUnit); !ok {
+			return calibration{}, fmt.Errorf("release: %s: the sensitivity L0·max|H| = %d·%d overflows int64", a.name(), p.MaxGroupsPerUnit, m)
+		}
+		c.lo, c.hi, c.linf = lo, hi, float64(m)
+	case AvgSum2, AvgCount:
+		// dpagg.BoundedMean: half the ε to each part; the normalised sum
+		// has bounds ±(upper − midpoint) and L∞ = LInf.
+		c.eps = eps / 2
+		c.linf = float64(p.LInf)
+		if k == AvgSum2 {
+			lower, upper := float64(a.Min), float64(a.Max)
+			mid := lower + (upper-lower)/2.0
+			c.linf = (upper - mid) * float64(p.LInf)
+			c.step = 0.5 // the noise is doubled
+		}
+	}
+	return c, nil
+}
+
+// checkNoise refuses a calibration whose noise lattice is coarser than the
+// value's integer step (see the package doc).
+func (c calibration) checkNoise(a Agg, k Kind, n noise.Noise) error {
+	if g := dp.NoiseGranularity(n, c.l0, c.linf, c.eps, 0); g > c.step {
+		return fmt.Errorf("release: %s (%s): the DP library draws this noise on multiples of %g, which would reveal the encrypted value modulo %g; lower the bounds or L∞, or raise ε", a.name(), k, g, g/c.step)
+	}
+	return nil
+}
+
+// Check reports whether aggs can be released under p with noise n: p is
+// valid, each aggregate is well formed, no hull or sensitivity overflows
+// int64, and each value's noise lattice is fine for adding to a hidden
+// integer (see the package doc). Layout.Noise makes the same checks for
+// the value it draws; Check lets a caller refuse before any work.
+func Check(aggs []Agg, p Privacy, n noise.Noise) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	for _, a := range aggs {
+		kinds := []Kind{Count}
+		switch a.Func {
+		case query.Sum:
+			kinds = []Kind{Sum}
+		case query.Avg:
+			kinds = []Kind{AvgSum2, AvgCount}
+		}
+		for _, k := range kinds {
+			c, err := calibrate(a, k, p, len(aggs))
+			if err != nil {
+				return err
+			}
+			if err := c.checkNoise(a, k, n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Noise draws one noise sample for value v under p with mechanism n (nil:
+// the library's Laplace), through protocols/dp and so through the DP
+// library, calibrated as the sealed aggregation v stands for (see the
+// package doc): the result of an aggregation with nothing added. Adding
+// it to v's exact value gives v's noisy value. Each call draws afresh and
+// spends, for v, the ε share of v's aggregate: call it once per value.
+func (l Layout) Noise(p Privacy, v Value, n noise.Noise) (int64, error) {
+	if err := p.Validate(); err != nil {
+		return 0, err
+	}
+	if v.Agg < 0 || v.Agg >= len(l.Aggs) {
+		return 0, fmt.Errorf("release: value of aggregate %d, the layout has %d", v.Agg, len(l.Aggs))
+	}
+	a := l.Aggs[v.Agg]
+	c, err := calibrate(a, v.Kind, p, len(l.Aggs))
+	if err != nil {
+		return 0, err
+	}
+	if err := c.checkNoise(a, v.Kind, n); err != nil {
+		return 0, err
+	}
+	switch v.Kind {
+	case Count:
+		cnt, err := dp.NewCount(&dp.CountOptions{Epsilon: c.eps, MaxPartitionsContributed: c.l0, MaxContributionsPerPartition: p.LInf, Noise: n})
+		if err != nil {
+			return 0, fmt.Errorf("release: %s: %w", a.name(), err)
+		}
+		return cnt.Result()
+	case Sum:
+		s, err := dp.NewBoundedSumInt64(&dp.BoundedSumInt64Options{Epsilon: c.eps, MaxPartitionsContributed: c.l0, Lower: c.lo, Upper: c.hi, Noise: n})
+		if err != nil {
+			return 0, fmt.Errorf("release: %s: %w", a.name(), err)
+		}
+		return s.Result()
+	}
+	// AVG: the parts of an empty mean of the sealed mean's options (its
+	// full ε share; it gives each part half).
+	m, err := dp.NewBoundedMean(&dp.BoundedMeanOptions{
+		Epsilon:                      c.aggEps,
+		MaxPartitionsContributed:     c.l0,
+		MaxContributionsPerPartition: p.LInf,
+		Lower:                        float64(a.Min),
+		Upper:                        float64(a.Max),
+		Noise:                        n,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("release: %s: %w", a.name(), err)
+	}
+	count, sum, err := m.ResultParts()
+	if err != nil {
+		return 0, fmt.Errorf("release: %s: %w", a.name(), err)
+	}
+	if v.Kind == AvgCount {
+		return count, nil
+	}
+	// Rounding the doubled noise to an integer is post-processing of the
+	// noisy value, since the hidden value it is added to is an integer.
+	x := math.Round(2 * sum)
+	if math.IsNaN(x) || x < math.MinInt64 || x >= math.MaxInt64 {
+		return 0, fmt.Errorf("release: %s: noise %v out of range", a.name(), sum)
+	}
+	return int64(x), nil
+}
+
+// Finish returns the result rows of a release of plan p: one row per
+// group, its values in p's output order, grouping values taken from
+// groupValues[g] (rendered, in p.GroupBy order) and aggregates computed
+// from raw, the noisy values in Values order. It formats exactly as
+// enclave.Execute: COUNT as max(r, 0); SUM kept on the side of zero its
+// hull allows (≥ 0 when Min ≥ 0, ≤ 0 when Max ≤ 0); AVG as the DP
+// library's BoundedMean computes its result from a noisy count (AvgCount)
+// and normalised sum (AvgSum2/2) (dp.MeanFromParts), clamped to [Min,
+// Max], with two decimals. Post-processing: it costs no budget.
+func (l Layout) Finish(p *query.Plan, groupValues [][]string, raw []int64) ([][]string, error) {
+	if p == nil {
+		return nil, errors.New("release: no plan")
+	}
+	if len(raw) != len(l.Values) {
+		return nil, fmt.Errorf("release: %d values for a layout of %d", len(raw), len(l.Values))
+	}
+	if len(groupValues) != l.Groups {
+		return nil, fmt.Errorf("release: grouping values for %d groups, the layout has %d", len(groupValues), l.Groups)
+	}
+	// Per output: >= 0 index in p.GroupBy, or -(1+i) for aggregate i.
+	outs := make([]int, len(p.Outputs))
+	ai := 0
+	for i, o := range p.Outputs {
+		if o.Func != "" {
+			if ai >= len(l.Aggs) || l.Aggs[ai].Func != o.Func {
+				return nil, fmt.Errorf("release: output %s does not match the layout's aggregates", o.Name)
+			}
+			ai++
+			outs[i] = -ai
+			continue
+		}
+		gi := -1
+		for j, g := range p.GroupBy {
+			if o.Column != nil && g.Table == o.Column.Table && g.Name == o.Column.Name {
+				gi = j
+			}
+		}
+		if gi < 0 {
+			return nil, fmt.Errorf("release: refusing output %s: not a grouping column", o.Name)
+		}
+		outs[i] = gi
+	}
+	if ai != len(l.Aggs) {
+		return nil, fmt.Errorf("release: the plan has %d aggregates, the layout %d", ai, len(l.Aggs))
+	}
+	rows := make([][]string, l.Groups)
+	aggVals := make([]string, len(l.Aggs))
+	for g := range rows {
+		if len(groupValues[g]) != len(p.GroupBy) {
+			return nil, fmt.Errorf("release: group %d has %d grouping values, want %d", g, len(groupValues[g]), len(p.GroupBy))
+		}
+		vals := raw[g*l.perGroup : (g+1)*l.perGroup]
+		i := 0
+		for ai, a := range l.Aggs {
+			switch a.Func {
+			case query.Sum:
+				r := vals[i]
+				i++
+				if a.Min >= 0 {
+					r = max(r, 0)
+				}
+				if a.Max <= 0 {
+					r = min(r, 0)
+				}
+				aggVals[ai] = strconv.FormatInt(r, 10)
+			case query.Avg:
+				s2, c := vals[i], vals[i+1]
+				i += 2
+				m := dp.MeanFromParts(c, float64(s2)/2, float64(a.Min), float64(a.Max))
+				aggVals[ai] = strconv.FormatFloat(m, 'f', 2, 64)
+			default:
+				aggVals[ai] = strconv.FormatInt(max(vals[i], 0), 10)
+				i++
+			}
+		}
+		row := make([]string, len(outs))
+		for j, oi := range outs {
+			if oi >= 0 {
+				row[j] = groupValues[g][oi]
+			} else {
+				row[j] = aggVals[-oi-1]
+			}
+		}
+		rows[g] = row
+	}
+	return rows, nil
+}
+
+// Weights are the rows of one table that make up one encrypted value of
+// one group, with their multiplicities: the crypto layer computes
+// Σ W[i]·x[Rows[i]] over the encrypted column x. Rows are ascending and
+// unique; W[i] ≥ 1 is how many kept joined rows of the group use row
+// Rows[i]. (protocols/mhe has an identical struct.)
+type Weights struct {
+	Rows []int32
+	W    []int64
+}
+
+// Affine returns how the encrypted value of aggregate a (a SUM, or an
+// AVG's AvgSum2) in a group of c kept rows derives from the weighted sum
+// S = Σ W·x of its column: value = scale·S + offset. SUM: 1, 0. AVG: 2,
+// −(Min+Max)·c. It fails for another aggregate or when offset overflows
+// int64.
+func (a Agg) Affine(c int64) (scale, offset int64, err error) {
+	switch a.Func {
+	case query.Sum:
+		return 1, 0, nil
+	case query.Avg:
+		o := new(big.Int).Add(big.NewInt(a.Min), big.NewInt(a.Max))
+		o.Mul(o, big.NewInt(c))
+		o.Neg(o)
+		if !o.IsInt64() {
+			return 0, 0, fmt.Errorf("release: %s: (Min+Max)·%d overflows int64", a.name(), c)
+		}
+		return 2, o.Int64(), nil
+	}
+	return 0, 0, fmt.Errorf("release: %s has no encrypted sum", a.name())
+}
+
+// AvgSum2Of returns 2·sum − (min+max)·count, the AvgSum2 value of an AVG
+// whose group has count kept rows summing to sum, or an error if it
+// overflows int64.
+func AvgSum2Of(sum, count, min, max int64) (int64, error) {
+	v := new(big.Int).Add(big.NewInt(min), big.NewInt(max))
+	v.Mul(v, big.NewInt(count))
+	v.Sub(new(big.Int).Lsh(big.NewInt(sum), 1), v)
+	if !v.IsInt64() {
+		return 0, fmt.Errorf("release: AVG: 2·%d − (%d+%d)·%d overflows int64", sum, min, max, count)
+	}
+	return v.Int64(), nil
+}
+
+// MaxAbs returns the largest absolute value that a value of kind k takes
+// in a group of at most rows kept rows of a column whose rows lie in [min,
+// max]: rows for Count and AvgCount, rows·max(|min|, |max|) for Sum,
+// rows·(max−min) for AvgSum2 (each row adds 2x − min − max, within
+// ±(max−min)). It is exact (arbitrary precision). The noise comes on top.
+func MaxAbs(k Kind, rows, min, max int64) *big.Int {
+	r := big.NewInt(maxInt(rows, 0))
+	switch k {
+	case Sum:
+		m := new(big.Int).Abs(big.NewInt(min))
+		if x := new(big.Int).Abs(big.NewInt(max)); x.Cmp(m) > 0 {
+			m = x
+		}
+		return r.Mul(r, m)
+	case AvgSum2:
+		d := new(big.Int).Sub(big.NewInt(max), big.NewInt(min))
+		return r.Mul(r, d.Abs(d))
+	}
+	return r
+}
+
+// CheckOverflow reports an error, naming the value, when some value of
+// the release could reach limit in absolute value, given rows[g], the kept
+// rows (or a bound on them) of each group: every value is encrypted, the
+// clear vector included. Leave room for the noise in limit.
+func (l Layout) CheckOverflow(rows []int64, limit int64) error {
+	if len(rows) != l.Groups {
+		return fmt.Errorf("release: kept rows of %d groups, the layout has %d", len(rows), l.Groups)
+	}
+	lim := big.NewInt(limit)
+	for _, v := range l.Values {
+		a := l.Aggs[v.Agg]
+		if m := MaxAbs(v.Kind, rows[v.Group], a.Min, a.Max); m.CmpAbs(lim) >= 0 || limit <= 0 {
+			return fmt.Errorf("release: %s (%s) of group %d may reach %s with %d kept rows, not below the limit %d", a.name(), v.Kind, v.Group, m, rows[v.Group], limit)
+		}
+	}
+	return nil
+}
+
+// mul returns a·b and whether it fits in int64.
+func mul(a, b int64) (int64, bool) {
+	p := new(big.Int).Mul(big.NewInt(a), big.NewInt(b))
+	if !p.IsInt64() {
+		return 0, false
+	}
+	return p.Int64(), true
+}
+
+func minInt(a, b int64) int64 { return min(a, b) }
+func maxInt(a, b int64) int64 { return max(a, b) }
+
+func absInt(a int64) int64 {
+	if a < 0 {
+		return -a
+	}
+	return a
+}

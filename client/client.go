@@ -33,6 +33,7 @@ import (
 // Client is a connection to one node. Safe for concurrent use.
 type Client struct {
 	base string
+	pin  string
 	hc   *http.Client
 }
 
@@ -47,8 +48,11 @@ func New(baseURL, pin string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{base: strings.TrimSuffix(baseURL, "/"), hc: hc}, nil
+	return &Client{base: strings.TrimSuffix(baseURL, "/"), pin: pin, hc: hc}, nil
 }
+
+// Pin returns the pin of the node's certificate.
+func (c *Client) Pin() string { return c.pin }
 
 // Pinned returns an HTTP client that trusts exactly the TLS certificate
 // whose pin ("sha256:" and 64 hex digits) it is given, as the node and the

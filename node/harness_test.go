@@ -48,6 +48,8 @@ type room struct {
 	// fsys is the ledger's file system: flip its switches to make the
 	// ledger's writes fail.
 	fsys *ledgertest.FaultFS
+	// opts change the node's configuration at every start.
+	opts []func(*node.Config)
 }
 
 func newParty(t testing.TB, name string, kind policy.PartyKind, juris string) *party {
@@ -57,10 +59,14 @@ func newParty(t testing.TB, name string, kind policy.PartyKind, juris string) *p
 }
 
 // startNode opens the node in dir and serves it on a free loopback port.
-func startNode(t testing.TB, dir, authorityKey string, now func() time.Time, fsys ledger.FS) (*node.Node, *client.Client, func()) {
+func startNode(t testing.TB, dir, authorityKey string, now func() time.Time, fsys ledger.FS, opts ...func(*node.Config)) (*node.Node, *client.Client, func()) {
 	t.Helper()
-	n, err := node.Open(node.Config{Dir: dir, AuthorityKey: authorityKey, Now: now, LedgerFS: fsys,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := node.Config{Dir: dir, AuthorityKey: authorityKey, Now: now, LedgerFS: fsys,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n, err := node.Open(cfg)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -145,9 +151,9 @@ func csvFor(t testing.TB, dir, dataset string, n int) string {
 // newRoom starts a node with the scenario's parties, datasets (with n
 // enterprises each) and an approved letter L-1 over registry, electricity
 // and loans.
-func newRoom(t testing.TB, n int) *room {
+func newRoom(t testing.TB, n int, opts ...func(*node.Config)) *room {
 	t.Helper()
-	r := &room{t: t, dir: t.TempDir(), parties: map[string]*party{}, now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), fsys: &ledgertest.FaultFS{}}
+	r := &room{t: t, dir: t.TempDir(), parties: map[string]*party{}, now: time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC), fsys: &ledgertest.FaultFS{}, opts: opts}
 	for _, p := range []*party{
 		newParty(t, "bureau", policy.PublicBody, "CN"),
 		newParty(t, "msb", policy.PublicBody, "CN"),
@@ -179,7 +185,7 @@ func newRoom(t testing.TB, n int) *room {
 }
 
 func (r *room) start() {
-	r.node, r.c, r.stop = startNode(r.t, r.dir, r.parties["bureau"].vkey, func() time.Time { return r.now }, r.fsys)
+	r.node, r.c, r.stop = startNode(r.t, r.dir, r.parties["bureau"].vkey, func() time.Time { return r.now }, r.fsys, r.opts...)
 }
 
 func (r *room) submit(kind statement.Kind, body any, signers ...note.Signer) uint64 {

@@ -41,6 +41,9 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/ledger/entries", n.handleEntries)
 	mux.HandleFunc("GET /v1/ledger/proof", n.handleProof)
 	mux.HandleFunc("GET /v1/ledger/consistency", n.handleConsistency)
+	mux.HandleFunc("POST /v1/mhe/setup", n.handleHESetup)
+	mux.HandleFunc("GET /v1/mhe/key", n.handleHEKey)
+	mux.HandleFunc("POST /v1/he/queries", n.handleHEQuery)
 	return mux
 }
 
@@ -125,7 +128,7 @@ func (n *Node) handleStatement(w http.ResponseWriter, r *http.Request) {
 	}
 	var letterID string
 	switch st.Kind {
-	case statement.KindParty, statement.KindDataset, statement.KindApproval, statement.KindScenario, statement.KindRevocation:
+	case statement.KindParty, statement.KindDataset, statement.KindApproval, statement.KindScenario, statement.KindRevocation, statement.KindAgent:
 	case statement.KindLetter:
 		if l, err := policy.ParseLetter(st.Body); err == nil {
 			letterID = l.ID
@@ -188,6 +191,10 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, MaxUploadBytes)
+	if u.HE != nil {
+		n.uploadHE(w, r, raw, &u, ds, body)
+		return
+	}
 	rc, err := n.store.Ingest(r.Context(), u.Dataset, u.UploadID, &ds.Schema, u.File, body)
 	if err != nil {
 		var mbe *http.MaxBytesError

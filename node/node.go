@@ -19,6 +19,8 @@
 //	tls.key        its private key, 0600
 //	ledger/        the transparency log (see package ledger)
 //	sealed/        age ciphertexts of uploads, one folder per dataset
+//	he/uploads/    age ciphertexts of HE-mode upload containers
+//	he/collective.pk  the collective public key of HE mode, once set up
 //	node.json      what clients need: URL, pin, keys (written at start)
 package node
 
@@ -37,6 +39,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/differential-privacy/go/v3/noise"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/xjdata/cleanroom/enclave"
@@ -65,6 +68,10 @@ type Config struct {
 	// LedgerFS is the file system under the ledger. Defaults to the
 	// operating system's; tests inject faults through it.
 	LedgerFS ledger.FS
+	// Noise is the DP mechanism of every release. Nil means the DP
+	// library's Laplace noise. Only tests set it (to
+	// dptest.InsecureNoNoise); no flag or request can.
+	Noise noise.Noise
 }
 
 // Node is a running compute node. Safe for concurrent use.
@@ -76,6 +83,7 @@ type Node struct {
 	nodeKey  string
 	custody  *enclave.Custody
 	store    *enclave.Store
+	heStore  *heStore
 	ledger   *ledger.Log
 	// st is the state, rebuilt from the ledger at start and after a failed
 	// append; readers take st.Load().Snapshot().
@@ -129,6 +137,9 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if n.store, err = enclave.OpenStore(filepath.Join(cfg.Dir, "sealed"), n.custody); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.heStore, err = newHEStore(filepath.Join(cfg.Dir, "he", "uploads"), n.custody); err != nil {
+		return nil, err
 	}
 	if n.tlsCert, n.pin, err = keys.LoadOrCreateTLS(cfg.Dir, "cleanroom node"); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -235,6 +246,22 @@ func (n *Node) removeOrphans() error {
 			if !known[id] {
 				n.log.Warn("removing an upload the ledger never accepted", "dataset", d.Name, "upload", id)
 				if err := n.store.Remove(d.Name, id); err != nil {
+					return err
+				}
+			}
+		}
+		heIDs, err := n.heStore.list(d.Name)
+		if err != nil {
+			return fmt.Errorf("node: HE store: %w", err)
+		}
+		heKnown := map[string]bool{}
+		for _, id := range snap.HEUploads(d.Name) {
+			heKnown[id] = true
+		}
+		for _, id := range heIDs {
+			if !heKnown[id] {
+				n.log.Warn("removing an HE upload the ledger never accepted", "dataset", d.Name, "upload", id)
+				if err := n.heStore.remove(d.Name, id); err != nil {
 					return err
 				}
 			}

@@ -23,6 +23,23 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	n.serveQuery(w, r, raw, nil)
+}
+
+// handleHEQuery takes a query in HE mode with the operator's result key.
+func (n *Node) handleHEQuery(w http.ResponseWriter, r *http.Request) {
+	var q api.HEQuery
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 2*statement.MaxBytes+8<<20))
+	if err := dec.Decode(&q); err != nil || q.Statement == "" || len(q.ResultKey) == 0 {
+		writeErr(w, http.StatusBadRequest, api.CodeMalformed, "want a JSON body with the signed query statement and the result key", nil)
+		return
+	}
+	n.serveQuery(w, r, []byte(q.Statement), q.ResultKey)
+}
+
+// serveQuery decides a signed query, logs the decision and, if allowed,
+// runs it. target is the operator's result key of an HE-mode query.
+func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, raw, target []byte) {
 	snap := n.snapshot()
 	st, err := statement.Verify(raw, snap)
 	if err == nil && st.Kind != statement.KindQuery {
@@ -39,6 +56,10 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 	if err == nil && (req.Time.Before(now.Add(-MaxClockSkew)) || req.Time.After(now.Add(MaxClockSkew))) {
 		err = fmt.Errorf("%w: query signed at %s, the node's clock says %s (allowed skew %v)",
 			statement.ErrMalformed, req.Time.UTC().Format(time.RFC3339), now.Format(time.RFC3339), MaxClockSkew)
+	}
+	if err == nil && req.ResultKey != "" && sha256Hex(target) != req.ResultKey {
+		err = fmt.Errorf("%w: the query names result key %s, but %s", statement.ErrMalformed, req.ResultKey,
+			map[bool]string{true: "no result key came with it (HE-mode queries go to /v1/he/queries)", false: "the key sent has another hash"}[target == nil])
 	}
 	if err != nil {
 		status, code := statusOf(err)
@@ -91,25 +112,43 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	res, err := n.execute(r, plan, d.Params)
-	if err != nil {
-		// The budget stays spent: the decision is on record, and a failed
-		// run may still have revealed something through its timing.
-		n.log.Error("query execution failed", "entry", idx, "err", err)
-		writeErr(w, http.StatusInternalServerError, api.CodeInternal, "the query was allowed but could not run: "+err.Error(), &idx)
-		return
+	var rows int
+	if d.Params.Mode == policy.ModeHE {
+		he, err := n.executeHE(r.Context(), idx, &req, d.Params, plan, target)
+		if err != nil {
+			// The budget stays spent, as below; nothing was released.
+			n.log.Error("HE query failed", "entry", idx, "err", err)
+			status := http.StatusInternalServerError
+			var re *refusedError
+			if errors.As(err, &re) {
+				status = http.StatusForbidden
+			}
+			writeErr(w, status, api.CodeInternal, "the query was allowed but nothing was released: "+err.Error(), &idx)
+			return
+		}
+		rb, _ := json.Marshal(he)
+		resp.HE, resp.ResultSHA256, rows = he, sha256Hex(rb), len(he.Groups)
+	} else {
+		res, err := n.execute(r, plan, d.Params)
+		if err != nil {
+			// The budget stays spent: the decision is on record, and a failed
+			// run may still have revealed something through its timing.
+			n.log.Error("query execution failed", "entry", idx, "err", err)
+			writeErr(w, http.StatusInternalServerError, api.CodeInternal, "the query was allowed but could not run: "+err.Error(), &idx)
+			return
+		}
+		// How many groups were withheld is not released, nor logged: it
+		// would reveal that small groups exist.
+		out := &api.Result{Columns: res.Columns, Rows: res.Rows}
+		rb, _ := json.Marshal(out)
+		resp.Result, resp.ResultSHA256, rows = out, sha256Hex(rb), len(out.Rows)
 	}
-	// How many groups were withheld is not released, nor logged: it would
-	// reveal that small groups exist.
-	out := &api.Result{Columns: res.Columns, Rows: res.Rows}
-	rb, _ := json.Marshal(out)
-	resp.Result, resp.ResultSHA256 = out, sha256Hex(rb)
 	recipient := req.Recipient
 	if recipient == "" {
 		recipient = requester
 	}
 	rel, err := n.append(&state.Entry{Kind: state.KindRelease, Release: &state.Release{
-		Decision: idx, Recipient: recipient, ResultSHA256: resp.ResultSHA256, Rows: len(out.Rows),
+		Decision: idx, Recipient: recipient, ResultSHA256: resp.ResultSHA256, Rows: rows,
 	}})
 	if err != nil {
 		// Nothing leaves unless its release is on record.
@@ -154,5 +193,6 @@ func (n *Node) execute(r *http.Request, plan *query.Plan, p *policy.Params) (*en
 		Delta:            p.Delta,
 		MinGroupSize:     p.MinGroupSize,
 		MaxGroupsPerUnit: p.MaxGroupsPerUnit,
+		Noise:            n.cfg.Noise,
 	})
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/schema"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +21,7 @@ import (
 	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/protocols/mhe"
 )
 
 // readStrictJSON decodes a spec file, refusing unknown fields.
@@ -79,17 +83,27 @@ have. The holder is the key's party.`,
 	reg.Flags().StringVar(&spec, "spec", "", "dataset spec JSON file (required)")
 	reg.MarkFlagRequired("spec")
 
-	var upKey, upDataset string
+	var upKey, upDataset, upLetter, upAgent string
+	var upHE bool
 	up := &cobra.Command{
 		Use:   "upload --key HOLDER.key --dataset NAME FILE.csv",
-		Short: "Upload a CSV file, sealed with age to the node",
+		Short: "Upload a CSV file, sealed with age to the node, or in HE mode",
 		Long: `upload checks every row of FILE.csv against the dataset's schema first (an
 error names the file, line and column, and nothing is sent), then streams the
 file encrypted with age to the node's recipient. The node stores only the
 ciphertext and keeps nothing of a rejected upload. The CSV's first line names
-the columns.`,
-		Example: "  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans loans.csv",
-		Args:    cobra.ExactArgs(1),
+the columns.
+
+With --he the upload is for the multiparty HE mode, where the node cannot
+read what it computes on: by the rules of the commitment letter --commitment
+for the dataset, join keys and the privacy unit become keyed fingerprints,
+group-by and filter columns stay clear, numeric columns that may only be
+aggregated are encrypted under the collective key (on every core, with a
+progress bar), and columns without a rule are not sent at all. The keys
+come from the provider's agent directory (--agent-dir).`,
+		Example: "  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans loans.csv\n" +
+			"  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans --he --commitment L-7 --agent-dir agents/bank loans.csv",
+		Args: cobra.ExactArgs(1),
 	}
 	mkUp := conn(up)
 	up.RunE = func(cmd *cobra.Command, args []string) error {
@@ -117,6 +131,15 @@ the columns.`,
 			return withHint(fmt.Errorf("no dataset %q in the node's catalogue", upDataset), "register it first: cleanroom dataset register")
 		}
 		start := time.Now()
+		if upHE {
+			res, err := uploadHE(cx, c, signer, d, upLetter, upAgent, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Printf("uploaded %d rows to %s in HE mode (%s, %.1f s; ledger entry %d)\n",
+				res.Rows, res.Dataset, humanBytes(res.CiphertextBytes), time.Since(start).Seconds(), res.Entry)
+			return nil
+		}
 		res, err := c.UploadCSV(cx, signer, upDataset, &d.Schema, args[0], progressBar("upload "+filepath.Base(args[0])))
 		if err != nil {
 			return err
@@ -128,6 +151,9 @@ the columns.`,
 	}
 	keyFlag(up, &upKey, "the holder's")
 	up.Flags().StringVar(&upDataset, "dataset", "", "dataset name (required)")
+	up.Flags().BoolVar(&upHE, "he", false, "upload for the multiparty HE mode")
+	up.Flags().StringVar(&upLetter, "commitment", "", "with --he: the letter whose column rules decide each column's treatment")
+	up.Flags().StringVar(&upAgent, "agent-dir", "", "with --he: the provider's agent directory (collective and fingerprint keys)")
 	up.MarkFlagRequired("dataset")
 
 	list := &cobra.Command{
@@ -450,7 +476,7 @@ auditors all see the same figures, which are replayed from the ledger.`,
 }
 
 func newQuery() *cobra.Command {
-	var key, letter, epsilon, recipient string
+	var key, letter, epsilon, recipient, mode string
 	var dry, asJSON bool
 	cmd := &cobra.Command{
 		Use:   `query --key KEY --commitment ID "SQL"`,
@@ -461,7 +487,14 @@ private result and the ledger entries of its decision and release, or with
 every reason it was denied. Supported: SELECT of COUNT(*), COUNT(col),
 SUM(col), AVG(col) and grouping columns over one dataset or inner equi-JOINs,
 WHERE comparisons joined by AND, GROUP BY. --dry-run shows the decision and
-its cost without running or spending.`,
+its cost without running or spending.
+
+--mode he runs the query in multiparty HE mode: the node computes on
+encrypted columns and keyed fingerprints, and the providers' agents, each
+after checking the decision itself, switch the noisy result to a one-time
+result key that this command makes and keeps in memory; it decrypts the
+answer here. A letter may require HE mode for a dataset; without --mode the
+letter's requirement decides, and sealed mode is the default.`,
 		Example: `  cleanroom query --node-info data/node.json --key keys/bank.key --commitment L-7 --epsilon 0.5 \
     "SELECT r.industry, AVG(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc GROUP BY r.industry"`,
 		Args: cobra.ExactArgs(1),
@@ -472,12 +505,9 @@ its cost without running or spending.`,
 		if err != nil {
 			return err
 		}
-		stmt, err := statement.New(statement.KindQuery, policy.Request{
+		req := policy.Request{
 			SQL: args[0], Letter: letter, Epsilon: epsilon, Recipient: recipient,
-			Nonce: statement.NewNonce(), Time: time.Now().UTC(), DryRun: dry,
-		}, signer)
-		if err != nil {
-			return err
+			Nonce: statement.NewNonce(), Time: time.Now().UTC(), DryRun: dry, Mode: policy.Mode(mode),
 		}
 		c, err := mk()
 		if err != nil {
@@ -485,7 +515,32 @@ its cost without running or spending.`,
 		}
 		cx, cancel := ctx()
 		defer cancel()
-		res, err := c.Query(cx, stmt)
+		if req.Mode == "" {
+			if req.Mode, err = modeOf(cx, c, letter, args[0]); err != nil {
+				return err
+			}
+		}
+		var sk *mhe.ResultSecretKey
+		var pk *mhe.PublicKey
+		if req.Mode == policy.ModeHE {
+			if sk, pk, err = heKeyPair(); err != nil {
+				return err
+			}
+			req.ResultKey = client.ResultKeyHash(pk)
+		}
+		stmt, err := statement.New(statement.KindQuery, req, signer)
+		if err != nil {
+			return err
+		}
+		var res *api.QueryResponse
+		if pk != nil {
+			res, err = c.QueryHE(cx, stmt, pk)
+			if err == nil && res.HE != nil {
+				res.Result, err = client.DecryptHE(res.HE, sk)
+			}
+		} else {
+			res, err = c.Query(cx, stmt)
+		}
 		var ce *client.Error
 		if asJSON && errors.As(err, &ce) && ce.Decision != nil {
 			printJSON(api.Error{Code: ce.Code, Message: ce.Message, Entry: ce.Entry, Decision: ce.Decision})
@@ -506,8 +561,41 @@ its cost without running or spending.`,
 	cmd.Flags().StringVarP(&epsilon, "epsilon", "e", "0.1", "epsilon for each aggregate and for group selection; --dry-run shows the total")
 	cmd.Flags().StringVar(&recipient, "recipient", "", "party to deliver the result to (default: you)")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "show the decision and cost; run and spend nothing")
+	cmd.Flags().StringVar(&mode, "mode", "", "execution mode: sealed or he (default: what the letter requires, else sealed)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the answer as JSON")
 	cmd.MarkFlagRequired("key")
 	cmd.MarkFlagRequired("commitment")
 	return cmd
+}
+
+// modeOf returns the mode a query runs in when none is asked for: HE if
+// the letter requires it for a dataset the query reads, else sealed. A
+// query that does not compile or a letter not found leave the mode empty,
+// for the node to decide and explain.
+func modeOf(cx context.Context, c *client.Client, letter, sql string) (policy.Mode, error) {
+	ls, err := c.Letter(cx, letter)
+	if err != nil {
+		return "", nil
+	}
+	cat, err := c.Catalog(cx)
+	if err != nil {
+		return "", err
+	}
+	plan, err := query.Compile(sql, query.CatalogFunc(func(name string) (*schema.Schema, bool) {
+		for i := range cat {
+			if cat[i].Name == name {
+				return &cat[i].Schema, true
+			}
+		}
+		return nil, false
+	}))
+	if err != nil {
+		return "", nil
+	}
+	for _, t := range plan.TableNames() {
+		if ld, ok := ls.State.Letter.Dataset(t); ok && ld.Mode == policy.ModeHE {
+			return policy.ModeHE, nil
+		}
+	}
+	return "", nil
 }

@@ -8,7 +8,8 @@
 // demo generates the data, starts a node on a free loopback port, registers
 // the parties and datasets, uploads the data sealed with age, drafts, signs
 // and approves the letter, runs the allowed queries and prints their DP
-// answers next to the true ones, runs queries that must be denied and
+// answers next to the true ones, starts the three providers' agents and
+// runs the same queries in multiparty HE mode, runs queries that must be denied and
 // prints each reason, verifies the ledger offline, and cleans up.
 //
 // It exits 0 only if every step behaved as expected.
@@ -314,20 +315,69 @@ func (d *demo) story(enterprises int) error {
 	q1 := "SELECT r.industry, AVG(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc GROUP BY r.industry"
 	q2 := fmt.Sprintf("SELECT r.region, l.green, SUM(e.kwh) FROM loans l JOIN registry r ON l.uscc = r.uscc JOIN electricity e ON e.uscc = r.uscc WHERE e.month = '%d-06' GROUP BY r.region, l.green", 2025)
 	d.must("dry run of query 1", "query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "0.75", "--dry-run", q1)
-	if res, ok := d.queryJSON("query 1", "0.75", q1); ok {
-		d.compare(res, func(row []string) (float64, bool) {
+	sealed1, ok := d.queryJSON("query 1", "L-7", "0.75", q1)
+	if ok {
+		d.compare(sealed1, func(row []string) (float64, bool) {
 			v, ok := truth.AvgLoanByIndustry[row[0]]
 			return v, ok
 		})
 	}
-	if res, ok := d.queryJSON("query 2", "0.5", q2); ok {
-		d.compare(res, func(row []string) (float64, bool) {
+	sealed2, ok := d.queryJSON("query 2", "L-7", "0.5", q2)
+	if ok {
+		d.compare(sealed2, func(row []string) (float64, bool) {
 			v, ok := truth.KwhByRegionGreen[gen.RegionGreen{Region: row[0], Green: row[1] == "true"}]
 			return float64(v), ok
 		})
 	}
 
-	section("9. Queries that must be denied, each with its reason and article")
+	section("9. The same queries in multiparty HE mode: the node computes on data it cannot read")
+	fmt.Println("  Each provider starts its own agent, a separate process with its own keys:")
+	for _, p := range []string{"msb", "grid", "bank"} {
+		stopAgent, err := d.startAgent(p)
+		if err != nil {
+			return err
+		}
+		defer stopAgent()
+	}
+	fmt.Println("\n  The data bureau has the agents generate the collective key (the node aggregates public shares only):")
+	d.must("HE setup", "mhe", "setup", "--key", key("databureau"), "--providers", "msb,grid,bank", "--id", "HE-1")
+	fmt.Println("\n  A letter, L-11, with the same terms, that requires HE mode for every dataset and has each")
+	fmt.Println("  provider's agent add its own noise (so no provider has to trust the node with it):")
+	he := letter("L-11")
+	he.Noise = policy.NoiseProviders
+	for i := range he.Datasets {
+		he.Datasets[i].Mode = policy.ModeHE
+	}
+	l11, err := d.draftAndSign(he, "bank", "msb", "grid")
+	if err != nil {
+		return err
+	}
+	d.must("submit L-11", "commitment", "submit", l11)
+	d.must("approve L-11", "commitment", "approve", "--key", key("databureau"), l11)
+	d.denied("sealed mode under a letter that requires HE mode", policy.CodeModeRequired,
+		"query", "--key", key("bank"), "--commitment", "L-11", "--epsilon", "0.1", "--mode", "sealed", q1)
+	fmt.Println("\n  Providers upload again for HE mode: join keys as keyed fingerprints, group-by columns clear, amounts encrypted:")
+	for _, u := range []struct{ holder, dataset, file string }{
+		{"msb", "registry", files.Registry}, {"grid", "electricity", files.Electricity}, {"bank", "loans", files.Loans},
+	} {
+		d.must("HE upload "+u.dataset, "dataset", "upload", "--key", key(u.holder), "--dataset", u.dataset,
+			"--he", "--commitment", "L-11", "--agent-dir", filepath.Join(d.work, "agents", u.holder), u.file)
+	}
+	fmt.Println("\n  The allowed queries again, in HE mode; each agent re-checks the decision before it helps decrypt:")
+	if res, ok := d.queryJSON("query 1 in HE mode", "L-11", "0.75", q1); ok {
+		d.sideBySide(sealed1, res, func(row []string) (float64, bool) {
+			v, ok := truth.AvgLoanByIndustry[row[0]]
+			return v, ok
+		})
+	}
+	if res, ok := d.queryJSON("query 2 in HE mode", "L-11", "0.5", q2); ok {
+		d.sideBySide(sealed2, res, func(row []string) (float64, bool) {
+			v, ok := truth.KwhByRegionGreen[gen.RegionGreen{Region: row[0], Green: row[1] == "true"}]
+			return float64(v), ok
+		})
+	}
+
+	section("10. Queries that must be denied, each with its reason and article")
 	d.must("show the budget left", "budget", "show", "L-7")
 	bank := []string{"query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "0.05"}
 	q := func(extra ...string) []string { return append(append([]string{}, bank...), extra...) }
@@ -344,7 +394,7 @@ func (d *demo) story(enterprises int) error {
 	d.denied("a query by someone who is not the applicant", policy.CodeNotApplicant, "query", "--key", key("auditfirm"), "--commitment", "L-7", "--epsilon", "0.1", q1)
 	d.denied("SQL that does not parse", policy.CodeInvalidQuery, q("SELECT industry, COUNT(* FROM registry")...)
 
-	section("10. The auditor fetches the ledger and verifies it offline, replaying every decision")
+	section("11. The auditor fetches the ledger and verifies it offline, replaying every decision")
 	copyDir := filepath.Join(d.work, "auditor")
 	d.must("fetch the ledger", "audit", "fetch", "--out", copyDir)
 	stop()
@@ -439,8 +489,9 @@ type result struct {
 	} `json:"result"`
 }
 
-func (d *demo) queryJSON(what, eps, sql string) (*result, bool) {
-	args := []string{"query", "--key", filepath.Join(d.keys, "bank.key"), "--commitment", "L-7", "--epsilon", eps, "--json", sql}
+func (d *demo) queryJSON(what, letter, eps, sql string, extra ...string) (*result, bool) {
+	args := append([]string{"query", "--key", filepath.Join(d.keys, "bank.key"), "--commitment", letter, "--epsilon", eps}, extra...)
+	args = append(args, "--json", sql)
 	shown := append([]string{}, args[:len(args)-2]...)
 	fmt.Printf("$ cleanroom %s '%s'\n", strings.ReplaceAll(strings.Join(shown, " "), d.work+"/", ""), sql)
 	cmd := exec.Command(d.bin, args...)
@@ -491,6 +542,92 @@ func (d *demo) compare(res *result, truth func([]string) (float64, bool)) {
 		fmt.Fprintf(w, "    median relative error %.1f%% over %d released groups\n", 100*errs[len(errs)/2], len(errs))
 	}
 	d.expect(len(errs) == len(res.Result.Rows), "every released group should exist in the true answer")
+}
+
+// sideBySide prints the sealed-mode and HE-mode answers of one query next
+// to the truth. Both are differentially private with independent noise,
+// so they differ from each other and from the truth by about the noise.
+func (d *demo) sideBySide(sealed, he *result, truth func([]string) (float64, bool)) {
+	w := bufio.NewWriter(os.Stdout)
+	defer w.Flush()
+	cols := he.Result.Columns
+	last := len(cols) - 1
+	fmt.Fprintf(w, "    %-28s %16s %16s %16s\n", strings.Join(cols[:last], ", "), "sealed", "HE", "true")
+	sealedOf := map[string]string{}
+	if sealed != nil {
+		for _, row := range sealed.Result.Rows {
+			sealedOf[strings.Join(row[:last], "\x00")] = row[last]
+		}
+	}
+	matched := 0
+	for _, row := range he.Result.Rows {
+		tv, ok := truth(row[:last])
+		if ok {
+			matched++
+		}
+		sv := sealedOf[strings.Join(row[:last], "\x00")]
+		if sv == "" {
+			sv = "(withheld)"
+		}
+		fmt.Fprintf(w, "    %-28s %16s %16s %16.0f\n", strings.Join(row[:last], ", "), sv, row[last], tv)
+	}
+	d.expect(matched == len(he.Result.Rows), "every group released in HE mode should exist in the true answer")
+}
+
+// startAgent runs a provider's agent in the background (its own process
+// and data directory) and waits until it has registered with the node.
+func (d *demo) startAgent(party string) (func(), error) {
+	dir := filepath.Join(d.work, "agents", party)
+	args := []string{"agent", "--data", dir, "--key", filepath.Join(d.keys, party+".key"), "--node-info", d.nodeInfo, "--listen", "127.0.0.1:0"}
+	fmt.Printf("$ cleanroom %s &\n", strings.ReplaceAll(strings.Join(args, " "), d.work+"/", ""))
+	cmd := exec.Command(d.bin, args...)
+	logPath := filepath.Join(d.work, "agent-"+party+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+		logf.Close()
+	}
+	info := filepath.Join(dir, "agent-info.json")
+	deadline := time.After(30 * time.Second)
+	for {
+		if _, err := os.Stat(info); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			b, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("the agent of %s exited: %v\n%s", party, err, b)
+		case <-deadline:
+			stop()
+			return nil, fmt.Errorf("the agent of %s did not start within 30s", party)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	b, _ := os.ReadFile(info)
+	var ai struct{ URL, Pin string }
+	json.Unmarshal(b, &ai)
+	fmt.Printf("    agent of %s listening at %s, registered with the node\n", party, ai.URL)
+	d.steps++
+	return stop, nil
 }
 
 // tamperSignature flips one character of the named signer's signature.

@@ -13,6 +13,9 @@
 //	GET  /v1/ledger/entries?from=N&count=M   Entries
 //	GET  /v1/ledger/proof?index=N             C2SP tlog-proof of entry N (text)
 //	GET  /v1/ledger/consistency?from=M        Consistency from size M to the latest checkpoint
+//	POST /v1/mhe/setup            a signed mhe-setup statement -> HESetupResult (runs the key generation)
+//	GET  /v1/mhe/key              the collective public key (binary)
+//	POST /v1/he/queries           HEQuery -> QueryResponse with HE
 //
 // Errors are an Error body with a 4xx or 5xx status: 400 malformed input,
 // 401 a statement without a valid signature by a registered key, 403 a
@@ -24,6 +27,8 @@ package api
 import (
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/protocols/dp"
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/release"
 )
 
 // StatementHeader carries the signed upload statement, base64 (standard
@@ -88,9 +93,11 @@ type QueryResponse struct {
 	Decision policy.Decision `json:"decision"`
 	// DecisionEntry is the ledger index of the decision.
 	DecisionEntry uint64 `json:"decision_entry"`
-	// Result and ReleaseEntry are absent for a dry run.
-	Result       *Result `json:"result,omitempty"`
-	ReleaseEntry *uint64 `json:"release_entry,omitempty"`
+	// Result and ReleaseEntry are absent for a dry run. In HE mode, HE
+	// replaces Result: the client decrypts it.
+	Result       *Result   `json:"result,omitempty"`
+	HE           *HEResult `json:"he,omitempty"`
+	ReleaseEntry *uint64   `json:"release_entry,omitempty"`
 	// ResultSHA256 is the hash logged in the release entry: the SHA-256 of
 	// Result's JSON encoding.
 	ResultSHA256 string `json:"result_sha256,omitempty"`
@@ -207,4 +214,38 @@ type KeySwitchRequest struct {
 // KeySwitchResponse holds an agent's shares, one per ciphertext.
 type KeySwitchResponse struct {
 	Shares [][]byte `json:"shares"`
+}
+
+// HEQuery is the body of POST /v1/he/queries: a signed query statement in
+// HE mode and the operator's result public key, whose SHA-256 the
+// statement names.
+type HEQuery struct {
+	Statement string `json:"statement"`
+	ResultKey []byte `json:"result_key"`
+}
+
+// HEResult is an HE-mode result: the result ciphertexts switched to the
+// operator's result key, and what the operator needs to decrypt and
+// format them (release.Layout over Aggs and len(Groups) groups).
+type HEResult struct {
+	// ResultEntry is the ledger index of the heresult entry.
+	ResultEntry uint64 `json:"result_entry"`
+	// Plan is the compiled query.
+	Plan *query.Plan `json:"plan"`
+	// Aggs are the plan's aggregates as released.
+	Aggs []release.Agg `json:"aggs"`
+	// Groups are the released groups' grouping values.
+	Groups [][]string `json:"groups"`
+	// Ciphers are the ciphertexts under the operator's key, in layout
+	// order: one per hidden value, then the clear vector.
+	Ciphers [][]byte `json:"ciphers"`
+}
+
+// HESetupResult answers POST /v1/mhe/setup.
+type HESetupResult struct {
+	SetupEntry uint64 `json:"setup_entry"`
+	KeyEntry   uint64 `json:"key_entry"`
+	KeySHA256  string `json:"key_sha256"`
+	// Providers are the parties whose agents hold a share.
+	Providers []string `json:"providers"`
 }

@@ -277,8 +277,12 @@ func Read(r io.Reader, dataset string, sc *schema.Schema, params bgv.Parameters)
 	if _, err := br.ReadByte(); err != io.EOF {
 		return nil, errors.New("heupload: data after the last column")
 	}
+	filled := map[string]bool{}
+	for _, c := range h.Columns {
+		filled[c.Name] = c.Treatment == policy.Clear || c.Treatment == policy.Fingerprint
+	}
 	for i := range u.Rows.Cols {
-		if v := &u.Rows.Cols[i]; !seen[sc.Columns[i].Name] || sc.Columns[i].Type != schema.String && v.Type != schema.String && v.Ints == nil {
+		if v := &u.Rows.Cols[i]; !filled[sc.Columns[i].Name] {
 			if v.Type == schema.String {
 				v.Strs = make([]string, rows)
 			} else {

@@ -1,0 +1,530 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+
+	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/heplan"
+	"github.com/xjdata/cleanroom/internal/keys"
+	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/protocols/fingerprint"
+	"github.com/xjdata/cleanroom/protocols/mhe"
+	"github.com/xjdata/cleanroom/release"
+	"github.com/xjdata/cleanroom/state"
+)
+
+// MaxRequestBytes bounds a request to the agent: a key-switch request of
+// a few hundred result ciphertexts.
+const MaxRequestBytes = 512 << 20
+
+// CodeRefused is the api.Error code of a request the agent refuses after
+// checking it; the message says why.
+const CodeRefused = "agent-refused"
+
+// refusal is an error the agent answers with 403 and CodeRefused.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+
+func refuse(format string, args ...any) error { return &refusal{fmt.Sprintf(format, args...)} }
+
+// Handler returns the agent's HTTP API, for the node.
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/agent/info", func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		info := api.AgentInfo{Party: a.set.Party, Recipient: a.Recipient(), Pin: a.pin, Synced: a.follower.Size()}
+		if pk, err := a.collectiveKey(); err == nil {
+			h := pk.Hash()
+			info.KeySHA256 = hex.EncodeToString(h[:])
+		}
+		a.mu.Unlock()
+		writeJSON(w, http.StatusOK, info)
+	})
+	mux.HandleFunc("POST /v1/agent/keygen", serve(a, a.keygen))
+	mux.HandleFunc("POST /v1/agent/finish", serve(a, a.finish))
+	mux.HandleFunc("POST /v1/agent/keyswitch", serve(a, a.keySwitch))
+	return mux
+}
+
+// serve decodes a JSON request, runs fn under the agent's lock, and
+// answers with its result or its error.
+func serve[Req, Resp any](a *Agent, fn func(context.Context, *Req) (*Resp, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		dec := json.NewDecoder(io.LimitReader(r.Body, MaxRequestBytes))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeJSON(w, http.StatusBadRequest, api.Error{Code: api.CodeMalformed, Message: "agent: malformed request: " + err.Error()})
+			return
+		}
+		a.mu.Lock()
+		resp, err := fn(r.Context(), &req)
+		a.mu.Unlock()
+		if err != nil {
+			var rf *refusal
+			if errors.As(err, &rf) {
+				a.log.Warn("request refused", "path", r.URL.Path, "reason", rf.msg)
+				writeJSON(w, http.StatusForbidden, api.Error{Code: CodeRefused, Message: a.set.Party + "'s agent refuses: " + rf.msg})
+				return
+			}
+			a.log.Error("request failed", "path", r.URL.Path, "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: a.set.Party + "'s agent: " + err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// syncTo syncs the ledger copy to the node's latest checkpoint, so that
+// the agent judges on everything logged so far (a revocation included),
+// and checks that it holds entry i: a log that broke a rule or lacks the
+// entry is a refusal.
+func (a *Agent) syncTo(ctx context.Context, i uint64) error {
+	if err := a.sync(ctx); err != nil {
+		if a.broken != nil {
+			return refuse("%v", err)
+		}
+		return err
+	}
+	if i >= a.follower.Size() {
+		return refuse("entry %d is not in the node's ledger, which has %d entries", i, a.follower.Size())
+	}
+	return nil
+}
+
+// setupAt returns the mhe-setup statement logged at entry i.
+func (a *Agent) setupAt(i uint64) (*policy.HESetup, error) {
+	e, err := a.entry(i)
+	if err != nil {
+		return nil, err
+	}
+	st, err := statement.Parse([]byte(e.Statement))
+	if e.Kind != state.KindStatement || err != nil || st.Kind != statement.KindHESetup {
+		return nil, refuse("ledger entry %d is not an mhe setup", i)
+	}
+	var s policy.HESetup
+	if err := st.Decode(&s); err != nil {
+		return nil, refuse("ledger entry %d: %v", i, err)
+	}
+	return &s, nil
+}
+
+func (a *Agent) setupPath(id, ext string) string {
+	return filepath.Join(a.cfg.Dir, "setup", id+ext)
+}
+
+// keygen produces the agent's share of the collective public key for the
+// setup logged at req.Setup; the same share every time it is asked.
+func (a *Agent) keygen(ctx context.Context, req *api.KeygenRequest) (*api.KeygenResponse, error) {
+	if err := a.syncTo(ctx, req.Setup); err != nil {
+		return nil, err
+	}
+	setup, err := a.setupAt(req.Setup)
+	if err != nil {
+		return nil, err
+	}
+	snap := a.replayer.State().Snapshot()
+	if k, ok := snap.HEKey(); ok {
+		return nil, refuse("HE mode is already set up (setup %s)", k.Setup)
+	}
+	if cur, ok := snap.HESetup(); !ok || cur.ID != setup.ID {
+		return nil, refuse("mhe setup %s is not the pending setup", setup.ID)
+	}
+	if !slices.Contains(setup.Providers, a.set.Party) {
+		return nil, refuse("mhe setup %s does not name %s", setup.ID, a.set.Party)
+	}
+	if setup.PlaintextModulus != mhe.PlaintextModulus {
+		return nil, refuse("mhe setup %s asks for plaintext modulus %d; this agent's parameters use %d", setup.ID, setup.PlaintextModulus, uint64(mhe.PlaintextModulus))
+	}
+	seed, _ := hex.DecodeString(setup.Seed)
+
+	if err := os.MkdirAll(filepath.Join(a.cfg.Dir, "setup"), 0o700); err != nil {
+		return nil, err
+	}
+	sk, err := a.secretShare(setup.ID, true)
+	if err != nil {
+		return nil, err
+	}
+	// One key-generation share per setup, ever: a second one from the same
+	// secret share and seed is what lattigo's security notes forbid.
+	ckgPath := a.setupPath(setup.ID, ".ckg")
+	share, err := os.ReadFile(ckgPath)
+	if os.IsNotExist(err) {
+		if share, err = sk.PublicKeyShare(a.params, seed); err != nil {
+			return nil, err
+		}
+		if err := writeDurable(ckgPath, share, 0o600); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	msg, err := statement.New(statement.KindHEShare, policy.HEShare{Setup: setup.ID, Party: a.set.Party, ShareSHA256: sha256Hex(share)}, a.cfg.Signer)
+	if err != nil {
+		return nil, err
+	}
+	resp := &api.KeygenResponse{Share: share, Statement: string(msg)}
+	if setup.Providers[0] == a.set.Party {
+		if resp.Fingerprint, err = a.shareFingerprintKey(snap, setup); err != nil {
+			return nil, err
+		}
+	}
+	return resp, nil
+}
+
+// secretShare loads the agent's secret-key share for a setup, creating it
+// when create is set.
+func (a *Agent) secretShare(setup string, create bool) (*mhe.SecretShare, error) {
+	p := a.setupPath(setup, ".share")
+	b, err := os.ReadFile(p)
+	if os.IsNotExist(err) && create {
+		sk, err := mhe.GenerateSecretShare(a.params)
+		if err != nil {
+			return nil, err
+		}
+		b, err := sk.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		if err := writeDurable(p, b, 0o600); err != nil {
+			return nil, err
+		}
+		return sk, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secret share of setup %s: %w", setup, err)
+	}
+	if err := keys.CheckSecretMode(p); err != nil {
+		return nil, err
+	}
+	var sk mhe.SecretShare
+	if err := sk.UnmarshalBinary(b); err != nil {
+		return nil, fmt.Errorf("secret share of setup %s does not parse", setup)
+	}
+	return &sk, nil
+}
+
+// shareFingerprintKey makes the fingerprint key (once) and encrypts it to
+// every other provider's agent, to the age recipient the provider itself
+// registered in the ledger.
+func (a *Agent) shareFingerprintKey(snap *state.Snapshot, setup *policy.HESetup) (map[string]string, error) {
+	p := filepath.Join(a.cfg.Dir, "fingerprint.key")
+	if _, err := os.Stat(p); os.IsNotExist(err) {
+		k, err := fingerprint.Generate()
+		if err != nil {
+			return nil, err
+		}
+		text, _ := k.MarshalText()
+		if err := writeDurable(p, append(text, '\n'), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	k, err := a.fingerprintKey()
+	if err != nil {
+		return nil, err
+	}
+	text, _ := k.MarshalText()
+	out := map[string]string{}
+	for _, party := range setup.Providers[1:] {
+		ag, ok := snap.Agent(party)
+		if !ok {
+			return nil, refuse("provider %s has no agent on record", party)
+		}
+		recips, err := age.ParseRecipients(strings.NewReader(ag.Recipient))
+		if err != nil {
+			return nil, refuse("the age recipient %s registered for %s's agent does not parse", ag.Recipient, party)
+		}
+		var buf bytes.Buffer
+		aw := armor.NewWriter(&buf)
+		w, err := age.Encrypt(aw, recips...)
+		if err != nil {
+			return nil, err
+		}
+		w.Write(text)
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		if err := aw.Close(); err != nil {
+			return nil, err
+		}
+		out[party] = buf.String()
+	}
+	return out, nil
+}
+
+// finish checks the collective key the node logged at req.Key against
+// every provider's share, and keeps it with the fingerprint key.
+func (a *Agent) finish(ctx context.Context, req *api.FinishRequest) (*api.FinishResponse, error) {
+	if err := a.syncTo(ctx, req.Key); err != nil {
+		return nil, err
+	}
+	e, err := a.entry(req.Key)
+	if err != nil {
+		return nil, err
+	}
+	if e.Kind != state.KindHEKey || e.HEKey == nil {
+		return nil, refuse("ledger entry %d is not a collective key", req.Key)
+	}
+	k := e.HEKey
+	snap := a.replayer.State().Snapshot()
+	setup, ok := snap.HESetup()
+	if !ok || setup.ID != k.Setup {
+		return nil, refuse("the collective key of entry %d is for setup %s, not the one on record", req.Key, k.Setup)
+	}
+	if len(req.Shares) != len(k.Shares) {
+		return nil, refuse("%d shares given, the collective key was made of %d", len(req.Shares), len(k.Shares))
+	}
+	mine, err := os.ReadFile(a.setupPath(setup.ID, ".ckg"))
+	if err != nil {
+		return nil, refuse("this agent issued no share for setup %s", setup.ID)
+	}
+	for i, raw := range k.Shares {
+		st, err := statement.Parse([]byte(raw))
+		if err != nil {
+			return nil, err
+		}
+		var sh policy.HEShare
+		if err := st.Decode(&sh); err != nil {
+			return nil, err
+		}
+		if sha256Hex(req.Shares[i]) != sh.ShareSHA256 {
+			return nil, refuse("share %d (%s) is not the one %s committed to", i, sh.Party, sh.Party)
+		}
+		if sh.Party == a.set.Party && !bytes.Equal(req.Shares[i], mine) {
+			return nil, refuse("the share logged for %s is not the one this agent issued", a.set.Party)
+		}
+	}
+	seed, _ := hex.DecodeString(setup.Seed)
+	pk, err := mhe.AggregatePublicKey(a.params, seed, req.Shares)
+	if err != nil {
+		return nil, refuse("the shares do not make a public key: %v", err)
+	}
+	h := pk.Hash()
+	if got := hex.EncodeToString(h[:]); got != k.KeySHA256 {
+		return nil, refuse("the shares make key %s, the ledger says %s", got, k.KeySHA256)
+	}
+	if setup.Providers[0] != a.set.Party {
+		if req.Fingerprint == "" {
+			return nil, refuse("no fingerprint key was relayed to this agent")
+		}
+		r, err := age.Decrypt(armor.NewReader(strings.NewReader(req.Fingerprint)), a.identity)
+		if err != nil {
+			return nil, refuse("the fingerprint key relayed does not decrypt with this agent's identity")
+		}
+		text, err := io.ReadAll(io.LimitReader(r, 4096))
+		if err != nil {
+			return nil, refuse("the fingerprint key relayed does not decrypt with this agent's identity")
+		}
+		if _, err := fingerprint.ParseKey(text); err != nil {
+			return nil, refuse("the fingerprint key relayed does not parse")
+		}
+		p := filepath.Join(a.cfg.Dir, "fingerprint.key")
+		if old, err := os.ReadFile(p); err == nil && !bytes.Equal(bytes.TrimSpace(old), bytes.TrimSpace(text)) {
+			return nil, refuse("a different fingerprint key is already on file")
+		}
+		if err := writeDurable(p, append(bytes.TrimSpace(text), '\n'), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	pb, err := pk.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	if err := writeDurable(filepath.Join(a.cfg.Dir, "collective.pk"), pb, 0o644); err != nil {
+		return nil, err
+	}
+	a.log.Info("collective key verified", "setup", setup.ID, "key_sha256", k.KeySHA256)
+	return &api.FinishResponse{KeySHA256: k.KeySHA256}, nil
+}
+
+// collectiveKey loads the collective public key, once set up.
+func (a *Agent) collectiveKey() (*mhe.PublicKey, error) {
+	b, err := os.ReadFile(filepath.Join(a.cfg.Dir, "collective.pk"))
+	if err != nil {
+		return nil, err
+	}
+	return mhe.ParsePublicKey(a.params, b)
+}
+
+// keySwitch checks a key-switch request against the ledger and, if every
+// check passes, issues the agent's shares.
+func (a *Agent) keySwitch(ctx context.Context, req *api.KeySwitchRequest) (*api.KeySwitchResponse, error) {
+	if done, err := a.journal.lookup(req.Result); err != nil {
+		return nil, err
+	} else if done != nil {
+		return nil, refuse("replayed request: shares for result entry %d were already issued; an agent issues one set per result, ever", req.Result)
+	}
+	if err := a.syncTo(ctx, req.Result); err != nil {
+		return nil, err
+	}
+	e, err := a.entry(req.Result)
+	if err != nil {
+		return nil, err
+	}
+	if e.Kind != state.KindHEResult || e.HEResult == nil {
+		return nil, refuse("ledger entry %d is not an encrypted result", req.Result)
+	}
+	res := e.HEResult
+	snap := a.replayer.State().Snapshot()
+	qreq, _, ok := snap.HEDecision(res.Decision)
+	if !ok {
+		return nil, refuse("entry %d is not an allowed HE-mode decision", res.Decision)
+	}
+	de, err := a.entry(res.Decision)
+	if err != nil {
+		return nil, err
+	}
+	params := de.Decision.Params
+	if err := a.letterInForce(snap, qreq); err != nil {
+		return nil, err
+	}
+
+	// The operator's key, as the signed query names it.
+	if sha256Hex(req.Target) != res.ResultKey || res.ResultKey != qreq.ResultKey {
+		return nil, refuse("the target key is not the result key that the query of entry %d names", res.Decision)
+	}
+	target, err := mhe.ParsePublicKey(a.params, req.Target)
+	if err != nil {
+		return nil, refuse("the target key does not parse: %v", err)
+	}
+
+	// Exactly the ciphertexts the ledger names, as many as the release has.
+	hp, err := heplan.Derive(snap, qreq, params)
+	if err != nil {
+		return nil, refuse("deriving the release of entry %d: %v", res.Decision, err)
+	}
+	layout := release.NewLayout(hp.Aggs, res.Groups)
+	if want := heplan.Ciphers(layout); want != len(res.Ciphers) || want != len(req.Ciphers) {
+		return nil, refuse("the release of %d groups has %d ciphertexts; the ledger names %d and the request holds %d", res.Groups, want, len(res.Ciphers), len(req.Ciphers))
+	}
+	if layout.ClearLen() > mhe.ChunkSize {
+		return nil, refuse("the release has %d clear values, more than one ciphertext holds", layout.ClearLen())
+	}
+	cts := make([]*mhe.Ciphertext, len(req.Ciphers))
+	ids := make([]string, len(req.Ciphers))
+	for i, b := range req.Ciphers {
+		h := sha256Hex(b)
+		if h != res.Ciphers[i] {
+			return nil, refuse("ciphertext %d has hash %s, the ledger names %s", i, h, res.Ciphers[i])
+		}
+		if cts[i], err = mhe.ParseCiphertext(a.params, b); err != nil {
+			return nil, refuse("ciphertext %d does not parse: %v", i, err)
+		}
+		// A share depends on a ciphertext through its c1 part only: two
+		// ciphertexts that differ in c0 alone are the same to switch.
+		id := cts[i].KeySwitchID()
+		ids[i] = hex.EncodeToString(id[:])
+		if prev, ok := a.journal.switched(ids[i]); ok {
+			return nil, refuse("ciphertext %d was already switched (its c1 part) for result entry %d", i, prev)
+		}
+	}
+
+	// Each ciphertext's results get the agent's noise (or none when the
+	// node draws it); every other coefficient a uniform mask.
+	results := make([]map[int]int64, len(cts))
+	for i := range results {
+		results[i] = map[int]int64{}
+	}
+	for _, v := range layout.Values {
+		c, pos := v.Cipher, v.Pos
+		if c < 0 {
+			c = layout.Ciphers()
+		}
+		var x int64
+		if hp.Noise == policy.NoiseProviders {
+			if x, err = layout.Noise(hp.Privacy, v, a.cfg.Noise); err != nil {
+				return nil, err
+			}
+		}
+		results[c][pos] = x
+	}
+	sk, err := a.secretShare(mustSetup(snap), false)
+	if err != nil {
+		return nil, err
+	}
+	shares := make([][]byte, len(cts))
+	for i, ct := range cts {
+		addend, err := mhe.MaskAddend(results[i])
+		if err != nil {
+			return nil, err
+		}
+		if shares[i], err = sk.KeySwitchShare(a.params, ct, target, addend); err != nil {
+			return nil, err
+		}
+	}
+	// Durable before the answer: after a crash, the request is refused as
+	// a replay rather than answered with fresh shares.
+	if err := a.journal.record(&issued{Result: req.Result, RequestSHA256: requestHash(req), Ciphers: ids}); err != nil {
+		return nil, err
+	}
+	a.log.Info("key-switch shares issued", "result", req.Result, "decision", res.Decision, "ciphertexts", len(shares))
+	return &api.KeySwitchResponse{Shares: shares}, nil
+}
+
+// letterInForce checks the query's letter as it stands now: the decision
+// was right when taken, but the agent helps decrypt only under a letter
+// still approved, unrevoked and in its window, whose scenario is still
+// approved.
+func (a *Agent) letterInForce(snap *state.Snapshot, req *policy.Request) error {
+	ls, ok := snap.Letter(req.Letter)
+	if !ok {
+		return refuse("commitment letter %s is not on record", req.Letter)
+	}
+	now := a.cfg.Now()
+	switch {
+	case ls.Rejected != "":
+		return refuse("commitment letter %s was refused: %s", req.Letter, ls.Rejected)
+	case ls.Revoked != "":
+		return refuse("commitment letter %s was revoked: %s", req.Letter, ls.Revoked)
+	case !ls.Approved:
+		return refuse("commitment letter %s is not approved", req.Letter)
+	case now.Before(ls.Letter.NotBefore) || !now.Before(ls.Letter.NotAfter):
+		return refuse("commitment letter %s is not in force now", req.Letter)
+	}
+	if sc, ok := snap.Scenario(ls.Letter.Scenario.ID); !ok || sc.Status != policy.ScenarioApproved {
+		return refuse("the scenario %s of commitment letter %s is no longer approved", ls.Letter.Scenario.ID, req.Letter)
+	}
+	return nil
+}
+
+// mustSetup returns the id of the completed setup (the caller checked
+// that the decision is an HE one, which needs it).
+func mustSetup(snap *state.Snapshot) string {
+	if k, ok := snap.HEKey(); ok {
+		return k.Setup
+	}
+	return ""
+}
+
+// requestHash identifies a key-switch request.
+func requestHash(req *api.KeySwitchRequest) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%d\n%s\n", req.Result, sha256Hex(req.Target))
+	for _, c := range req.Ciphers {
+		b.WriteString(sha256Hex(c))
+		b.WriteByte('\n')
+	}
+	return sha256Hex(b.Bytes())
+}

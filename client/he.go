@@ -1,0 +1,320 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+
+	"filippo.io/age"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/xjdata/cleanroom/connectors/csv"
+	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/heupload"
+	"github.com/xjdata/cleanroom/internal/keys"
+	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/protocols/fingerprint"
+	"github.com/xjdata/cleanroom/protocols/mhe"
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/release"
+	"github.com/xjdata/cleanroom/schema"
+)
+
+// HESetup sends the authority's signed mhe-setup statement; the node runs
+// the key generation with the providers' agents and answers once the
+// collective key is logged and every agent has verified it.
+func (c *Client) HESetup(ctx context.Context, stmt []byte) (*api.HESetupResult, error) {
+	var out api.HESetupResult
+	return &out, c.do(ctx, http.MethodPost, "/v1/mhe/setup", bytes.NewReader(stmt), nil, &out)
+}
+
+// HEKeys are what a provider needs to upload in HE mode, from its agent's
+// data directory: the collective public key and the shared fingerprint
+// key.
+type HEKeys struct {
+	Collective  *mhe.PublicKey
+	Fingerprint *fingerprint.Key
+}
+
+// LoadHEKeys reads the keys an agent keeps in dir once HE mode is set up.
+func LoadHEKeys(dir string) (*HEKeys, error) {
+	params, err := mhe.NewParameters()
+	if err != nil {
+		return nil, err
+	}
+	pb, err := os.ReadFile(filepath.Join(dir, "collective.pk"))
+	if err != nil {
+		return nil, fmt.Errorf("the agent in %s holds no collective key (is HE mode set up?): %w", dir, err)
+	}
+	pk, err := mhe.ParsePublicKey(params, pb)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "collective.pk"), err)
+	}
+	fp := filepath.Join(dir, "fingerprint.key")
+	if err := keys.CheckSecretMode(fp); err != nil {
+		return nil, err
+	}
+	fb, err := os.ReadFile(fp)
+	if err != nil {
+		return nil, err
+	}
+	fk, err := fingerprint.ParseKey(fb)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", fp, err)
+	}
+	return &HEKeys{Collective: pk, Fingerprint: fk}, nil
+}
+
+// Treatments returns how an HE-mode upload of dataset d carries each of
+// its columns under a letter's rules for it, exposing as little as the
+// rules allow: the privacy unit and join keys become keyed fingerprints;
+// group-by and filter columns stay clear; numeric columns that may only
+// be aggregated are encrypted under the collective key; a string column
+// that may only be counted becomes a fingerprint; a column without a rule
+// is not uploaded at all.
+func Treatments(d *policy.Dataset, rules []policy.ColumnRule) map[string]policy.Treatment {
+	out := map[string]policy.Treatment{}
+	for _, r := range rules {
+		i := d.Schema.Index(r.Column)
+		if i < 0 {
+			continue
+		}
+		has := func(u policy.Use) bool { return slices.Contains(r.Uses, u) }
+		switch {
+		case has(query.UseJoinKey):
+			out[r.Column] = policy.Fingerprint
+		case has(query.UseGroupBy) || has(query.UseFilter):
+			out[r.Column] = policy.Clear
+		case d.Schema.Columns[i].Type == schema.String:
+			out[r.Column] = policy.Fingerprint
+		default:
+			out[r.Column] = policy.Encrypted
+		}
+	}
+	if d.Unit != "" {
+		out[d.Unit] = policy.Fingerprint
+	}
+	return out
+}
+
+// HEProgress is told, during an HE-mode upload, which stage it is in and
+// how far: "read" (rows), "encrypt" (values), "send" (bytes).
+type HEProgress func(stage string, done, total int64)
+
+// UploadHE uploads a CSV file into dataset d in multiparty HE mode,
+// carrying each column as treat says (see Treatments). It reads and
+// checks the whole file first (bad input is reported with its file, line
+// and column before anything leaves the machine), turns fingerprint
+// columns into keyed tokens, encrypts the encrypted columns under the
+// collective key on every core, and streams the container, inside age to
+// the node, with a signed upload statement naming the rows, the file's
+// hash and the treatments.
+func (c *Client) UploadHE(ctx context.Context, signer note.Signer, d *policy.Dataset, treat map[string]policy.Treatment, hk *HEKeys, path string, progress HEProgress) (*api.Uploaded, error) {
+	if progress == nil {
+		progress = func(string, int64, int64) {}
+	}
+	name := filepath.Base(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	rows, err := csv.ReadAll(io.TeeReader(f, h), &d.Schema, csv.Options{File: name})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	progress("read", int64(rows.Len), int64(rows.Len))
+	if rows.Len == 0 {
+		return nil, fmt.Errorf("%s holds no rows", name)
+	}
+
+	params, err := mhe.NewParameters()
+	if err != nil {
+		return nil, err
+	}
+	kh := hk.Collective.Hash()
+	hdr := &heupload.Header{Dataset: d.Name, Rows: int64(rows.Len), KeySHA256: hex.EncodeToString(kh[:])}
+	tok, err := fingerprint.NewTokenizer(hk.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := mhe.NewEncryptor(params, hk.Collective)
+	if err != nil {
+		return nil, err
+	}
+	encrypted := map[string][]*mhe.Ciphertext{}
+	var nEnc int64
+	for _, col := range d.Schema.Columns {
+		if treat[col.Name] == policy.Encrypted {
+			nEnc++
+		}
+	}
+	totalValues, doneValues := nEnc*int64(rows.Len), int64(0)
+	for i, col := range d.Schema.Columns {
+		t, ok := treat[col.Name]
+		if !ok {
+			continue
+		}
+		hdr.Columns = append(hdr.Columns, heupload.Column{Name: col.Name, Treatment: t})
+		switch t {
+		case policy.Fingerprint:
+			rows.Cols[i] = tok.Column(col.Type, &rows.Cols[i])
+		case policy.Encrypted:
+			cts := make([]*mhe.Ciphertext, heupload.Chunks(int64(rows.Len)))
+			err := enc.EncryptColumn(ctx, rows.Cols[i].Ints, runtime.GOMAXPROCS(0), func(k int, ct *mhe.Ciphertext) error {
+				cts[k] = ct
+				doneValues += int64(min(mhe.ChunkSize, rows.Len-k*mhe.ChunkSize))
+				progress("encrypt", doneValues, totalValues)
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("encrypting %s: %w", col.Name, err)
+			}
+			encrypted[col.Name] = cts
+		}
+	}
+
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recips, err := age.ParseRecipients(strings.NewReader(info.Recipient))
+	if err != nil || len(recips) != 1 {
+		return nil, errors.New("the node's age recipient is not valid")
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	stmt, err := statement.New(statement.KindUpload, policy.Upload{
+		Dataset: d.Name, UploadID: hex.EncodeToString(id[:]), File: name, Rows: int64(rows.Len),
+		PlaintextSHA256: hex.EncodeToString(h.Sum(nil)),
+		HE:              &policy.HEUpload{KeySHA256: hdr.KeySHA256, Columns: hdr.Treatments()},
+	}, signer)
+	if err != nil {
+		return nil, err
+	}
+	size := int64(len(heupload.Magic)) + int64(rows.Len)*int64(len(hdr.Columns))*8 + int64(len(encrypted))*heupload.Chunks(int64(rows.Len))*mhe.CiphertextSize
+	pr, pw := io.Pipe()
+	go func() {
+		w, err := age.Encrypt(pw, recips...)
+		if err == nil {
+			cw := &countingWriter{w: w, total: size, progress: func(done, total int64) { progress("send", done, total) }}
+			err = heupload.Write(cw, hdr, &d.Schema, rows, encrypted)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		pw.CloseWithError(err)
+	}()
+	var out api.Uploaded
+	err = c.do(ctx, http.MethodPut, "/v1/uploads", pr, map[string]string{
+		api.StatementHeader: base64.StdEncoding.EncodeToString(stmt),
+		"Content-Type":      "application/octet-stream",
+	}, &out)
+	pr.CloseWithError(errors.New("upload finished"))
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+type countingWriter struct {
+	w        io.Writer
+	done     int64
+	total    int64
+	progress Progress
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.done += int64(n)
+	if c.progress != nil && n > 0 {
+		c.progress(c.done, max(c.total, c.done))
+	}
+	return n, err
+}
+
+// QueryHE sends a signed HE-mode query with the operator's result key,
+// whose hash the statement names. Decrypt the result with DecryptHE.
+func (c *Client) QueryHE(ctx context.Context, stmt []byte, resultKey *mhe.PublicKey) (*api.QueryResponse, error) {
+	kb, err := resultKey.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(api.HEQuery{Statement: string(stmt), ResultKey: kb})
+	if err != nil {
+		return nil, err
+	}
+	var out api.QueryResponse
+	return &out, c.do(ctx, http.MethodPost, "/v1/he/queries", bytes.NewReader(body), map[string]string{"Content-Type": "application/json"}, &out)
+}
+
+// ResultKeyHash returns the hex SHA-256 a query names for a result key.
+func ResultKeyHash(pk *mhe.PublicKey) string {
+	h := pk.Hash()
+	return hex.EncodeToString(h[:])
+}
+
+// DecryptHE decrypts an HE-mode result with the operator's result key and
+// formats it as sealed mode does.
+func DecryptHE(he *api.HEResult, sk *mhe.ResultSecretKey) (*api.Result, error) {
+	params, err := mhe.NewParameters()
+	if err != nil {
+		return nil, err
+	}
+	if he == nil || he.Plan == nil {
+		return nil, errors.New("no HE result")
+	}
+	layout := release.NewLayout(he.Aggs, len(he.Groups))
+	want := layout.Ciphers()
+	if layout.ClearLen() > 0 {
+		want++
+	}
+	if len(he.Ciphers) != want {
+		return nil, fmt.Errorf("the result has %d ciphertexts, its layout %d", len(he.Ciphers), want)
+	}
+	plain := make([][]int64, len(he.Ciphers))
+	for i, b := range he.Ciphers {
+		ct, err := mhe.ParseCiphertext(params, b)
+		if err != nil {
+			return nil, fmt.Errorf("result ciphertext %d: %w", i, err)
+		}
+		if plain[i], err = sk.Decrypt(params, ct); err != nil {
+			return nil, fmt.Errorf("result ciphertext %d: %w", i, err)
+		}
+	}
+	raw := make([]int64, len(layout.Values))
+	for i, v := range layout.Values {
+		c := v.Cipher
+		if c < 0 {
+			c = layout.Ciphers()
+		}
+		raw[i] = plain[c][v.Pos]
+	}
+	rows, err := layout.Finish(he.Plan, he.Groups, raw)
+	if err != nil {
+		return nil, err
+	}
+	res := &api.Result{Rows: rows}
+	for _, o := range he.Plan.Outputs {
+		res.Columns = append(res.Columns, o.Name)
+	}
+	return res, nil
+}

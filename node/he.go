@@ -1,0 +1,480 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/xjdata/cleanroom/client"
+	"github.com/xjdata/cleanroom/enclave"
+	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/heplan"
+	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/protocols/mhe"
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/release"
+	"github.com/xjdata/cleanroom/state"
+)
+
+// agentTimeout bounds one call to a provider's agent.
+const agentTimeout = 2 * time.Minute
+
+// callAgent posts req to a provider's agent and decodes its answer into
+// resp. An agent's refusal comes back as an *AgentError.
+func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path string, req, resp any) error {
+	ag, ok := snap.Agent(party)
+	if !ok {
+		return fmt.Errorf("provider %s has no agent on record", party)
+	}
+	hc, err := client.Pinned("sha256:" + ag.Pin)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, agentTimeout)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ag.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	res, err := hc.Do(hr)
+	if err != nil {
+		return &AgentError{Party: party, Msg: "unreachable: " + err.Error()}
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<30))
+	if err != nil {
+		return &AgentError{Party: party, Msg: "reading its answer: " + err.Error()}
+	}
+	if res.StatusCode != http.StatusOK {
+		var e api.Error
+		if json.Unmarshal(b, &e) != nil || e.Message == "" {
+			e.Message = "answered " + res.Status
+		}
+		return &AgentError{Party: party, Code: e.Code, Msg: e.Message}
+	}
+	if err := json.Unmarshal(b, resp); err != nil {
+		return &AgentError{Party: party, Msg: "malformed answer: " + err.Error()}
+	}
+	return nil
+}
+
+// AgentError is a provider's agent refusing or failing a request.
+type AgentError struct {
+	Party string
+	Code  string
+	Msg   string
+}
+
+func (e *AgentError) Error() string {
+	if e.Code != "" {
+		return e.Msg
+	}
+	return e.Party + "'s agent: " + e.Msg
+}
+
+// collectivePath is where the node keeps the collective public key.
+func (n *Node) collectivePath() string { return filepath.Join(n.cfg.Dir, "he", "collective.pk") }
+
+// collectiveKey returns the collective public key once set up.
+func (n *Node) collectiveKey() (*mhe.PublicKey, error) {
+	b, err := os.ReadFile(n.collectivePath())
+	if err != nil {
+		return nil, errors.New("HE mode is not set up on this node")
+	}
+	pk, err := mhe.ParsePublicKey(n.heStore.params, b)
+	if err != nil {
+		return nil, fmt.Errorf("the stored collective key: %w", err)
+	}
+	return pk, nil
+}
+
+func (n *Node) handleHEKey(w http.ResponseWriter, r *http.Request) {
+	b, err := os.ReadFile(n.collectivePath())
+	if err != nil {
+		writeErr(w, http.StatusNotFound, api.CodeNotFound, "HE mode is not set up", nil)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(b)
+}
+
+// handleHESetup logs an mhe-setup statement and runs the key generation:
+// each named provider's agent gives its share (and the first one the
+// fingerprint key, encrypted to the others); the node aggregates the
+// collective public key, logs it with every provider's signed share, and
+// hands each agent the shares to check the key against, with its copy of
+// the fingerprint key. The node never holds a secret-key share.
+func (n *Node) handleHESetup(w http.ResponseWriter, r *http.Request) {
+	raw, ok := readStatement(w, r)
+	if !ok {
+		return
+	}
+	st, err := statement.Parse(raw)
+	if err == nil && st.Kind != statement.KindHESetup {
+		err = fmt.Errorf("%w: a %s statement is not an mhe setup", statement.ErrMalformed, st.Kind)
+	}
+	var setup policy.HESetup
+	if err == nil {
+		err = st.Decode(&setup)
+	}
+	if err != nil {
+		status, code := statusOf(err)
+		n.reject(w, status, code, raw, "", err)
+		return
+	}
+	setupEntry, err := n.append(&state.Entry{Kind: state.KindStatement, Statement: string(raw)})
+	if err != nil {
+		status, code := statusOf(err)
+		if errors.Is(err, errAudit) {
+			writeErr(w, status, code, err.Error(), nil)
+			return
+		}
+		n.reject(w, status, code, raw, "", err)
+		return
+	}
+	res, err := n.runSetup(r.Context(), setupEntry, &setup)
+	if err != nil {
+		n.log.Error("mhe setup failed", "setup", setup.ID, "err", err)
+		status := http.StatusBadGateway
+		if errors.Is(err, errAudit) {
+			status = http.StatusServiceUnavailable
+		}
+		writeErr(w, status, api.CodeInternal, fmt.Sprintf("mhe setup %s failed (a new setup, with a new id and seed, may be started): %v", setup.ID, err), &setupEntry)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (n *Node) runSetup(ctx context.Context, setupEntry uint64, setup *policy.HESetup) (*api.HESetupResult, error) {
+	snap := n.snapshot()
+	params := n.heStore.params
+	seed, err := hex.DecodeString(setup.Seed)
+	if err != nil {
+		return nil, err
+	}
+	shares := make([][]byte, len(setup.Providers))
+	stmts := make([]string, len(setup.Providers))
+	var blobs map[string]string
+	for i, p := range setup.Providers {
+		var kr api.KeygenResponse
+		if err := n.callAgent(ctx, snap, p, "/v1/agent/keygen", api.KeygenRequest{Setup: setupEntry}, &kr); err != nil {
+			return nil, err
+		}
+		if err := mhe.ValidatePublicKeyShare(params, kr.Share); err != nil {
+			return nil, fmt.Errorf("%s's agent sent a malformed share: %v", p, err)
+		}
+		shares[i], stmts[i] = kr.Share, kr.Statement
+		if i == 0 {
+			blobs = kr.Fingerprint
+		}
+	}
+	pk, err := mhe.AggregatePublicKey(params, seed, shares)
+	if err != nil {
+		return nil, err
+	}
+	h := pk.Hash()
+	keyHash := hex.EncodeToString(h[:])
+	pb, err := pk.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(n.collectivePath()), 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(n.collectivePath(), pb, 0o644); err != nil {
+		return nil, err
+	}
+	keyEntry, err := n.append(&state.Entry{Kind: state.KindHEKey, HEKey: &state.HEKeyEntry{
+		Setup: setup.ID, KeySHA256: keyHash, PlaintextModulus: setup.PlaintextModulus, Shares: stmts}})
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range setup.Providers {
+		var fr api.FinishResponse
+		if err := n.callAgent(ctx, snap, p, "/v1/agent/finish", api.FinishRequest{Key: keyEntry, Shares: shares, Fingerprint: blobs[p]}, &fr); err != nil {
+			return nil, err
+		}
+		if fr.KeySHA256 != keyHash {
+			return nil, fmt.Errorf("%s's agent verified key %s, not %s", p, fr.KeySHA256, keyHash)
+		}
+	}
+	n.log.Info("HE mode set up", "setup", setup.ID, "providers", setup.Providers, "key_sha256", keyHash, "entry", keyEntry)
+	return &api.HESetupResult{SetupEntry: setupEntry, KeyEntry: keyEntry, KeySHA256: keyHash, Providers: setup.Providers}, nil
+}
+
+// NewHESetup returns an mhe-setup document for providers with a fresh
+// random seed and the parameters of protocols/mhe.
+func NewHESetup(id string, providers []string) (*policy.HESetup, error) {
+	seed := make([]byte, mhe.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, err
+	}
+	s := &policy.HESetup{ID: id, Providers: providers, Seed: hex.EncodeToString(seed), PlaintextModulus: mhe.PlaintextModulus}
+	return s, s.Validate()
+}
+
+// heTables loads the plan's tables in their HE-mode form, with the plan's
+// fingerprint columns typed as the strings they hold.
+func (n *Node) heTables(snap *state.Snapshot, plan *query.Plan) (map[string]*enclave.Table, map[string]*heTable, *query.Plan, error) {
+	tables := map[string]*enclave.Table{}
+	hts := map[string]*heTable{}
+	fp := map[string]bool{}
+	for _, t := range plan.Tables {
+		ds, ok := snap.Dataset(t.Name)
+		if !ok {
+			return nil, nil, nil, fmt.Errorf("dataset %s vanished", t.Name)
+		}
+		data, ok := snap.HEData(t.Name)
+		if !ok {
+			return nil, nil, nil, fmt.Errorf("dataset %s has no HE-mode upload", t.Name)
+		}
+		sc := heSchema(&ds.Schema, data)
+		ht, err := n.heStore.load(t.Name, sc, snap.HEUploads(t.Name))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for c, tr := range data.Columns {
+			if tr == policy.Fingerprint {
+				fp[t.Name+"."+c] = true
+			}
+		}
+		unit := -1
+		if ds.Unit != "" {
+			unit = sc.Index(ds.Unit)
+		}
+		hts[t.Name] = ht
+		tables[t.Name] = &enclave.Table{Name: t.Name, Schema: sc, Rows: ht.rows, Unit: unit, MaxRowsPerUnit: ds.RowsPerUnit()}
+	}
+	// The plan as run: fingerprint columns hold tokens, strings.
+	b, _ := json.Marshal(plan)
+	var run query.Plan
+	json.Unmarshal(b, &run)
+	retype := func(c *query.Column) {
+		if fp[c.String()] {
+			c.Type = "string"
+		}
+	}
+	for i := range run.Joins {
+		retype(&run.Joins[i].Left)
+		retype(&run.Joins[i].Right)
+	}
+	for i := range run.Outputs {
+		if run.Outputs[i].Column != nil {
+			retype(run.Outputs[i].Column)
+		}
+	}
+	return tables, hts, &run, nil
+}
+
+// executeHE runs an allowed HE-mode decision: the clear part in the
+// enclave, the encrypted sums over the providers' ciphertexts, the noise
+// (the node's, unless the providers draw it), the heresult entry, then
+// the agents' key-switch shares. It returns the result under the
+// operator's key.
+func (n *Node) executeHE(ctx context.Context, decision uint64, req *policy.Request, params *policy.Params, plan *query.Plan, target []byte) (*api.HEResult, error) {
+	snap := n.snapshot()
+	key, ok := snap.HEKey()
+	if !ok {
+		return nil, errors.New("HE mode is not set up")
+	}
+	hp, err := heplan.Derive(snap, req, params)
+	if err != nil {
+		return nil, err
+	}
+	tables, hts, run, err := n.heTables(snap, plan)
+	if err != nil {
+		return nil, err
+	}
+	prep, err := enclave.PrepareHE(ctx, run, tables, enclave.Params{
+		Epsilon: params.Epsilon.Float64(), Delta: params.Delta, MinGroupSize: params.MinGroupSize,
+		MaxGroupsPerUnit: params.MaxGroupsPerUnit, Noise: n.cfg.Noise,
+	}, hp.Encrypted)
+	if err != nil {
+		return nil, err
+	}
+	layout := prep.Layout
+	if layout.ClearLen() > mhe.ChunkSize {
+		return nil, fmt.Errorf("the release has %d clear values, more than one ciphertext holds (%d): group less finely", layout.ClearLen(), mhe.ChunkSize)
+	}
+	pk, err := n.collectiveKey()
+	if err != nil {
+		return nil, err
+	}
+	mp := n.heStore.params
+	nodeNoise := params.Noise != policy.NoiseProviders
+	noiseOf := func(v release.Value) (int64, error) {
+		if !nodeNoise {
+			return 0, nil
+		}
+		return layout.Noise(prep.Privacy, v, n.cfg.Noise)
+	}
+
+	// Encrypted sums, one ciphertext per hidden value, in layout order.
+	cts := make([]*mhe.Ciphertext, 0, layout.Ciphers()+1)
+	for _, g := range prep.Groups {
+		for _, hv := range g.Encrypted {
+			a := prep.Aggs[hv.Agg]
+			ct, err := n.weightedSum(ctx, hts[a.Column.Table], a.Column.Name, hv.Weights)
+			if err != nil {
+				return nil, err
+			}
+			if hv.Scale != 1 {
+				if err := mhe.MulScalar(mp, ct, hv.Scale); err != nil {
+					return nil, err
+				}
+			}
+			if hv.Offset != 0 {
+				if err := mhe.AddConstant(mp, ct, 0, hv.Offset); err != nil {
+					return nil, err
+				}
+			}
+			// A fresh encryption of zero makes the ciphertext unique: the
+			// same sum asked twice must not be the same ciphertext, which
+			// agents would (rightly) refuse to switch again.
+			zero, err := mhe.EncryptVector(mp, pk, nil)
+			if err != nil {
+				return nil, err
+			}
+			if err := mhe.Add(mp, ct, zero); err != nil {
+				return nil, err
+			}
+			cts = append(cts, ct)
+		}
+	}
+	var clear []int64
+	for _, g := range prep.Groups {
+		clear = append(clear, g.Clear...)
+	}
+	for _, v := range layout.Values {
+		x, err := noiseOf(v)
+		if err != nil {
+			return nil, err
+		}
+		if v.Cipher >= 0 {
+			if err := mhe.AddConstant(mp, cts[v.Cipher], 0, x); err != nil {
+				return nil, err
+			}
+		} else {
+			clear[v.Pos] += x
+		}
+	}
+	if layout.ClearLen() > 0 {
+		ct, err := mhe.EncryptVector(mp, pk, clear)
+		if err != nil {
+			return nil, err
+		}
+		cts = append(cts, ct)
+	}
+	if len(cts) != heplan.Ciphers(layout) {
+		return nil, fmt.Errorf("internal: %d ciphertexts for a layout of %d", len(cts), heplan.Ciphers(layout))
+	}
+
+	// Logged before any agent is asked: each agent checks this entry.
+	raw := make([][]byte, len(cts))
+	hashes := make([]string, len(cts))
+	for i, ct := range cts {
+		if raw[i], err = ct.MarshalBinary(); err != nil {
+			return nil, err
+		}
+		hashes[i] = sha256Hex(raw[i])
+	}
+	resEntry, err := n.append(&state.Entry{Kind: state.KindHEResult, HEResult: &state.HEResult{
+		Decision: decision, Groups: len(prep.Groups), Ciphers: hashes, ResultKey: req.ResultKey}})
+	if err != nil {
+		return nil, err
+	}
+
+	// Every provider's agent, in parallel; any refusal stops the release.
+	shares := make([][][]byte, len(key.Providers))
+	errs := make([]error, len(key.Providers))
+	var wg sync.WaitGroup
+	for i, p := range key.Providers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ks api.KeySwitchResponse
+			errs[i] = n.callAgent(ctx, n.snapshot(), p, "/v1/agent/keyswitch", api.KeySwitchRequest{Result: resEntry, Ciphers: raw, Target: target}, &ks)
+			if errs[i] == nil && len(ks.Shares) != len(raw) {
+				errs[i] = &AgentError{Party: p, Msg: fmt.Sprintf("%d shares for %d ciphertexts", len(ks.Shares), len(raw))}
+			}
+			shares[i] = ks.Shares
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, &refusedError{err}
+	}
+	out := &api.HEResult{ResultEntry: resEntry, Plan: plan, Aggs: prep.Aggs, Ciphers: make([][]byte, len(cts))}
+	for _, g := range prep.Groups {
+		out.Groups = append(out.Groups, g.Values)
+	}
+	for i, ct := range cts {
+		per := make([][]byte, len(shares))
+		for k := range shares {
+			per[k] = shares[k][i]
+		}
+		sw, err := mhe.CombineKeySwitch(mp, ct, per)
+		if err != nil {
+			return nil, err
+		}
+		if out.Ciphers[i], err = sw.MarshalBinary(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// refusedError is an HE release that an agent refused: nothing left.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return "the release was refused: " + e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+// weightedSum computes Σ W·x over an encrypted column of ht, upload by
+// upload, and adds the parts.
+func (n *Node) weightedSum(ctx context.Context, ht *heTable, column string, w release.Weights) (*mhe.Ciphertext, error) {
+	mp := n.heStore.params
+	var sum *mhe.Ciphertext
+	k := 0
+	for _, seg := range ht.segments {
+		var part mhe.Weights
+		for k < len(w.Rows) && int(w.Rows[k]) < seg.first+seg.rows {
+			part.Rows = append(part.Rows, w.Rows[k]-int32(seg.first))
+			part.W = append(part.W, w.W[k])
+			k++
+		}
+		if len(part.Rows) == 0 && sum != nil {
+			continue
+		}
+		got, err := mhe.WeightedSums(ctx, mp, seg.chunks[column], []mhe.Weights{part}, runtime.GOMAXPROCS(0))
+		if err != nil {
+			return nil, err
+		}
+		if sum == nil {
+			sum = got[0]
+		} else if err := mhe.Add(mp, sum, got[0]); err != nil {
+			return nil, err
+		}
+	}
+	if sum == nil {
+		return nil, fmt.Errorf("column %s has no ciphertexts", column)
+	}
+	return sum, nil
+}

@@ -1,0 +1,382 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/differential-privacy/go/v3/noise"
+	"github.com/stretchr/testify/require"
+	"github.com/tuneinsight/lattigo/v6/schemes/bgv"
+
+	"github.com/xjdata/cleanroom/agent"
+	"github.com/xjdata/cleanroom/client"
+	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/keys"
+	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/ledger"
+	"github.com/xjdata/cleanroom/node"
+	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/protocols/dp/dptest"
+	"github.com/xjdata/cleanroom/protocols/mhe"
+	"github.com/xjdata/cleanroom/state"
+)
+
+// heAgent is a provider's agent running in the test.
+type heAgent struct {
+	party string
+	dir   string
+	ag    *agent.Agent
+	srv   *httptest.Server
+}
+
+// stop makes the agent unreachable; start serves it again at the same
+// address.
+func (h *heAgent) stop() { h.srv.Listener.Close() }
+
+// heRoom is a room in HE mode: three providers' agents, a collective key,
+// and the three datasets uploaded in HE mode as well.
+type heRoom struct {
+	*room
+	agents map[string]*heAgent
+	sk     *mhe.ResultSecretKey
+	pk     *mhe.PublicKey
+}
+
+var providers = []string{"msb", "grid", "bank"}
+
+func newHERoom(t *testing.T, n int, nz noise.Noise) *heRoom {
+	r := &heRoom{room: newRoom(t, n, func(c *node.Config) { c.Noise = nz }), agents: map[string]*heAgent{}}
+	info, err := r.c.Info(context.Background())
+	require.NoError(t, err)
+	for _, p := range providers {
+		r.agents[p] = r.startAgent(t, p, info.NodeKey, nz)
+	}
+	setup, err := node.NewHESetup("S-1", providers)
+	require.NoError(t, err)
+	msg, err := statement.New(statement.KindHESetup, setup, r.parties["bureau"].signer)
+	require.NoError(t, err)
+	res, err := r.c.HESetup(context.Background(), msg)
+	require.NoError(t, err)
+	require.Len(t, res.KeySHA256, 64)
+
+	letter := r.defaultLetter("L-1")
+	data := t.TempDir()
+	for ds, holder := range map[string]string{"registry": "msb", "electricity": "grid", "loans": "bank"} {
+		hk, err := client.LoadHEKeys(r.agents[holder].dir)
+		require.NoError(t, err)
+		d := r.dataset(ds)
+		ld, _ := letter.Dataset(ds)
+		_, err = r.c.UploadHE(context.Background(), r.parties[holder].signer, d, client.Treatments(d, ld.Columns), hk, csvFor(t, data, ds, n), nil)
+		require.NoError(t, err, ds)
+	}
+	r.sk, r.pk, err = mhe.GenerateResultKey(mustParams(t))
+	require.NoError(t, err)
+	return r
+}
+
+func mustParams(t testing.TB) bgv.Parameters {
+	p, err := mhe.NewParameters()
+	require.NoError(t, err)
+	return p
+}
+
+func (r *heRoom) startAgent(t *testing.T, party, nodeKey string, nz noise.Noise) *heAgent {
+	dir := t.TempDir()
+	require.NoError(t, agent.Init(dir, agent.Settings{Party: party, NodeURL: r.c.URL(), NodePin: r.node.Pin(), NodeKey: nodeKey}))
+	ag, err := agent.Open(agent.Config{Dir: dir, Signer: r.parties[party].signer, Now: func() time.Time { return r.now }, Noise: nz,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(ag.Handler())
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ag.TLSCertificate()}, MinVersion: tls.VersionTLS13}
+	srv.StartTLS()
+	t.Cleanup(func() { srv.Close(); ag.Close() })
+	r.submit(statement.KindAgent, policy.Agent{Party: party, URL: srv.URL, Pin: strings.TrimPrefix(ag.Pin(), "sha256:"), Recipient: ag.Recipient()}, r.parties[party].signer)
+	return &heAgent{party: party, dir: dir, ag: ag, srv: srv}
+}
+
+func (r *room) dataset(name string) *policy.Dataset {
+	cat, err := r.c.Catalog(context.Background())
+	require.NoError(r.t, err)
+	for _, d := range cat {
+		if d.Name == name {
+			return &d.Dataset
+		}
+	}
+	r.t.Fatalf("no dataset %s", name)
+	return nil
+}
+
+// queryHE signs and sends an HE-mode query and decrypts its result.
+func (r *heRoom) queryHE(letter, eps, sql string) (*api.Result, *api.QueryResponse, error) {
+	msg, err := statement.New(statement.KindQuery, policy.Request{
+		SQL: sql, Letter: letter, Epsilon: eps, Nonce: statement.NewNonce(), Time: r.now,
+		Mode: policy.ModeHE, ResultKey: client.ResultKeyHash(r.pk),
+	}, r.parties["bank"].signer)
+	require.NoError(r.t, err)
+	resp, err := r.c.QueryHE(context.Background(), msg, r.pk)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := client.DecryptHE(resp.HE, r.sk)
+	return res, resp, err
+}
+
+// exactQueries are the query shapes HE mode supports, each allowed by the
+// room's letter.
+var exactQueries = []string{
+	"SELECT COUNT(*) FROM loans l",
+	"SELECT SUM(l.amount) FROM loans l",
+	"SELECT AVG(l.amount) FROM loans l",
+	"SELECT l.green, COUNT(*), SUM(l.amount) FROM loans l GROUP BY l.green",
+	"SELECT l.green, AVG(l.amount) FROM loans l GROUP BY l.green",
+	"SELECT r.industry, AVG(r.capital) FROM registry r GROUP BY r.industry",
+	"SELECT r.industry, COUNT(r.name) FROM registry r GROUP BY r.industry",
+	"SELECT AVG(r.capital) FROM registry r WHERE r.industry = 'A'",
+	"SELECT COUNT(*) FROM registry r WHERE r.industry <> 'B'",
+	"SELECT e.month, SUM(e.kwh) FROM electricity e GROUP BY e.month",
+	"SELECT e.month, AVG(e.kwh) FROM electricity e GROUP BY e.month",
+	"SELECT SUM(e.kwh) FROM electricity e WHERE e.month = '2025-02'",
+	"SELECT SUM(e.kwh), COUNT(*) FROM electricity e WHERE e.month >= '2025-01'",
+	"SELECT r.industry, AVG(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc GROUP BY r.industry",
+	"SELECT r.industry, l.green, SUM(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc GROUP BY r.industry, l.green",
+	"SELECT r.industry, SUM(e.kwh) FROM electricity e JOIN registry r ON e.uscc = r.uscc GROUP BY r.industry",
+	"SELECT l.green, SUM(e.kwh) FROM loans l JOIN registry r ON l.uscc = r.uscc JOIN electricity e ON e.uscc = r.uscc WHERE e.month = '2025-01' GROUP BY l.green",
+	"SELECT r.industry, l.green, SUM(e.kwh), COUNT(*) FROM loans l JOIN registry r ON l.uscc = r.uscc JOIN electricity e ON e.uscc = r.uscc GROUP BY r.industry, l.green",
+	"SELECT e.month, l.green, AVG(e.kwh), SUM(e.kwh) FROM electricity e JOIN loans l ON e.uscc = l.uscc GROUP BY e.month, l.green",
+	"SELECT COUNT(*), SUM(l.amount), AVG(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc WHERE r.industry = 'C'",
+	"SELECT r.industry, AVG(r.capital), COUNT(*) FROM registry r JOIN loans l ON r.uscc = l.uscc GROUP BY r.industry",
+	"SELECT e.month, SUM(e.kwh) FROM electricity e JOIN registry r ON e.uscc = r.uscc WHERE r.industry = 'A' GROUP BY e.month",
+}
+
+// TestHEModeIsExact runs every supported query shape in sealed mode and in
+// HE mode, with the noise switched off (a test-only hook of node and
+// agents), and compares the answers: identical.
+func TestHEModeIsExact(t *testing.T) {
+	r := newHERoom(t, 300, dptest.InsecureNoNoise{})
+	for _, sql := range exactQueries {
+		sealed, err := r.query("bank", "L-1", "0.01", "", sql)
+		require.NoError(t, err, sql)
+		he, resp, err := r.queryHE("L-1", "0.01", sql)
+		require.NoError(t, err, sql)
+		require.NotEmpty(t, he.Rows, sql)
+		require.Equal(t, sealed.Result.Columns, he.Columns, sql)
+		require.Equal(t, sealed.Result.Rows, he.Rows, sql)
+		require.Equal(t, policy.ModeHE, resp.Decision.Params.Mode)
+		require.NotNil(t, resp.ReleaseEntry, sql)
+	}
+}
+
+// toggled serves h, or answers 503 while down is set.
+type toggled struct {
+	h    http.Handler
+	down atomic.Bool
+}
+
+func (t *toggled) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if t.down.Load() {
+		http.Error(w, "down for the test", http.StatusServiceUnavailable)
+		return
+	}
+	t.h.ServeHTTP(w, r)
+}
+
+// askAgent sends a key-switch request straight to an agent, as a
+// misbehaving node would, and returns its error.
+func askAgent(t *testing.T, a *heAgent, req api.KeySwitchRequest) error {
+	hc, err := client.Pinned(a.ag.Pin())
+	require.NoError(t, err)
+	body, _ := json.Marshal(req)
+	res, err := hc.Post(a.srv.URL+"/v1/agent/keyswitch", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode == http.StatusOK {
+		return nil
+	}
+	var e api.Error
+	require.NoError(t, json.Unmarshal(b, &e), string(b))
+	require.Equal(t, agent.CodeRefused, e.Code, e.Message)
+	return errors.New(e.Message)
+}
+
+// heResultOf returns the heresult entry that the ledger holds for a
+// decision.
+func (r *heRoom) heResultOf(decision uint64) (uint64, *state.HEResult) {
+	cp, err := r.c.Checkpoint(context.Background())
+	require.NoError(r.t, err)
+	size, _ := strconv.ParseUint(strings.Split(string(cp), "\n")[1], 10, 64)
+	entries, err := r.c.Entries(context.Background(), decision, size-decision)
+	require.NoError(r.t, err)
+	for k, b := range entries {
+		e, err := state.DecodeEntry(b)
+		require.NoError(r.t, err)
+		if e.Kind == state.KindHEResult && e.HEResult.Decision == decision {
+			return decision + uint64(k), e.HEResult
+		}
+	}
+	r.t.Fatalf("no heresult for decision %d", decision)
+	return 0, nil
+}
+
+// released reports whether the ledger holds a release of a decision.
+func (r *room) released(decision uint64) bool {
+	cp, err := r.c.Checkpoint(context.Background())
+	require.NoError(r.t, err)
+	size, _ := strconv.ParseUint(strings.Split(string(cp), "\n")[1], 10, 64)
+	entries, err := r.c.Entries(context.Background(), decision, size-decision)
+	require.NoError(r.t, err)
+	for _, b := range entries {
+		e, err := state.DecodeEntry(b)
+		require.NoError(r.t, err)
+		if e.Kind == state.KindRelease && e.Release.Decision == decision {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAgentsRefuse checks that each agent refuses, with a clear reason,
+// whatever a misbehaving node could ask of it, and that a refusal
+// releases nothing.
+func TestAgentsRefuse(t *testing.T) {
+	r := newHERoom(t, 60, dptest.InsecureNoNoise{})
+	sql := "SELECT l.green, SUM(l.amount) FROM loans l GROUP BY l.green"
+	target, err := r.pk.MarshalBinary()
+	require.NoError(t, err)
+
+	// One agent is down: the release fails with its reason, and nothing
+	// is released; the other two have issued their shares.
+	gridSrv := r.agents["grid"]
+	tg := &toggled{h: gridSrv.ag.Handler()}
+	gridSrv.srv.Config.Handler = tg
+	tg.down.Store(true)
+	_, _, err = r.queryHE("L-1", "0.01", sql)
+	require.ErrorContains(t, err, "grid's agent")
+	var ce *client.Error
+	require.ErrorAs(t, err, &ce)
+	decision := *ce.Entry
+	require.False(t, r.released(decision))
+	resultEntry, res := r.heResultOf(decision)
+	tg.down.Store(false)
+
+	t.Run("decision missing from the ledger", func(t *testing.T) {
+		err := askAgent(t, r.agents["msb"], api.KeySwitchRequest{Result: 1 << 40, Ciphers: [][]byte{{1}}, Target: target})
+		require.ErrorContains(t, err, "is not in the node's ledger")
+	})
+	t.Run("an entry that is not an encrypted result", func(t *testing.T) {
+		err := askAgent(t, r.agents["grid"], api.KeySwitchRequest{Result: decision, Ciphers: [][]byte{{1}}, Target: target})
+		require.ErrorContains(t, err, "is not an encrypted result")
+	})
+	t.Run("replayed share request", func(t *testing.T) {
+		err := askAgent(t, r.agents["msb"], api.KeySwitchRequest{Result: resultEntry, Ciphers: make([][]byte, len(res.Ciphers)), Target: target})
+		require.ErrorContains(t, err, "replayed request")
+	})
+	t.Run("wrong ciphertext hash", func(t *testing.T) {
+		params := mustParams(t)
+		enc, err := mhe.NewEncryptor(params, r.pk)
+		require.NoError(t, err)
+		cts := make([][]byte, len(res.Ciphers))
+		for i := range cts {
+			ct, err := enc.EncryptChunk([]int64{int64(i)})
+			require.NoError(t, err)
+			cts[i], _ = ct.MarshalBinary()
+		}
+		err = askAgent(t, r.agents["grid"], api.KeySwitchRequest{Result: resultEntry, Ciphers: cts, Target: target})
+		require.ErrorContains(t, err, "ciphertext 0 has hash")
+	})
+	t.Run("another target key", func(t *testing.T) {
+		_, other, err := mhe.GenerateResultKey(mustParams(t))
+		require.NoError(t, err)
+		ob, _ := other.MarshalBinary()
+		err = askAgent(t, r.agents["grid"], api.KeySwitchRequest{Result: resultEntry, Ciphers: make([][]byte, len(res.Ciphers)), Target: ob})
+		require.ErrorContains(t, err, "not the result key that the query")
+	})
+	t.Run("revoked letter", func(t *testing.T) {
+		r.submit(statement.KindRevocation, policy.Revocation{Letter: "L-1", Reason: "security incident"}, r.parties["grid"].signer)
+		err := askAgent(t, r.agents["grid"], api.KeySwitchRequest{Result: resultEntry, Ciphers: make([][]byte, len(res.Ciphers)), Target: target})
+		require.ErrorContains(t, err, "commitment letter L-1 was revoked: ")
+	})
+	t.Run("tampered decision", func(t *testing.T) {
+		// The node is replaced by one whose log records a decision the
+		// rules do not give: a row-level query allowed.
+		r.stop()
+		signer, _, err := keys.LoadSigner(filepath.Join(r.dir, "node.key"))
+		require.NoError(t, err)
+		origin, err := os.ReadFile(filepath.Join(r.dir, "origin"))
+		require.NoError(t, err)
+		l, err := ledger.Open(filepath.Join(r.dir, "ledger"), signer, string(origin))
+		require.NoError(t, err)
+		defer l.Close()
+		q := policy.Request{SQL: "SELECT * FROM loans", Letter: "L-1", Epsilon: "0.01", Nonce: statement.NewNonce(), Time: r.now,
+			Mode: policy.ModeHE, ResultKey: client.ResultKeyHash(r.pk)}
+		msg, err := statement.New(statement.KindQuery, q, r.parties["bank"].signer)
+		require.NoError(t, err)
+		forged := &state.Entry{Kind: state.KindDecision, Time: r.now, Statement: string(msg), Decision: &state.Decided{Decision: policy.Decision{
+			Allow: true, Charges: []policy.Charge{{Dataset: "loans", Epsilon: 20_000}},
+			Params: &policy.Params{Epsilon: 20_000, Delta: 1e-6, MinGroupSize: 1, MaxGroupsPerUnit: 1, Mode: policy.ModeHE, Noise: policy.NoiseNode}}}}
+		fb, err := forged.Encode()
+		require.NoError(t, err)
+		at, err := l.Append(fb)
+		require.NoError(t, err)
+		hr := &state.Entry{Kind: state.KindHEResult, Time: r.now, HEResult: &state.HEResult{Decision: at, Groups: 0, Ciphers: []string{strings.Repeat("0", 64)}, ResultKey: q.ResultKey}}
+		hb, _ := hr.Encode()
+		hat, err := l.Append(hb)
+		require.NoError(t, err)
+		stop := serveLedger(t, r, l)
+		defer stop()
+		err = askAgent(t, r.agents["bank"], api.KeySwitchRequest{Result: hat, Ciphers: [][]byte{{1}}, Target: target})
+		require.ErrorContains(t, err, "broke a rule")
+		require.ErrorContains(t, err, fmt.Sprintf("entry %d", at))
+		// The agent stays refusing: it no longer trusts this node.
+		err = askAgent(t, r.agents["bank"], api.KeySwitchRequest{Result: 1, Ciphers: [][]byte{{1}}, Target: target})
+		require.ErrorContains(t, err, "no longer trusts")
+	})
+}
+
+// serveLedger serves l's read endpoints at the stopped node's address,
+// with its certificate, as a rogue node would.
+func serveLedger(t *testing.T, r *heRoom, l *ledger.Log) func() {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(r.dir, "tls.crt"), filepath.Join(r.dir, "tls.key"))
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/ledger/consistency", func(w http.ResponseWriter, req *http.Request) {
+		from, _ := strconv.ParseUint(req.URL.Query().Get("from"), 10, 64)
+		hashes, err := l.ConsistencyProof(from, l.Size())
+		require.NoError(t, err)
+		json.NewEncoder(w).Encode(api.Consistency{From: from, Checkpoint: string(l.Checkpoint()), Hashes: hashes})
+	})
+	mux.HandleFunc("GET /v1/ledger/entries", func(w http.ResponseWriter, req *http.Request) {
+		from, _ := strconv.ParseUint(req.URL.Query().Get("from"), 10, 64)
+		count, _ := strconv.ParseUint(req.URL.Query().Get("count"), 10, 64)
+		var out api.Entries
+		out.From = from
+		for i := from; i < min(from+count, l.Size()); i++ {
+			e, err := l.Entry(i)
+			require.NoError(t, err)
+			out.Entries = append(out.Entries, e)
+		}
+		json.NewEncoder(w).Encode(out)
+	})
+	addr := strings.TrimPrefix(r.c.URL(), "https://")
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	go srv.ServeTLS(ln, "", "")
+	return func() { srv.Close() }
+}

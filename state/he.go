@@ -294,3 +294,12 @@ func (v *Snapshot) HEDecision(index uint64) (req *policy.Request, resulted bool,
 	q := r.Decision.Request
 	return &q, r.Decision.Result, true
 }
+
+// HEUploads returns a dataset's HE-mode upload IDs in ledger order.
+func (v *Snapshot) HEUploads(name string) []string {
+	raw, _ := v.txn.First(tDatasets, "id", name)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*datasetRec).HEUploads
+}

@@ -37,6 +37,8 @@ bench:
 	$(GO) test -run='^$$' -bench=Evaluate -benchtime=20000x ./state/
 	$(GO) test -run='^$$' -bench='AppendConcurrent|Verify$$|Proofs' ./ledger/
 	$(GO) test -run='^$$' -bench=VerifyReplay -benchtime=1x ./audit/
+	$(GO) test -run='^$$' -bench=. -benchtime=5x ./protocols/mhe/
+	$(GO) test -run='^$$' -bench=HEQuery -benchtime=10x -timeout 30m ./node/
 
 ## bench-audit: audit verify with replay over a million entries (a few minutes)
 bench-audit:
@@ -52,6 +54,17 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseLetter -fuzztime=$(FUZZTIME) ./policy/
 	$(GO) test -run='^$$' -fuzz=FuzzMarshalLetter -fuzztime=$(FUZZTIME) ./policy/
 	$(GO) test -run='^$$' -fuzz=FuzzEvaluate -fuzztime=$(FUZZTIME) ./policy/
+	$(GO) test -run='^$$' -fuzz=FuzzParseProof -fuzztime=$(FUZZTIME) ./ledger/
+	$(GO) test -run='^$$' -fuzz=FuzzParseEpsilon -fuzztime=$(FUZZTIME) ./protocols/dp/
+	$(GO) test -run='^$$' -fuzz=FuzzParseKey -fuzztime=$(FUZZTIME) ./protocols/fingerprint/
+	$(GO) test -run='^$$' -fuzz=FuzzParseCiphertext -fuzztime=$(FUZZTIME) ./protocols/mhe/
+	$(GO) test -run='^$$' -fuzz=FuzzParsePublicKey -fuzztime=$(FUZZTIME) ./protocols/mhe/
+	$(GO) test -run='^$$' -fuzz=FuzzParseShares -fuzztime=$(FUZZTIME) ./protocols/mhe/
+	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalSecrets -fuzztime=$(FUZZTIME) ./protocols/mhe/
+	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./internal/heupload/
+	$(GO) test -run='^$$' -fuzz=FuzzReadKeySwitchRequest -fuzztime=$(FUZZTIME) ./internal/api/
+	$(GO) test -run='^$$' -fuzz=FuzzLimit -fuzztime=$(FUZZTIME) ./connectors/csv/
+	$(GO) test -run='^$$' -fuzz=FuzzValidUSCC -fuzztime=$(FUZZTIME) ./examples/greencredit/gen/
 
 ## check: formatting, vet, staticcheck, and a tidy go.mod
 check:

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
@@ -58,7 +59,22 @@ func (a *Agent) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/agent/keygen", serve(a, a.keygen))
 	mux.HandleFunc("POST /v1/agent/finish", serve(a, a.finish))
-	mux.HandleFunc("POST /v1/agent/keyswitch", serve(a, a.keySwitch))
+	mux.HandleFunc("POST /v1/agent/keyswitch", func(w http.ResponseWriter, r *http.Request) {
+		req, err := api.ReadKeySwitchRequest(io.LimitReader(r.Body, MaxRequestBytes))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, api.Error{Code: api.CodeMalformed, Message: "agent: malformed key-switch request: " + err.Error()})
+			return
+		}
+		a.mu.Lock()
+		resp, err := a.keySwitch(r.Context(), req)
+		a.mu.Unlock()
+		if err != nil {
+			a.answerError(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		api.WriteShares(w, resp.Shares)
+	})
 	return mux
 }
 
@@ -77,18 +93,24 @@ func serve[Req, Resp any](a *Agent, fn func(context.Context, *Req) (*Resp, error
 		resp, err := fn(r.Context(), &req)
 		a.mu.Unlock()
 		if err != nil {
-			var rf *refusal
-			if errors.As(err, &rf) {
-				a.log.Warn("request refused", "path", r.URL.Path, "reason", rf.msg)
-				writeJSON(w, http.StatusForbidden, api.Error{Code: CodeRefused, Message: a.set.Party + "'s agent refuses: " + rf.msg})
-				return
-			}
-			a.log.Error("request failed", "path", r.URL.Path, "err", err)
-			writeJSON(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: a.set.Party + "'s agent: " + err.Error()})
+			a.answerError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, resp)
 	}
+}
+
+// answerError answers a refusal with 403 and CodeRefused, any other
+// failure with 503.
+func (a *Agent) answerError(w http.ResponseWriter, r *http.Request, err error) {
+	var rf *refusal
+	if errors.As(err, &rf) {
+		a.log.Warn("request refused", "path", r.URL.Path, "reason", rf.msg)
+		writeJSON(w, http.StatusForbidden, api.Error{Code: CodeRefused, Message: a.set.Party + "'s agent refuses: " + rf.msg})
+		return
+	}
+	a.log.Error("request failed", "path", r.URL.Path, "err", err)
+	writeJSON(w, http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: a.set.Party + "'s agent: " + err.Error()})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -371,6 +393,7 @@ func (a *Agent) collectiveKey() (*mhe.PublicKey, error) {
 // keySwitch checks a key-switch request against the ledger and, if every
 // check passes, issues the agent's shares.
 func (a *Agent) keySwitch(ctx context.Context, req *api.KeySwitchRequest) (*api.KeySwitchResponse, error) {
+	start := time.Now()
 	if done, err := a.journal.lookup(req.Result); err != nil {
 		return nil, err
 	} else if done != nil {
@@ -379,6 +402,7 @@ func (a *Agent) keySwitch(ctx context.Context, req *api.KeySwitchRequest) (*api.
 	if err := a.syncTo(ctx, req.Result); err != nil {
 		return nil, err
 	}
+	synced := time.Since(start)
 	e, err := a.entry(req.Result)
 	if err != nil {
 		return nil, err
@@ -464,6 +488,7 @@ func (a *Agent) keySwitch(ctx context.Context, req *api.KeySwitchRequest) (*api.
 	if err != nil {
 		return nil, err
 	}
+	checked := time.Since(start)
 	shares := make([][]byte, len(cts))
 	for i, ct := range cts {
 		addend, err := mhe.MaskAddend(results[i])
@@ -479,7 +504,8 @@ func (a *Agent) keySwitch(ctx context.Context, req *api.KeySwitchRequest) (*api.
 	if err := a.journal.record(&issued{Result: req.Result, RequestSHA256: requestHash(req), Ciphers: ids}); err != nil {
 		return nil, err
 	}
-	a.log.Info("key-switch shares issued", "result", req.Result, "decision", res.Decision, "ciphertexts", len(shares))
+	a.log.Info("key-switch shares issued", "result", req.Result, "decision", res.Decision, "ciphertexts", len(shares),
+		"sync_ms", ms(synced), "checks_ms", ms(checked-synced), "shares_ms", ms(time.Since(start)-checked))
 	return &api.KeySwitchResponse{Shares: shares}, nil
 }
 
@@ -528,3 +554,6 @@ func requestHash(req *api.KeySwitchRequest) string {
 	}
 	return sha256Hex(b.Bytes())
 }
+
+// ms renders a duration in milliseconds, for logs.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -60,3 +60,12 @@ func (cc *colCache) probe(ix *joinIndex) *probeCache {
 	}
 	return pc
 }
+
+// Cached returns a copy of t that caches what Execute and PrepareHE derive
+// from its rows (as Store.Load's tables do): keep it, and hand copies of
+// it (with other Unit or MaxRowsPerUnit if need be) to later queries over
+// the same rows, which must then not change.
+func Cached(t Table) *Table {
+	t.cache = newTableCache()
+	return &t
+}

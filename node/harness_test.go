@@ -121,6 +121,14 @@ var schemas = map[string]schema.Schema{
 	}},
 }
 
+// The shape of csvFor's data: how many industries the registry has and
+// how many months of electricity each enterprise has. Benchmarks change
+// them.
+var (
+	csvIndustries = 3
+	csvMonths     = 2
+)
+
 // csvFor writes n enterprises' rows for a dataset and returns the path.
 func csvFor(t testing.TB, dir, dataset string, n int) string {
 	var b strings.Builder
@@ -128,12 +136,12 @@ func csvFor(t testing.TB, dir, dataset string, n int) string {
 	case "registry":
 		b.WriteString("uscc,name,industry,capital,address\n")
 		for i := range n {
-			fmt.Fprintf(&b, "E%05d,公司%d,%c,%d,乌鲁木齐路%d号\n", i, i, 'A'+rune(i%3), 1000*(i+1), i)
+			fmt.Fprintf(&b, "E%05d,公司%d,%c,%d,乌鲁木齐路%d号\n", i, i, 'A'+rune(i%csvIndustries), 1000*(i+1), i)
 		}
 	case "electricity":
 		b.WriteString("uscc,month,kwh\n")
 		for i := range n {
-			for m := 1; m <= 2; m++ {
+			for m := 1; m <= csvMonths; m++ {
 				fmt.Fprintf(&b, "E%05d,2025-%02d,%d\n", i, m, 100*(i%7)+m)
 			}
 		}

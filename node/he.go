@@ -32,27 +32,34 @@ import (
 const agentTimeout = 2 * time.Minute
 
 // callAgent posts req to a provider's agent and decodes its answer into
-// resp. An agent's refusal comes back as an *AgentError.
+// resp. An agent's refusal comes back as an *AgentError. A key-switch
+// request and its shares travel in their binary form.
 func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path string, req, resp any) error {
 	ag, ok := snap.Agent(party)
 	if !ok {
 		return fmt.Errorf("provider %s has no agent on record", party)
 	}
-	hc, err := client.Pinned("sha256:" + ag.Pin)
+	hc, err := n.agentClient(ag.Pin)
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(req)
+	var body bytes.Buffer
+	ctype := "application/json"
+	if ks, ok := req.(*api.KeySwitchRequest); ok {
+		err, ctype = api.WriteKeySwitchRequest(&body, ks), "application/octet-stream"
+	} else {
+		err = json.NewEncoder(&body).Encode(req)
+	}
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, agentTimeout)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ag.URL+path, bytes.NewReader(body))
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ag.URL+path, &body)
 	if err != nil {
 		return err
 	}
-	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Content-Type", ctype)
 	res, err := hc.Do(hr)
 	if err != nil {
 		return &AgentError{Party: party, Msg: "unreachable: " + err.Error()}
@@ -69,10 +76,34 @@ func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path 
 		}
 		return &AgentError{Party: party, Code: e.Code, Msg: e.Message}
 	}
-	if err := json.Unmarshal(b, resp); err != nil {
+	if ks, ok := resp.(*api.KeySwitchResponse); ok {
+		ks.Shares, err = api.ReadShares(bytes.NewReader(b))
+	} else {
+		err = json.Unmarshal(b, resp)
+	}
+	if err != nil {
 		return &AgentError{Party: party, Msg: "malformed answer: " + err.Error()}
 	}
 	return nil
+}
+
+// agentClient returns a pinned HTTP client for an agent, kept so that its
+// connections are reused from one release to the next.
+func (n *Node) agentClient(pin string) (*http.Client, error) {
+	n.agentMu.Lock()
+	defer n.agentMu.Unlock()
+	if hc, ok := n.agentClients[pin]; ok {
+		return hc, nil
+	}
+	hc, err := client.Pinned("sha256:" + pin)
+	if err != nil {
+		return nil, err
+	}
+	if n.agentClients == nil {
+		n.agentClients = map[string]*http.Client{}
+	}
+	n.agentClients[pin] = hc
+	return hc, nil
 }
 
 // AgentError is a provider's agent refusing or failing a request.
@@ -260,7 +291,9 @@ func (n *Node) heTables(snap *state.Snapshot, plan *query.Plan) (map[string]*enc
 			unit = sc.Index(ds.Unit)
 		}
 		hts[t.Name] = ht
-		tables[t.Name] = &enclave.Table{Name: t.Name, Schema: sc, Rows: ht.rows, Unit: unit, MaxRowsPerUnit: ds.RowsPerUnit()}
+		run := *ht.table
+		run.Unit, run.MaxRowsPerUnit = unit, ds.RowsPerUnit()
+		tables[t.Name] = &run
 	}
 	// The plan as run: fingerprint columns hold tokens, strings.
 	b, _ := json.Marshal(plan)
@@ -289,6 +322,7 @@ func (n *Node) heTables(snap *state.Snapshot, plan *query.Plan) (map[string]*enc
 // the agents' key-switch shares. It returns the result under the
 // operator's key.
 func (n *Node) executeHE(ctx context.Context, decision uint64, req *policy.Request, params *policy.Params, plan *query.Plan, target []byte) (*api.HEResult, error) {
+	start := time.Now()
 	snap := n.snapshot()
 	key, ok := snap.HEKey()
 	if !ok {
@@ -309,6 +343,7 @@ func (n *Node) executeHE(ctx context.Context, decision uint64, req *policy.Reque
 	if err != nil {
 		return nil, err
 	}
+	prepared := time.Since(start)
 	layout := prep.Layout
 	if layout.ClearLen() > mhe.ChunkSize {
 		return nil, fmt.Errorf("the release has %d clear values, more than one ciphertext holds (%d): group less finely", layout.ClearLen(), mhe.ChunkSize)
@@ -326,37 +361,50 @@ func (n *Node) executeHE(ctx context.Context, decision uint64, req *policy.Reque
 		return layout.Noise(prep.Privacy, v, n.cfg.Noise)
 	}
 
-	// Encrypted sums, one ciphertext per hidden value, in layout order.
-	cts := make([]*mhe.Ciphertext, 0, layout.Ciphers()+1)
+	// Encrypted sums, one ciphertext per hidden value, in layout order;
+	// each column's sums over all groups in one parallel pass.
+	var hvs []enclave.HEValue
 	for _, g := range prep.Groups {
-		for _, hv := range g.Encrypted {
-			a := prep.Aggs[hv.Agg]
-			ct, err := n.weightedSum(ctx, hts[a.Column.Table], a.Column.Name, hv.Weights)
-			if err != nil {
-				return nil, err
-			}
+		hvs = append(hvs, g.Encrypted...)
+	}
+	sums, err := n.weightedSums(ctx, prep.Aggs, hts, hvs)
+	if err != nil {
+		return nil, err
+	}
+	summed := time.Since(start)
+	// Each value is made unique by a fresh encryption of zero: the same
+	// sum asked twice must not be the same ciphertext, which agents would
+	// (rightly) refuse to switch again.
+	cts := make([]*mhe.Ciphertext, len(hvs), len(hvs)+1)
+	errs := make([]error, len(hvs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, hv := range hvs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ct := sums[i]
+			var err error
 			if hv.Scale != 1 {
-				if err := mhe.MulScalar(mp, ct, hv.Scale); err != nil {
-					return nil, err
-				}
+				err = mhe.MulScalar(mp, ct, hv.Scale)
 			}
-			if hv.Offset != 0 {
-				if err := mhe.AddConstant(mp, ct, 0, hv.Offset); err != nil {
-					return nil, err
-				}
+			if err == nil && hv.Offset != 0 {
+				err = mhe.AddConstant(mp, ct, 0, hv.Offset)
 			}
-			// A fresh encryption of zero makes the ciphertext unique: the
-			// same sum asked twice must not be the same ciphertext, which
-			// agents would (rightly) refuse to switch again.
-			zero, err := mhe.EncryptVector(mp, pk, nil)
-			if err != nil {
-				return nil, err
+			var zero *mhe.Ciphertext
+			if err == nil {
+				zero, err = mhe.EncryptVector(mp, pk, nil)
 			}
-			if err := mhe.Add(mp, ct, zero); err != nil {
-				return nil, err
+			if err == nil {
+				err = mhe.Add(mp, ct, zero)
 			}
-			cts = append(cts, ct)
-		}
+			cts[i], errs[i] = ct, err
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	var clear []int64
 	for _, g := range prep.Groups {
@@ -395,6 +443,7 @@ func (n *Node) executeHE(ctx context.Context, decision uint64, req *policy.Reque
 		}
 		hashes[i] = sha256Hex(raw[i])
 	}
+	computed := time.Since(start)
 	resEntry, err := n.append(&state.Entry{Kind: state.KindHEResult, HEResult: &state.HEResult{
 		Decision: decision, Groups: len(prep.Groups), Ciphers: hashes, ResultKey: req.ResultKey}})
 	if err != nil {
@@ -402,15 +451,15 @@ func (n *Node) executeHE(ctx context.Context, decision uint64, req *policy.Reque
 	}
 
 	// Every provider's agent, in parallel; any refusal stops the release.
+	asked := time.Now()
 	shares := make([][][]byte, len(key.Providers))
-	errs := make([]error, len(key.Providers))
-	var wg sync.WaitGroup
+	errs = make([]error, len(key.Providers))
 	for i, p := range key.Providers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var ks api.KeySwitchResponse
-			errs[i] = n.callAgent(ctx, n.snapshot(), p, "/v1/agent/keyswitch", api.KeySwitchRequest{Result: resEntry, Ciphers: raw, Target: target}, &ks)
+			errs[i] = n.callAgent(ctx, n.snapshot(), p, "/v1/agent/keyswitch", &api.KeySwitchRequest{Result: resEntry, Ciphers: raw, Target: target}, &ks)
 			if errs[i] == nil && len(ks.Shares) != len(raw) {
 				errs[i] = &AgentError{Party: p, Msg: fmt.Sprintf("%d shares for %d ciphertexts", len(ks.Shares), len(raw))}
 			}
@@ -421,6 +470,7 @@ func (n *Node) executeHE(ctx context.Context, decision uint64, req *policy.Reque
 	if err := errors.Join(errs...); err != nil {
 		return nil, &refusedError{err}
 	}
+	switched := time.Since(asked)
 	out := &api.HEResult{ResultEntry: resEntry, Plan: plan, Aggs: prep.Aggs, Ciphers: make([][]byte, len(cts))}
 	for _, g := range prep.Groups {
 		out.Groups = append(out.Groups, g.Values)
@@ -438,6 +488,9 @@ func (n *Node) executeHE(ctx context.Context, decision uint64, req *policy.Reque
 			return nil, err
 		}
 	}
+	n.log.Info("HE release", "decision", decision, "groups", len(prep.Groups), "ciphertexts", len(cts),
+		"prepare_ms", ms(prepared), "sums_ms", ms(summed-prepared), "compute_ms", ms(computed),
+		"agents_ms", ms(switched), "node_ms", ms(time.Since(start)-switched))
 	return out, nil
 }
 
@@ -447,34 +500,58 @@ type refusedError struct{ err error }
 func (e *refusedError) Error() string { return "the release was refused: " + e.err.Error() }
 func (e *refusedError) Unwrap() error { return e.err }
 
-// weightedSum computes Σ W·x over an encrypted column of ht, upload by
-// upload, and adds the parts.
-func (n *Node) weightedSum(ctx context.Context, ht *heTable, column string, w release.Weights) (*mhe.Ciphertext, error) {
+// weightedSums computes each hidden value's Σ W·x over its encrypted
+// column: the values over one column go through mhe.WeightedSums
+// together, upload by upload, and each value's parts are added.
+func (n *Node) weightedSums(ctx context.Context, aggs []release.Agg, hts map[string]*heTable, hvs []enclave.HEValue) ([]*mhe.Ciphertext, error) {
 	mp := n.heStore.params
-	var sum *mhe.Ciphertext
-	k := 0
-	for _, seg := range ht.segments {
-		var part mhe.Weights
-		for k < len(w.Rows) && int(w.Rows[k]) < seg.first+seg.rows {
-			part.Rows = append(part.Rows, w.Rows[k]-int32(seg.first))
-			part.W = append(part.W, w.W[k])
-			k++
+	out := make([]*mhe.Ciphertext, len(hvs))
+	byColumn := map[query.Column][]int{}
+	var order []query.Column
+	for i, hv := range hvs {
+		c := *aggs[hv.Agg].Column
+		c.Type = ""
+		if _, ok := byColumn[c]; !ok {
+			order = append(order, c)
 		}
-		if len(part.Rows) == 0 && sum != nil {
-			continue
-		}
-		got, err := mhe.WeightedSums(ctx, mp, seg.chunks[column], []mhe.Weights{part}, runtime.GOMAXPROCS(0))
-		if err != nil {
-			return nil, err
-		}
-		if sum == nil {
-			sum = got[0]
-		} else if err := mhe.Add(mp, sum, got[0]); err != nil {
-			return nil, err
+		byColumn[c] = append(byColumn[c], i)
+	}
+	for _, col := range order {
+		idx := byColumn[col]
+		ht := hts[col.Table]
+		next := make([]int, len(idx)) // per value: its next weight
+		for _, seg := range ht.segments {
+			parts := make([]mhe.Weights, len(idx))
+			for j, i := range idx {
+				w := hvs[i].Weights
+				k := next[j]
+				for k < len(w.Rows) && int(w.Rows[k]) < seg.first+seg.rows {
+					parts[j].Rows = append(parts[j].Rows, w.Rows[k]-int32(seg.first))
+					parts[j].W = append(parts[j].W, w.W[k])
+					k++
+				}
+				next[j] = k
+			}
+			got, err := mhe.WeightedSums(ctx, mp, seg.chunks[col.Name], parts, runtime.GOMAXPROCS(0))
+			if err != nil {
+				return nil, err
+			}
+			for j, i := range idx {
+				if out[i] == nil {
+					out[i] = got[j]
+				} else if err := mhe.Add(mp, out[i], got[j]); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
-	if sum == nil {
-		return nil, fmt.Errorf("column %s has no ciphertexts", column)
+	for i := range out {
+		if out[i] == nil {
+			return nil, fmt.Errorf("column of value %d has no ciphertexts", i)
+		}
 	}
-	return sum, nil
+	return out, nil
 }
+
+// ms renders a duration in milliseconds, for logs.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -45,10 +45,6 @@ type heAgent struct {
 	srv   *httptest.Server
 }
 
-// stop makes the agent unreachable; start serves it again at the same
-// address.
-func (h *heAgent) stop() { h.srv.Listener.Close() }
-
 // heRoom is a room in HE mode: three providers' agents, a collective key,
 // and the three datasets uploaded in HE mode as well.
 type heRoom struct {
@@ -60,8 +56,11 @@ type heRoom struct {
 
 var providers = []string{"msb", "grid", "bank"}
 
-func newHERoom(t *testing.T, n int, nz noise.Noise) *heRoom {
-	r := &heRoom{room: newRoom(t, n, func(c *node.Config) { c.Noise = nz }), agents: map[string]*heAgent{}}
+// agentLog, when set, is the agents' logger (benchmarks read timings off it).
+var agentLog *slog.Logger
+
+func newHERoom(t testing.TB, n int, nz noise.Noise, opts ...func(*node.Config)) *heRoom {
+	r := &heRoom{room: newRoom(t, n, append(opts, func(c *node.Config) { c.Noise = nz })...), agents: map[string]*heAgent{}}
 	info, err := r.c.Info(context.Background())
 	require.NoError(t, err)
 	for _, p := range providers {
@@ -96,11 +95,14 @@ func mustParams(t testing.TB) bgv.Parameters {
 	return p
 }
 
-func (r *heRoom) startAgent(t *testing.T, party, nodeKey string, nz noise.Noise) *heAgent {
+func (r *heRoom) startAgent(t testing.TB, party, nodeKey string, nz noise.Noise) *heAgent {
 	dir := t.TempDir()
 	require.NoError(t, agent.Init(dir, agent.Settings{Party: party, NodeURL: r.c.URL(), NodePin: r.node.Pin(), NodeKey: nodeKey}))
-	ag, err := agent.Open(agent.Config{Dir: dir, Signer: r.parties[party].signer, Now: func() time.Time { return r.now }, Noise: nz,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	log := agentLog
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ag, err := agent.Open(agent.Config{Dir: dir, Signer: r.parties[party].signer, Now: func() time.Time { return r.now }, Noise: nz, Logger: log})
 	require.NoError(t, err)
 	srv := httptest.NewUnstartedServer(ag.Handler())
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ag.TLSCertificate()}, MinVersion: tls.VersionTLS13}
@@ -201,8 +203,9 @@ func (t *toggled) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func askAgent(t *testing.T, a *heAgent, req api.KeySwitchRequest) error {
 	hc, err := client.Pinned(a.ag.Pin())
 	require.NoError(t, err)
-	body, _ := json.Marshal(req)
-	res, err := hc.Post(a.srv.URL+"/v1/agent/keyswitch", "application/json", bytes.NewReader(body))
+	var body bytes.Buffer
+	require.NoError(t, api.WriteKeySwitchRequest(&body, &req))
+	res, err := hc.Post(a.srv.URL+"/v1/agent/keyswitch", "application/octet-stream", &body)
 	require.NoError(t, err)
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)

@@ -43,6 +43,9 @@ type heStore struct {
 type heTable struct {
 	rows     *schema.Batch
 	segments []heSegment
+	// table is rows as the enclave runs them, with its cache of codes and
+	// join indexes.
+	table *enclave.Table
 }
 
 // heSegment is one upload's ciphertexts: its rows start at first.
@@ -211,6 +214,7 @@ func (s *heStore) load(dataset string, sc *schema.Schema, ids []string) (*heTabl
 		}
 		t.segments = append(t.segments, seg)
 	}
+	t.table = enclave.Cached(enclave.Table{Name: dataset, Schema: sc, Rows: t.rows, Unit: -1, MaxRowsPerUnit: 1})
 	// Only the latest upload list of a dataset stays cached.
 	for k := range s.cache {
 		if strings.HasPrefix(k, dataset+"\x00") {
@@ -238,7 +242,7 @@ func heSchema(sc *schema.Schema, data *policy.HEData) *schema.Schema {
 	out := &schema.Schema{Columns: append([]schema.Column(nil), sc.Columns...)}
 	for i, c := range out.Columns {
 		if data.Treatment(c.Name) == policy.Fingerprint {
-			out.Columns[i] = schema.Column{Name: c.Name, Type: schema.String, MaxLen: 32}
+			out.Columns[i] = schema.Column{Name: c.Name, Type: schema.String, MaxLen: 16}
 		}
 	}
 	return out

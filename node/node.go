@@ -98,6 +98,10 @@ type Node struct {
 	// mu serialises check, append and apply, so that the state always
 	// reflects exactly the ledger.
 	mu sync.Mutex
+
+	// agentClients are the pinned HTTP clients of providers' agents, by pin.
+	agentMu      sync.Mutex
+	agentClients map[string]*http.Client
 }
 
 // Open opens (or creates) the node in cfg.Dir and rebuilds its state by

@@ -186,7 +186,10 @@ func (n *Node) execute(r *http.Request, plan *query.Plan, p *policy.Params) (*en
 		if ds.Unit != "" {
 			unit = ds.Schema.Index(ds.Unit)
 		}
-		tables[t.Name] = &enclave.Table{Name: t.Name, Schema: &ds.Schema, Rows: tab.Rows, Unit: unit, MaxRowsPerUnit: ds.RowsPerUnit()}
+		// A copy keeps the rows' cache of codes and join indexes.
+		run := *tab
+		run.Unit, run.MaxRowsPerUnit = unit, ds.RowsPerUnit()
+		tables[t.Name] = &run
 	}
 	return enclave.Execute(r.Context(), plan, tables, enclave.Params{
 		Epsilon:          p.Epsilon.Float64(),

@@ -86,8 +86,9 @@ func Chunks(rows int64) int64 { return (rows + mhe.ChunkSize - 1) / mhe.ChunkSiz
 type Upload struct {
 	Header Header
 	// Rows holds every column of the dataset's schema: the clear and
-	// fingerprint columns with their values (a fingerprint as its 32 hex
-	// digits), the others zero.
+	// fingerprint columns with their values (a fingerprint as its 16 raw
+	// bytes, which join and count as the tokens do, at half the size), the
+	// others zero.
 	Rows *schema.Batch
 	// Chunks holds the ciphertexts of each encrypted column.
 	Chunks map[string][]*mhe.Ciphertext
@@ -247,7 +248,7 @@ func Read(r io.Reader, dataset string, sc *schema.Schema, params bgv.Parameters)
 				if _, err := io.ReadFull(br, b[:]); err != nil {
 					return nil, bad(r, "fingerprint cut short")
 				}
-				v.Strs = append(v.Strs, hex.EncodeToString(b[:]))
+				v.Strs = append(v.Strs, string(b[:]))
 			}
 		case policy.Encrypted:
 			if col.Type == schema.String {

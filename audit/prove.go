@@ -37,7 +37,7 @@ func Prove(res *api.QueryResponse, nodeKey string) (*Proven, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node key: %v", err)
 	}
-	if res.Result == nil || res.ReleaseEntry == nil {
+	if (res.Result == nil && res.HE == nil) || res.ReleaseEntry == nil {
 		return nil, errors.New("no released result in this file (a dry run or a denial has none)")
 	}
 	check := func(what string, entry []byte, text string, index uint64) (*ledger.Checkpoint, *state.Entry, error) {
@@ -75,7 +75,14 @@ func Prove(res *api.QueryResponse, nodeKey string) (*Proven, error) {
 	if re.Release.Decision != res.DecisionEntry {
 		return nil, fmt.Errorf("release entry %d is for decision %d, not %d", *res.ReleaseEntry, re.Release.Decision, res.DecisionEntry)
 	}
-	b, err := json.Marshal(res.Result)
+	// In HE mode the node released ciphertexts under the operator's key:
+	// those are what the log names. The decrypted result beside them is
+	// the operator's own reading, which only its key can check.
+	var released any = res.Result
+	if res.HE != nil {
+		released = res.HE
+	}
+	b, err := json.Marshal(released)
 	if err != nil {
 		return nil, err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/tuneinsight/lattigo/v6/schemes/bgv"
 
 	"github.com/xjdata/cleanroom/agent"
+	"github.com/xjdata/cleanroom/audit"
 	"github.com/xjdata/cleanroom/client"
 	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/keys"
@@ -184,6 +185,68 @@ func TestHEModeIsExact(t *testing.T) {
 	}
 }
 
+// TestHEReleaseIsProven checks that an HE-mode result carries the proofs
+// of its decision and release, that the release names the ciphertexts
+// delivered, and that a changed ciphertext no longer proves.
+func TestHEReleaseIsProven(t *testing.T) {
+	r := newHERoom(t, 60, dptest.InsecureNoNoise{})
+	_, resp, err := r.queryHE("L-1", "0.01", "SELECT l.green, SUM(l.amount) FROM loans l GROUP BY l.green")
+	require.NoError(t, err)
+	info, err := r.c.Info(context.Background())
+	require.NoError(t, err)
+	p, err := audit.Prove(resp, info.NodeKey)
+	require.NoError(t, err)
+	require.Equal(t, "bank", p.Recipient)
+	resp.HE.Ciphers[0][100] ^= 1
+	_, err = audit.Prove(resp, info.NodeKey)
+	require.ErrorContains(t, err, "the log released")
+}
+
+// TestHESeveralUploads runs HE queries over datasets uploaded in several
+// parts, whose ciphertexts the node sums part by part.
+func TestHESeveralUploads(t *testing.T) {
+	r := newHERoom(t, 40, dptest.InsecureNoNoise{})
+	// A second upload of loans, in both modes: 40 more rows.
+	data := t.TempDir()
+	path := csvFor(t, data, "loans", 40)
+	s := schemas["loans"]
+	_, err := r.c.UploadCSV(context.Background(), r.parties["bank"].signer, "loans", &s, path, nil)
+	require.NoError(t, err)
+	hk, err := client.LoadHEKeys(r.agents["bank"].dir)
+	require.NoError(t, err)
+	d := r.dataset("loans")
+	letter := r.defaultLetter("L-1")
+	ld, _ := letter.Dataset("loans")
+	_, err = r.c.UploadHE(context.Background(), r.parties["bank"].signer, d, client.Treatments(d, ld.Columns), hk, path, nil)
+	require.NoError(t, err)
+	for _, sql := range []string{
+		"SELECT l.green, SUM(l.amount), AVG(l.amount) FROM loans l GROUP BY l.green",
+		"SELECT r.industry, SUM(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc GROUP BY r.industry",
+	} {
+		sealed, err := r.query("bank", "L-1", "0.01", "", sql)
+		require.NoError(t, err, sql)
+		he, _, err := r.queryHE("L-1", "0.01", sql)
+		require.NoError(t, err, sql)
+		require.Equal(t, sealed.Result.Rows, he.Rows, sql)
+	}
+}
+
+// restartAgent stops a provider's agent and opens it again from its data
+// directory, as after a crash: it must remember what it issued.
+func (r *heRoom) restartAgent(t *testing.T, party string) {
+	old := r.agents[party]
+	old.srv.Close()
+	require.NoError(t, old.ag.Close())
+	ag, err := agent.Open(agent.Config{Dir: old.dir, Signer: r.parties[party].signer, Now: func() time.Time { return r.now },
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(ag.Handler())
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ag.TLSCertificate()}, MinVersion: tls.VersionTLS13}
+	srv.StartTLS()
+	t.Cleanup(func() { srv.Close(); ag.Close() })
+	r.agents[party] = &heAgent{party: party, dir: old.dir, ag: ag, srv: srv}
+}
+
 // toggled serves h, or answers 503 while down is set.
 type toggled struct {
 	h    http.Handler
@@ -309,6 +372,11 @@ func TestAgentsRefuse(t *testing.T) {
 		ob, _ := other.MarshalBinary()
 		err = askAgent(t, r.agents["grid"], api.KeySwitchRequest{Result: resultEntry, Ciphers: make([][]byte, len(res.Ciphers)), Target: ob})
 		require.ErrorContains(t, err, "not the result key that the query")
+	})
+	t.Run("replayed after the agent restarts", func(t *testing.T) {
+		r.restartAgent(t, "msb")
+		err := askAgent(t, r.agents["msb"], api.KeySwitchRequest{Result: resultEntry, Ciphers: make([][]byte, len(res.Ciphers)), Target: target})
+		require.ErrorContains(t, err, "replayed request")
 	})
 	t.Run("revoked letter", func(t *testing.T) {
 		r.submit(statement.KindRevocation, policy.Revocation{Letter: "L-1", Reason: "security incident"}, r.parties["grid"].signer)

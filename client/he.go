@@ -3,9 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,16 +14,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 
-	"filippo.io/age"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/xjdata/cleanroom/connectors/csv"
 	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/heupload"
 	"github.com/xjdata/cleanroom/internal/keys"
-	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/protocols/fingerprint"
 	"github.com/xjdata/cleanroom/protocols/mhe"
@@ -192,63 +187,13 @@ func (c *Client) UploadHE(ctx context.Context, signer note.Signer, d *policy.Dat
 		}
 	}
 
-	info, err := c.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	recips, err := age.ParseRecipients(strings.NewReader(info.Recipient))
-	if err != nil || len(recips) != 1 {
-		return nil, errors.New("the node's age recipient is not valid")
-	}
-	var id [16]byte
-	rand.Read(id[:])
-	stmt, err := statement.New(statement.KindUpload, policy.Upload{
-		Dataset: d.Name, UploadID: hex.EncodeToString(id[:]), File: name, Rows: int64(rows.Len),
-		PlaintextSHA256: hex.EncodeToString(h.Sum(nil)),
-		HE:              &policy.HEUpload{KeySHA256: hdr.KeySHA256, Columns: hdr.Treatments()},
-	}, signer)
-	if err != nil {
-		return nil, err
-	}
 	size := int64(len(heupload.Magic)) + int64(rows.Len)*int64(len(hdr.Columns))*8 + int64(len(encrypted))*heupload.Chunks(int64(rows.Len))*mhe.CiphertextSize
-	pr, pw := io.Pipe()
-	go func() {
-		w, err := age.Encrypt(pw, recips...)
-		if err == nil {
-			cw := &countingWriter{w: w, total: size, progress: func(done, total int64) { progress("send", done, total) }}
-			err = heupload.Write(cw, hdr, &d.Schema, rows, encrypted)
-			if cerr := w.Close(); err == nil {
-				err = cerr
-			}
-		}
-		pw.CloseWithError(err)
-	}()
-	var out api.Uploaded
-	err = c.do(ctx, http.MethodPut, "/v1/uploads", pr, map[string]string{
-		api.StatementHeader: base64.StdEncoding.EncodeToString(stmt),
-		"Content-Type":      "application/octet-stream",
-	}, &out)
-	pr.CloseWithError(errors.New("upload finished"))
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-type countingWriter struct {
-	w        io.Writer
-	done     int64
-	total    int64
-	progress Progress
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.done += int64(n)
-	if c.progress != nil && n > 0 {
-		c.progress(c.done, max(c.total, c.done))
-	}
-	return n, err
+	return c.put(ctx, signer, policy.Upload{
+		Dataset: d.Name, File: name, Rows: int64(rows.Len), PlaintextSHA256: hex.EncodeToString(h.Sum(nil)),
+		HE: &policy.HEUpload{KeySHA256: hdr.KeySHA256, Columns: hdr.Treatments()},
+	}, size, func(done, total int64) { progress("send", done, total) }, func(w io.Writer) error {
+		return heupload.Write(w, hdr, &d.Schema, rows, encrypted)
+	})
 }
 
 // QueryHE sends a signed HE-mode query with the operator's result key,

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -65,32 +64,40 @@ func (c *Client) UploadCSV(ctx context.Context, signer note.Signer, dataset stri
 		return nil, err
 	}
 
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return c.put(ctx, signer, policy.Upload{Dataset: dataset, File: name, Rows: r.Rows(), PlaintextSHA256: hex.EncodeToString(h.Sum(nil))},
+		fi.Size(), progress, func(w io.Writer) error {
+			_, err := io.Copy(w, f)
+			return err
+		})
+}
+
+// put signs the upload statement u (with a fresh upload id) and streams
+// what write writes, encrypted with age to the node's recipient, to the
+// node, telling progress how many of total plaintext bytes went.
+func (c *Client) put(ctx context.Context, signer note.Signer, u policy.Upload, total int64, progress Progress, write func(io.Writer) error) (*api.Uploaded, error) {
 	info, err := c.Info(ctx)
 	if err != nil {
 		return nil, err
 	}
 	recips, err := age.ParseRecipients(strings.NewReader(info.Recipient))
 	if err != nil || len(recips) != 1 {
-		return nil, fmt.Errorf("the node's age recipient is not valid")
+		return nil, errors.New("the node's age recipient is not valid")
 	}
 	var id [16]byte
 	rand.Read(id[:])
-	stmt, err := statement.New(statement.KindUpload, policy.Upload{
-		Dataset: dataset, UploadID: hex.EncodeToString(id[:]), File: name, Rows: r.Rows(),
-		PlaintextSHA256: hex.EncodeToString(h.Sum(nil)),
-	}, signer)
+	u.UploadID = hex.EncodeToString(id[:])
+	stmt, err := statement.New(statement.KindUpload, u, signer)
 	if err != nil {
-		return nil, err
-	}
-
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
 	pr, pw := io.Pipe()
 	go func() {
 		w, err := age.Encrypt(pw, recips...)
 		if err == nil {
-			_, err = io.Copy(w, &countingReader{r: f, total: fi.Size(), progress: progress})
+			err = write(&countingWriter{w: w, total: total, progress: progress})
 			if cerr := w.Close(); err == nil {
 				err = cerr
 			}
@@ -109,18 +116,19 @@ func (c *Client) UploadCSV(ctx context.Context, signer note.Signer, dataset stri
 	return &out, nil
 }
 
-type countingReader struct {
-	r        io.Reader
+// countingWriter tells progress how much went through it.
+type countingWriter struct {
+	w        io.Writer
 	done     int64
 	total    int64
 	progress Progress
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
 	c.done += int64(n)
 	if c.progress != nil && n > 0 {
-		c.progress(c.done, c.total)
+		c.progress(c.done, max(c.total, c.done))
 	}
 	return n, err
 }

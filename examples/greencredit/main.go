@@ -424,9 +424,24 @@ func (d *demo) draftAndSign(l policy.Letter, signers ...string) (string, error) 
 // startNode runs the node in the background and waits for its node.json.
 func (d *demo) startNode(dir string) (func(), error) {
 	args := []string{"node", "--data", dir, "--listen", "127.0.0.1:0", "--authority", filepath.Join(d.keys, "databureau.pub")}
-	fmt.Printf("$ cleanroom %s &\n", strings.Join(args, " "))
+	stop, err := d.background("the node", args, filepath.Join(d.work, "node.log"), d.nodeInfo)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := os.ReadFile(d.nodeInfo)
+	var ni struct{ URL, Pin string }
+	json.Unmarshal(b, &ni)
+	fmt.Printf("    node listening at %s\n    certificate pin %s (clients pin it; see node.json)\n", ni.URL, ni.Pin)
+	return func() { stop(); fmt.Println("    (node stopped)") }, nil
+}
+
+// background runs the binary with args in the background, its output in
+// logPath, and waits until the file ready exists. It returns a function
+// that stops the process (SIGTERM, then SIGKILL after 10s).
+func (d *demo) background(what string, args []string, logPath, ready string) (func(), error) {
+	fmt.Printf("$ cleanroom %s &\n", strings.ReplaceAll(strings.Join(args, " "), d.work+"/", ""))
 	cmd := exec.Command(d.bin, args...)
-	logf, err := os.Create(filepath.Join(d.work, "node.log"))
+	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
@@ -449,29 +464,23 @@ func (d *demo) startNode(dir string) (func(), error) {
 			cmd.Process.Kill()
 		}
 		logf.Close()
-		fmt.Println("    (node stopped)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		if _, err := os.Stat(d.nodeInfo); err == nil {
-			break
+		if _, err := os.Stat(ready); err == nil {
+			return stop, nil
 		}
 		select {
 		case err := <-done:
-			b, _ := os.ReadFile(filepath.Join(d.work, "node.log"))
-			return nil, fmt.Errorf("the node exited: %v\n%s", err, b)
+			b, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("%s exited: %v\n%s", what, err, b)
 		case <-ctx.Done():
 			stop()
-			return nil, errors.New("the node did not start within 30s")
+			return nil, fmt.Errorf("%s did not start within 30s", what)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	b, _ := os.ReadFile(d.nodeInfo)
-	var ni struct{ URL, Pin string }
-	json.Unmarshal(b, &ni)
-	fmt.Printf("    node listening at %s\n    certificate pin %s (clients pin it; see node.json)\n", ni.URL, ni.Pin)
-	return stop, nil
 }
 
 type result struct {
@@ -579,48 +588,10 @@ func (d *demo) sideBySide(sealed, he *result, truth func([]string) (float64, boo
 func (d *demo) startAgent(party string) (func(), error) {
 	dir := filepath.Join(d.work, "agents", party)
 	args := []string{"agent", "--data", dir, "--key", filepath.Join(d.keys, party+".key"), "--node-info", d.nodeInfo, "--listen", "127.0.0.1:0"}
-	fmt.Printf("$ cleanroom %s &\n", strings.ReplaceAll(strings.Join(args, " "), d.work+"/", ""))
-	cmd := exec.Command(d.bin, args...)
-	logPath := filepath.Join(d.work, "agent-"+party+".log")
-	logf, err := os.Create(logPath)
+	info := filepath.Join(dir, "agent-info.json")
+	stop, err := d.background("the agent of "+party, args, filepath.Join(d.work, "agent-"+party+".log"), info)
 	if err != nil {
 		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-		}
-		logf.Close()
-	}
-	info := filepath.Join(dir, "agent-info.json")
-	deadline := time.After(30 * time.Second)
-	for {
-		if _, err := os.Stat(info); err == nil {
-			break
-		}
-		select {
-		case err := <-done:
-			b, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("the agent of %s exited: %v\n%s", party, err, b)
-		case <-deadline:
-			stop()
-			return nil, fmt.Errorf("the agent of %s did not start within 30s", party)
-		case <-time.After(50 * time.Millisecond):
-		}
 	}
 	b, _ := os.ReadFile(info)
 	var ai struct{ URL, Pin string }

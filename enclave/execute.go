@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/google/differential-privacy/go/v3/noise"
@@ -1156,28 +1155,21 @@ func (e *exec) run(ctx context.Context) (*Result, error) {
 					return nil, fmt.Errorf("enclave: COUNT: %w", err)
 				}
 				ci++
-				aggVals[i] = strconv.FormatInt(max(r, 0), 10)
+				aggVals[i] = release.FormatCount(r)
 			case query.Sum:
 				r, err := ga.sums[si].Result()
 				if err != nil {
 					return nil, fmt.Errorf("enclave: SUM: %w", err)
 				}
 				si++
-				// The side of zero the hull allows: it is >= 0 iff Min is.
-				if a.lo >= 0 {
-					r = max(r, 0)
-				}
-				if a.hi <= 0 {
-					r = min(r, 0)
-				}
-				aggVals[i] = strconv.FormatInt(r, 10)
+				aggVals[i] = release.FormatSum(r, a.lo, a.hi)
 			case query.Avg:
 				r, err := ga.means[ai].Result()
 				if err != nil {
 					return nil, fmt.Errorf("enclave: AVG: %w", err)
 				}
 				ai++
-				aggVals[i] = strconv.FormatFloat(r, 'f', 2, 64)
+				aggVals[i] = release.FormatAvg(r)
 			}
 		}
 		vals := make([]string, len(e.outputs))

@@ -543,22 +543,14 @@ func (l Layout) Finish(p *query.Plan, groupValues [][]string, raw []int64) ([][]
 		for ai, a := range l.Aggs {
 			switch a.Func {
 			case query.Sum:
-				r := vals[i]
+				aggVals[ai] = FormatSum(vals[i], a.Min, a.Max)
 				i++
-				if a.Min >= 0 {
-					r = max(r, 0)
-				}
-				if a.Max <= 0 {
-					r = min(r, 0)
-				}
-				aggVals[ai] = strconv.FormatInt(r, 10)
 			case query.Avg:
 				s2, c := vals[i], vals[i+1]
 				i += 2
-				m := dp.MeanFromParts(c, float64(s2)/2, float64(a.Min), float64(a.Max))
-				aggVals[ai] = strconv.FormatFloat(m, 'f', 2, 64)
+				aggVals[ai] = FormatAvg(dp.MeanFromParts(c, float64(s2)/2, float64(a.Min), float64(a.Max)))
 			default:
-				aggVals[ai] = strconv.FormatInt(max(vals[i], 0), 10)
+				aggVals[ai] = FormatCount(vals[i])
 				i++
 			}
 		}
@@ -676,3 +668,22 @@ func absInt(a int64) int64 {
 	}
 	return a
 }
+
+// FormatCount renders a noisy COUNT as released: never below zero.
+func FormatCount(r int64) string { return strconv.FormatInt(max(r, 0), 10) }
+
+// FormatSum renders a noisy SUM of values within [min, max] as released:
+// kept on the side of zero the bounds allow (the hull of a unit's total
+// has the same signs as the bounds).
+func FormatSum(r, min, max int64) string {
+	if min >= 0 {
+		r = maxInt(r, 0)
+	}
+	if max <= 0 {
+		r = minInt(r, 0)
+	}
+	return strconv.FormatInt(r, 10)
+}
+
+// FormatAvg renders an AVG as released, with two decimals.
+func FormatAvg(m float64) string { return strconv.FormatFloat(m, 'f', 2, 64) }

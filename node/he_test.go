@@ -67,6 +67,14 @@ func newHERoom(t testing.TB, n int, nz noise.Noise, opts ...func(*node.Config)) 
 	for _, p := range providers {
 		r.agents[p] = r.startAgent(t, p, info.NodeKey, nz)
 	}
+	r.setupAndUpload(t, n)
+	return r
+}
+
+// setupAndUpload has the agents generate the collective key, uploads the
+// room's three datasets of n enterprises in HE mode as well, and makes the
+// operator's result key.
+func (r *heRoom) setupAndUpload(t testing.TB, n int) {
 	setup, err := node.NewHESetup("S-1", providers)
 	require.NoError(t, err)
 	msg, err := statement.New(statement.KindHESetup, setup, r.parties["bureau"].signer)
@@ -87,7 +95,6 @@ func newHERoom(t testing.TB, n int, nz noise.Noise, opts ...func(*node.Config)) 
 	}
 	r.sk, r.pk, err = mhe.GenerateResultKey(mustParams(t))
 	require.NoError(t, err)
-	return r
 }
 
 func mustParams(t testing.TB) bgv.Parameters {
@@ -450,4 +457,58 @@ func serveLedger(t *testing.T, r *heRoom, l *ledger.Log) func() {
 	srv := &http.Server{Handler: mux, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
 	go srv.ServeTLS(ln, "", "")
 	return func() { srv.Close() }
+}
+
+// plusNoise adds a fixed amount to every integer sample (none to floats),
+// so that a test can see where each party's noise lands.
+type plusNoise struct{ add int64 }
+
+func (p plusNoise) AddNoiseInt64(x, _, _ int64, _, _ float64) (int64, error) { return x + p.add, nil }
+func (plusNoise) AddNoiseFloat64(x float64, _ int64, _, _, _ float64) (float64, error) {
+	return x, nil
+}
+func (plusNoise) Threshold(int64, float64, float64, float64, float64) (float64, error) { return 0, nil }
+func (plusNoise) ComputeConfidenceIntervalInt64(int64, int64, int64, float64, float64, float64) (noise.ConfidenceInterval, error) {
+	return noise.ConfidenceInterval{}, nil
+}
+func (plusNoise) ComputeConfidenceIntervalFloat64(float64, int64, float64, float64, float64, float64) (noise.ConfidenceInterval, error) {
+	return noise.ConfidenceInterval{}, nil
+}
+
+// TestHEProvidersNoise runs queries under a letter whose noise the
+// providers' agents draw: the node adds none (its noise is off through the
+// test hook) and each of the three agents adds its own, 7 on every value
+// here, inside its key-switch share. So every released COUNT and SUM is
+// the sealed answer plus 21: each agent's noise lands on each value once.
+func TestHEProvidersNoise(t *testing.T) {
+	r := &heRoom{room: newRoom(t, 60, func(c *node.Config) { c.Noise = dptest.InsecureNoNoise{} }), agents: map[string]*heAgent{}}
+	info, err := r.c.Info(context.Background())
+	require.NoError(t, err)
+	for _, p := range providers {
+		r.agents[p] = r.startAgent(t, p, info.NodeKey, plusNoise{add: 7})
+	}
+	r.setupAndUpload(t, 60)
+	l := r.defaultLetter("L-2")
+	l.Noise = policy.NoiseProviders
+	r.letter(l, true, "bank", "msb", "grid")
+	for _, sql := range []string{
+		"SELECT l.green, COUNT(*), SUM(l.amount) FROM loans l GROUP BY l.green",
+		"SELECT r.industry, SUM(e.kwh) FROM electricity e JOIN registry r ON e.uscc = r.uscc GROUP BY r.industry",
+		"SELECT COUNT(*) FROM registry r",
+	} {
+		sealed, err := r.query("bank", "L-2", "0.01", "", sql)
+		require.NoError(t, err, sql)
+		he, resp, err := r.queryHE("L-2", "0.01", sql)
+		require.NoError(t, err, sql)
+		require.Equal(t, policy.NoiseProviders, resp.Decision.Params.Noise)
+		require.Equal(t, len(sealed.Result.Rows), len(he.Rows), sql)
+		groups := len(resp.HE.Plan.GroupBy)
+		for i, row := range sealed.Result.Rows {
+			require.Equal(t, row[:groups], he.Rows[i][:groups], sql)
+			for j := groups; j < len(row); j++ {
+				want, _ := strconv.ParseInt(row[j], 10, 64)
+				require.Equal(t, strconv.FormatInt(want+21, 10), he.Rows[i][j], "%s: row %d column %d", sql, i, j)
+			}
+		}
+	}
 }

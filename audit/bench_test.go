@@ -78,7 +78,7 @@ func buildLog(tb testing.TB, n int) (string, string) {
 	lo, hi := int64(0), int64(1_000_000)
 	sch := schema.Schema{Columns: []schema.Column{{Name: "uscc", Type: schema.String}, {Name: "industry", Type: schema.String},
 		{Name: "amount", Type: schema.Int, Min: &lo, Max: &hi}}}
-	add(stmt(statement.KindDataset, policy.Dataset{Name: "loans", Holder: "bank", Source: "s", Schema: sch, Sharing: policy.ShareUnconditional,
+	add(stmt(statement.KindDataset, policy.Dataset{Name: "loans", Holder: "bank", Source: "s", Declaration: &policy.SourceDeclaration{Origin: "the loan book", LegalBasis: "own data", CollectedFrom: "2025-01-01", CollectedTo: "2025-12-31"}, Schema: sch, Sharing: policy.ShareUnconditional,
 		Opening: policy.OpenUnconditional, Level: policy.General, Unit: "uscc", MaxRowsPerUnit: 1}, bank), nil)
 	letter := policy.Letter{ID: "L-1", Applicant: "bank", Scenario: policy.Scenario{ID: "S", Text: "t"}, Purposes: []string{"p"}, Safeguards: []string{"s"},
 		NotBefore: t0, NotAfter: t0.AddDate(10, 0, 0), MinGroupSize: 10, MaxGroupsPerUnit: 1, Prohibitions: policy.Prohibitions,

@@ -96,6 +96,10 @@ func startNode(t testing.TB, dir, authorityKey string, now func() time.Time, fsy
 
 func i64(v int64) *int64 { return &v }
 
+// testDeclaration is the data-source statement of the tests' datasets.
+var testDeclaration = &policy.SourceDeclaration{Origin: "collected by the holder in its registers", LegalBasis: "the holder's statutory duties",
+	CollectedFrom: "2025-01-01", CollectedTo: "2025-12-31"}
+
 var schemas = map[string]schema.Schema{
 	"registry": {Columns: []schema.Column{
 		{Name: "uscc", Type: schema.String, MaxLen: 18},
@@ -207,7 +211,7 @@ func (r *room) submit(kind statement.Kind, body any, signers ...note.Signer) uin
 
 func (r *room) registerDataset(name, holder string, level policy.Level, rowsPerUnit int64) {
 	d := policy.Dataset{
-		Name: name, Holder: holder, Source: holder + " registry office", Schema: schemas[name],
+		Name: name, Holder: holder, Source: holder + " registry office", Schema: schemas[name], Declaration: testDeclaration,
 		Sharing: policy.ShareConditional, Conditions: "approved scenarios only", Opening: policy.OpenConditional,
 		Level: level, Unit: "uscc", MaxRowsPerUnit: rowsPerUnit,
 	}

@@ -220,13 +220,13 @@ func TestUnsignedAndForeignStatementsAreRejectedAndLogged(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, ce.Status)
 	require.Contains(t, ce.Message, "no signature by a registered party (signed as stranger)")
 	// A dataset registered by someone else than its holder.
-	ds, _ := statement.New(statement.KindDataset, policy.Dataset{Name: "x", Holder: "msb", Source: "s", Schema: schemas["permits"],
+	ds, _ := statement.New(statement.KindDataset, policy.Dataset{Name: "x", Holder: "msb", Source: "s", Declaration: testDeclaration, Schema: schemas["permits"],
 		Sharing: policy.ShareUnconditional, Opening: policy.OpenUnconditional, Level: policy.General}, r.parties["bank"].signer)
 	_, err = r.c.Submit(context.Background(), ds)
 	require.ErrorAs(t, err, &ce)
 	require.Contains(t, ce.Message, "must be signed by its holder msb (Art. 12)")
 	// A second registration of the same dataset (Art. 23).
-	dup, _ := statement.New(statement.KindDataset, policy.Dataset{Name: "loans", Holder: "msb", Source: "elsewhere", Schema: schemas["loans"],
+	dup, _ := statement.New(statement.KindDataset, policy.Dataset{Name: "loans", Holder: "msb", Source: "elsewhere", Declaration: testDeclaration, Schema: schemas["loans"],
 		Sharing: policy.ShareUnconditional, Opening: policy.OpenUnconditional, Level: policy.General}, r.parties["msb"].signer)
 	_, err = r.c.Submit(context.Background(), dup)
 	require.ErrorAs(t, err, &ce)
@@ -241,7 +241,7 @@ func TestUnsignedAndForeignStatementsAreRejectedAndLogged(t *testing.T) {
 func TestDatasetNameCannotEscape(t *testing.T) {
 	r := newRoom(t, 10)
 	for _, name := range []string{"../evil", "a/b", "..", "UPPER", ""} {
-		msg, _ := statement.New(statement.KindDataset, policy.Dataset{Name: name, Holder: "msb", Source: "s", Schema: schemas["permits"],
+		msg, _ := statement.New(statement.KindDataset, policy.Dataset{Name: name, Holder: "msb", Source: "s", Declaration: testDeclaration, Schema: schemas["permits"],
 			Sharing: policy.ShareUnconditional, Opening: policy.OpenUnconditional, Level: policy.General}, r.parties["msb"].signer)
 		_, err := r.c.Submit(context.Background(), msg)
 		require.ErrorContains(t, err, "invalid name", name)

@@ -103,6 +103,16 @@ type Dataset struct {
 	Holder string        `json:"holder"` // party name (Art. 12)
 	Source string        `json:"source"` // source department (Art. 23, 42(1))
 	Schema schema.Schema `json:"schema"`
+	// Declaration states where the data came from (Art. 42(1)). Required.
+	Declaration *SourceDeclaration `json:"declaration"`
+	// Items lists the data items this dataset's source department is the
+	// legal source of (Art. 23: one source per item). A data item
+	// registered from one source department cannot be registered from
+	// another.
+	Items []DataItem `json:"items,omitempty"`
+	// SecretCatalogue keeps the dataset's catalogue entry from every party
+	// but public bodies (Art. 25).
+	SecretCatalogue bool `json:"secret_catalogue,omitempty"`
 	// Sharing and Opening are the classes of Art. 33 and Art. 35;
 	// Conditions states them for a conditional class and LegalBasis cites
 	// the law for "none" / "not-open".
@@ -135,6 +145,48 @@ type Personal struct {
 	Basis string `json:"basis"`
 }
 
+// SourceDeclaration is a provider's data-source statement (Art. 42(1)):
+// where the data came from, on what legal basis, and when it was
+// collected.
+type SourceDeclaration struct {
+	// Origin says how and where the data was collected.
+	Origin string `json:"origin"`
+	// LegalBasis cites the law or authorisation under which it was.
+	LegalBasis string `json:"legal_basis"`
+	// CollectedFrom and CollectedTo bound the collection, YYYY-MM-DD.
+	CollectedFrom string `json:"collected_from"`
+	CollectedTo   string `json:"collected_to"`
+}
+
+// DataItem names the catalogue-wide data item a column holds, such as
+// "enterprise.registered_capital".
+type DataItem struct {
+	Column string `json:"column"`
+	Item   string `json:"item"`
+}
+
+var itemRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,3}$`)
+
+// validate checks the declaration of dataset name.
+func (s *SourceDeclaration) validate(name string) error {
+	const art = "(Art. 42(1))"
+	if s == nil {
+		return fmt.Errorf("dataset %s: a data-source statement is required: where the data came from, its legal basis and the collection dates %s", name, art)
+	}
+	if strings.TrimSpace(s.Origin) == "" || strings.TrimSpace(s.LegalBasis) == "" {
+		return fmt.Errorf("dataset %s: the data-source statement needs the origin of the data and its legal basis %s", name, art)
+	}
+	from, err1 := time.Parse(time.DateOnly, s.CollectedFrom)
+	to, err2 := time.Parse(time.DateOnly, s.CollectedTo)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("dataset %s: the data-source statement's collection dates %q and %q must be YYYY-MM-DD %s", name, s.CollectedFrom, s.CollectedTo, art)
+	}
+	if to.Before(from) {
+		return fmt.Errorf("dataset %s: the collection ends (%s) before it starts (%s) %s", name, s.CollectedTo, s.CollectedFrom, art)
+	}
+	return nil
+}
+
 // Validate checks the dataset document's form.
 func (d *Dataset) Validate() error {
 	if !schema.ValidName(d.Name) {
@@ -142,6 +194,22 @@ func (d *Dataset) Validate() error {
 	}
 	if d.Source == "" {
 		return fmt.Errorf("dataset %s: source department is required (Art. 23, Art. 42(1))", d.Name)
+	}
+	if err := d.Declaration.validate(d.Name); err != nil {
+		return err
+	}
+	seenItems := map[string]bool{}
+	for _, it := range d.Items {
+		if d.Schema.Index(it.Column) < 0 {
+			return fmt.Errorf("dataset %s: data item %s names column %q, which is not in the schema (Art. 23)", d.Name, it.Item, it.Column)
+		}
+		if !itemRE.MatchString(it.Item) {
+			return fmt.Errorf("dataset %s: data item name %q: want dotted lower-case words, like enterprise.registered_capital (Art. 23)", d.Name, it.Item)
+		}
+		if seenItems[it.Item] {
+			return fmt.Errorf("dataset %s: data item %s listed twice (Art. 23)", d.Name, it.Item)
+		}
+		seenItems[it.Item] = true
 	}
 	if err := d.Schema.Validate(); err != nil {
 		return fmt.Errorf("dataset %s: %w", d.Name, err)

@@ -85,7 +85,7 @@ func newBig(tb testing.TB) *bigState {
 	}
 	const datasets = 1000
 	for d := range datasets {
-		apply(stmt(statement.KindDataset, policy.Dataset{Name: fmt.Sprintf("d%04d", d), Holder: holders[d%providers].Name(), Source: "s",
+		apply(stmt(statement.KindDataset, policy.Dataset{Name: fmt.Sprintf("d%04d", d), Holder: holders[d%providers].Name(), Source: "s", Declaration: &policy.SourceDeclaration{Origin: "o", LegalBasis: "b", CollectedFrom: "2025-01-01", CollectedTo: "2025-12-31"},
 			Schema: sch, Sharing: policy.ShareUnconditional, Opening: policy.OpenUnconditional, Level: policy.General, Unit: "uscc", MaxRowsPerUnit: 1}, holders[d%providers]))
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

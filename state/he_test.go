@@ -45,7 +45,7 @@ func TestHESetupAndUploads(t *testing.T) {
 	require.NoError(t, l.apply(stmt(t, statement.KindParty, policy.Party{Name: "grid", Kind: policy.PublicService, Jurisdiction: "CN", Key: gridKey}, auth, grid)))
 	max := int64(100)
 	zero := int64(0)
-	ds := policy.Dataset{Name: "electricity", Holder: "grid", Source: "grid", Sharing: policy.ShareUnconditional, Opening: policy.OpenUnconditional,
+	ds := policy.Dataset{Name: "electricity", Holder: "grid", Source: "grid", Declaration: &policy.SourceDeclaration{Origin: "meters", LegalBasis: "电力法", CollectedFrom: "2025-01-01", CollectedTo: "2025-12-31"}, Sharing: policy.ShareUnconditional, Opening: policy.OpenUnconditional,
 		Level: policy.General, Unit: "uscc", Schema: schema.Schema{Columns: []schema.Column{{Name: "uscc", Type: schema.String}, {Name: "kwh", Type: schema.Int, Min: &zero, Max: &max}}}}
 	require.NoError(t, l.apply(stmt(t, statement.KindDataset, ds, grid)))
 

@@ -74,7 +74,17 @@ const (
 	tNonces   = "nonces"
 	tScenario = "scenarios"
 	tMeta     = "meta"
+	tItems    = "items"
 )
+
+// itemRec records the legal source of a data item (Art. 23): the first
+// dataset registered with it.
+type itemRec struct {
+	Item    string
+	Source  string
+	Dataset string
+	Holder  string
+}
 
 type partyRec struct {
 	Name     string
@@ -133,6 +143,7 @@ var dbSchema = &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 	tScenario: {Name: tScenario, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 	tMeta:     {Name: tMeta, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 	tHE:       {Name: tHE, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
+	tItems:    {Name: tItems, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("Item")}},
 }}
 
 // ErrConflict is matched (errors.Is) by errors about something that
@@ -417,6 +428,14 @@ func checkDataset(txn *memdb.Txn, st *statement.Statement) (*policy.Dataset, err
 		prev := raw.(*datasetRec).Dataset
 		return nil, conflictf("dataset %s is already registered by %s from source %q; each data item has one source (Art. 23)", d.Name, prev.Holder, prev.Source)
 	}
+	for _, it := range d.Items {
+		if raw, _ := txn.First(tItems, "id", it.Item); raw != nil {
+			if prev := raw.(*itemRec); prev.Source != d.Source {
+				return nil, conflictf("data item %s already has its source: %s (dataset %s of %s); it cannot be registered from %s too (Art. 23)",
+					it.Item, prev.Source, prev.Dataset, prev.Holder, d.Source)
+			}
+		}
+	}
 	return &d, nil
 }
 
@@ -426,6 +445,11 @@ func applyDataset(txn *memdb.Txn, st *statement.Statement) error {
 		return err
 	}
 	must(txn.Insert(tDatasets, &datasetRec{Name: d.Name, Dataset: *d}))
+	for _, it := range d.Items {
+		if raw, _ := txn.First(tItems, "id", it.Item); raw == nil {
+			must(txn.Insert(tItems, &itemRec{Item: it.Item, Source: d.Source, Dataset: d.Name, Holder: d.Holder}))
+		}
+	}
 	return nil
 }
 

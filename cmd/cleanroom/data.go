@@ -46,14 +46,22 @@ func newDataset() *cobra.Command {
 		Use:   "register --key HOLDER.key --spec DATASET.json",
 		Short: "Register a dataset: schema, bounds, source and classes",
 		Long: `register declares a dataset, signed by its holder (Art. 12). The spec is the
-JSON of a dataset document: name, source department (Art. 23), schema with
+JSON of a dataset document: name, source department (Art. 23), the
+data-source statement (where the data came from, its legal basis and the
+collection dates; required, Art. 42(1)), the data items the source
+department is the legal source of (one source per item: an item already
+registered from another department is refused, Art. 23), schema with
 column types and bounds, sharing class (Art. 33), opening class (Art. 35),
 level (Art. 56), and the privacy unit column with the most rows one unit may
-have. The holder is the key's party.`,
+have. "secret_catalogue": true lists the dataset to public bodies only
+(Art. 25). The holder is the key's party.`,
 		Example: `  cleanroom dataset register --node-info data/node.json --key keys/bank.key --spec loans.json
 
   loans.json:
   {"name": "loans", "source": "信贷管理部", "sharing": "conditional", "conditions": "...",
+   "declaration": {"origin": "the bank's lending", "legal_basis": "商业银行法",
+                   "collected_from": "2020-01-01", "collected_to": "2025-12-31"},
+   "items": [{"column": "amount", "item": "loan.amount"}],
    "opening": "conditional", "level": "general", "unit": "uscc", "max_rows_per_unit": 5,
    "schema": {"columns": [{"name": "uscc", "type": "string", "max_len": 18},
                           {"name": "amount", "type": "int", "min": 0, "max": 1000000000}]}}`,

@@ -205,20 +205,37 @@ func (d *demo) story(enterprises int) error {
 			"--kind", p.kind, "--jurisdiction", p.juris, "--display", p.display)
 	}
 
-	section("5. Providers register their datasets: source, schema, classes (Art. 23, 33, 35, 56)")
+	section("5. Providers register their datasets: source, declaration, schema, classes (Art. 23, 33, 35, 42(1), 56)")
 	schemas := gen.Schemas()
+	declare := func(origin, basis string) *policy.SourceDeclaration {
+		return &policy.SourceDeclaration{Origin: origin, LegalBasis: basis, CollectedFrom: "2015-01-01", CollectedTo: "2025-12-31"}
+	}
+	items := func(prefix string, cols ...string) []policy.DataItem {
+		var out []policy.DataItem
+		for _, c := range cols {
+			out = append(out, policy.DataItem{Column: c, Item: prefix + "." + c})
+		}
+		return out
+	}
 	specs := []policy.Dataset{
 		{Name: "registry", Holder: "msb", Source: "自治区市场监督管理局 登记注册处", Schema: schemas["registry"],
-			Sharing: policy.ShareConditional, Conditions: "仅用于经批准的融合应用场景", Opening: policy.OpenConditional,
+			Declaration: declare("市场主体登记申请材料 (enterprise registration filings)", "《市场主体登记管理条例》"),
+			Items:       items("enterprise", "name", "industry", "region", "registered_capital", "founded"),
+			Sharing:     policy.ShareConditional, Conditions: "仅用于经批准的融合应用场景", Opening: policy.OpenConditional,
 			Level: policy.General, Unit: "uscc", MaxRowsPerUnit: 1},
 		{Name: "electricity", Holder: "grid", Source: "国网新疆电力 营销部", Schema: schemas["electricity"],
-			Sharing: policy.ShareConditional, Conditions: "重要数据，仅限境内、聚合结果", Opening: policy.OpenConditional,
+			Declaration: declare("用电计量 (metered electricity use)", "《电力法》及供用电合同"),
+			Items:       items("enterprise", "kwh"),
+			Sharing:     policy.ShareConditional, Conditions: "重要数据，仅限境内、聚合结果", Opening: policy.OpenConditional,
 			Level: policy.Important, Unit: "uscc", MaxRowsPerUnit: 12},
 		{Name: "loans", Holder: "bank", Source: "某商业银行 信贷管理部", Schema: schemas["loans"],
-			Sharing: policy.ShareConditional, Conditions: "银行自有数据，仅用于本行风险评估", Opening: policy.OpenConditional,
+			Declaration: declare("本行信贷业务 (the bank's own lending)", "《商业银行法》"),
+			Items:       items("loan", "amount", "rate_bp", "green"),
+			Sharing:     policy.ShareConditional, Conditions: "银行自有数据，仅用于本行风险评估", Opening: policy.OpenConditional,
 			Level: policy.General, Unit: "uscc", MaxRowsPerUnit: 5},
 		{Name: "permits", Holder: "msb", Source: "自治区市场监督管理局 许可处", Schema: schemas["registry"],
-			Sharing: policy.ShareConditional, Conditions: "另行申请", Opening: policy.OpenConditional,
+			Declaration: declare("行政许可 (administrative permits)", "《行政许可法》"),
+			Sharing:     policy.ShareConditional, Conditions: "另行申请", Opening: policy.OpenConditional,
 			Level: policy.General, Unit: "uscc", MaxRowsPerUnit: 1},
 	}
 	for _, s := range specs {
@@ -230,6 +247,19 @@ func (d *demo) story(enterprises int) error {
 		}
 		d.must("register dataset "+s.Name, "dataset", "register", "--key", key(holder), "--spec", p)
 	}
+	fmt.Println("\n  The permits office claims to be the source of registered capital too: one source per item (Art. 23):")
+	second := specs[3]
+	second.Name, second.Holder, second.Items = "permit_capital", "", items("enterprise", "registered_capital")
+	if err := writeJSON(filepath.Join(d.work, "permit_capital.json"), second); err != nil {
+		return err
+	}
+	d.denied("a second source for a data item", "already has its source", "dataset", "register", "--key", key("msb"), "--spec", filepath.Join(d.work, "permit_capital.json"))
+	undeclared := specs[3]
+	undeclared.Name, undeclared.Holder, undeclared.Declaration = "undeclared", "", nil
+	if err := writeJSON(filepath.Join(d.work, "undeclared.json"), undeclared); err != nil {
+		return err
+	}
+	d.denied("a dataset without a data-source statement", "Art. 42(1)", "dataset", "register", "--key", key("msb"), "--spec", filepath.Join(d.work, "undeclared.json"))
 
 	section("6. Providers upload their data, sealed with age to the node")
 	for _, u := range []struct{ holder, dataset, file string }{

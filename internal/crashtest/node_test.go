@@ -384,7 +384,8 @@ func (h *harness) setup(c *client.Client, n int) error {
 	}
 	for _, name := range []string{"registry", "electricity", "loans"} {
 		d := policy.Dataset{Name: name, Holder: holders[name], Source: holders[name] + " registry office", Schema: schemas[name],
-			Sharing: policy.ShareConditional, Conditions: "approved scenarios only", Opening: policy.OpenConditional,
+			Declaration: &policy.SourceDeclaration{Origin: "registers", LegalBasis: "law", CollectedFrom: "2025-01-01", CollectedTo: "2025-12-31"},
+			Sharing:     policy.ShareConditional, Conditions: "approved scenarios only", Opening: policy.OpenConditional,
 			Level: policy.General, Unit: "uscc", MaxRowsPerUnit: 1}
 		switch name {
 		case "electricity":

@@ -185,6 +185,12 @@ func (c *Client) Catalog(ctx context.Context) ([]api.DatasetInfo, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/catalog", nil, nil, &out)
 }
 
+// Incidents lists the incidents on record, open and closed (Art. 57(6)).
+func (c *Client) Incidents(ctx context.Context) ([]policy.Incident, error) {
+	var out []policy.Incident
+	return out, c.do(ctx, http.MethodGet, "/v1/incidents", nil, nil, &out)
+}
+
 // Letter returns a letter's state and budget.
 func (c *Client) Letter(ctx context.Context, id string) (*api.LetterStatus, error) {
 	var out api.LetterStatus

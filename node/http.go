@@ -36,6 +36,7 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("PUT /v1/uploads", n.handleUpload)
 	mux.HandleFunc("POST /v1/queries", n.handleQuery)
 	mux.HandleFunc("GET /v1/catalog", n.handleCatalog)
+	mux.HandleFunc("GET /v1/incidents", n.handleIncidents)
 	mux.HandleFunc("GET /v1/letters/{id}", n.handleLetter)
 	mux.HandleFunc("GET /v1/ledger/checkpoint", n.handleCheckpoint)
 	mux.HandleFunc("GET /v1/ledger/entries", n.handleEntries)
@@ -128,7 +129,8 @@ func (n *Node) handleStatement(w http.ResponseWriter, r *http.Request) {
 	}
 	var letterID string
 	switch st.Kind {
-	case statement.KindParty, statement.KindDataset, statement.KindApproval, statement.KindScenario, statement.KindRevocation, statement.KindAgent:
+	case statement.KindParty, statement.KindDataset, statement.KindApproval, statement.KindScenario, statement.KindRevocation, statement.KindAgent,
+		statement.KindIncident, statement.KindSeal, statement.KindExport:
 	case statement.KindLetter:
 		if l, err := policy.ParseLetter(st.Body); err == nil {
 			letterID = l.ID
@@ -238,6 +240,14 @@ func (n *Node) handleCatalog(w http.ResponseWriter, r *http.Request) {
 		ds = []api.DatasetInfo{}
 	}
 	writeJSON(w, http.StatusOK, ds)
+}
+
+func (n *Node) handleIncidents(w http.ResponseWriter, r *http.Request) {
+	inc := n.durableSnapshot().Incidents()
+	if inc == nil {
+		inc = []policy.Incident{}
+	}
+	writeJSON(w, http.StatusOK, inc)
 }
 
 func (n *Node) handleLetter(w http.ResponseWriter, r *http.Request) {

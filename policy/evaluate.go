@@ -188,6 +188,7 @@ func Evaluate(s Snapshot, in Input) *Decision {
 	checkLetter(s, ls, in, deny)
 	recipient := checkRecipient(s, l, in, deny)
 	datasets := checkDatasets(s, l, in, recipient, deny)
+	checkWorkflows(s, datasets, deny)
 	checkColumns(s, l, in.Plan, deny)
 
 	per, err := dp.ParseEpsilon(req.Epsilon)
@@ -311,9 +312,9 @@ func checkDatasets(s Snapshot, l *Letter, in Input, rp *Party, deny denyFunc) []
 				deny(CodeDatasetClass, "Art. 35", "dataset %s is not open outside public bodies (%s)", name, ds.LegalBasis)
 			}
 		}
-		if rp != nil && !rp.Domestic() && (ds.Level == Important || ds.Level == Core) {
-			deny(CodeRecipientAbroad, "Art. 59", "results derived from %s data (dataset %s) may not be delivered to %s in %s without a security assessment",
-				ds.Level, name, rp.Name, rp.Jurisdiction)
+		if rp != nil && !rp.Domestic() && (ds.Level == Important || ds.Level == Core) && !exportAssessed(s, l.ID, rp.Name) {
+			deny(CodeRecipientAbroad, "Art. 59", "results derived from %s data (dataset %s) may not be delivered to %s in %s: no export security assessment is recorded for commitment letter %s and that recipient",
+				ds.Level, name, rp.Name, rp.Jurisdiction, l.ID)
 		}
 		if p := ds.Personal; p != nil && slices.ContainsFunc(p.Columns, func(c string) bool { return touched[name+"."+c] }) {
 			for _, purpose := range l.Purposes {

@@ -39,6 +39,13 @@
 //	           its ciphertexts, the number of released groups and the
 //	           operator's result key; one per decision
 //
+// Statements of the regulation's workflows stand in statement entries too:
+// incident (Art. 57(6): the authority or the holders open or close one;
+// queries reading its datasets are denied while it is open), seal (Art. 31:
+// the holder or the authority; no more queries or uploads) and
+// export-assessment (Art. 59: the authority lets a letter's results of
+// important or core data go to one recipient abroad).
+//
 // Statements of HE mode: agent (a provider registers its agent's address,
 // certificate pin and age recipient) and mhe-setup (the authority starts
 // the key generation) stand in statement entries; an upload statement
@@ -144,6 +151,7 @@ var dbSchema = &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 	tMeta:     {Name: tMeta, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 	tHE:       {Name: tHE, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 	tItems:    {Name: tItems, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("Item")}},
+	tReg:      {Name: tReg, Indexes: map[string]*memdb.IndexSchema{"id": idIndex("ID")}},
 }}
 
 // ErrConflict is matched (errors.Is) by errors about something that
@@ -326,7 +334,8 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 	case statement.KindParty:
 		return applyParty(txn, m, st)
 	case statement.KindDataset, statement.KindUpload, statement.KindLetter, statement.KindApproval,
-		statement.KindScenario, statement.KindRevocation, statement.KindAgent, statement.KindHESetup:
+		statement.KindScenario, statement.KindRevocation, statement.KindAgent, statement.KindHESetup,
+		statement.KindIncident, statement.KindSeal, statement.KindExport:
 	default:
 		return fmt.Errorf("a %s statement cannot stand in a statement entry", st.Kind)
 	}
@@ -349,6 +358,12 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 		return applyAgent(txn, st)
 	case statement.KindHESetup:
 		return applyHESetup(txn, m, st)
+	case statement.KindIncident:
+		return applyIncident(txn, m, st)
+	case statement.KindSeal:
+		return applySeal(txn, m, st)
+	case statement.KindExport:
+		return applyExport(txn, m, st)
 	default:
 		return applyApproval(txn, m, st)
 	}
@@ -464,6 +479,9 @@ func checkUpload(txn *memdb.Txn, st *statement.Statement) (*policy.Upload, error
 		return nil, fmt.Errorf("upload: unknown dataset %q", u.Dataset)
 	}
 	d := raw.(*datasetRec)
+	if regGet(txn, "seal/"+u.Dataset) != nil {
+		return nil, fmt.Errorf("dataset %s is sealed: it takes no more uploads (Art. 31)", u.Dataset)
+	}
 	if !st.SignedBy(d.Dataset.Holder) {
 		return nil, fmt.Errorf("upload to %s must be signed by its holder %s (Art. 12)", u.Dataset, d.Dataset.Holder)
 	}

@@ -102,6 +102,6 @@ tamper-evident ledger that auditors verify offline.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newKeygen(), newNode(), newParty(), newDataset(), newCommitment(), newScenario(), newBudget(), newQuery(), newAudit(), newAgent(), newMHE())
+	root.AddCommand(newKeygen(), newNode(), newParty(), newDataset(), newCommitment(), newScenario(), newBudget(), newQuery(), newAudit(), newAgent(), newMHE(), newIncident(), newExport())
 	return root
 }

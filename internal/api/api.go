@@ -4,10 +4,12 @@
 // # Endpoints
 //
 //	GET  /v1/info                 Info
-//	POST /v1/statements           a signed statement (party, dataset, letter, approval) -> Submitted
+//	POST /v1/statements           a signed statement (party, dataset, letter, approval, scenario,
+//	                              revocation, agent, incident, seal, export-assessment) -> Submitted
 //	PUT  /v1/uploads              age ciphertext body; header Cleanroom-Statement -> Uploaded
 //	POST /v1/queries              a signed query statement -> QueryResponse
 //	GET  /v1/catalog              []DatasetInfo (Art. 25)
+//	GET  /v1/incidents            []policy.Incident, open and closed (Art. 57(6))
 //	GET  /v1/letters/{id}         LetterStatus
 //	GET  /v1/ledger/checkpoint    the latest signed checkpoint (text)
 //	GET  /v1/ledger/entries?from=N&count=M   Entries

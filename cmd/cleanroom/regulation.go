@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xjdata/cleanroom/client"
+	"github.com/xjdata/cleanroom/internal/keys"
+	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/policy"
+)
+
+// signAndSubmit signs body as a statement of kind with the key file and
+// sends it, printing what and the ledger entry.
+func signAndSubmit(mk func() (*client.Client, error), key string, kind statement.Kind, body any, what string) error {
+	signer, _, err := keys.LoadSigner(key)
+	if err != nil {
+		return err
+	}
+	stmt, err := statement.New(kind, body, signer)
+	if err != nil {
+		return err
+	}
+	return submit(mk, stmt, what)
+}
+
+func newIncident() *cobra.Command {
+	inc := &cobra.Command{Use: "incident", Short: "Declare and close security incidents on datasets (Art. 57(6))"}
+	var key, id, datasets, reason string
+	declare := &cobra.Command{
+		Use:   "declare --key KEY --id ID --datasets A,B --reason TEXT",
+		Short: "Declare an incident: queries reading its datasets are denied until it is closed",
+		Long: `declare opens a security incident on datasets (Art. 57(6)). The authority
+or the holder of every dataset named may declare one. From the moment it is
+logged every query that reads one of the datasets is denied, citing the
+incident, until 'incident close'.`,
+		Example: `  cleanroom incident declare --node-info data/node.json --key keys/grid.key --id INC-1 --datasets electricity --reason "meter data leak under investigation"`,
+		Args:    cobra.NoArgs,
+	}
+	mkD := conn(declare)
+	declare.RunE = func(*cobra.Command, []string) error {
+		return signAndSubmit(mkD, key, statement.KindIncident, policy.Incident{ID: id, Datasets: strings.Split(datasets, ","), Status: policy.IncidentOpen, Reason: reason},
+			"incident "+id+" declared")
+	}
+	var ckey, cid, cdatasets, creason string
+	closeCmd := &cobra.Command{
+		Use:     "close --key KEY --id ID --datasets A,B --reason TEXT",
+		Short:   "Close an incident: its datasets may be queried again",
+		Long:    `close ends an incident (Art. 57(6)), with the reason it is closed. The authority or the holder of every dataset it names may close it; the datasets must be those it was declared on.`,
+		Example: `  cleanroom incident close --node-info data/node.json --key keys/grid.key --id INC-1 --datasets electricity --reason "contained; keys rotated"`,
+		Args:    cobra.NoArgs,
+	}
+	mkC := conn(closeCmd)
+	closeCmd.RunE = func(*cobra.Command, []string) error {
+		return signAndSubmit(mkC, ckey, statement.KindIncident, policy.Incident{ID: cid, Datasets: strings.Split(cdatasets, ","), Status: policy.IncidentClosed, Reason: creason},
+			"incident "+cid+" closed")
+	}
+	for _, c := range []struct {
+		cmd                       *cobra.Command
+		key, id, datasets, reason *string
+	}{{declare, &key, &id, &datasets, &reason}, {closeCmd, &ckey, &cid, &cdatasets, &creason}} {
+		keyFlag(c.cmd, c.key, "the authority's or the holder's")
+		c.cmd.Flags().StringVar(c.id, "id", "", "incident id (required)")
+		c.cmd.Flags().StringVar(c.datasets, "datasets", "", "comma-separated datasets (required)")
+		c.cmd.Flags().StringVar(c.reason, "reason", "", "why (required)")
+		for _, f := range []string{"id", "datasets", "reason"} {
+			c.cmd.MarkFlagRequired(f)
+		}
+	}
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List incidents, open and closed",
+		Example: "  cleanroom incident list --node-info data/node.json",
+		Args:    cobra.NoArgs,
+	}
+	mkL := conn(list)
+	list.RunE = func(*cobra.Command, []string) error {
+		c, err := mkL()
+		if err != nil {
+			return err
+		}
+		cx, cancel := ctx()
+		defer cancel()
+		incs, err := c.Incidents(cx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTATUS\tDATASETS\tREASON")
+		for _, i := range incs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", i.ID, i.Status, strings.Join(i.Datasets, ","), i.Reason)
+		}
+		return tw.Flush()
+	}
+	inc.AddCommand(declare, closeCmd, list)
+	return inc
+}
+
+func newSeal() *cobra.Command {
+	var key, reason string
+	cmd := &cobra.Command{
+		Use:   "seal --key KEY --reason TEXT DATASET",
+		Short: "Seal a dataset: no more queries or uploads (Art. 31)",
+		Long: `seal closes a dataset for good (Art. 31): every later query that reads it is
+denied citing Art. 31, and uploads to it are refused. Only its holder or the
+authority may seal it; the seal is logged with its reason.`,
+		Example: `  cleanroom dataset seal --node-info data/node.json --key keys/msb.key --reason "superseded by registry_2026" permits`,
+		Args:    cobra.ExactArgs(1),
+	}
+	mk := conn(cmd)
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		return signAndSubmit(mk, key, statement.KindSeal, policy.Seal{Dataset: args[0], Reason: reason}, "dataset "+args[0]+" sealed")
+	}
+	keyFlag(cmd, &key, "the holder's or the authority's")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
+	cmd.MarkFlagRequired("reason")
+	return cmd
+}
+
+func newExport() *cobra.Command {
+	e := &cobra.Command{Use: "export", Short: "Record export security assessments (Art. 59; the authority's verb)"}
+	var key, letter, recipient, reference string
+	approve := &cobra.Command{
+		Use:   "approve --key AUTHORITY.key --commitment ID --recipient PARTY --reference TEXT",
+		Short: "Record the export security assessment for a letter's results to a recipient abroad",
+		Long: `approve records, signed by the authority, that an export security assessment
+(Art. 59) lets results of a commitment letter derived from important or core
+data be delivered to one recipient outside the country. Without it such a
+release is denied, and the denial says so.`,
+		Example: `  cleanroom export approve --node-info data/node.json --key keys/databureau.key --commitment L-7 --recipient overseas --reference "网信办数据出境安全评估 2026-017"`,
+		Args:    cobra.NoArgs,
+	}
+	mk := conn(approve)
+	approve.RunE = func(*cobra.Command, []string) error {
+		return signAndSubmit(mk, key, statement.KindExport, policy.ExportAssessment{Letter: letter, Recipient: recipient, Reference: reference},
+			"export assessment recorded for "+letter+" to "+recipient)
+	}
+	keyFlag(approve, &key, "the authority's")
+	approve.Flags().StringVarP(&letter, "commitment", "c", "", "commitment letter id (required)")
+	approve.Flags().StringVar(&recipient, "recipient", "", "the recipient abroad (required)")
+	approve.Flags().StringVar(&reference, "reference", "", "the assessment's reference (required)")
+	for _, f := range []string{"commitment", "recipient", "reference"} {
+		approve.MarkFlagRequired(f)
+	}
+	e.AddCommand(approve)
+	return e
+}

@@ -1,0 +1,131 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Incident is the body of an incident statement (Art. 57(6)): the
+// authority, or the holder of every dataset it names, declares a security
+// incident on datasets, or closes it. While it is open every query that
+// reads one of them is denied.
+type Incident struct {
+	ID       string   `json:"id"`
+	Datasets []string `json:"datasets"`
+	// Status is IncidentOpen to declare, IncidentClosed to close.
+	Status IncidentStatus `json:"status"`
+	Reason string         `json:"reason"`
+}
+
+// IncidentStatus says whether an incident is open or closed.
+type IncidentStatus string
+
+// The incident statuses.
+const (
+	IncidentOpen   IncidentStatus = "open"
+	IncidentClosed IncidentStatus = "closed"
+)
+
+// Validate checks the incident document's form.
+func (i *Incident) Validate() error {
+	if !letterIDRE.MatchString(i.ID) {
+		return fmt.Errorf("incident: invalid id %q (Art. 57(6))", i.ID)
+	}
+	if len(i.Datasets) == 0 {
+		return fmt.Errorf("incident %s: name the datasets it concerns (Art. 57(6))", i.ID)
+	}
+	for k, d := range i.Datasets {
+		if slices.Contains(i.Datasets[:k], d) {
+			return fmt.Errorf("incident %s: dataset %s named twice (Art. 57(6))", i.ID, d)
+		}
+	}
+	if i.Status != IncidentOpen && i.Status != IncidentClosed {
+		return fmt.Errorf("incident %s: status %q (want open or closed; Art. 57(6))", i.ID, i.Status)
+	}
+	if strings.TrimSpace(i.Reason) == "" {
+		return fmt.Errorf("incident %s: a reason is required (Art. 57(6))", i.ID)
+	}
+	return nil
+}
+
+// Seal is the body of a seal statement (Art. 31): the holder of a dataset
+// or the authority seals it; no query may read it any more. It cannot be
+// unsealed.
+type Seal struct {
+	Dataset string `json:"dataset"`
+	Reason  string `json:"reason"`
+}
+
+// Validate checks the seal document's form.
+func (s *Seal) Validate() error {
+	if strings.TrimSpace(s.Reason) == "" {
+		return fmt.Errorf("seal of %s: a reason is required (Art. 31)", s.Dataset)
+	}
+	return nil
+}
+
+// ExportAssessment is the body of an export-assessment statement, signed
+// by the authority (Art. 59): the export security assessment that lets
+// results of a letter derived from important or core data go to one
+// recipient outside the country.
+type ExportAssessment struct {
+	Letter    string `json:"letter"`
+	Recipient string `json:"recipient"`
+	// Reference cites the assessment (its number, the body that made it).
+	Reference string `json:"reference"`
+}
+
+// Validate checks the assessment document's form.
+func (e *ExportAssessment) Validate() error {
+	if !letterIDRE.MatchString(e.Letter) || !ValidPartyName(e.Recipient) {
+		return fmt.Errorf("export assessment: invalid letter %q or recipient %q (Art. 59)", e.Letter, e.Recipient)
+	}
+	if strings.TrimSpace(e.Reference) == "" {
+		return fmt.Errorf("export assessment for %s: cite the assessment (Art. 59)", e.Letter)
+	}
+	return nil
+}
+
+// RegulationSnapshot is what Evaluate needs of the regulation's workflows.
+// A Snapshot that does not implement it has no incidents, seals or export
+// assessments.
+type RegulationSnapshot interface {
+	// OpenIncidents returns the open incidents naming a dataset.
+	OpenIncidents(dataset string) []Incident
+	// Sealed returns why a dataset was sealed, if it was.
+	Sealed(dataset string) (string, bool)
+	// ExportAssessed reports whether an export security assessment is on
+	// record for results of a letter delivered to a recipient abroad.
+	ExportAssessed(letter, recipient string) bool
+}
+
+// Reason codes of the regulation's workflows.
+const (
+	CodeIncident = "incident-open"
+	CodeSealed   = "dataset-sealed"
+)
+
+// checkWorkflows denies a query that reads a sealed dataset or one under
+// an open incident.
+func checkWorkflows(s Snapshot, datasets []*Dataset, deny denyFunc) {
+	rs, ok := s.(RegulationSnapshot)
+	if !ok {
+		return
+	}
+	for _, ds := range datasets {
+		if why, sealed := rs.Sealed(ds.Name); sealed {
+			deny(CodeSealed, "Art. 31", "dataset %s is sealed: %s", ds.Name, why)
+		}
+		for _, inc := range rs.OpenIncidents(ds.Name) {
+			deny(CodeIncident, "Art. 57(6)", "dataset %s is under incident %s until it is closed: %s", ds.Name, inc.ID, inc.Reason)
+		}
+	}
+}
+
+// exportAssessed reports whether s records an export assessment for the
+// letter and recipient.
+func exportAssessed(s Snapshot, letter, recipient string) bool {
+	rs, ok := s.(RegulationSnapshot)
+	return ok && rs.ExportAssessed(letter, recipient)
+}

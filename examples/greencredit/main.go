@@ -424,6 +424,15 @@ func (d *demo) story(enterprises int) error {
 	d.denied("a query by someone who is not the applicant", policy.CodeNotApplicant, "query", "--key", key("auditfirm"), "--commitment", "L-7", "--epsilon", "0.1", q1)
 	d.denied("SQL that does not parse", policy.CodeInvalidQuery, q("SELECT industry, COUNT(* FROM registry")...)
 
+	fmt.Println("\n  The grid operator declares a security incident on its data (Art. 57(6)); queries on it stop until it is closed:")
+	d.must("declare an incident", "incident", "declare", "--key", key("grid"), "--id", "INC-2026-11", "--datasets", "electricity", "--reason", "疑似计量数据泄露，调查中 (suspected meter-data leak)")
+	d.denied("a query on a dataset under an open incident", policy.CodeIncident, q(q2)...)
+	d.must("close the incident", "incident", "close", "--key", key("grid"), "--id", "INC-2026-11", "--datasets", "electricity", "--reason", "已处置 (contained)")
+	d.must("list the incidents", "incident", "list")
+	fmt.Println("\n  The bureau seals its registry at the end of the purpose (Art. 31): no more queries or uploads:")
+	d.must("seal the registry", "dataset", "seal", "--key", key("msb"), "--reason", "应用场景结束 (end of purpose)", "registry")
+	d.denied("a query on a sealed dataset", policy.CodeSealed, "query", "--key", key("bank"), "--commitment", "L-11", "--epsilon", "0.05", q1)
+
 	section("11. The auditor fetches the ledger and verifies it offline, replaying every decision")
 	copyDir := filepath.Join(d.work, "auditor")
 	d.must("fetch the ledger", "audit", "fetch", "--out", copyDir)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,8 +70,8 @@ func checkNames(dataset, uploadID string) error {
 }
 
 // Receipt describes an ingested upload. The hashes let the provider and an
-// auditor check that the node stored exactly what was sent (ciphertext) and
-// read exactly what the provider encrypted (plaintext).
+// auditor check that the node received exactly what was sent (ciphertext)
+// and read exactly what the provider encrypted (plaintext).
 type Receipt struct {
 	Dataset          string
 	UploadID         string
@@ -82,8 +83,9 @@ type Receipt struct {
 }
 
 // Store keeps uploads sealed on disk: dir/<dataset>/<uploadID>.age, each
-// the age ciphertext exactly as the provider sent it. Plaintext exists only
-// in memory, while an upload is checked (Ingest) or loaded (Load).
+// re-encrypted with age to the dataset's own key (DataKeys) as it is read,
+// so that erasing that key shreds the dataset (Destroy). Plaintext exists
+// only in memory, while an upload is checked (Ingest) or loaded (Load).
 //
 // One Store should own a directory: two Stores over the same directory do
 // not see each other's ingests in progress or caches.
@@ -92,6 +94,7 @@ type Receipt struct {
 type Store struct {
 	dir       string
 	custody   *Custody
+	keys      *DataKeys
 	maxUpload int64
 
 	mu       sync.Mutex
@@ -108,11 +111,12 @@ type cacheEntry struct {
 }
 
 // OpenStore opens (creating it with mode 0700 if needed) the store in dir,
-// decrypting with c. It deletes the temporary files of ingests that a crash
+// decrypting uploads with c and keeping them under the datasets' keys in
+// keys. It deletes the temporary files of ingests that a crash
 // interrupted (ciphertext only: plaintext is never written).
-func OpenStore(dir string, c *Custody) (*Store, error) {
-	if c == nil {
-		return nil, errors.New("enclave: OpenStore needs a Custody")
+func OpenStore(dir string, c *Custody, keys *DataKeys) (*Store, error) {
+	if c == nil || keys == nil {
+		return nil, errors.New("enclave: OpenStore needs a Custody and DataKeys")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("enclave: opening store: %w", err)
@@ -136,6 +140,7 @@ func OpenStore(dir string, c *Custody) (*Store, error) {
 	return &Store{
 		dir:       dir,
 		custody:   c,
+		keys:      keys,
 		maxUpload: MaxUploadBytes,
 		inflight:  make(map[string]bool),
 		cache:     make(map[string]*cacheEntry),
@@ -197,8 +202,9 @@ func (p *plainReader) Read(b []byte) (int, error) {
 // Ingest stores one upload: body is the age ciphertext of a CSV file (named
 // file in error messages) whose header and rows must fit s.
 //
-// In one pass it writes the ciphertext to a temporary file in the dataset's
-// folder, decrypts it in memory and checks every row with the CSV reader.
+// In one pass it decrypts the upload in memory, checks every row with the
+// CSV reader, and writes the plaintext it reads, encrypted to the
+// dataset's key, to a temporary file in the dataset's folder.
 // The upload is kept (renamed to <uploadID>.age, after fsync of the file and
 // then of the folder) only if all of it is valid. On any error (a
 // malformed name, ErrExists, ErrTooLarge, ErrWrongRecipient,
@@ -247,7 +253,7 @@ func (s *Store) Ingest(ctx context.Context, dataset, uploadID string, sc *schema
 		}
 	}()
 
-	rcpt, err := s.ingest(ctx, key, sc, file, body, tmp)
+	rcpt, err := s.ingest(ctx, dataset, key, sc, file, body, tmp)
 	if err != nil {
 		return nil, err
 	}
@@ -270,12 +276,16 @@ func (s *Store) Ingest(ctx context.Context, dataset, uploadID string, sc *schema
 	return rcpt, nil
 }
 
-func (s *Store) ingest(ctx context.Context, key string, sc *schema.Schema, file string, body io.Reader, tmp *os.File) (*Receipt, error) {
+func (s *Store) ingest(ctx context.Context, dataset, key string, sc *schema.Schema, file string, body io.Reader, tmp *os.File) (*Receipt, error) {
 	cr := &countingReader{ctx: ctx, r: body, limit: s.maxUpload}
 	ctHash := sha256.New()
 	bw := bufio.NewWriterSize(tmp, 1<<20)
-	tee := io.TeeReader(cr, io.MultiWriter(bw, ctHash))
+	tee := io.TeeReader(cr, ctHash)
 	pr := &plainReader{h: sha256.New()}
+	enc, err := s.keys.Encrypt(dataset, bw)
+	if err != nil {
+		return nil, err
+	}
 
 	// classify turns a failure anywhere in the pipeline into the error to
 	// report, by what the readers saw.
@@ -310,7 +320,7 @@ func (s *Store) ingest(ctx context.Context, key string, sc *schema.Schema, file 
 		}
 		return nil, classify(err)
 	}
-	pr.r = plain
+	pr.r = io.TeeReader(plain, enc)
 	rd, err := csv.NewReader(pr, sc, csv.Options{File: file, BatchSize: 4096})
 	if err != nil {
 		return nil, classify(err)
@@ -331,6 +341,9 @@ func (s *Store) ingest(ctx context.Context, key string, sc *schema.Schema, file 
 		return nil, classify(err)
 	} else if n > 0 {
 		return nil, fmt.Errorf("enclave: ingest %s: %w: trailing data after the end of the age file", key, ErrBadCiphertext)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("enclave: ingest %s: writing: %w", key, err)
 	}
 	if err := bw.Flush(); err != nil {
 		return nil, fmt.Errorf("enclave: ingest %s: writing: %w", key, err)
@@ -482,7 +495,7 @@ func (s *Store) loadOne(dataset string, sc *schema.Schema, id string) (*schema.B
 		return nil, fmt.Errorf("enclave: load %s: %w", name, err)
 	}
 	defer f.Close()
-	plain, err := age.Decrypt(bufio.NewReaderSize(f, 1<<20), s.custody.identity)
+	plain, err := s.keys.Decrypt(dataset, bufio.NewReaderSize(f, 1<<20), s.custody)
 	if err != nil {
 		return nil, fmt.Errorf("enclave: load %s: %w: %w", name, ErrBadCiphertext, err)
 	}
@@ -491,4 +504,75 @@ func (s *Store) loadOne(dataset string, sc *schema.Schema, id string) (*schema.B
 		return nil, fmt.Errorf("enclave: load %s: %w", name, err)
 	}
 	return b, nil
+}
+
+// FileHash is the evidence of one destroyed file: its name and the SHA-256
+// of its bytes.
+type FileHash struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+}
+
+// Evidence hashes every stored file of a dataset, for the record of its
+// destruction.
+func (s *Store) Evidence(dataset string) ([]FileHash, error) {
+	if err := checkDataset(dataset); err != nil {
+		return nil, err
+	}
+	return hashFiles(filepath.Join(s.dir, dataset), "sealed/"+dataset+"/")
+}
+
+// Destroy deletes every stored file of a dataset and its folder, and
+// drops its cached table. Erase its key with DataKeys.Erase. Destroying a
+// dataset with nothing stored is not an error.
+func (s *Store) Destroy(dataset string) error {
+	if err := checkDataset(dataset); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.cache, dataset)
+	s.mu.Unlock()
+	return RemoveDir(filepath.Join(s.dir, dataset))
+}
+
+// hashFiles hashes the regular files of dir, named prefix+name, sorted.
+func hashFiles(dir, prefix string) ([]FileHash, error) {
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []FileHash
+	for _, de := range des {
+		if !de.Type().IsRegular() {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, de.Name()))
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, FileHash{Name: prefix + de.Name(), SHA256: hex.EncodeToString(h.Sum(nil))})
+	}
+	return out, nil
+}
+
+// HashFiles hashes the regular files of dir, named prefix+name, sorted:
+// the evidence of what a destruction deletes.
+func HashFiles(dir, prefix string) ([]FileHash, error) { return hashFiles(dir, prefix) }
+
+// RemoveDir deletes a folder and what it holds, and syncs its parent.
+// A missing folder is not an error.
+func RemoveDir(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("enclave: removing %s: %w", dir, err)
+	}
+	return syncDir(filepath.Dir(dir))
 }

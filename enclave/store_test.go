@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -73,7 +74,7 @@ func newStore(t testing.TB) (*Store, *Custody, string) {
 	t.Helper()
 	c := newCustody(t)
 	dir := filepath.Join(t.TempDir(), "store")
-	s, err := OpenStore(dir, c)
+	s, err := OpenStore(dir, c, mustKeys(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,8 +215,11 @@ func TestIngest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(stored, ct) {
-		t.Error("stored file differs from the ciphertext sent")
+	if bytes.Equal(stored, ct) {
+		t.Error("the upload is stored as sent, under the node's key, not under the dataset's")
+	}
+	if _, err := age.Decrypt(bytes.NewReader(stored), c.identity); err == nil {
+		t.Error("the node's own identity decrypts the stored upload")
 	}
 	if got := files(t, dir); len(got) != 1 || got[0] != filepath.Join("loans", id1+".age") {
 		t.Errorf("files in store: %v", got)
@@ -235,7 +239,7 @@ func TestIngest(t *testing.T) {
 	if err := os.WriteFile(stale, ct, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenStore(dir, c); err != nil {
+	if _, err := OpenStore(dir, c, mustKeys(t)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
@@ -555,5 +559,66 @@ func TestLoadExecute(t *testing.T) {
 		if !reflect.DeepEqual(res.Rows, want) {
 			t.Errorf("rows %v, want %v", res.Rows, want)
 		}
+	}
+}
+
+func mustKeys(t testing.TB) *DataKeys {
+	k, err := OpenDataKeys(filepath.Join(t.TempDir(), "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestDestroyShredsTheDataset checks crypto-shredding: once the dataset's
+// key is erased, a copy of its stored file taken before no longer
+// decrypts, and Destroy leaves nothing of it in the store.
+func TestDestroyShredsTheDataset(t *testing.T) {
+	c := newCustody(t)
+	dir := filepath.Join(t.TempDir(), "store")
+	keys := mustKeys(t)
+	s, err := OpenStore(dir, c, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := encrypt(t, c.Recipient(), []byte(goodCSV))
+	if _, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(ct)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load("loans", uploadSchema, []string{id1}); err != nil {
+		t.Fatal(err)
+	}
+	backup, err := os.ReadFile(filepath.Join(dir, "loans", id1+".age"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := s.Evidence("loans")
+	if err != nil || len(ev) != 1 || ev[0].Name != "sealed/loans/"+id1+".age" {
+		t.Fatalf("evidence %v, %v", ev, err)
+	}
+	if want := sha256.Sum256(backup); ev[0].SHA256 != hex.EncodeToString(want[:]) {
+		t.Errorf("evidence hash %s", ev[0].SHA256)
+	}
+	kh, err := keys.Erase("loans")
+	if err != nil || len(kh) != 64 {
+		t.Fatalf("Erase = %q, %v", kh, err)
+	}
+	if err := s.Destroy("loans"); err != nil {
+		t.Fatal(err)
+	}
+	if got := files(t, dir); len(got) != 0 {
+		t.Errorf("files left: %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(keys.dir, "loans.age")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the key file is still there: %v", err)
+	}
+	if _, err := keys.Decrypt("loans", bytes.NewReader(backup), c); err == nil {
+		t.Error("a copy taken before still decrypts after the key was erased")
+	}
+	if _, err := s.Load("loans", uploadSchema, []string{id1}); err == nil {
+		t.Error("the destroyed upload still loads")
+	}
+	if kh2, err := keys.Erase("loans"); err != nil || kh2 != "" {
+		t.Errorf("erasing again: %q, %v", kh2, err)
 	}
 }

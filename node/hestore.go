@@ -26,12 +26,14 @@ import (
 	"github.com/xjdata/cleanroom/state"
 )
 
-// heStore keeps HE-mode uploads as they arrived: dir/<dataset>/<id>.age,
-// the age ciphertext of an heupload container. Loading decrypts and
-// parses them and caches the result per dataset.
+// heStore keeps HE-mode uploads: dir/<dataset>/<id>.age, an heupload
+// container re-encrypted with age to the dataset's key as it arrives, so
+// that erasing the key shreds it. Loading decrypts and parses them and
+// caches the result per dataset.
 type heStore struct {
 	dir     string
 	custody *enclave.Custody
+	keys    *enclave.DataKeys
 	params  bgv.Parameters
 
 	mu    sync.Mutex
@@ -62,7 +64,7 @@ type heReceipt struct {
 	plaintextBytes int64
 }
 
-func newHEStore(dir string, c *enclave.Custody) (*heStore, error) {
+func newHEStore(dir string, c *enclave.Custody, keys *enclave.DataKeys) (*heStore, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: HE store: %w", err)
 	}
@@ -70,7 +72,7 @@ func newHEStore(dir string, c *enclave.Custody) (*heStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &heStore{dir: dir, custody: c, params: params, cache: map[string]*heTable{}}, nil
+	return &heStore{dir: dir, custody: c, keys: keys, params: params, cache: map[string]*heTable{}}, nil
 }
 
 func (s *heStore) path(dataset, id string) string {
@@ -115,12 +117,16 @@ func (s *heStore) ingest(ctx context.Context, dataset, id string, sc *schema.Sch
 			os.Remove(tmp.Name())
 		}
 	}()
-	cc := &counter{r: io.TeeReader(body, tmp), h: sha256.New()}
+	cc := &counter{r: body, h: sha256.New()}
 	plain, err := s.custody.Decrypt(cc)
 	if err != nil {
 		return nil, err
 	}
-	pc := &counter{r: plain, h: sha256.New()}
+	enc, err := s.keys.Encrypt(dataset, tmp)
+	if err != nil {
+		return nil, err
+	}
+	pc := &counter{r: io.TeeReader(plain, enc), h: sha256.New()}
 	u, err := heupload.Read(pc, dataset, sc, s.params)
 	if err != nil {
 		return nil, err
@@ -130,7 +136,13 @@ func (s *heStore) ingest(ctx context.Context, dataset, id string, sc *schema.Sch
 	if n, err := io.Copy(io.Discard, pc); err != nil || n != 0 {
 		return nil, errors.New("the upload holds data after its container")
 	}
+	if n, err := io.Copy(io.Discard, cc); err != nil || n != 0 {
+		return nil, errors.New("the upload holds data after its age file")
+	}
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
 		return nil, err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -150,6 +162,24 @@ func (s *heStore) ingest(ctx context.Context, dataset, id string, sc *schema.Sch
 	rc := &heReceipt{header: u.Header, cipherBytes: cc.n, plaintextBytes: pc.n}
 	copy(rc.cipherSHA256[:], cc.h.Sum(nil))
 	return rc, nil
+}
+
+// evidence hashes every stored file of a dataset, for the record of its
+// destruction.
+func (s *heStore) evidence(dataset string) ([]enclave.FileHash, error) {
+	return enclave.HashFiles(filepath.Join(s.dir, dataset), "he/uploads/"+dataset+"/")
+}
+
+// destroy deletes every stored file of a dataset and drops its cache.
+func (s *heStore) destroy(dataset string) error {
+	s.mu.Lock()
+	for k := range s.cache {
+		if strings.HasPrefix(k, dataset+"\x00") {
+			delete(s.cache, k)
+		}
+	}
+	s.mu.Unlock()
+	return enclave.RemoveDir(filepath.Join(s.dir, dataset))
 }
 
 func (s *heStore) remove(dataset, id string) error {
@@ -195,10 +225,10 @@ func (s *heStore) load(dataset string, sc *schema.Schema, ids []string) (*heTabl
 		if err != nil {
 			return nil, fmt.Errorf("HE upload %s of %s: %w", id, dataset, err)
 		}
-		plain, err := s.custody.Decrypt(f)
+		plain, err := s.keys.Decrypt(dataset, f, s.custody)
 		if err != nil {
 			f.Close()
-			return nil, err
+			return nil, fmt.Errorf("HE upload %s of %s: %w", id, dataset, err)
 		}
 		u, err := heupload.Read(plain, dataset, sc, s.params)
 		f.Close()

@@ -18,7 +18,8 @@
 //	tls.crt        self-signed certificate; clients pin its SHA-256
 //	tls.key        its private key, 0600
 //	ledger/        the transparency log (see package ledger)
-//	sealed/        age ciphertexts of uploads, one folder per dataset
+//	sealed/        uploads, each under its dataset's key, one folder per dataset
+//	datakeys/      one age identity per dataset (0600): erased to shred it
 //	he/uploads/    age ciphertexts of HE-mode upload containers
 //	he/collective.pk  the collective public key of HE mode, once set up
 //	node.json      what clients need: URL, pin, keys (written at start)
@@ -82,6 +83,7 @@ type Node struct {
 	verifier note.Verifier
 	nodeKey  string
 	custody  *enclave.Custody
+	keys     *enclave.DataKeys
 	store    *enclave.Store
 	heStore  *heStore
 	ledger   *ledger.Log
@@ -139,10 +141,13 @@ func Open(cfg Config) (*Node, error) {
 	if n.custody, err = enclave.LoadCustody(idPath); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if n.store, err = enclave.OpenStore(filepath.Join(cfg.Dir, "sealed"), n.custody); err != nil {
+	if n.keys, err = enclave.OpenDataKeys(filepath.Join(cfg.Dir, "datakeys")); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if n.heStore, err = newHEStore(filepath.Join(cfg.Dir, "he", "uploads"), n.custody); err != nil {
+	if n.store, err = enclave.OpenStore(filepath.Join(cfg.Dir, "sealed"), n.custody, n.keys); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.heStore, err = newHEStore(filepath.Join(cfg.Dir, "he", "uploads"), n.custody, n.keys); err != nil {
 		return nil, err
 	}
 	if n.tlsCert, n.pin, err = keys.LoadOrCreateTLS(cfg.Dir, "cleanroom node"); err != nil {

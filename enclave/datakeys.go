@@ -1,0 +1,162 @@
+package enclave
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"filippo.io/age"
+)
+
+// DataKeys holds one age identity per dataset: what the node encrypts a
+// dataset's stored uploads to, in both modes. The node's own identity
+// only carries uploads in transit; at rest each dataset is under its own
+// key, kept in a folder apart from the data. Erasing a dataset's key
+// (crypto-shredding, Art. 31) makes its stored files unreadable, also in
+// copies or disk images of the data taken before, as long as the key
+// file itself was not copied with them.
+//
+// Key files are dir/<dataset>.age, mode 0600, made on first use. Safe for
+// concurrent use.
+type DataKeys struct {
+	dir string
+	mu  sync.Mutex
+}
+
+// OpenDataKeys opens (creating it with mode 0700) the key folder dir.
+func OpenDataKeys(dir string) (*DataKeys, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("enclave: data keys: %w", err)
+	}
+	return &DataKeys{dir: dir}, nil
+}
+
+func (k *DataKeys) path(dataset string) string { return filepath.Join(k.dir, dataset+".age") }
+
+// identity returns the dataset's identity, making it first if create is
+// set; nil (and no error) if it has none and create is not set.
+func (k *DataKeys) identity(dataset string, create bool) (*age.HybridIdentity, error) {
+	if err := checkDataset(dataset); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := k.path(dataset)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		if !create {
+			return nil, nil
+		}
+		id, err := age.GenerateHybridIdentity()
+		if err != nil {
+			return nil, fmt.Errorf("enclave: data key of %s: %w", dataset, err)
+		}
+		if err := writeSecretFile(p, []byte(id.String()+"\n")); err != nil {
+			return nil, fmt.Errorf("enclave: data key of %s: %w", dataset, err)
+		}
+		return id, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("enclave: data key of %s: %w", dataset, err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("enclave: data key of %s: %s must have mode 0600: %w", dataset, p, ErrInsecureKeyFile)
+	}
+	id, err := age.ParseHybridIdentity(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("enclave: data key of %s does not parse", dataset)
+	}
+	return id, nil
+}
+
+// Encrypt returns a writer that encrypts to the dataset's key (made on
+// first use). Close it to finish the age file.
+func (k *DataKeys) Encrypt(dataset string, w io.Writer) (io.WriteCloser, error) {
+	id, err := k.identity(dataset, true)
+	if err != nil {
+		return nil, err
+	}
+	return age.Encrypt(w, id.Recipient())
+}
+
+// Decrypt decrypts a stored file of the dataset. Files stored before
+// datasets had their own keys, under the node's identity c, still read.
+func (k *DataKeys) Decrypt(dataset string, r io.Reader, c *Custody) (io.Reader, error) {
+	id, err := k.identity(dataset, false)
+	if err != nil {
+		return nil, err
+	}
+	ids := []age.Identity{c.identity}
+	if id != nil {
+		ids = append([]age.Identity{id}, ids...)
+	}
+	return age.Decrypt(r, ids...)
+}
+
+// Erase overwrites the dataset's key file, syncs it and removes it, and
+// returns the hex SHA-256 of the key's public recipient (evidence of which
+// key was erased), or "" if the dataset had none. Overwriting is a best
+// effort on journaling and copy-on-write file systems; what makes the
+// data unreadable is that no copy of the key is left.
+func (k *DataKeys) Erase(dataset string) (string, error) {
+	id, err := k.identity(dataset, false)
+	if err != nil || id == nil {
+		return "", err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := k.path(dataset)
+	sum := sha256.Sum256([]byte(id.Recipient().String()))
+	if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
+		if fi, err := f.Stat(); err == nil {
+			f.Write(make([]byte, fi.Size()))
+			f.Sync()
+		}
+		f.Close()
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("enclave: erasing the data key of %s: %w", dataset, err)
+	}
+	if err := syncDir(k.dir); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// KeyHash returns what Erase would return for the dataset's key, without
+// erasing it.
+func (k *DataKeys) KeyHash(dataset string) (string, error) {
+	id, err := k.identity(dataset, false)
+	if err != nil || id == nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(id.Recipient().String()))
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// writeSecretFile writes b to a new file of mode 0600, synced, and syncs
+// its folder.
+func writeSecretFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}

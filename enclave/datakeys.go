@@ -105,19 +105,28 @@ func (k *DataKeys) Decrypt(dataset string, r io.Reader, c *Custody) (io.Reader, 
 // effort on journaling and copy-on-write file systems; what makes the
 // data unreadable is that no copy of the key is left.
 func (k *DataKeys) Erase(dataset string) (string, error) {
-	id, err := k.identity(dataset, false)
-	if err != nil || id == nil {
+	if err := checkDataset(dataset); err != nil {
 		return "", err
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	p := k.path(dataset)
-	sum := sha256.Sum256([]byte(id.Recipient().String()))
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("enclave: erasing the data key of %s: %w", dataset, err)
+	}
+	// A key file that does not parse is erased all the same.
+	var hash string
+	if id, err := age.ParseHybridIdentity(strings.TrimSpace(string(b))); err == nil {
+		sum := sha256.Sum256([]byte(id.Recipient().String()))
+		hash = hex.EncodeToString(sum[:])
+	}
 	if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
-		if fi, err := f.Stat(); err == nil {
-			f.Write(make([]byte, fi.Size()))
-			f.Sync()
-		}
+		f.Write(make([]byte, len(b)))
+		f.Sync()
 		f.Close()
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -126,7 +135,7 @@ func (k *DataKeys) Erase(dataset string) (string, error) {
 	if err := syncDir(k.dir); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(sum[:]), nil
+	return hash, nil
 }
 
 // KeyHash returns what Erase would return for the dataset's key, without

@@ -135,6 +135,9 @@ func (n *Node) handleStatement(w http.ResponseWriter, r *http.Request) {
 		if l, err := policy.ParseLetter(st.Body); err == nil {
 			letterID = l.ID
 		}
+	case statement.KindDestroy:
+		n.handleDestroy(w, raw, st)
+		return
 	default:
 		n.reject(w, http.StatusBadRequest, api.CodeMalformed, raw, "", fmt.Errorf("%w: a %s statement goes to its own endpoint", statement.ErrMalformed, st.Kind))
 		return

@@ -175,6 +175,10 @@ func Open(cfg Config) (*Node, error) {
 		n.ledger.Close()
 		return nil, err
 	}
+	if err := n.finishDestructions(); err != nil {
+		n.ledger.Close()
+		return nil, err
+	}
 	return n, nil
 }
 

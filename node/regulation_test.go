@@ -2,13 +2,18 @@ package node_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/xjdata/cleanroom/audit"
 	"github.com/xjdata/cleanroom/client"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/state"
 )
 
 // refused submits a statement that must be refused and returns the error
@@ -102,4 +107,56 @@ func TestExportAssessment(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, res.ReleaseEntry)
 	require.Contains(t, r.refused(statement.KindExport, ea, "bureau"), "already on record")
+}
+
+// TestDestroy destroys a dataset for real: its files and key leave the
+// data directory, a fresh start cannot read it, queries are denied citing
+// Art. 31, and the ledger still verifies.
+func TestDestroy(t *testing.T) {
+	r := newRoom(t, 30)
+	loans := "SELECT l.green, COUNT(*) FROM loans l GROUP BY l.green"
+	_, err := r.query("bank", "L-1", "0.01", "", loans)
+	require.NoError(t, err)
+	sealedDir := filepath.Join(r.dir, "sealed", "loans")
+	keyFile := filepath.Join(r.dir, "datakeys", "loans.age")
+	require.DirExists(t, sealedDir)
+	require.FileExists(t, keyFile)
+	entries, _ := os.ReadDir(sealedDir)
+	require.Len(t, entries, 1)
+
+	require.Contains(t, r.refused(statement.KindDestroy, policy.Destruction{Dataset: "loans", Reason: "exit"}, "msb"), "only by its holder or the authority")
+	require.Contains(t, r.refused(statement.KindDestroy, policy.Destruction{Dataset: "loans"}, "bank"), "a reason is required")
+	i := r.submit(statement.KindDestroy, policy.Destruction{Dataset: "loans", Reason: "end of the bank's participation (Art. 37)"}, r.parties["bank"].signer)
+	require.NoDirExists(t, sealedDir)
+	require.NoFileExists(t, keyFile)
+	require.Contains(t, r.refused(statement.KindDestroy, policy.Destruction{Dataset: "loans", Reason: "again"}, "bank"), "already destroyed")
+
+	// The ledger records who, why and what, by hash.
+	raw, err := r.c.Entries(context.Background(), i, 1)
+	require.NoError(t, err)
+	e, err := state.DecodeEntry(raw[0])
+	require.NoError(t, err)
+	require.Len(t, e.Destroyed.Files, 1)
+	require.Equal(t, "sealed/loans/"+strings.TrimSuffix(entries[0].Name(), ".age")+".age", e.Destroyed.Files[0].Name)
+	require.Len(t, e.Destroyed.KeySHA256, 64)
+
+	d := r.deniedWith("", loans, policy.CodeSealed)
+	require.Contains(t, d.String(), "destroyed: end of the bank's participation")
+
+	// A fresh start: the node replays the log, and the data stays gone;
+	// what a crash between logging and deleting would have left goes too.
+	r.stop()
+	require.NoError(t, os.MkdirAll(sealedDir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(sealedDir, entries[0].Name()), []byte("left by a crash"), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, []byte("AGE-SECRET-KEY-PQ-1LEFT\n"), 0o600))
+	r.start()
+	require.NoFileExists(t, keyFile)
+	require.NoDirExists(t, sealedDir)
+	r.deniedWith("", loans, policy.CodeSealed)
+	info, err := r.c.Info(context.Background())
+	require.NoError(t, err)
+	r.stop()
+	rep, err := audit.Verify(filepath.Join(r.dir, "ledger"), info.NodeKey)
+	require.NoError(t, err)
+	require.Positive(t, rep.Entries)
 }

@@ -65,6 +65,22 @@ func (s *Seal) Validate() error {
 	return nil
 }
 
+// Destruction is the body of a destroy statement (Art. 31, Art. 37 on
+// exit, Art. 57(4)): the holder of a dataset or the authority has the node
+// delete its stored files and erase its key. It seals the dataset too.
+type Destruction struct {
+	Dataset string `json:"dataset"`
+	Reason  string `json:"reason"`
+}
+
+// Validate checks the destruction document's form.
+func (d *Destruction) Validate() error {
+	if strings.TrimSpace(d.Reason) == "" {
+		return fmt.Errorf("destruction of %s: a reason is required (Art. 31)", d.Dataset)
+	}
+	return nil
+}
+
 // ExportAssessment is the body of an export-assessment statement, signed
 // by the authority (Art. 59): the export security assessment that lets
 // results of a letter derived from important or core data go to one

@@ -51,6 +51,8 @@ type Entry struct {
 	Rejection *Rejection  `json:"rejection,omitempty"`
 	HEKey     *HEKeyEntry `json:"hekey,omitempty"`
 	HEResult  *HEResult   `json:"heresult,omitempty"`
+	// Destroyed is the node's evidence with a destroy statement.
+	Destroyed *Destroyed `json:"destroyed,omitempty"`
 }
 
 // Genesis starts a deployment's ledger.

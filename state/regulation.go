@@ -14,14 +14,71 @@ import (
 const tReg = "regulation"
 
 // regRec is one record of the regulation's workflows: an incident
-// ("incident/<id>"), a seal ("seal/<dataset>") or an export assessment
-// ("export/<letter>/<recipient>").
+// ("incident/<id>"), a seal ("seal/<dataset>", also made by a
+// destruction), a destruction ("destroyed/<dataset>") or an export
+// assessment ("export/<letter>/<recipient>").
 type regRec struct {
-	ID       string
-	Incident *policy.Incident
-	Seal     *policy.Seal
-	SealedBy string
-	Export   *policy.ExportAssessment
+	ID        string
+	Incident  *policy.Incident
+	Seal      *policy.Seal
+	SealedBy  string
+	Destroyed *Destroyed
+	Export    *policy.ExportAssessment
+}
+
+// Destroyed is the node's evidence of a destruction, in the entry that
+// records the destroy statement: what it deleted, by hash.
+type Destroyed struct {
+	// Files are the stored files deleted, each with the SHA-256 of its
+	// bytes.
+	Files []FileHash `json:"files"`
+	// KeySHA256 is the SHA-256 of the public recipient of the dataset key
+	// erased, or empty if it had none.
+	KeySHA256 string `json:"key_sha256,omitempty"`
+}
+
+// FileHash names a file and the SHA-256 of its bytes.
+type FileHash struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+}
+
+func applyDestroy(txn *memdb.Txn, m *metaRec, st *statement.Statement, ev *Destroyed) error {
+	var d policy.Destruction
+	if err := st.Decode(&d); err != nil {
+		return err
+	}
+	if err := d.Validate(); err != nil {
+		return err
+	}
+	ok, err := byAuthorityOrHolders(txn, m, st, []string{d.Dataset})
+	if err != nil {
+		return fmt.Errorf("destruction: %w (Art. 31)", err)
+	}
+	if !ok {
+		return fmt.Errorf("dataset %s may be destroyed only by its holder or the authority (Art. 31)", d.Dataset)
+	}
+	if regGet(txn, "destroyed/"+d.Dataset) != nil {
+		return conflictf("dataset %s was already destroyed", d.Dataset)
+	}
+	if ev == nil {
+		return fmt.Errorf("destruction of %s without the node's evidence of what it deleted (Art. 57(4))", d.Dataset)
+	}
+	for _, f := range ev.Files {
+		if f.Name == "" || !validHex64(f.SHA256) {
+			return fmt.Errorf("destruction of %s: malformed evidence", d.Dataset)
+		}
+	}
+	must(txn.Insert(tReg, &regRec{ID: "destroyed/" + d.Dataset, Destroyed: ev, SealedBy: st.Signers[0]}))
+	if regGet(txn, "seal/"+d.Dataset) == nil {
+		must(txn.Insert(tReg, &regRec{ID: "seal/" + d.Dataset, Seal: &policy.Seal{Dataset: d.Dataset, Reason: "destroyed: " + d.Reason}, SealedBy: st.Signers[0]}))
+	}
+	return nil
+}
+
+// Destroyed reports whether a dataset was destroyed.
+func (v *Snapshot) Destroyed(dataset string) bool {
+	return regGet(v.txn, "destroyed/"+dataset) != nil
 }
 
 func regGet(txn *memdb.Txn, id string) *regRec {

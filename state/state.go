@@ -44,7 +44,10 @@
 // queries reading its datasets are denied while it is open), seal (Art. 31:
 // the holder or the authority; no more queries or uploads) and
 // export-assessment (Art. 59: the authority lets a letter's results of
-// important or core data go to one recipient abroad).
+// important or core data go to one recipient abroad) and destroy (Art. 31,
+// 57(4): the holder or the authority; the entry carries the node's
+// evidence, the hashes of the files it deleted and of the key it erased;
+// it seals the dataset).
 //
 // Statements of HE mode: agent (a provider registers its agent's address,
 // certificate pin and age recipient) and mhe-setup (the authority starts
@@ -335,7 +338,7 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 		return applyParty(txn, m, st)
 	case statement.KindDataset, statement.KindUpload, statement.KindLetter, statement.KindApproval,
 		statement.KindScenario, statement.KindRevocation, statement.KindAgent, statement.KindHESetup,
-		statement.KindIncident, statement.KindSeal, statement.KindExport:
+		statement.KindIncident, statement.KindSeal, statement.KindExport, statement.KindDestroy:
 	default:
 		return fmt.Errorf("a %s statement cannot stand in a statement entry", st.Kind)
 	}
@@ -364,6 +367,8 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 		return applySeal(txn, m, st)
 	case statement.KindExport:
 		return applyExport(txn, m, st)
+	case statement.KindDestroy:
+		return applyDestroy(txn, m, st, e.Destroyed)
 	default:
 		return applyApproval(txn, m, st)
 	}

@@ -193,7 +193,7 @@ come from the provider's agent directory (--agent-dir).`,
 		}
 		return tw.Flush()
 	}
-	ds.AddCommand(reg, up, list, newSeal())
+	ds.AddCommand(reg, up, list, newSeal(), newDestroy())
 	return ds
 }
 

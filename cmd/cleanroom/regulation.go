@@ -149,3 +149,28 @@ release is denied, and the denial says so.`,
 	e.AddCommand(approve)
 	return e
 }
+
+func newDestroy() *cobra.Command {
+	var key, reason string
+	cmd := &cobra.Command{
+		Use:   "destroy --key KEY --reason TEXT DATASET",
+		Short: "Destroy a dataset: delete its stored files and erase its key (Art. 31, 57(4))",
+		Long: `destroy has the node delete every stored file of a dataset, in both modes,
+and erase the dataset's own key: crypto-shredding, so that a copy of the data
+taken before cannot be decrypted either, as long as the key file was not
+copied with it. The ledger records the destruction (who, why) with the
+node's evidence: the SHA-256 of every file deleted and of the key erased.
+The dataset is sealed: queries on it are denied citing Art. 31. Only its
+holder or the authority may destroy it. It cannot be undone.`,
+		Example: `  cleanroom dataset destroy --node-info data/node.json --key keys/msb.key --reason "retention period over" permits`,
+		Args:    cobra.ExactArgs(1),
+	}
+	mk := conn(cmd)
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		return signAndSubmit(mk, key, statement.KindDestroy, policy.Destruction{Dataset: args[0], Reason: reason}, "dataset "+args[0]+" destroyed: files deleted, key erased")
+	}
+	keyFlag(cmd, &key, "the holder's or the authority's")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
+	cmd.MarkFlagRequired("reason")
+	return cmd
+}

@@ -63,11 +63,12 @@ const (
 	KindIncident   Kind = "incident"          // the authority or a holder opens or closes an incident (Art. 57(6))
 	KindSeal       Kind = "seal"              // the holder or the authority seals a dataset (Art. 31)
 	KindExport     Kind = "export-assessment" // the authority records an export security assessment (Art. 59)
+	KindDestroy    Kind = "destroy"           // the holder or the authority destroys a dataset (Art. 31, 57(4))
 )
 
 var kinds = map[Kind]bool{KindParty: true, KindDataset: true, KindUpload: true, KindLetter: true,
 	KindApproval: true, KindScenario: true, KindRevocation: true, KindQuery: true,
-	KindAgent: true, KindHESetup: true, KindHEShare: true, KindIncident: true, KindSeal: true, KindExport: true}
+	KindAgent: true, KindHESetup: true, KindHEShare: true, KindIncident: true, KindSeal: true, KindExport: true, KindDestroy: true}
 
 // ErrMalformed is wrapped by every error about a statement's form (as
 // opposed to its signatures).

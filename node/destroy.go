@@ -1,0 +1,93 @@
+package node
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/state"
+)
+
+// handleDestroy destroys a dataset (Art. 31, 57(4)): it hashes what it
+// will delete, logs the destroy statement with that evidence (durable
+// first), then deletes the dataset's stored files in both modes and erases
+// its key. A crash after logging is finished at the next start
+// (finishDestructions).
+func (n *Node) handleDestroy(w http.ResponseWriter, raw []byte, st *statement.Statement) {
+	var d policy.Destruction
+	if err := st.Decode(&d); err != nil {
+		status, code := statusOf(err)
+		n.reject(w, status, code, raw, "", err)
+		return
+	}
+	ev, err := n.evidence(d.Dataset)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, api.CodeInternal, "hashing the dataset's files: "+err.Error(), nil)
+		return
+	}
+	i, err := n.append(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Destroyed: ev})
+	if errors.Is(err, errAudit) {
+		writeErr(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error(), nil)
+		return
+	}
+	if err != nil {
+		status, code := statusOf(err)
+		n.reject(w, status, code, raw, "", err)
+		return
+	}
+	if err := n.shred(d.Dataset); err != nil {
+		n.log.Error("destroying a dataset", "dataset", d.Dataset, "err", err)
+		writeErr(w, http.StatusInternalServerError, api.CodeInternal, "the destruction is logged but deleting failed (the node finishes it at its next start): "+err.Error(), &i)
+		return
+	}
+	n.log.Info("dataset destroyed", "entry", i, "dataset", d.Dataset, "files", len(ev.Files))
+	writeJSON(w, http.StatusOK, api.Submitted{Kind: string(st.Kind), Entry: i})
+}
+
+// evidence hashes every stored file of a dataset and its key.
+func (n *Node) evidence(dataset string) (*state.Destroyed, error) {
+	ev := &state.Destroyed{Files: []state.FileHash{}}
+	sealed, err := n.store.Evidence(dataset)
+	if err != nil {
+		return nil, err
+	}
+	he, err := n.heStore.evidence(dataset)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range append(sealed, he...) {
+		ev.Files = append(ev.Files, state.FileHash{Name: f.Name, SHA256: f.SHA256})
+	}
+	if ev.KeySHA256, err = n.keys.KeyHash(dataset); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// shred deletes a dataset's stored files in both modes and erases its key.
+func (n *Node) shred(dataset string) error {
+	if err := n.store.Destroy(dataset); err != nil {
+		return err
+	}
+	if err := n.heStore.destroy(dataset); err != nil {
+		return err
+	}
+	_, err := n.keys.Erase(dataset)
+	return err
+}
+
+// finishDestructions deletes what is left of datasets the ledger records
+// as destroyed: a crash between logging and deleting leaves it.
+func (n *Node) finishDestructions() error {
+	snap := n.snapshot()
+	for _, d := range snap.Datasets() {
+		if snap.Destroyed(d.Name) {
+			if err := n.shred(d.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -185,6 +185,17 @@ func (c *Client) Catalog(ctx context.Context) ([]api.DatasetInfo, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/catalog", nil, nil, &out)
 }
 
+// Applications lists the applications for conditional sharing (Art. 34),
+// only those overdue if overdue is set.
+func (c *Client) Applications(ctx context.Context, overdue bool) ([]api.Application, error) {
+	var out []api.Application
+	path := "/v1/applications"
+	if overdue {
+		path += "?overdue=1"
+	}
+	return out, c.do(ctx, http.MethodGet, path, nil, nil, &out)
+}
+
 // Incidents lists the incidents on record, open and closed (Art. 57(6)).
 func (c *Client) Incidents(ctx context.Context) ([]policy.Incident, error) {
 	var out []policy.Incident

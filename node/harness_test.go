@@ -192,8 +192,19 @@ func newRoom(t testing.TB, n int, opts ...func(*node.Config)) *room {
 		_, err := r.c.UploadCSV(context.Background(), r.parties[holder].signer, ds, &s, csvFor(t, data, ds, n), nil)
 		require.NoError(t, err)
 	}
+	r.apply("A-registry", "registry", "msb")
+	r.apply("A-electricity", "electricity", "grid")
 	r.letter(r.defaultLetter("L-1"), true, "bank", "msb", "grid")
 	return r
+}
+
+// apply has the bank apply for a conditionally shared dataset and its
+// holder approve (Art. 34): what lets the holder countersign the bank's
+// letters.
+func (r *room) apply(id, dataset, holder string) {
+	r.t.Helper()
+	r.submit(statement.KindApply, policy.Application{ID: id, Applicant: "bank", Dataset: dataset, Purpose: "pricing green credit"}, r.parties["bank"].signer)
+	r.submit(statement.KindAnswer, policy.Answer{Application: id, Approve: true, Conditions: "aggregates only, in the clean room"}, r.parties[holder].signer)
 }
 
 func (r *room) start() {

@@ -37,6 +37,7 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/queries", n.handleQuery)
 	mux.HandleFunc("GET /v1/catalog", n.handleCatalog)
 	mux.HandleFunc("GET /v1/incidents", n.handleIncidents)
+	mux.HandleFunc("GET /v1/applications", n.handleApplications)
 	mux.HandleFunc("GET /v1/letters/{id}", n.handleLetter)
 	mux.HandleFunc("GET /v1/ledger/checkpoint", n.handleCheckpoint)
 	mux.HandleFunc("GET /v1/ledger/entries", n.handleEntries)
@@ -130,7 +131,7 @@ func (n *Node) handleStatement(w http.ResponseWriter, r *http.Request) {
 	var letterID string
 	switch st.Kind {
 	case statement.KindParty, statement.KindDataset, statement.KindApproval, statement.KindScenario, statement.KindRevocation, statement.KindAgent,
-		statement.KindIncident, statement.KindSeal, statement.KindExport:
+		statement.KindIncident, statement.KindSeal, statement.KindExport, statement.KindCalendar, statement.KindApply, statement.KindAnswer:
 	case statement.KindLetter:
 		if l, err := policy.ParseLetter(st.Body); err == nil {
 			letterID = l.ID
@@ -243,6 +244,20 @@ func (n *Node) handleCatalog(w http.ResponseWriter, r *http.Request) {
 		ds = []api.DatasetInfo{}
 	}
 	writeJSON(w, http.StatusOK, ds)
+}
+
+// handleApplications lists the applications for conditional sharing
+// (Art. 34), with whether each is overdue now; ?overdue=1 keeps only
+// those.
+func (n *Node) handleApplications(w http.ResponseWriter, r *http.Request) {
+	now := n.cfg.Now()
+	out := []api.Application{}
+	for _, a := range n.durableSnapshot().Applications() {
+		if od := a.Overdue(now); od || r.URL.Query().Get("overdue") == "" {
+			out = append(out, api.Application{ApplicationState: a, Overdue: od})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (n *Node) handleIncidents(w http.ResponseWriter, r *http.Request) {

@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/xjdata/cleanroom/audit"
 	"github.com/xjdata/cleanroom/client"
+	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/state"
@@ -159,4 +161,67 @@ func TestDestroy(t *testing.T) {
 	rep, err := audit.Verify(filepath.Join(r.dir, "ledger"), info.NodeKey)
 	require.NoError(t, err)
 	require.Positive(t, rep.Entries)
+}
+
+// TestApplications covers Art. 34: a deadline of ten working days in the
+// authority's calendar, across a weekend and a holiday; refusals need a
+// reason; only the holder answers; overdue applications are listed; a
+// late answer is marked; and a holder cannot countersign a letter for a
+// conditional dataset without an approved application.
+func TestApplications(t *testing.T) {
+	r := newRoom(t, 10) // r.now is Monday 2026-06-01 20:00 in China
+	cal, err := policy.ParseCalendar([]byte("2026-06-05 holiday a Friday off\n"))
+	require.NoError(t, err)
+	require.Contains(t, r.refused(statement.KindCalendar, cal, "bank"), "loaded by the authority only")
+	r.submit(statement.KindCalendar, cal, r.parties["bureau"].signer)
+
+	app := policy.Application{ID: "A-perm", Applicant: "bank", Dataset: "permits", Purpose: "pricing green credit"}
+	require.Contains(t, r.refused(statement.KindApply, app, "msb"), "must be signed by its applicant bank")
+	require.Contains(t, r.refused(statement.KindApply, policy.Application{ID: "A-x", Applicant: "bank", Dataset: "loans", Purpose: "p"}, "bank"), "bank holds dataset loans itself")
+	r.submit(statement.KindApply, app, r.parties["bank"].signer)
+	require.Contains(t, r.refused(statement.KindApply, app, "bank"), "already filed")
+
+	// Working days after Monday 1 June: Tue 2, Wed 3, Thu 4, (Fri 5 off,
+	// weekend), Mon 8 … Fri 12, (weekend), Mon 15, Tue 16: the tenth.
+	list := func(overdue bool) []api.Application {
+		out, err := r.c.Applications(context.Background(), overdue)
+		require.NoError(t, err)
+		return out
+	}
+	var a api.Application
+	for _, x := range list(false) {
+		if x.Application.ID == "A-perm" {
+			a = x
+		}
+	}
+	require.Equal(t, "2026-06-17T00:00:00+08:00", a.Deadline.In(policy.China).Format(time.RFC3339))
+	require.Equal(t, "msb", a.Holder)
+	require.False(t, a.Overdue)
+
+	r.now = time.Date(2026, 6, 16, 15, 59, 59, 0, time.UTC) // 23:59:59 on the 16th in China
+	require.Empty(t, list(true))
+	r.now = r.now.Add(time.Second)
+	over := list(true)
+	require.Len(t, over, 1)
+	require.Equal(t, "A-perm", over[0].Application.ID)
+
+	require.Contains(t, r.refused(statement.KindAnswer, policy.Answer{Application: "A-perm", Approve: false}, "msb"), "a refusal must give its reason")
+	require.Contains(t, r.refused(statement.KindAnswer, policy.Answer{Application: "A-perm", Approve: true}, "msb"), "an approval states the conditions")
+	require.Contains(t, r.refused(statement.KindAnswer, policy.Answer{Application: "A-perm", Approve: true, Conditions: "c"}, "grid"), "answered by msb, the holder of dataset permits")
+	r.submit(statement.KindAnswer, policy.Answer{Application: "A-perm", Approve: false, Reason: "permits are not shared for pricing"}, r.parties["msb"].signer)
+	require.Empty(t, list(true))
+	for _, x := range list(false) {
+		if x.Application.ID == "A-perm" {
+			require.True(t, x.Late, "answered after the deadline")
+			require.False(t, x.Approved())
+		}
+	}
+
+	// Without an approved application the holder cannot countersign.
+	l := r.defaultLetter("L-perm")
+	l.Datasets = append(l.Datasets, policy.LetterDataset{Name: "permits", Epsilon: 1_000_000, Delta: 1e-6})
+	msg, err := statement.New(statement.KindLetter, &l, r.parties["bank"].signer, r.parties["msb"].signer, r.parties["grid"].signer)
+	require.NoError(t, err)
+	_, err = r.c.Submit(context.Background(), msg)
+	require.ErrorContains(t, err, "msb countersigned it for dataset permits, which bank has no approved application for (Art. 34)")
 }

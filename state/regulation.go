@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 
@@ -13,17 +14,20 @@ import (
 
 const tReg = "regulation"
 
-// regRec is one record of the regulation's workflows: an incident
-// ("incident/<id>"), a seal ("seal/<dataset>", also made by a
+// regRec is one record of the regulation's workflows: the calendar of
+// working days ("calendar"), an application for conditional sharing
+// ("application/<id>"), an incident ("incident/<id>"), a seal ("seal/<dataset>", also made by a
 // destruction), a destruction ("destroyed/<dataset>") or an export
 // assessment ("export/<letter>/<recipient>").
 type regRec struct {
-	ID        string
-	Incident  *policy.Incident
-	Seal      *policy.Seal
-	SealedBy  string
-	Destroyed *Destroyed
-	Export    *policy.ExportAssessment
+	ID          string
+	Calendar    *policy.Calendar
+	Application *policy.ApplicationState
+	Incident    *policy.Incident
+	Seal        *policy.Seal
+	SealedBy    string
+	Destroyed   *Destroyed
+	Export      *policy.ExportAssessment
 }
 
 // Destroyed is the node's evidence of a destruction, in the entry that
@@ -229,3 +233,109 @@ func (v *Snapshot) Incidents() []policy.Incident {
 	}
 	return out
 }
+
+// calendarOf returns the calendar in force (weekends only before the
+// authority loads one).
+func calendarOf(txn *memdb.Txn) *policy.Calendar {
+	if r := regGet(txn, "calendar"); r != nil {
+		return r.Calendar
+	}
+	return &policy.Calendar{}
+}
+
+func applyCalendar(txn *memdb.Txn, m *metaRec, st *statement.Statement) error {
+	if m.authority == nil || !st.SignedBy(m.authority.Name()) {
+		return errors.New("the calendar of working days is loaded by the authority only (Art. 34)")
+	}
+	var c policy.Calendar
+	if err := st.Decode(&c); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	must(txn.Insert(tReg, &regRec{ID: "calendar", Calendar: &c}))
+	return nil
+}
+
+func applyApplication(txn *memdb.Txn, st *statement.Statement, at time.Time) error {
+	var a policy.Application
+	if err := st.Decode(&a); err != nil {
+		return err
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if !st.SignedBy(a.Applicant) {
+		return fmt.Errorf("application %s must be signed by its applicant %s (Art. 34)", a.ID, a.Applicant)
+	}
+	raw, _ := txn.First(tDatasets, "id", a.Dataset)
+	if raw == nil {
+		return fmt.Errorf("application %s: dataset %s is not in the catalogue (Art. 34)", a.ID, a.Dataset)
+	}
+	d := raw.(*datasetRec).Dataset
+	switch {
+	case d.Sharing != policy.ShareConditional:
+		return fmt.Errorf("application %s: dataset %s is shared %s; only conditionally shared data is applied for (Art. 33, Art. 34)", a.ID, d.Name, d.Sharing)
+	case d.Holder == a.Applicant:
+		return fmt.Errorf("application %s: %s holds dataset %s itself (Art. 34)", a.ID, a.Applicant, d.Name)
+	}
+	if regGet(txn, "application/"+a.ID) != nil {
+		return conflictf("application %s was already filed", a.ID)
+	}
+	s := &policy.ApplicationState{Application: a, Holder: d.Holder, Filed: at,
+		Deadline: calendarOf(txn).Deadline(at, policy.AnswerDays)}
+	must(txn.Insert(tReg, &regRec{ID: "application/" + a.ID, Application: s}))
+	return nil
+}
+
+func applyAnswer(txn *memdb.Txn, st *statement.Statement, at time.Time) error {
+	var ans policy.Answer
+	if err := st.Decode(&ans); err != nil {
+		return err
+	}
+	if err := ans.Validate(); err != nil {
+		return err
+	}
+	r := regGet(txn, "application/"+ans.Application)
+	if r == nil {
+		return fmt.Errorf("answer: application %s is not on record (Art. 34)", ans.Application)
+	}
+	prev := r.Application
+	if !st.SignedBy(prev.Holder) {
+		return fmt.Errorf("application %s is answered by %s, the holder of dataset %s (Art. 34)", ans.Application, prev.Holder, prev.Application.Dataset)
+	}
+	if prev.Answer != nil {
+		return conflictf("application %s was already answered", ans.Application)
+	}
+	s := *prev
+	s.Answer, s.Answered, s.Late = &ans, at, !at.Before(prev.Deadline)
+	must(txn.Insert(tReg, &regRec{ID: r.ID, Application: &s}))
+	return nil
+}
+
+// approvedApplication reports whether an approved application of
+// applicant for dataset is on record.
+func approvedApplication(txn *memdb.Txn, applicant, dataset string) bool {
+	it, _ := txn.Get(tReg, "id_prefix", "application/")
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		s := raw.(*regRec).Application
+		if s.Application.Applicant == applicant && s.Application.Dataset == dataset && s.Approved() {
+			return true
+		}
+	}
+	return false
+}
+
+// Applications lists the applications on record, by id.
+func (v *Snapshot) Applications() []policy.ApplicationState {
+	it, _ := v.txn.Get(tReg, "id_prefix", "application/")
+	var out []policy.ApplicationState
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, *raw.(*regRec).Application)
+	}
+	return out
+}
+
+// Calendar returns the calendar of working days in force.
+func (v *Snapshot) Calendar() *policy.Calendar { return calendarOf(v.txn) }

@@ -338,7 +338,8 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 		return applyParty(txn, m, st)
 	case statement.KindDataset, statement.KindUpload, statement.KindLetter, statement.KindApproval,
 		statement.KindScenario, statement.KindRevocation, statement.KindAgent, statement.KindHESetup,
-		statement.KindIncident, statement.KindSeal, statement.KindExport, statement.KindDestroy:
+		statement.KindIncident, statement.KindSeal, statement.KindExport, statement.KindDestroy,
+		statement.KindCalendar, statement.KindApply, statement.KindAnswer:
 	default:
 		return fmt.Errorf("a %s statement cannot stand in a statement entry", st.Kind)
 	}
@@ -369,6 +370,12 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 		return applyExport(txn, m, st)
 	case statement.KindDestroy:
 		return applyDestroy(txn, m, st, e.Destroyed)
+	case statement.KindCalendar:
+		return applyCalendar(txn, m, st)
+	case statement.KindApply:
+		return applyApplication(txn, st, e.Time)
+	case statement.KindAnswer:
+		return applyAnswer(txn, st, e.Time)
 	default:
 		return applyApproval(txn, m, st)
 	}
@@ -553,8 +560,13 @@ func checkLetter(txn *memdb.Txn, st *statement.Statement) (*policy.Letter, error
 		return nil, fmt.Errorf("letter %s: applicant %s is not registered", l.ID, l.Applicant)
 	}
 	for _, ld := range l.Datasets {
-		if raw, _ := txn.First(tDatasets, "id", ld.Name); raw == nil {
+		raw, _ := txn.First(tDatasets, "id", ld.Name)
+		if raw == nil {
 			return nil, fmt.Errorf("letter %s: dataset %s is not in the catalogue", l.ID, ld.Name)
+		}
+		d := raw.(*datasetRec).Dataset
+		if d.Sharing == policy.ShareConditional && d.Holder != l.Applicant && st.SignedBy(d.Holder) && !approvedApplication(txn, l.Applicant, d.Name) {
+			return nil, fmt.Errorf("letter %s: %s countersigned it for dataset %s, which %s has no approved application for (Art. 34)", l.ID, d.Holder, d.Name, l.Applicant)
 		}
 	}
 	for _, r := range l.Recipients {

@@ -5,10 +5,18 @@
 //
 //	cleanroom keygen --name NAME [--out DIR]
 //	cleanroom node --data DIR [--listen ADDR] [--authority FILE.pub]
+//	cleanroom agent --data DIR --key PROVIDER.key
 //	cleanroom party register --key AUTHORITY.key --party-key NAME.key --kind KIND --jurisdiction CC
 //	cleanroom dataset register --key HOLDER.key --spec DATASET.json
-//	cleanroom dataset upload --key HOLDER.key --dataset NAME FILE.csv
+//	cleanroom dataset upload --key HOLDER.key --dataset NAME [--he --commitment ID --agent-dir DIR] FILE.csv
 //	cleanroom dataset list
+//	cleanroom dataset seal --key KEY --reason TEXT DATASET
+//	cleanroom dataset destroy --key KEY --reason TEXT DATASET
+//	cleanroom mhe setup --key AUTHORITY.key --providers A,B,C
+//	cleanroom calendar load --key AUTHORITY.key FILE
+//	cleanroom application file --key APPLICANT.key --id ID --dataset NAME --purpose TEXT
+//	cleanroom application answer --key HOLDER.key --id ID (--approve --conditions TEXT | --refuse --reason TEXT)
+//	cleanroom application list [--overdue]
 //	cleanroom commitment draft --spec LETTER.json --out LETTER.txt
 //	cleanroom commitment sign --key KEY LETTER.txt
 //	cleanroom commitment submit LETTER.txt
@@ -17,8 +25,12 @@
 //	cleanroom commitment revoke --key KEY --reason TEXT ID
 //	cleanroom scenario approve --key AUTHORITY.key --id ID --text TEXT
 //	cleanroom scenario withdraw --key AUTHORITY.key --id ID --reason TEXT
+//	cleanroom incident declare|close --key KEY --id ID --datasets A,B --reason TEXT
+//	cleanroom incident list
+//	cleanroom export approve --key AUTHORITY.key --commitment ID --recipient PARTY --reference TEXT
 //	cleanroom budget show ID
-//	cleanroom query --key KEY --commitment ID [--epsilon E] [--dry-run] "SQL"
+//	cleanroom query --key KEY --commitment ID [--epsilon E] [--mode sealed|he] [--dry-run] "SQL"
+//	cleanroom report usage [--dataset D] [--since DATE] [--until DATE] [--format table|csv|json]
 //	cleanroom audit fetch --out DIR
 //	cleanroom audit verify DIR [--trusted CHECKPOINT]
 //	cleanroom audit prove RESULT.json
@@ -102,6 +114,6 @@ tamper-evident ledger that auditors verify offline.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newKeygen(), newNode(), newParty(), newDataset(), newCommitment(), newScenario(), newBudget(), newQuery(), newAudit(), newAgent(), newMHE(), newIncident(), newExport())
+	root.AddCommand(newKeygen(), newNode(), newParty(), newDataset(), newCommitment(), newScenario(), newBudget(), newQuery(), newAudit(), newAgent(), newMHE(), newIncident(), newExport(), newCalendar(), newApplication(), newReport())
 	return root
 }

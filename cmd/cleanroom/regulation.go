@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -173,4 +174,153 @@ holder or the authority may destroy it. It cannot be undone.`,
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
 	cmd.MarkFlagRequired("reason")
 	return cmd
+}
+
+func newCalendar() *cobra.Command {
+	c := &cobra.Command{Use: "calendar", Short: "Load the calendar of working days (Art. 34; the authority's verb)"}
+	var key string
+	load := &cobra.Command{
+		Use:   "load --key AUTHORITY.key FILE",
+		Short: "Load the calendar of working days that application deadlines count in",
+		Long: `load checks and signs a calendar file and sends it to the node; it replaces
+the calendar in force for applications filed from then on (Art. 34: a
+provider answers within ten working days). Working days are Monday to
+Friday, less the holidays the file lists, plus the weekend days it lists as
+working days (调休). One entry per line, # starts a comment:
+
+  2026-10-01 holiday 国庆节
+  2026-09-27 workday 国庆节调休
+
+Days count in China Standard Time (UTC+8). An error names the line and
+column.`,
+		Example: "  cleanroom calendar load --node-info data/node.json --key keys/databureau.key examples/calendar-2026.txt",
+		Args:    cobra.ExactArgs(1),
+	}
+	mk := conn(load)
+	load.RunE = func(_ *cobra.Command, args []string) error {
+		b, err := os.ReadFile(args[0])
+		if err != nil {
+			return err
+		}
+		cal, err := policy.ParseCalendar(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		return signAndSubmit(mk, key, statement.KindCalendar, cal, fmt.Sprintf("calendar loaded: %d holidays and make-up working days", len(cal.Days)))
+	}
+	keyFlag(load, &key, "the authority's")
+	c.AddCommand(load)
+	return c
+}
+
+func newApplication() *cobra.Command {
+	a := &cobra.Command{Use: "application", Short: "Apply for conditionally shared data and answer applications (Art. 34)"}
+	var key, id, dataset, purpose string
+	file := &cobra.Command{
+		Use:   "file --key APPLICANT.key --id ID --dataset NAME --purpose TEXT",
+		Short: "Apply to a dataset's holder for conditionally shared data",
+		Long: `file sends an application, signed by the applicant, for a dataset shared on
+conditions (Art. 33, 34). The holder must answer within ten working days of
+the calendar the authority loaded; the node records the deadline. An
+approved application is what lets the holder countersign the applicant's
+commitment letter naming the dataset.`,
+		Example: `  cleanroom application file --node-info data/node.json --key keys/bank.key --id A-7 --dataset electricity --purpose "绿色信贷定价"`,
+		Args:    cobra.NoArgs,
+	}
+	mkF := conn(file)
+	file.RunE = func(*cobra.Command, []string) error {
+		signer, _, err := keys.LoadSigner(key)
+		if err != nil {
+			return err
+		}
+		stmt, err := statement.New(statement.KindApply, policy.Application{ID: id, Applicant: signer.Name(), Dataset: dataset, Purpose: purpose}, signer)
+		if err != nil {
+			return err
+		}
+		return submit(mkF, stmt, "application "+id+" filed; the holder has 10 working days to answer")
+	}
+	keyFlag(file, &key, "the applicant's")
+	file.Flags().StringVar(&id, "id", "", "application id (required)")
+	file.Flags().StringVar(&dataset, "dataset", "", "the dataset applied for (required)")
+	file.Flags().StringVar(&purpose, "purpose", "", "what the data is for (required)")
+	for _, f := range []string{"id", "dataset", "purpose"} {
+		file.MarkFlagRequired(f)
+	}
+
+	var akey, aid, conditions, reason string
+	var approve, refuse bool
+	answer := &cobra.Command{
+		Use:   "answer --key HOLDER.key --id ID (--approve --conditions TEXT | --refuse --reason TEXT)",
+		Short: "Approve an application with its conditions, or refuse it with a reason",
+		Long: `answer records the holder's answer to an application (Art. 34): an approval
+states the conditions of the sharing, a refusal its reason (the node refuses
+a refusal without one). An answer after the deadline is recorded as late.`,
+		Example: `  cleanroom application answer --node-info data/node.json --key keys/grid.key --id A-7 --approve --conditions "aggregates only, in the clean room"`,
+		Args:    cobra.NoArgs,
+	}
+	mkA := conn(answer)
+	answer.RunE = func(*cobra.Command, []string) error {
+		if approve == refuse {
+			return withHint(errors.New("give exactly one of --approve and --refuse"))
+		}
+		verb := "approved"
+		if refuse {
+			verb = "refused"
+		}
+		return signAndSubmit(mkA, akey, statement.KindAnswer, policy.Answer{Application: aid, Approve: approve, Conditions: conditions, Reason: reason},
+			"application "+aid+" "+verb)
+	}
+	keyFlag(answer, &akey, "the holder's")
+	answer.Flags().StringVar(&aid, "id", "", "application id (required)")
+	answer.Flags().BoolVar(&approve, "approve", false, "approve it")
+	answer.Flags().BoolVar(&refuse, "refuse", false, "refuse it")
+	answer.Flags().StringVar(&conditions, "conditions", "", "the conditions of the sharing (with --approve)")
+	answer.Flags().StringVar(&reason, "reason", "", "why it is refused (with --refuse)")
+	answer.MarkFlagRequired("id")
+
+	var overdue bool
+	list := &cobra.Command{
+		Use:   "list [--overdue]",
+		Short: "List applications with their deadlines; --overdue: those unanswered past it",
+		Long: `list shows every application for conditionally shared data (Art. 34) with its
+holder, deadline and answer; --overdue keeps those still unanswered past
+their deadline, for the provider, the authority and auditors.`,
+		Example: "  cleanroom application list --node-info data/node.json --overdue",
+		Args:    cobra.NoArgs,
+	}
+	mkL := conn(list)
+	list.RunE = func(*cobra.Command, []string) error {
+		c, err := mkL()
+		if err != nil {
+			return err
+		}
+		cx, cancel := ctx()
+		defer cancel()
+		apps, err := c.Applications(cx, overdue)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tAPPLICANT\tDATASET\tHOLDER\tDEADLINE (CST)\tSTATUS")
+		for _, a := range apps {
+			status := "pending"
+			switch {
+			case a.Answer != nil && a.Answer.Approve:
+				status = "approved: " + a.Answer.Conditions
+			case a.Answer != nil:
+				status = "refused: " + a.Answer.Reason
+			case a.Overdue:
+				status = "OVERDUE"
+			}
+			if a.Late {
+				status += " (late)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Application.ID, a.Application.Applicant, a.Application.Dataset, a.Holder,
+				a.Deadline.In(policy.China).Format("2006-01-02 15:04"), status)
+		}
+		return tw.Flush()
+	}
+	list.Flags().BoolVar(&overdue, "overdue", false, "only those unanswered past their deadline")
+	a.AddCommand(file, answer, list)
+	return a
 }

@@ -10,6 +10,7 @@
 //	POST /v1/queries              a signed query statement -> QueryResponse
 //	GET  /v1/catalog              []DatasetInfo (Art. 25)
 //	GET  /v1/incidents            []policy.Incident, open and closed (Art. 57(6))
+//	GET  /v1/applications[?overdue=1]  []Application (Art. 34)
 //	GET  /v1/letters/{id}         LetterStatus
 //	GET  /v1/ledger/checkpoint    the latest signed checkpoint (text)
 //	GET  /v1/ledger/entries?from=N&count=M   Entries
@@ -250,4 +251,11 @@ type HESetupResult struct {
 	KeySHA256  string `json:"key_sha256"`
 	// Providers are the parties whose agents hold a share.
 	Providers []string `json:"providers"`
+}
+
+// Application is an application for conditional sharing as the node
+// lists it (Art. 34): Overdue says it is unanswered past its deadline now.
+type Application struct {
+	policy.ApplicationState
+	Overdue bool `json:"overdue"`
 }

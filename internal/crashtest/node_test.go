@@ -428,6 +428,23 @@ func (h *harness) setup(c *client.Client, n int) error {
 				rule("uscc", query.UseJoinKey), agg("amount", query.Sum, query.Avg, query.Count), rule("green", query.UseGroupBy)}},
 		},
 	}
+	// The bank's applications for the conditionally shared datasets,
+	// approved by their holders (Art. 34), let the holders countersign.
+	for _, a := range []struct{ id, dataset, holder string }{{"A-1", "registry", "msb"}, {"A-2", "electricity", "grid"}} {
+		app, err := statement.New(statement.KindApply, policy.Application{ID: a.id, Applicant: "bank", Dataset: a.dataset, Purpose: "pricing green credit"}, h.parties["bank"].signer)
+		if err != nil {
+			return err
+		}
+		ans, err := statement.New(statement.KindAnswer, policy.Answer{Application: a.id, Approve: true, Conditions: "aggregates only"}, h.parties[a.holder].signer)
+		if err != nil {
+			return err
+		}
+		for _, m := range [][]byte{app, ans} {
+			if _, err := c.Submit(ctx, m); err != nil {
+				return fmt.Errorf("applying for %s: %w", a.dataset, err)
+			}
+		}
+	}
 	msg, err := statement.New(statement.KindLetter, &l, h.parties["bank"].signer, h.parties["msb"].signer, h.parties["grid"].signer)
 	if err != nil {
 		return err

@@ -49,26 +49,30 @@ type Kind string
 
 // The statement kinds.
 const (
-	KindParty      Kind = "party"             // the authority registers a party
-	KindDataset    Kind = "dataset"           // a holder registers a dataset
-	KindUpload     Kind = "upload"            // a holder uploads sealed rows
-	KindLetter     Kind = "letter"            // a commitment letter (Art. 36)
-	KindApproval   Kind = "approval"          // the authority approves a letter
-	KindScenario   Kind = "scenario"          // the authority approves or withdraws a scenario
-	KindRevocation Kind = "revocation"        // the authority or a provider revokes a letter
-	KindQuery      Kind = "query"             // an operator asks a question
-	KindAgent      Kind = "agent"             // a provider registers its HE-mode agent
-	KindHESetup    Kind = "mhe-setup"         // the authority starts the collective key generation
-	KindHEShare    Kind = "mhe-share"         // a provider's agent commits to its key-generation share
-	KindIncident   Kind = "incident"          // the authority or a holder opens or closes an incident (Art. 57(6))
-	KindSeal       Kind = "seal"              // the holder or the authority seals a dataset (Art. 31)
-	KindExport     Kind = "export-assessment" // the authority records an export security assessment (Art. 59)
-	KindDestroy    Kind = "destroy"           // the holder or the authority destroys a dataset (Art. 31, 57(4))
+	KindParty      Kind = "party"              // the authority registers a party
+	KindDataset    Kind = "dataset"            // a holder registers a dataset
+	KindUpload     Kind = "upload"             // a holder uploads sealed rows
+	KindLetter     Kind = "letter"             // a commitment letter (Art. 36)
+	KindApproval   Kind = "approval"           // the authority approves a letter
+	KindScenario   Kind = "scenario"           // the authority approves or withdraws a scenario
+	KindRevocation Kind = "revocation"         // the authority or a provider revokes a letter
+	KindQuery      Kind = "query"              // an operator asks a question
+	KindAgent      Kind = "agent"              // a provider registers its HE-mode agent
+	KindHESetup    Kind = "mhe-setup"          // the authority starts the collective key generation
+	KindHEShare    Kind = "mhe-share"          // a provider's agent commits to its key-generation share
+	KindIncident   Kind = "incident"           // the authority or a holder opens or closes an incident (Art. 57(6))
+	KindSeal       Kind = "seal"               // the holder or the authority seals a dataset (Art. 31)
+	KindExport     Kind = "export-assessment"  // the authority records an export security assessment (Art. 59)
+	KindDestroy    Kind = "destroy"            // the holder or the authority destroys a dataset (Art. 31, 57(4))
+	KindCalendar   Kind = "calendar"           // the authority loads the calendar of working days (Art. 34)
+	KindApply      Kind = "application"        // an applicant applies for a conditionally shared dataset (Art. 34)
+	KindAnswer     Kind = "application-answer" // the holder approves or refuses an application (Art. 34)
 )
 
 var kinds = map[Kind]bool{KindParty: true, KindDataset: true, KindUpload: true, KindLetter: true,
 	KindApproval: true, KindScenario: true, KindRevocation: true, KindQuery: true,
-	KindAgent: true, KindHESetup: true, KindHEShare: true, KindIncident: true, KindSeal: true, KindExport: true, KindDestroy: true}
+	KindAgent: true, KindHESetup: true, KindHEShare: true, KindIncident: true, KindSeal: true, KindExport: true, KindDestroy: true,
+	KindCalendar: true, KindApply: true, KindAnswer: true}
 
 // ErrMalformed is wrapped by every error about a statement's form (as
 // opposed to its signatures).

@@ -193,7 +193,7 @@ working days (调休). One entry per line, # starts a comment:
 
 Days count in China Standard Time (UTC+8). An error names the line and
 column.`,
-		Example: "  cleanroom calendar load --node-info data/node.json --key keys/databureau.key examples/calendar-2026.txt",
+		Example: "  cleanroom calendar load --node-info data/node.json --key keys/databureau.key examples/greencredit/calendar-2026.txt",
 		Args:    cobra.ExactArgs(1),
 	}
 	mk := conn(load)

@@ -23,6 +23,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -41,6 +42,11 @@ import (
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/query"
 )
+
+// calendar2026 is the working-day calendar the authority loads.
+//
+//go:embed calendar-2026.txt
+var calendar2026 []byte
 
 type demo struct {
 	// resultFile holds a released result as the bank saved it, for the
@@ -272,7 +278,25 @@ func (d *demo) story(enterprises int) error {
 	d.denied("a malformed upload", "loans-bad.csv:2:3", "dataset", "upload", "--key", key("bank"), "--dataset", "loans", bad)
 	d.must("list the catalogue", "dataset", "list")
 
-	section("7. The commitment letter (承诺书, Art. 36): drafted, signed by all, approved")
+	section("7. Applications for conditional sharing (Art. 34), answered within ten working days")
+	calFile := filepath.Join(d.work, "calendar-2026.txt")
+	if err := os.WriteFile(calFile, calendar2026, 0o644); err != nil {
+		return err
+	}
+	d.must("load the calendar", "calendar", "load", "--key", key("databureau"), calFile)
+	for _, a := range []struct{ id, dataset, holder, conditions string }{
+		{"A-registry", "registry", "msb", "仅限聚合结果，在数据融合环境内使用 (aggregates only, inside the clean room)"},
+		{"A-electricity", "electricity", "grid", "重要数据：仅限境内、最小分组 20 (important data: domestic, groups of 20 or more)"},
+	} {
+		d.must("apply for "+a.dataset, "application", "file", "--key", key("bank"), "--id", a.id, "--dataset", a.dataset,
+			"--purpose", "绿色信贷定价 (pricing green credit)")
+		d.must("approve "+a.id, "application", "answer", "--key", key(a.holder), "--id", a.id, "--approve", "--conditions", a.conditions)
+	}
+	d.denied("a refusal without a reason", "a refusal must give its reason", "application", "answer", "--key", key("msb"), "--id", "A-registry", "--refuse")
+	out := d.must("list the applications", "application", "list")
+	d.expect(strings.Contains(out, "approved") && !strings.Contains(out, "late"), "both applications should be approved within their deadline")
+
+	section("8. The commitment letter (承诺书, Art. 36): drafted, signed by all, approved")
 	scenario := policy.Scenario{ID: "GC-2025-01", Text: "绿色信贷风险评估 (green-credit risk assessment)"}
 	fmt.Println("  The data bureau approves the application scenario:")
 	d.must("approve the scenario", "scenario", "approve", "--key", key("databureau"), "--id", scenario.ID, "--text", scenario.Text)
@@ -341,7 +365,7 @@ func (d *demo) story(enterprises int) error {
 	d.must("approve L-10", "commitment", "approve", "--key", key("databureau"), l10)
 	d.must("revoke L-10", "commitment", "revoke", "--key", key("grid"), "--reason", "安全事件 2026-11 (security incident)", "L-10")
 
-	section("8. Allowed queries: DP answers next to the truth")
+	section("9. Allowed queries: DP answers next to the truth")
 	q1 := "SELECT r.industry, AVG(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc GROUP BY r.industry"
 	q2 := fmt.Sprintf("SELECT r.region, l.green, SUM(e.kwh) FROM loans l JOIN registry r ON l.uscc = r.uscc JOIN electricity e ON e.uscc = r.uscc WHERE e.month = '%d-06' GROUP BY r.region, l.green", 2025)
 	d.must("dry run of query 1", "query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "0.75", "--dry-run", q1)
@@ -360,7 +384,7 @@ func (d *demo) story(enterprises int) error {
 		})
 	}
 
-	section("9. The same queries in multiparty HE mode: the node computes on data it cannot read")
+	section("10. The same queries in multiparty HE mode: the node computes on data it cannot read")
 	fmt.Println("  Each provider starts its own agent, a separate process with its own keys:")
 	for _, p := range []string{"msb", "grid", "bank"} {
 		stopAgent, err := d.startAgent(p)
@@ -407,7 +431,7 @@ func (d *demo) story(enterprises int) error {
 		})
 	}
 
-	section("10. Queries that must be denied, each with its reason and article")
+	section("11. Queries that must be denied, each with its reason and article")
 	d.must("show the budget left", "budget", "show", "L-7")
 	bank := []string{"query", "--key", key("bank"), "--commitment", "L-7", "--epsilon", "0.05"}
 	q := func(extra ...string) []string { return append(append([]string{}, bank...), extra...) }
@@ -433,11 +457,14 @@ func (d *demo) story(enterprises int) error {
 	d.must("seal the registry", "dataset", "seal", "--key", key("msb"), "--reason", "应用场景结束 (end of purpose)", "registry")
 	d.denied("a query on a sealed dataset", policy.CodeSealed, "query", "--key", key("bank"), "--commitment", "L-11", "--epsilon", "0.05", q1)
 
-	section("11. The auditor fetches the ledger and verifies it offline, replaying every decision")
+	section("12. Usage statistics for the grid operator's source department (Art. 26(4)), from the ledger")
+	d.must("report the usage of electricity", "report", "usage", "--dataset", "electricity")
+
+	section("13. The auditor fetches the ledger and verifies it offline, replaying every decision")
 	copyDir := filepath.Join(d.work, "auditor")
 	d.must("fetch the ledger", "audit", "fetch", "--out", copyDir)
 	stop()
-	out := d.must("verify the copy", "audit", "verify", copyDir)
+	out = d.must("verify the copy", "audit", "verify", copyDir)
 	d.expect(strings.Contains(out, "ledger verified"), "the audit report should say the ledger verified")
 	if d.resultFile != "" {
 		d.must("prove a released result", "audit", "prove", "--node-info", filepath.Join(copyDir, "node.json"), d.resultFile)

@@ -14,10 +14,13 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/xjdata/cleanroom/internal/statement"
+	"golang.org/x/mod/sumdb/note"
 	"io"
 	"iter"
 	"net/http"
@@ -35,6 +38,18 @@ type Client struct {
 	base string
 	pin  string
 	hc   *http.Client
+	now  func() time.Time
+}
+
+// SetClock sets the clock that signed reads are timed with (time.Now by
+// default); a test running the node on a fake clock sets the same.
+func (c *Client) SetClock(now func() time.Time) { c.now = now }
+
+func (c *Client) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
 }
 
 // New returns a client for the node at baseURL (https://host:port) whose
@@ -179,10 +194,27 @@ func (c *Client) Query(ctx context.Context, stmt []byte) (*api.QueryResponse, er
 	return &out, c.do(ctx, http.MethodPost, "/v1/queries", bytes.NewReader(stmt), nil, &out)
 }
 
-// Catalog returns the node's dataset catalogue (Art. 25).
+// Catalog returns the node's dataset catalogue (Art. 25) as an anonymous
+// reader sees it: without the datasets marked secret-catalogue.
 func (c *Client) Catalog(ctx context.Context) ([]api.DatasetInfo, error) {
+	return c.CatalogAs(ctx, nil)
+}
+
+// CatalogAs returns the catalogue as the party of signer sees it: a
+// public body, the authority and a dataset's holder also see the datasets
+// marked secret-catalogue. A nil signer reads anonymously.
+func (c *Client) CatalogAs(ctx context.Context, signer note.Signer) ([]api.DatasetInfo, error) {
+	const path = "/v1/catalog"
+	var hdr map[string]string
+	if signer != nil {
+		msg, err := statement.New(statement.KindRead, api.Read{Path: path, Time: c.clock().UTC()}, signer)
+		if err != nil {
+			return nil, err
+		}
+		hdr = map[string]string{api.AuthHeader: base64.StdEncoding.EncodeToString(msg)}
+	}
 	var out []api.DatasetInfo
-	return out, c.do(ctx, http.MethodGet, "/v1/catalog", nil, nil, &out)
+	return out, c.do(ctx, http.MethodGet, path, nil, hdr, &out)
 }
 
 // Applications lists the applications for conditional sharing (Art. 34),

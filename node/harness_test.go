@@ -209,6 +209,7 @@ func (r *room) apply(id, dataset, holder string) {
 
 func (r *room) start() {
 	r.node, r.c, r.stop = startNode(r.t, r.dir, r.parties["bureau"].vkey, func() time.Time { return r.now }, r.fsys, r.opts...)
+	r.c.SetClock(func() time.Time { return r.now })
 }
 
 func (r *room) submit(kind statement.Kind, body any, signers ...note.Signer) uint64 {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/xjdata/cleanroom/connectors/csv"
 	"github.com/xjdata/cleanroom/enclave"
@@ -238,12 +239,62 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		CiphertextSHA256: cipherHash, CiphertextBytes: rc.CiphertextBytes})
 }
 
+// handleCatalog lists the catalogue (Art. 25). Datasets marked
+// secret-catalogue are listed only to public bodies, the authority and
+// their holder, who identify themselves with a signed read (AuthHeader).
 func (n *Node) handleCatalog(w http.ResponseWriter, r *http.Request) {
-	ds := n.durableSnapshot().Datasets()
-	if ds == nil {
-		ds = []api.DatasetInfo{}
+	snap := n.durableSnapshot()
+	who, err := n.reader(r, snap)
+	if err != nil {
+		writeErr(w, http.StatusUnauthorized, api.CodeUnsigned, err.Error(), nil)
+		return
 	}
-	writeJSON(w, http.StatusOK, ds)
+	out := []api.DatasetInfo{}
+	for _, d := range snap.Datasets() {
+		if !d.SecretCatalogue || who != nil && (who.Kind == policy.PublicBody || who.Name == d.Holder) || n.isAuthority(snap, who) {
+			out = append(out, d)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// reader returns the party a signed read identifies, or nil for an
+// anonymous read.
+func (n *Node) reader(r *http.Request, snap *state.Snapshot) (*policy.Party, error) {
+	h := r.Header.Get(api.AuthHeader)
+	if h == "" {
+		return nil, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(h)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not base64", api.AuthHeader)
+	}
+	st, err := statement.Verify(raw, snap)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", api.AuthHeader, err)
+	}
+	var rd api.Read
+	if st.Kind != statement.KindRead || len(st.Signers) != 1 || st.Decode(&rd) != nil {
+		return nil, fmt.Errorf("%s: not a read statement by one party", api.AuthHeader)
+	}
+	now := n.cfg.Now()
+	if rd.Path != r.URL.Path || rd.Time.Before(now.Add(-MaxClockSkew)) || rd.Time.After(now.Add(MaxClockSkew)) {
+		return nil, fmt.Errorf("%s: signed for %s at %s, not for %s now", api.AuthHeader, rd.Path, rd.Time.UTC().Format(time.RFC3339), r.URL.Path)
+	}
+	p, ok := snap.Party(st.Signers[0])
+	if !ok {
+		if a := snap.Authority(); a != nil && a.Name() == st.Signers[0] {
+			return &policy.Party{Name: a.Name(), Kind: policy.PublicBody}, nil
+		}
+		return nil, fmt.Errorf("%s: %s is not a registered party", api.AuthHeader, st.Signers[0])
+	}
+	return p, nil
+}
+
+// isAuthority reports whether a reader is the authority.
+func (n *Node) isAuthority(snap *state.Snapshot, who *policy.Party) bool {
+	a := snap.Authority()
+	return who != nil && a != nil && who.Name == a.Name()
 }
 
 // handleApplications lists the applications for conditional sharing

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/xjdata/cleanroom/audit"
 	"github.com/xjdata/cleanroom/client"
@@ -224,4 +225,36 @@ func TestApplications(t *testing.T) {
 	require.NoError(t, err)
 	_, err = r.c.Submit(context.Background(), msg)
 	require.ErrorContains(t, err, "msb countersigned it for dataset permits, which bank has no approved application for (Art. 34)")
+}
+
+// TestSecretCatalogue checks Art. 25: a dataset marked secret-catalogue is
+// listed to public bodies, the authority and its holder only.
+func TestSecretCatalogue(t *testing.T) {
+	r := newRoom(t, 5)
+	d := policy.Dataset{Name: "sanctions", Holder: "grid", Source: "grid compliance office", Schema: schemas["permits"], Declaration: testDeclaration,
+		Sharing: policy.ShareConditional, Conditions: "by application", Opening: policy.OpenConditional, Level: policy.General, SecretCatalogue: true}
+	r.submit(statement.KindDataset, d, r.parties["grid"].signer)
+	names := func(signer string) []string {
+		var s note.Signer
+		if signer != "" {
+			s = r.parties[signer].signer
+		}
+		cat, err := r.c.CatalogAs(context.Background(), s)
+		require.NoError(t, err)
+		var out []string
+		for _, d := range cat {
+			out = append(out, d.Name)
+		}
+		return out
+	}
+	require.NotContains(t, names(""), "sanctions", "anonymous")
+	require.NotContains(t, names("bank"), "sanctions", "an enterprise")
+	require.Contains(t, names("bank"), "loans")
+	require.Contains(t, names("grid"), "sanctions", "its holder")
+	require.Contains(t, names("msb"), "sanctions", "a public body")
+	require.Contains(t, names("bureau"), "sanctions", "the authority")
+
+	// A read signed by an unregistered key, or for another path, is refused.
+	_, err := r.c.CatalogAs(context.Background(), r.parties["stranger"].signer)
+	require.ErrorContains(t, err, "Cleanroom-Auth")
 }

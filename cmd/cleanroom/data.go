@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/xjdata/cleanroom/query"
 	"github.com/xjdata/cleanroom/schema"
+	"golang.org/x/mod/sumdb/note"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,35 +165,7 @@ come from the provider's agent directory (--agent-dir).`,
 	up.Flags().StringVar(&upAgent, "agent-dir", "", "with --he: the provider's agent directory (collective and fingerprint keys)")
 	up.MarkFlagRequired("dataset")
 
-	list := &cobra.Command{
-		Use:     "list",
-		Short:   "List the catalogue (Art. 25)",
-		Example: "  cleanroom dataset list --node-info data/node.json",
-		Args:    cobra.NoArgs,
-	}
-	mkList := conn(list)
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := mkList()
-		if err != nil {
-			return err
-		}
-		cx, cancel := ctx()
-		defer cancel()
-		cat, err := c.Catalog(cx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DATASET\tHOLDER\tSOURCE\tSHARING\tOPENING\tLEVEL\tROWS\tCOLUMNS")
-		for _, d := range cat {
-			var cols []string
-			for _, c := range d.Schema.Columns {
-				cols = append(cols, c.Name+":"+string(c.Type))
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", d.Name, d.Holder, d.Source, d.Sharing, d.Opening, d.Level, d.Rows, strings.Join(cols, " "))
-		}
-		return tw.Flush()
-	}
+	list := newCatalog("list", "  cleanroom dataset list --node-info data/node.json")
 	ds.AddCommand(reg, up, list, newSeal(), newDestroy())
 	return ds
 }
@@ -606,4 +579,56 @@ func modeOf(cx context.Context, c *client.Client, letter, sql string) (policy.Mo
 		}
 	}
 	return "", nil
+}
+
+// newCatalog returns the verb that lists the catalogue (Art. 25), as
+// "catalog" or as "dataset list".
+func newCatalog(name, example string) *cobra.Command {
+	var key string
+	cmd := &cobra.Command{
+		Use:   name + " [--key KEY]",
+		Short: "List the catalogue of datasets (Art. 25)",
+		Long: `The catalogue lists every dataset with its holder, source department, data
+source statement, classes (Art. 33, 35), level (Art. 56), rows and columns.
+Datasets marked secret-catalogue are listed only to public bodies, the
+authority and their holder: give --key to read as your party (a signed read,
+not logged).`,
+		Example: example,
+		Args:    cobra.NoArgs,
+	}
+	mk := conn(cmd)
+	cmd.RunE = func(*cobra.Command, []string) error {
+		c, err := mk()
+		if err != nil {
+			return err
+		}
+		var signer note.Signer
+		if key != "" {
+			if signer, _, err = keys.LoadSigner(key); err != nil {
+				return err
+			}
+		}
+		cx, cancel := ctx()
+		defer cancel()
+		cat, err := c.CatalogAs(cx, signer)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DATASET\tHOLDER\tSOURCE\tSHARING\tOPENING\tLEVEL\tROWS\tCOLUMNS")
+		for _, d := range cat {
+			var cols []string
+			for _, c := range d.Schema.Columns {
+				cols = append(cols, c.Name+":"+string(c.Type))
+			}
+			name := d.Name
+			if d.SecretCatalogue {
+				name += " (secret catalogue)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", name, d.Holder, d.Source, d.Sharing, d.Opening, d.Level, d.Rows, strings.Join(cols, " "))
+		}
+		return tw.Flush()
+	}
+	cmd.Flags().StringVar(&key, "key", "", "read as this party (sees the secret catalogue if allowed)")
+	return cmd
 }

@@ -9,7 +9,8 @@
 //	cleanroom party register --key AUTHORITY.key --party-key NAME.key --kind KIND --jurisdiction CC
 //	cleanroom dataset register --key HOLDER.key --spec DATASET.json
 //	cleanroom dataset upload --key HOLDER.key --dataset NAME [--he --commitment ID --agent-dir DIR] FILE.csv
-//	cleanroom dataset list
+//	cleanroom dataset list [--key KEY]
+//	cleanroom catalog [--key KEY]
 //	cleanroom dataset seal --key KEY --reason TEXT DATASET
 //	cleanroom dataset destroy --key KEY --reason TEXT DATASET
 //	cleanroom mhe setup --key AUTHORITY.key --providers A,B,C
@@ -114,6 +115,7 @@ tamper-evident ledger that auditors verify offline.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newKeygen(), newNode(), newParty(), newDataset(), newCommitment(), newScenario(), newBudget(), newQuery(), newAudit(), newAgent(), newMHE(), newIncident(), newExport(), newCalendar(), newApplication(), newReport())
+	root.AddCommand(newKeygen(), newNode(), newParty(), newDataset(), newCommitment(), newScenario(), newBudget(), newQuery(), newAudit(), newAgent(), newMHE(), newIncident(), newExport(), newCalendar(), newApplication(), newReport(),
+		newCatalog("catalog", "  cleanroom catalog --node-info data/node.json --key keys/msb.key"))
 	return root
 }

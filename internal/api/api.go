@@ -28,6 +28,8 @@
 package api
 
 import (
+	"time"
+
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/protocols/dp"
 	"github.com/xjdata/cleanroom/query"
@@ -37,6 +39,17 @@ import (
 // StatementHeader carries the signed upload statement, base64 (standard
 // encoding), on PUT /v1/uploads.
 const StatementHeader = "Cleanroom-Statement"
+
+// AuthHeader carries, on a read that depends on who asks (GET
+// /v1/catalog), a signed "read" statement, base64: Read naming the path
+// and the time, within the node's allowed clock skew. It is not logged.
+const AuthHeader = "Cleanroom-Auth"
+
+// Read is the body of a read statement.
+type Read struct {
+	Path string    `json:"path"`
+	Time time.Time `json:"time"`
+}
 
 // Info describes the node.
 type Info struct {

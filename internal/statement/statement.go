@@ -67,12 +67,13 @@ const (
 	KindCalendar   Kind = "calendar"           // the authority loads the calendar of working days (Art. 34)
 	KindApply      Kind = "application"        // an applicant applies for a conditionally shared dataset (Art. 34)
 	KindAnswer     Kind = "application-answer" // the holder approves or refuses an application (Art. 34)
+	KindRead       Kind = "read"               // a party identifies itself on a read (never logged)
 )
 
 var kinds = map[Kind]bool{KindParty: true, KindDataset: true, KindUpload: true, KindLetter: true,
 	KindApproval: true, KindScenario: true, KindRevocation: true, KindQuery: true,
 	KindAgent: true, KindHESetup: true, KindHEShare: true, KindIncident: true, KindSeal: true, KindExport: true, KindDestroy: true,
-	KindCalendar: true, KindApply: true, KindAnswer: true}
+	KindCalendar: true, KindApply: true, KindAnswer: true, KindRead: true}
 
 // ErrMalformed is wrapped by every error about a statement's form (as
 // opposed to its signatures).

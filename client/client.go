@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/state"
 	"golang.org/x/mod/sumdb/note"
 	"io"
 	"iter"
@@ -226,6 +227,23 @@ func (c *Client) Applications(ctx context.Context, overdue bool) ([]api.Applicat
 		path += "?overdue=1"
 	}
 	return out, c.do(ctx, http.MethodGet, path, nil, nil, &out)
+}
+
+// Corrections lists the correction requests (Art. 26(3)), only the open
+// ones if open is set.
+func (c *Client) Corrections(ctx context.Context, open bool) ([]policy.CorrectionState, error) {
+	var out []policy.CorrectionState
+	path := "/v1/corrections"
+	if open {
+		path += "?open=1"
+	}
+	return out, c.do(ctx, http.MethodGet, path, nil, nil, &out)
+}
+
+// Acts lists the recorded data-handling acts (Art. 57(4)).
+func (c *Client) Acts(ctx context.Context) ([]state.ActRecord, error) {
+	var out []state.ActRecord
+	return out, c.do(ctx, http.MethodGet, "/v1/acts", nil, nil, &out)
 }
 
 // Incidents lists the incidents on record, open and closed (Art. 57(6)).

@@ -39,6 +39,8 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/catalog", n.handleCatalog)
 	mux.HandleFunc("GET /v1/incidents", n.handleIncidents)
 	mux.HandleFunc("GET /v1/applications", n.handleApplications)
+	mux.HandleFunc("GET /v1/corrections", n.handleCorrections)
+	mux.HandleFunc("GET /v1/acts", n.handleActs)
 	mux.HandleFunc("GET /v1/letters/{id}", n.handleLetter)
 	mux.HandleFunc("GET /v1/ledger/checkpoint", n.handleCheckpoint)
 	mux.HandleFunc("GET /v1/ledger/entries", n.handleEntries)
@@ -132,7 +134,8 @@ func (n *Node) handleStatement(w http.ResponseWriter, r *http.Request) {
 	var letterID string
 	switch st.Kind {
 	case statement.KindParty, statement.KindDataset, statement.KindApproval, statement.KindScenario, statement.KindRevocation, statement.KindAgent,
-		statement.KindIncident, statement.KindSeal, statement.KindExport, statement.KindCalendar, statement.KindApply, statement.KindAnswer:
+		statement.KindIncident, statement.KindSeal, statement.KindExport, statement.KindCalendar, statement.KindApply, statement.KindAnswer,
+		statement.KindCorrection, statement.KindCorrected, statement.KindAct:
 	case statement.KindLetter:
 		if l, err := policy.ParseLetter(st.Body); err == nil {
 			letterID = l.ID
@@ -307,6 +310,28 @@ func (n *Node) handleApplications(w http.ResponseWriter, r *http.Request) {
 		if od := a.Overdue(now); od || r.URL.Query().Get("overdue") == "" {
 			out = append(out, api.Application{ApplicationState: a, Overdue: od})
 		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleCorrections lists the correction requests (Art. 26(3)); ?open=1
+// keeps those not answered yet.
+func (n *Node) handleCorrections(w http.ResponseWriter, r *http.Request) {
+	out := []policy.CorrectionState{}
+	for _, c := range n.durableSnapshot().Corrections() {
+		if c.Answer == nil || r.URL.Query().Get("open") == "" {
+			out = append(out, c)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleActs lists the recorded copy, export, de-identification and
+// destruction acts (Art. 57(4)).
+func (n *Node) handleActs(w http.ResponseWriter, r *http.Request) {
+	out := n.durableSnapshot().Acts()
+	if out == nil {
+		out = []state.ActRecord{}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -258,3 +258,50 @@ func TestSecretCatalogue(t *testing.T) {
 	_, err := r.c.CatalogAs(context.Background(), r.parties["stranger"].signer)
 	require.ErrorContains(t, err, "Cleanroom-Auth")
 }
+
+// TestCorrections covers Art. 26(3): any registered party asks the holder
+// of public data for a correction; only the holder answers, once.
+func TestCorrections(t *testing.T) {
+	r := newRoom(t, 5)
+	c := policy.Correction{ID: "C-1", Dataset: "registry", Column: "industry", Description: "E00001 is in section C, not B"}
+	require.Contains(t, r.refused(statement.KindCorrection, policy.Correction{ID: "C-0", Dataset: "loans", Description: "x"}, "grid"), "not public data")
+	require.Contains(t, r.refused(statement.KindCorrection, policy.Correction{ID: "C-0", Dataset: "registry", Column: "nope", Description: "x"}, "bank"), "has no column nope")
+	require.Contains(t, r.refused(statement.KindCorrection, policy.Correction{ID: "C-0", Dataset: "registry"}, "bank"), "say what is wrong")
+	r.submit(statement.KindCorrection, c, r.parties["bank"].signer)
+	open, err := r.c.Corrections(context.Background(), true)
+	require.NoError(t, err)
+	require.Len(t, open, 1)
+	require.Equal(t, "bank", open[0].Filer)
+	require.Equal(t, "msb", open[0].Holder)
+
+	ans := policy.CorrectionAnswer{Correction: "C-1", Accepted: true, Response: "corrected"}
+	require.Contains(t, r.refused(statement.KindCorrected, ans, "grid"), "answered by msb, the holder of dataset registry")
+	require.Contains(t, r.refused(statement.KindCorrected, policy.CorrectionAnswer{Correction: "C-1"}, "msb"), "a response is required")
+	r.submit(statement.KindCorrected, ans, r.parties["msb"].signer)
+	require.Contains(t, r.refused(statement.KindCorrected, ans, "msb"), "already answered")
+	open, err = r.c.Corrections(context.Background(), true)
+	require.NoError(t, err)
+	require.Empty(t, open)
+	all, err := r.c.Corrections(context.Background(), false)
+	require.NoError(t, err)
+	require.True(t, all[0].Answer.Accepted)
+}
+
+// TestActs covers Art. 57(4): copies, exports, de-identification and
+// destruction outside the clean room are recorded with who, what and why.
+func TestActs(t *testing.T) {
+	r := newRoom(t, 5)
+	act := policy.Act{Kind: policy.ActCopy, Dataset: "registry", What: "nightly backup", Why: "retention duty", Recipient: "bureau"}
+	require.Contains(t, r.refused(statement.KindAct, act, "bank"), "recorded by its holder or the authority")
+	require.Contains(t, r.refused(statement.KindAct, policy.Act{Kind: "leak", Dataset: "registry", What: "x", Why: "y"}, "msb"), "unknown kind")
+	require.Contains(t, r.refused(statement.KindAct, policy.Act{Kind: policy.ActExport, Dataset: "registry", What: "x"}, "msb"), "say what was done and why")
+	r.submit(statement.KindAct, act, r.parties["msb"].signer)
+	r.submit(statement.KindAct, policy.Act{Kind: policy.ActDeidentify, Dataset: "electricity", What: "meter ids hashed", Why: "research release"}, r.parties["grid"].signer)
+	acts, err := r.c.Acts(context.Background())
+	require.NoError(t, err)
+	require.Len(t, acts, 2)
+	require.Equal(t, "msb", acts[0].By)
+	require.Equal(t, policy.ActCopy, acts[0].Kind)
+	require.Equal(t, "grid", acts[1].By)
+	require.Equal(t, r.now, acts[1].At.UTC())
+}

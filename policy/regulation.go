@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Incident is the body of an incident statement (Art. 57(6)): the
@@ -144,4 +145,88 @@ func checkWorkflows(s Snapshot, datasets []*Dataset, deny denyFunc) {
 func exportAssessed(s Snapshot, letter, recipient string) bool {
 	rs, ok := s.(RegulationSnapshot)
 	return ok && rs.ExportAssessed(letter, recipient)
+}
+
+// Correction is the body of a correction statement (Art. 26(3)): a
+// registered party asks the holder of a public dataset to correct it.
+type Correction struct {
+	ID      string `json:"id"`
+	Dataset string `json:"dataset"`
+	// Column names the data item concerned, if one.
+	Column      string `json:"column,omitempty"`
+	Description string `json:"description"`
+}
+
+// Validate checks the correction request's form.
+func (c *Correction) Validate() error {
+	if !letterIDRE.MatchString(c.ID) {
+		return fmt.Errorf("correction: invalid id %q (Art. 26(3))", c.ID)
+	}
+	if strings.TrimSpace(c.Description) == "" {
+		return fmt.Errorf("correction %s: say what is wrong (Art. 26(3))", c.ID)
+	}
+	return nil
+}
+
+// CorrectionAnswer is the body of a correction-answer statement, signed by
+// the dataset's holder: whether it corrected the data, and its response.
+type CorrectionAnswer struct {
+	Correction string `json:"correction"`
+	Accepted   bool   `json:"accepted"`
+	Response   string `json:"response"`
+}
+
+// Validate checks the answer's form.
+func (a *CorrectionAnswer) Validate() error {
+	if strings.TrimSpace(a.Response) == "" {
+		return fmt.Errorf("answer to correction %s: a response is required (Art. 26(3))", a.Correction)
+	}
+	return nil
+}
+
+// CorrectionState is a correction request as the state holds it.
+type CorrectionState struct {
+	Correction Correction        `json:"correction"`
+	Filer      string            `json:"filer"`
+	Holder     string            `json:"holder"`
+	Filed      time.Time         `json:"filed"`
+	Answer     *CorrectionAnswer `json:"answer,omitempty"`
+	Answered   time.Time         `json:"answered,omitempty"`
+}
+
+// ActKind is a kind of data-handling act (Art. 57(4)).
+type ActKind string
+
+// The acts a party records.
+const (
+	ActCopy       ActKind = "copy"
+	ActExport     ActKind = "export"
+	ActDeidentify ActKind = "de-identification"
+	ActDestroy    ActKind = "destruction"
+)
+
+// Act is the body of an act statement (Art. 57(4)): the holder of a
+// dataset, or the authority, records a copy, export, de-identification or
+// destruction of its data done outside the clean room, with what was done
+// and why; who is the signer.
+type Act struct {
+	Kind    ActKind `json:"kind"`
+	Dataset string  `json:"dataset"`
+	What    string  `json:"what"`
+	Why     string  `json:"why"`
+	// Recipient is who received an export or a copy, if anyone.
+	Recipient string `json:"recipient,omitempty"`
+}
+
+// Validate checks the act's form.
+func (a *Act) Validate() error {
+	switch a.Kind {
+	case ActCopy, ActExport, ActDeidentify, ActDestroy:
+	default:
+		return fmt.Errorf("act: unknown kind %q (want copy, export, de-identification or destruction; Art. 57(4))", a.Kind)
+	}
+	if strings.TrimSpace(a.What) == "" || strings.TrimSpace(a.Why) == "" {
+		return fmt.Errorf("act on %s: say what was done and why (Art. 57(4))", a.Dataset)
+	}
+	return nil
 }

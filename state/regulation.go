@@ -21,6 +21,8 @@ const tReg = "regulation"
 // assessment ("export/<letter>/<recipient>").
 type regRec struct {
 	ID          string
+	Correction  *policy.CorrectionState
+	Act         *ActRecord
 	Calendar    *policy.Calendar
 	Application *policy.ApplicationState
 	Incident    *policy.Incident
@@ -339,3 +341,110 @@ func (v *Snapshot) Applications() []policy.ApplicationState {
 
 // Calendar returns the calendar of working days in force.
 func (v *Snapshot) Calendar() *policy.Calendar { return calendarOf(v.txn) }
+
+func applyCorrection(txn *memdb.Txn, st *statement.Statement, at time.Time) error {
+	var c policy.Correction
+	if err := st.Decode(&c); err != nil {
+		return err
+	}
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if len(st.Signers) != 1 {
+		return fmt.Errorf("correction %s: one party files it (Art. 26(3))", c.ID)
+	}
+	raw, _ := txn.First(tDatasets, "id", c.Dataset)
+	if raw == nil {
+		return fmt.Errorf("correction %s: dataset %s is not in the catalogue (Art. 26(3))", c.ID, c.Dataset)
+	}
+	d := raw.(*datasetRec).Dataset
+	hr, _ := txn.First(tParties, "id", d.Holder)
+	if hr == nil || !hr.(*partyRec).Party.Public() {
+		return fmt.Errorf("correction %s: dataset %s is not public data; corrections are asked of public data (Art. 26(3))", c.ID, c.Dataset)
+	}
+	if c.Column != "" && d.Schema.Index(c.Column) < 0 {
+		return fmt.Errorf("correction %s: dataset %s has no column %s (Art. 26(3))", c.ID, c.Dataset, c.Column)
+	}
+	if regGet(txn, "correction/"+c.ID) != nil {
+		return conflictf("correction %s was already filed", c.ID)
+	}
+	must(txn.Insert(tReg, &regRec{ID: "correction/" + c.ID, Correction: &policy.CorrectionState{
+		Correction: c, Filer: st.Signers[0], Holder: d.Holder, Filed: at}}))
+	return nil
+}
+
+func applyCorrected(txn *memdb.Txn, st *statement.Statement, at time.Time) error {
+	var a policy.CorrectionAnswer
+	if err := st.Decode(&a); err != nil {
+		return err
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	r := regGet(txn, "correction/"+a.Correction)
+	if r == nil {
+		return fmt.Errorf("answer: correction %s is not on record (Art. 26(3))", a.Correction)
+	}
+	prev := r.Correction
+	if !st.SignedBy(prev.Holder) {
+		return fmt.Errorf("correction %s is answered by %s, the holder of dataset %s (Art. 26(3))", a.Correction, prev.Holder, prev.Correction.Dataset)
+	}
+	if prev.Answer != nil {
+		return conflictf("correction %s was already answered", a.Correction)
+	}
+	s := *prev
+	s.Answer, s.Answered = &a, at
+	must(txn.Insert(tReg, &regRec{ID: r.ID, Correction: &s}))
+	return nil
+}
+
+func applyAct(txn *memdb.Txn, m *metaRec, st *statement.Statement, at time.Time) error {
+	var a policy.Act
+	if err := st.Decode(&a); err != nil {
+		return err
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	ok, err := byAuthorityOrHolders(txn, m, st, []string{a.Dataset})
+	if err != nil {
+		return fmt.Errorf("act: %w (Art. 57(4))", err)
+	}
+	if !ok {
+		return fmt.Errorf("an act on dataset %s is recorded by its holder or the authority (Art. 57(4))", a.Dataset)
+	}
+	n := 0
+	it, _ := txn.Get(tReg, "id_prefix", "act/")
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		n++
+	}
+	must(txn.Insert(tReg, &regRec{ID: fmt.Sprintf("act/%08d", n), Act: &ActRecord{Act: a, By: st.Signers[0], At: at}}))
+	return nil
+}
+
+// ActRecord is an act as the state holds it: who recorded it and when.
+type ActRecord struct {
+	policy.Act
+	By string    `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// Corrections lists the correction requests, by id.
+func (v *Snapshot) Corrections() []policy.CorrectionState {
+	it, _ := v.txn.Get(tReg, "id_prefix", "correction/")
+	var out []policy.CorrectionState
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, *raw.(*regRec).Correction)
+	}
+	return out
+}
+
+// Acts lists the recorded acts in ledger order.
+func (v *Snapshot) Acts() []ActRecord {
+	it, _ := v.txn.Get(tReg, "id_prefix", "act/")
+	var out []ActRecord
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, *raw.(*regRec).Act)
+	}
+	return out
+}

@@ -339,7 +339,8 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 	case statement.KindDataset, statement.KindUpload, statement.KindLetter, statement.KindApproval,
 		statement.KindScenario, statement.KindRevocation, statement.KindAgent, statement.KindHESetup,
 		statement.KindIncident, statement.KindSeal, statement.KindExport, statement.KindDestroy,
-		statement.KindCalendar, statement.KindApply, statement.KindAnswer:
+		statement.KindCalendar, statement.KindApply, statement.KindAnswer,
+		statement.KindCorrection, statement.KindCorrected, statement.KindAct:
 	default:
 		return fmt.Errorf("a %s statement cannot stand in a statement entry", st.Kind)
 	}
@@ -376,6 +377,12 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 		return applyApplication(txn, st, e.Time)
 	case statement.KindAnswer:
 		return applyAnswer(txn, st, e.Time)
+	case statement.KindCorrection:
+		return applyCorrection(txn, st, e.Time)
+	case statement.KindCorrected:
+		return applyCorrected(txn, st, e.Time)
+	case statement.KindAct:
+		return applyAct(txn, m, st, e.Time)
 	default:
 		return applyApproval(txn, m, st)
 	}

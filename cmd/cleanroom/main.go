@@ -28,6 +28,11 @@
 //	cleanroom scenario withdraw --key AUTHORITY.key --id ID --reason TEXT
 //	cleanroom incident declare|close --key KEY --id ID --datasets A,B --reason TEXT
 //	cleanroom incident list
+//	cleanroom correction file --key KEY --id ID --dataset NAME --description TEXT
+//	cleanroom correction answer --key HOLDER.key --id ID [--accepted] --response TEXT
+//	cleanroom correction list [--open]
+//	cleanroom act record --key KEY --kind KIND --dataset NAME --what TEXT --why TEXT
+//	cleanroom act list
 //	cleanroom export approve --key AUTHORITY.key --commitment ID --recipient PARTY --reference TEXT
 //	cleanroom budget show ID
 //	cleanroom query --key KEY --commitment ID [--epsilon E] [--mode sealed|he] [--dry-run] "SQL"
@@ -116,6 +121,6 @@ tamper-evident ledger that auditors verify offline.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newKeygen(), newNode(), newParty(), newDataset(), newCommitment(), newScenario(), newBudget(), newQuery(), newAudit(), newAgent(), newMHE(), newIncident(), newExport(), newCalendar(), newApplication(), newReport(),
-		newCatalog("catalog", "  cleanroom catalog --node-info data/node.json --key keys/msb.key"))
+		newCatalog("catalog", "  cleanroom catalog --node-info data/node.json --key keys/msb.key"), newCorrection(), newAct())
 	return root
 }

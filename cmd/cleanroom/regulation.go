@@ -324,3 +324,146 @@ their deadline, for the provider, the authority and auditors.`,
 	a.AddCommand(file, answer, list)
 	return a
 }
+
+func newCorrection() *cobra.Command {
+	c := &cobra.Command{Use: "correction", Short: "Ask for and answer corrections of public data (Art. 26(3))"}
+	var key, id, dataset, column, description string
+	file := &cobra.Command{
+		Use:   "file --key KEY --id ID --dataset NAME [--column COL] --description TEXT",
+		Short: "Ask the holder of a public dataset to correct it",
+		Long: `file sends a correction request on a public dataset (one held by a public
+body or a public-service operator; Art. 26(3)), signed by any registered
+party. It is routed to the holder, whose answer is recorded; 'correction
+list --open' shows those waiting.`,
+		Example: `  cleanroom correction file --node-info data/node.json --key keys/bank.key --id C-1 --dataset registry --column region --description "91650100MA0000001X moved to 昌吉 in 2024"`,
+		Args:    cobra.NoArgs,
+	}
+	mkF := conn(file)
+	file.RunE = func(*cobra.Command, []string) error {
+		return signAndSubmit(mkF, key, statement.KindCorrection, policy.Correction{ID: id, Dataset: dataset, Column: column, Description: description},
+			"correction "+id+" filed with the holder of "+dataset)
+	}
+	keyFlag(file, &key, "your")
+	file.Flags().StringVar(&id, "id", "", "request id (required)")
+	file.Flags().StringVar(&dataset, "dataset", "", "the dataset (required)")
+	file.Flags().StringVar(&column, "column", "", "the column concerned, if one")
+	file.Flags().StringVar(&description, "description", "", "what is wrong (required)")
+	for _, f := range []string{"id", "dataset", "description"} {
+		file.MarkFlagRequired(f)
+	}
+
+	var akey, aid, response string
+	var accepted bool
+	answer := &cobra.Command{
+		Use:     "answer --key HOLDER.key --id ID [--accepted] --response TEXT",
+		Short:   "Answer a correction request as the dataset's holder",
+		Long:    `answer records the holder's response to a correction request (Art. 26(3)): --accepted if the data was corrected, and the response either way.`,
+		Example: `  cleanroom correction answer --node-info data/node.json --key keys/msb.key --id C-1 --accepted --response "corrected in upload of 2026-12-01"`,
+		Args:    cobra.NoArgs,
+	}
+	mkA := conn(answer)
+	answer.RunE = func(*cobra.Command, []string) error {
+		return signAndSubmit(mkA, akey, statement.KindCorrected, policy.CorrectionAnswer{Correction: aid, Accepted: accepted, Response: response},
+			"correction "+aid+" answered")
+	}
+	keyFlag(answer, &akey, "the holder's")
+	answer.Flags().StringVar(&aid, "id", "", "request id (required)")
+	answer.Flags().BoolVar(&accepted, "accepted", false, "the data was corrected")
+	answer.Flags().StringVar(&response, "response", "", "the response (required)")
+	answer.MarkFlagRequired("id")
+	answer.MarkFlagRequired("response")
+
+	var open bool
+	list := &cobra.Command{
+		Use:     "list [--open]",
+		Short:   "List correction requests; --open: those not answered yet",
+		Example: "  cleanroom correction list --node-info data/node.json --open",
+		Args:    cobra.NoArgs,
+	}
+	mkL := conn(list)
+	list.RunE = func(*cobra.Command, []string) error {
+		cl, err := mkL()
+		if err != nil {
+			return err
+		}
+		cx, cancel := ctx()
+		defer cancel()
+		cs, err := cl.Corrections(cx, open)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tDATASET\tFILER\tHOLDER\tSTATUS\tDESCRIPTION")
+		for _, c := range cs {
+			status := "open"
+			if c.Answer != nil {
+				status = "rejected: " + c.Answer.Response
+				if c.Answer.Accepted {
+					status = "corrected: " + c.Answer.Response
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Correction.ID, c.Correction.Dataset, c.Filer, c.Holder, status, c.Correction.Description)
+		}
+		return tw.Flush()
+	}
+	list.Flags().BoolVar(&open, "open", false, "only those not answered yet")
+	c.AddCommand(file, answer, list)
+	return c
+}
+
+func newAct() *cobra.Command {
+	a := &cobra.Command{Use: "act", Short: "Record copies, exports, de-identification and destruction of data (Art. 57(4))"}
+	var key, kind, dataset, what, why, recipient string
+	record := &cobra.Command{
+		Use:   "record --key KEY --kind copy|export|de-identification|destruction --dataset NAME --what TEXT --why TEXT",
+		Short: "Record a data-handling act done outside the clean room",
+		Long: `record logs, signed by the dataset's holder or the authority, an act of
+copying, exporting, de-identifying or destroying the dataset's data done
+outside the clean room (Art. 57(4)): who (the signer), what and why, and the
+recipient of a copy or export. Acts inside the clean room are logged by the
+node itself (uploads, releases, destroy).`,
+		Example: `  cleanroom act record --node-info data/node.json --key keys/msb.key --kind copy --dataset registry --what "nightly backup to the bureau's archive" --why "retention duty" --recipient databureau`,
+		Args:    cobra.NoArgs,
+	}
+	mk := conn(record)
+	record.RunE = func(*cobra.Command, []string) error {
+		return signAndSubmit(mk, key, statement.KindAct, policy.Act{Kind: policy.ActKind(kind), Dataset: dataset, What: what, Why: why, Recipient: recipient},
+			kind+" of "+dataset+" recorded")
+	}
+	keyFlag(record, &key, "the holder's or the authority's")
+	record.Flags().StringVar(&kind, "kind", "", "copy, export, de-identification or destruction (required)")
+	record.Flags().StringVar(&dataset, "dataset", "", "the dataset (required)")
+	record.Flags().StringVar(&what, "what", "", "what was done (required)")
+	record.Flags().StringVar(&why, "why", "", "why (required)")
+	record.Flags().StringVar(&recipient, "recipient", "", "who received a copy or an export")
+	for _, f := range []string{"kind", "dataset", "what", "why"} {
+		record.MarkFlagRequired(f)
+	}
+	list := &cobra.Command{
+		Use:     "list",
+		Short:   "List the recorded acts",
+		Example: "  cleanroom act list --node-info data/node.json",
+		Args:    cobra.NoArgs,
+	}
+	mkL := conn(list)
+	list.RunE = func(*cobra.Command, []string) error {
+		cl, err := mkL()
+		if err != nil {
+			return err
+		}
+		cx, cancel := ctx()
+		defer cancel()
+		acts, err := cl.Acts(cx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "WHEN (UTC)\tBY\tKIND\tDATASET\tWHAT\tWHY\tRECIPIENT")
+		for _, a := range acts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.At.UTC().Format("2006-01-02 15:04"), a.By, a.Kind, a.Dataset, a.What, a.Why, a.Recipient)
+		}
+		return tw.Flush()
+	}
+	a.AddCommand(record, list)
+	return a
+}

@@ -11,6 +11,8 @@
 //	GET  /v1/catalog              []DatasetInfo (Art. 25)
 //	GET  /v1/incidents            []policy.Incident, open and closed (Art. 57(6))
 //	GET  /v1/applications[?overdue=1]  []Application (Art. 34)
+//	GET  /v1/corrections[?open=1]      []policy.CorrectionState (Art. 26(3))
+//	GET  /v1/acts                      []state.ActRecord (Art. 57(4))
 //	GET  /v1/letters/{id}         LetterStatus
 //	GET  /v1/ledger/checkpoint    the latest signed checkpoint (text)
 //	GET  /v1/ledger/entries?from=N&count=M   Entries

@@ -68,12 +68,16 @@ const (
 	KindApply      Kind = "application"        // an applicant applies for a conditionally shared dataset (Art. 34)
 	KindAnswer     Kind = "application-answer" // the holder approves or refuses an application (Art. 34)
 	KindRead       Kind = "read"               // a party identifies itself on a read (never logged)
+	KindCorrection Kind = "correction"         // a party asks for a correction of public data (Art. 26(3))
+	KindCorrected  Kind = "correction-answer"  // the holder answers a correction request (Art. 26(3))
+	KindAct        Kind = "act"                // a holder records a copy, export, de-identification or destruction (Art. 57(4))
 )
 
 var kinds = map[Kind]bool{KindParty: true, KindDataset: true, KindUpload: true, KindLetter: true,
 	KindApproval: true, KindScenario: true, KindRevocation: true, KindQuery: true,
 	KindAgent: true, KindHESetup: true, KindHEShare: true, KindIncident: true, KindSeal: true, KindExport: true, KindDestroy: true,
-	KindCalendar: true, KindApply: true, KindAnswer: true, KindRead: true}
+	KindCalendar: true, KindApply: true, KindAnswer: true, KindRead: true,
+	KindCorrection: true, KindCorrected: true, KindAct: true}
 
 // ErrMalformed is wrapped by every error about a statement's form (as
 // opposed to its signatures).

@@ -305,3 +305,21 @@ func TestActs(t *testing.T) {
 	require.Equal(t, "grid", acts[1].By)
 	require.Equal(t, r.now, acts[1].At.UTC())
 }
+
+// TestEndOfPurpose checks that a letter's end of purpose seals the
+// datasets it names, for every query from then on (Art. 31).
+func TestEndOfPurpose(t *testing.T) {
+	r := newRoom(t, 10)
+	l := r.defaultLetter("L-eop")
+	l.Datasets = l.Datasets[2:] // loans only
+	l.EndOfPurpose = r.now.Add(time.Hour)
+	r.letter(l, true, "bank")
+	loans := "SELECT l.green, COUNT(*) FROM loans l GROUP BY l.green"
+	_, err := r.query("bank", "L-1", "0.01", "", loans)
+	require.NoError(t, err, "before the end of purpose")
+	r.now = r.now.Add(time.Hour)
+	d := r.deniedWith("", loans, policy.CodeSealed)
+	require.Contains(t, d.String(), "dataset loans is sealed since the end of purpose of commitment letter L-eop")
+	_, err = r.query("bank", "L-1", "0.01", "", "SELECT r.industry, COUNT(*) FROM registry r GROUP BY r.industry")
+	require.NoError(t, err, "the datasets it does not name are untouched")
+}

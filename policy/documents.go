@@ -423,6 +423,9 @@ type Letter struct {
 	Safeguards []string  `json:"safeguards"`
 	NotBefore  time.Time `json:"not_before"`
 	NotAfter   time.Time `json:"not_after"`
+	// EndOfPurpose, if set, is when the purpose ends: from then on the
+	// datasets the letter names are sealed (Art. 31).
+	EndOfPurpose time.Time `json:"end_of_purpose,omitzero"`
 	// MinGroupSize is the smallest number of units a released group may
 	// have; important and core data take at least 20 and 50 (Art. 56).
 	MinGroupSize int64 `json:"min_group_size"`
@@ -459,6 +462,9 @@ func (l *Letter) Validate() error {
 	}
 	if l.NotBefore.IsZero() || !l.NotAfter.After(l.NotBefore) {
 		return bad("validity window must have not_before before not_after")
+	}
+	if !l.EndOfPurpose.IsZero() && !l.EndOfPurpose.After(l.NotBefore) {
+		return bad("the end of purpose must come after not_before")
 	}
 	if l.MinGroupSize < 1 {
 		return bad("min_group_size must be at least 1")

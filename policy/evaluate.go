@@ -188,7 +188,7 @@ func Evaluate(s Snapshot, in Input) *Decision {
 	checkLetter(s, ls, in, deny)
 	recipient := checkRecipient(s, l, in, deny)
 	datasets := checkDatasets(s, l, in, recipient, deny)
-	checkWorkflows(s, datasets, deny)
+	checkWorkflows(s, datasets, in.Time, deny)
 	checkColumns(s, l, in.Plan, deny)
 
 	per, err := dp.ParseEpsilon(req.Epsilon)

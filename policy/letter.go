@@ -74,6 +74,7 @@
 //	safeguard            one or more   a text
 //	not-before           once          a time
 //	not-after            once          a time, later than not-before
+//	end-of-purpose       at most once  a time, later than not-before
 //	min-group-size       once          an integer, at least 1
 //	max-groups-per-unit  once          an integer, at least 1
 //	noise                at most once  providers
@@ -85,7 +86,11 @@
 //	  column             zero or more  a column rule
 //	prohibitions         once          the text of Art. 36(2), exactly Prohibitions
 //
-// The keys noise and mode were added to version 1 as optional keys whose
+// "end-of-purpose" is when the purpose of the letter ends: from then on
+// every dataset the letter names is sealed (Art. 31), for every query
+// under any letter; without it the letter seals nothing.
+//
+// The keys end-of-purpose, noise and mode were added to version 1 as optional keys whose
 // absence keeps the meaning a letter had before them, so every letter
 // written before them reads and encodes as it did; a reader that does not
 // know them refuses a letter that has them. "noise: providers" says that in
@@ -233,6 +238,7 @@ const (
 	keySafeguard        = "safeguard"
 	keyNotBefore        = "not-before"
 	keyNotAfter         = "not-after"
+	keyEndOfPurpose     = "end-of-purpose"
 	keyMinGroupSize     = "min-group-size"
 	keyMaxGroupsPerUnit = "max-groups-per-unit"
 	keyNoise            = "noise"
@@ -248,9 +254,9 @@ const (
 // letterKeyOrder ranks each key by its place in a letter.
 var letterKeyOrder = map[string]int{
 	keyID: 1, keyApplicant: 2, keyScenario: 3, keyPurpose: 4, keySafeguard: 5,
-	keyNotBefore: 6, keyNotAfter: 7, keyMinGroupSize: 8, keyMaxGroupsPerUnit: 9,
-	keyNoise: 10, keyRecipient: 11, keyDataset: 12, keyEpsilon: 13, keyDelta: 14,
-	keyMode: 15, keyColumn: 16, keyProhibitions: 17,
+	keyNotBefore: 6, keyNotAfter: 7, keyEndOfPurpose: 8, keyMinGroupSize: 9, keyMaxGroupsPerUnit: 10,
+	keyNoise: 11, keyRecipient: 12, keyDataset: 13, keyEpsilon: 14, keyDelta: 15,
+	keyMode: 16, keyColumn: 17, keyProhibitions: 18,
 }
 
 // letterNext lists, for the key of a line ("" before the first), the keys
@@ -264,7 +270,8 @@ var letterNext = map[string][]string{
 	keyPurpose:          {keyPurpose, keySafeguard},
 	keySafeguard:        {keySafeguard, keyNotBefore},
 	keyNotBefore:        {keyNotAfter},
-	keyNotAfter:         {keyMinGroupSize},
+	keyNotAfter:         {keyEndOfPurpose, keyMinGroupSize},
+	keyEndOfPurpose:     {keyMinGroupSize},
 	keyMinGroupSize:     {keyMaxGroupsPerUnit},
 	keyMaxGroupsPerUnit: {keyNoise, keyRecipient, keyDataset},
 	keyNoise:            {keyRecipient, keyDataset},
@@ -280,7 +287,7 @@ var letterNext = map[string][]string{
 // letterOnce holds the keys that appear at most once (epsilon, delta and
 // mode once per dataset).
 var letterOnce = map[string]bool{
-	keyID: true, keyApplicant: true, keyScenario: true, keyNotBefore: true, keyNotAfter: true,
+	keyID: true, keyApplicant: true, keyScenario: true, keyNotBefore: true, keyNotAfter: true, keyEndOfPurpose: true,
 	keyMinGroupSize: true, keyMaxGroupsPerUnit: true, keyNoise: true, keyEpsilon: true,
 	keyDelta: true, keyMode: true, keyProhibitions: true,
 }
@@ -395,6 +402,9 @@ func (l *Letter) marshal() ([]byte, error) {
 	putList(keySafeguard, l.Safeguards)
 	putTime(keyNotBefore, l.NotBefore)
 	putTime(keyNotAfter, l.NotAfter)
+	if !l.EndOfPurpose.IsZero() {
+		putTime(keyEndOfPurpose, l.EndOfPurpose)
+	}
 	put(keyMinGroupSize, strconv.FormatInt(l.MinGroupSize, 10))
 	put(keyMaxGroupsPerUnit, strconv.FormatInt(l.MaxGroupsPerUnit, 10))
 	if l.Noise == NoiseProviders {
@@ -819,6 +829,8 @@ func (p *letterParser) value(key, v string) string {
 		l.NotBefore, msg = parseLetterTime(v)
 	case keyNotAfter:
 		l.NotAfter, msg = parseLetterTime(v)
+	case keyEndOfPurpose:
+		l.EndOfPurpose, msg = parseLetterTime(v)
 	case keyMinGroupSize:
 		l.MinGroupSize, msg = parseLetterInt(v)
 	case keyMaxGroupsPerUnit:

@@ -101,6 +101,7 @@ func variedLetter() *Letter {
 		Safeguards:       []string{"结果仅限本行风险管理部使用"},
 		NotBefore:        time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC),
 		NotAfter:         time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC),
+		EndOfPurpose:     time.Date(2026, 9, 30, 16, 0, 0, 0, time.UTC),
 		MinGroupSize:     20,
 		MaxGroupsPerUnit: 9223372036854775807,
 		Recipients:       []string{"bank", "audit-firm", "overseas-2"},

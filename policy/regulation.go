@@ -115,6 +115,9 @@ type RegulationSnapshot interface {
 	// ExportAssessed reports whether an export security assessment is on
 	// record for results of a letter delivered to a recipient abroad.
 	ExportAssessed(letter, recipient string) bool
+	// PurposeEnded returns the approved letter naming a dataset whose end
+	// of purpose is earliest, if that is at or before t.
+	PurposeEnded(dataset string, t time.Time) (letter string, at time.Time, ended bool)
 }
 
 // Reason codes of the regulation's workflows.
@@ -123,9 +126,10 @@ const (
 	CodeSealed   = "dataset-sealed"
 )
 
-// checkWorkflows denies a query that reads a sealed dataset or one under
+// checkWorkflows denies a query that reads a sealed dataset (sealed by a
+// statement, or by the end of purpose of a letter naming it) or one under
 // an open incident.
-func checkWorkflows(s Snapshot, datasets []*Dataset, deny denyFunc) {
+func checkWorkflows(s Snapshot, datasets []*Dataset, t time.Time, deny denyFunc) {
 	rs, ok := s.(RegulationSnapshot)
 	if !ok {
 		return
@@ -133,6 +137,8 @@ func checkWorkflows(s Snapshot, datasets []*Dataset, deny denyFunc) {
 	for _, ds := range datasets {
 		if why, sealed := rs.Sealed(ds.Name); sealed {
 			deny(CodeSealed, "Art. 31", "dataset %s is sealed: %s", ds.Name, why)
+		} else if l, at, ended := rs.PurposeEnded(ds.Name, t); ended {
+			deny(CodeSealed, "Art. 31", "dataset %s is sealed since the end of purpose of commitment letter %s at %s", ds.Name, l, at.UTC().Format(time.RFC3339))
 		}
 		for _, inc := range rs.OpenIncidents(ds.Name) {
 			deny(CodeIncident, "Art. 57(6)", "dataset %s is under incident %s until it is closed: %s", ds.Name, inc.ID, inc.Reason)

@@ -448,3 +448,21 @@ func (v *Snapshot) Acts() []ActRecord {
 	}
 	return out
 }
+
+// PurposeEnded implements policy.RegulationSnapshot.
+func (v *Snapshot) PurposeEnded(dataset string, t time.Time) (string, time.Time, bool) {
+	it, _ := v.txn.Get(tLetters, "id")
+	var letter string
+	var at time.Time
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		ls := raw.(*letterRec).State
+		l := &ls.Letter
+		if !ls.Approved || ls.Rejected != "" || l.EndOfPurpose.IsZero() || l.EndOfPurpose.After(t) {
+			continue
+		}
+		if _, ok := l.Dataset(dataset); ok && (letter == "" || l.EndOfPurpose.Before(at)) {
+			letter, at = l.ID, l.EndOfPurpose
+		}
+	}
+	return letter, at, letter != ""
+}

@@ -323,3 +323,31 @@ func TestEndOfPurpose(t *testing.T) {
 	_, err = r.query("bank", "L-1", "0.01", "", "SELECT r.industry, COUNT(*) FROM registry r GROUP BY r.industry")
 	require.NoError(t, err, "the datasets it does not name are untouched")
 }
+
+// TestSourcesThroughTheAPI checks, through the node's API, that a dataset
+// needs its data-source statement (Art. 42(1)), that it is part of the
+// catalogue entry, and that a data item keeps one source (Art. 23).
+func TestSourcesThroughTheAPI(t *testing.T) {
+	r := newRoom(t, 5)
+	base := policy.Dataset{Name: "capital_2025", Holder: "msb", Source: "msb registry office", Schema: schemas["registry"],
+		Sharing: policy.ShareConditional, Conditions: "by application", Opening: policy.OpenConditional, Level: policy.General,
+		Items: []policy.DataItem{{Column: "capital", Item: "enterprise.registered_capital"}}}
+	require.Contains(t, r.refused(statement.KindDataset, base, "msb"), "a data-source statement is required")
+	base.Declaration = testDeclaration
+	r.submit(statement.KindDataset, base, r.parties["msb"].signer)
+
+	other := base
+	other.Name, other.Holder, other.Source = "capital_copy", "grid", "grid customer office"
+	msg := r.refused(statement.KindDataset, other, "grid")
+	require.Contains(t, msg, "data item enterprise.registered_capital already has its source: msb registry office (dataset capital_2025 of msb)")
+	require.Contains(t, msg, "(Art. 23)")
+
+	cat, err := r.c.Catalog(context.Background())
+	require.NoError(t, err)
+	for _, d := range cat {
+		if d.Name == "capital_2025" {
+			require.Equal(t, testDeclaration, d.Declaration)
+			require.Equal(t, base.Items, d.Items)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func Init(dir string, s Settings) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	b, _ := json.MarshalIndent(s, "", "  ")
-	return writeDurable(p, append(b, '\n'), 0o644)
+	return keys.WriteDurable(p, append(b, '\n'), 0o644)
 }
 
 // Open opens the agent in cfg.Dir: it loads its keys, verifies its copy
@@ -362,34 +362,4 @@ func (a *Agent) fingerprintKey() (*fingerprint.Key, error) {
 func sha256Hex(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
-}
-
-// writeDurable writes b to path atomically: a temporary file, fsync,
-// rename, fsync of the folder.
-func writeDurable(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/xjdata/cleanroom/internal/keys"
 	"io"
 	"io/fs"
 	"os"
@@ -101,7 +102,7 @@ func (c *ledgerCopy) append(entries [][]byte, signed []byte) error {
 	if err := c.f.Sync(); err != nil {
 		return err
 	}
-	if err := writeDurable(filepath.Join(c.dir, "checkpoint"), signed, 0o644); err != nil {
+	if err := keys.WriteDurable(filepath.Join(c.dir, "checkpoint"), signed, 0o644); err != nil {
 		return err
 	}
 	c.offs, c.end = append(c.offs, offs...), off

@@ -197,7 +197,7 @@ func (a *Agent) keygen(ctx context.Context, req *api.KeygenRequest) (*api.Keygen
 		if share, err = sk.PublicKeyShare(a.params, seed); err != nil {
 			return nil, err
 		}
-		if err := writeDurable(ckgPath, share, 0o600); err != nil {
+		if err := keys.WriteDurable(ckgPath, share, 0o600); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
@@ -230,7 +230,7 @@ func (a *Agent) secretShare(setup string, create bool) (*mhe.SecretShare, error)
 		if err != nil {
 			return nil, err
 		}
-		if err := writeDurable(p, b, 0o600); err != nil {
+		if err := keys.WriteDurable(p, b, 0o600); err != nil {
 			return nil, err
 		}
 		return sk, nil
@@ -259,7 +259,7 @@ func (a *Agent) shareFingerprintKey(snap *state.Snapshot, setup *policy.HESetup)
 			return nil, err
 		}
 		text, _ := k.MarshalText()
-		if err := writeDurable(p, append(text, '\n'), 0o600); err != nil {
+		if err := keys.WriteDurable(p, append(text, '\n'), 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -366,7 +366,7 @@ func (a *Agent) finish(ctx context.Context, req *api.FinishRequest) (*api.Finish
 		if old, err := os.ReadFile(p); err == nil && !bytes.Equal(bytes.TrimSpace(old), bytes.TrimSpace(text)) {
 			return nil, refuse("a different fingerprint key is already on file")
 		}
-		if err := writeDurable(p, append(bytes.TrimSpace(text), '\n'), 0o600); err != nil {
+		if err := keys.WriteDurable(p, append(bytes.TrimSpace(text), '\n'), 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -374,7 +374,7 @@ func (a *Agent) finish(ctx context.Context, req *api.FinishRequest) (*api.Finish
 	if err != nil {
 		return nil, err
 	}
-	if err := writeDurable(filepath.Join(a.cfg.Dir, "collective.pk"), pb, 0o644); err != nil {
+	if err := keys.WriteDurable(filepath.Join(a.cfg.Dir, "collective.pk"), pb, 0o644); err != nil {
 		return nil, err
 	}
 	a.log.Info("collective key verified", "setup", setup.ID, "key_sha256", k.KeySHA256)

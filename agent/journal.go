@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/xjdata/cleanroom/internal/keys"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -91,7 +92,7 @@ func (j *journal) record(rec *issued) error {
 	if err != nil {
 		return err
 	}
-	if err := writeDurable(j.path(rec.Result), b, 0o600); err != nil {
+	if err := keys.WriteDurable(j.path(rec.Result), b, 0o600); err != nil {
 		return fmt.Errorf("agent: journal: %w", err)
 	}
 	for _, c := range rec.Ciphers {

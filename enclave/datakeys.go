@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/xjdata/cleanroom/internal/keys"
 	"io"
 	"os"
 	"path/filepath"
@@ -57,7 +58,7 @@ func (k *DataKeys) identity(dataset string, create bool) (*age.HybridIdentity, e
 		if err != nil {
 			return nil, fmt.Errorf("enclave: data key of %s: %w", dataset, err)
 		}
-		if err := writeSecretFile(p, []byte(id.String()+"\n")); err != nil {
+		if err := keys.WriteSecret(p, []byte(id.String()+"\n")); err != nil {
 			return nil, fmt.Errorf("enclave: data key of %s: %w", dataset, err)
 		}
 		return id, nil
@@ -147,25 +148,4 @@ func (k *DataKeys) KeyHash(dataset string) (string, error) {
 	}
 	sum := sha256.Sum256([]byte(id.Recipient().String()))
 	return hex.EncodeToString(sum[:]), nil
-}
-
-// writeSecretFile writes b to a new file of mode 0600, synced, and syncs
-// its folder.
-func writeSecretFile(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -72,31 +73,15 @@ incident, until 'incident close'.`,
 			c.cmd.MarkFlagRequired(f)
 		}
 	}
-	list := &cobra.Command{
-		Use:     "list",
-		Short:   "List incidents, open and closed",
-		Example: "  cleanroom incident list --node-info data/node.json",
-		Args:    cobra.NoArgs,
-	}
-	mkL := conn(list)
-	list.RunE = func(*cobra.Command, []string) error {
-		c, err := mkL()
-		if err != nil {
-			return err
-		}
-		cx, cancel := ctx()
-		defer cancel()
-		incs, err := c.Incidents(cx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSTATUS\tDATASETS\tREASON")
-		for _, i := range incs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", i.ID, i.Status, strings.Join(i.Datasets, ","), i.Reason)
-		}
-		return tw.Flush()
-	}
+	list := listVerb("list", "List incidents, open and closed", "", "  cleanroom incident list --node-info data/node.json",
+		"ID\tSTATUS\tDATASETS\tREASON", func(cx context.Context, c *client.Client) ([][]string, error) {
+			incs, err := c.Incidents(cx)
+			var rows [][]string
+			for _, i := range incs {
+				rows = append(rows, []string{i.ID, string(i.Status), strings.Join(i.Datasets, ","), i.Reason})
+			}
+			return rows, err
+		})
 	inc.AddCommand(declare, closeCmd, list)
 	return inc
 }
@@ -279,47 +264,32 @@ a refusal without one). An answer after the deadline is recorded as late.`,
 	answer.MarkFlagRequired("id")
 
 	var overdue bool
-	list := &cobra.Command{
-		Use:   "list [--overdue]",
-		Short: "List applications with their deadlines; --overdue: those unanswered past it",
-		Long: `list shows every application for conditionally shared data (Art. 34) with its
+	list := listVerb("list [--overdue]", "List applications with their deadlines; --overdue: those unanswered past it",
+		`list shows every application for conditionally shared data (Art. 34) with its
 holder, deadline and answer; --overdue keeps those still unanswered past
 their deadline, for the provider, the authority and auditors.`,
-		Example: "  cleanroom application list --node-info data/node.json --overdue",
-		Args:    cobra.NoArgs,
-	}
-	mkL := conn(list)
-	list.RunE = func(*cobra.Command, []string) error {
-		c, err := mkL()
-		if err != nil {
-			return err
-		}
-		cx, cancel := ctx()
-		defer cancel()
-		apps, err := c.Applications(cx, overdue)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tAPPLICANT\tDATASET\tHOLDER\tDEADLINE (CST)\tSTATUS")
-		for _, a := range apps {
-			status := "pending"
-			switch {
-			case a.Answer != nil && a.Answer.Approve:
-				status = "approved: " + a.Answer.Conditions
-			case a.Answer != nil:
-				status = "refused: " + a.Answer.Reason
-			case a.Overdue:
-				status = "OVERDUE"
+		"  cleanroom application list --node-info data/node.json --overdue",
+		"ID\tAPPLICANT\tDATASET\tHOLDER\tDEADLINE (CST)\tSTATUS", func(cx context.Context, c *client.Client) ([][]string, error) {
+			apps, err := c.Applications(cx, overdue)
+			var rows [][]string
+			for _, a := range apps {
+				status := "pending"
+				switch {
+				case a.Answer != nil && a.Answer.Approve:
+					status = "approved: " + a.Answer.Conditions
+				case a.Answer != nil:
+					status = "refused: " + a.Answer.Reason
+				case a.Overdue:
+					status = "OVERDUE"
+				}
+				if a.Late {
+					status += " (late)"
+				}
+				rows = append(rows, []string{a.Application.ID, a.Application.Applicant, a.Application.Dataset, a.Holder,
+					a.Deadline.In(policy.China).Format("2006-01-02 15:04"), status})
 			}
-			if a.Late {
-				status += " (late)"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Application.ID, a.Application.Applicant, a.Application.Dataset, a.Holder,
-				a.Deadline.In(policy.China).Format("2006-01-02 15:04"), status)
-		}
-		return tw.Flush()
-	}
+			return rows, err
+		})
 	list.Flags().BoolVar(&overdue, "overdue", false, "only those unanswered past their deadline")
 	a.AddCommand(file, answer, list)
 	return a
@@ -374,38 +344,23 @@ list --open' shows those waiting.`,
 	answer.MarkFlagRequired("response")
 
 	var open bool
-	list := &cobra.Command{
-		Use:     "list [--open]",
-		Short:   "List correction requests; --open: those not answered yet",
-		Example: "  cleanroom correction list --node-info data/node.json --open",
-		Args:    cobra.NoArgs,
-	}
-	mkL := conn(list)
-	list.RunE = func(*cobra.Command, []string) error {
-		cl, err := mkL()
-		if err != nil {
-			return err
-		}
-		cx, cancel := ctx()
-		defer cancel()
-		cs, err := cl.Corrections(cx, open)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tDATASET\tFILER\tHOLDER\tSTATUS\tDESCRIPTION")
-		for _, c := range cs {
-			status := "open"
-			if c.Answer != nil {
-				status = "rejected: " + c.Answer.Response
-				if c.Answer.Accepted {
-					status = "corrected: " + c.Answer.Response
+	list := listVerb("list [--open]", "List correction requests; --open: those not answered yet", "",
+		"  cleanroom correction list --node-info data/node.json --open",
+		"ID\tDATASET\tFILER\tHOLDER\tSTATUS\tDESCRIPTION", func(cx context.Context, cl *client.Client) ([][]string, error) {
+			cs, err := cl.Corrections(cx, open)
+			var rows [][]string
+			for _, c := range cs {
+				status := "open"
+				if c.Answer != nil {
+					status = "rejected: " + c.Answer.Response
+					if c.Answer.Accepted {
+						status = "corrected: " + c.Answer.Response
+					}
 				}
+				rows = append(rows, []string{c.Correction.ID, c.Correction.Dataset, c.Filer, c.Holder, status, c.Correction.Description})
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Correction.ID, c.Correction.Dataset, c.Filer, c.Holder, status, c.Correction.Description)
-		}
-		return tw.Flush()
-	}
+			return rows, err
+		})
 	list.Flags().BoolVar(&open, "open", false, "only those not answered yet")
 	c.AddCommand(file, answer, list)
 	return c
@@ -439,31 +394,41 @@ node itself (uploads, releases, destroy).`,
 	for _, f := range []string{"kind", "dataset", "what", "why"} {
 		record.MarkFlagRequired(f)
 	}
-	list := &cobra.Command{
-		Use:     "list",
-		Short:   "List the recorded acts",
-		Example: "  cleanroom act list --node-info data/node.json",
-		Args:    cobra.NoArgs,
-	}
-	mkL := conn(list)
-	list.RunE = func(*cobra.Command, []string) error {
-		cl, err := mkL()
+	list := listVerb("list", "List the recorded acts", "", "  cleanroom act list --node-info data/node.json",
+		"WHEN (UTC)\tBY\tKIND\tDATASET\tWHAT\tWHY\tRECIPIENT", func(cx context.Context, cl *client.Client) ([][]string, error) {
+			acts, err := cl.Acts(cx)
+			var rows [][]string
+			for _, a := range acts {
+				rows = append(rows, []string{a.At.UTC().Format("2006-01-02 15:04"), a.By, string(a.Kind), a.Dataset, a.What, a.Why, a.Recipient})
+			}
+			return rows, err
+		})
+	a.AddCommand(record, list)
+	return a
+}
+
+// listVerb returns a verb that fetches rows from the node and prints them
+// as a table under header (tab-separated columns).
+func listVerb(use, short, long, example, header string, rows func(context.Context, *client.Client) ([][]string, error)) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long, Example: example, Args: cobra.NoArgs}
+	mk := conn(cmd)
+	cmd.RunE = func(*cobra.Command, []string) error {
+		c, err := mk()
 		if err != nil {
 			return err
 		}
 		cx, cancel := ctx()
 		defer cancel()
-		acts, err := cl.Acts(cx)
+		rs, err := rows(cx, c)
 		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "WHEN (UTC)\tBY\tKIND\tDATASET\tWHAT\tWHY\tRECIPIENT")
-		for _, a := range acts {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.At.UTC().Format("2006-01-02 15:04"), a.By, a.Kind, a.Dataset, a.What, a.Why, a.Recipient)
+		fmt.Fprintln(tw, header)
+		for _, r := range rs {
+			fmt.Fprintln(tw, strings.Join(r, "\t"))
 		}
 		return tw.Flush()
 	}
-	a.AddCommand(record, list)
-	return a
+	return cmd
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -85,23 +86,61 @@ func LoadVerifier(path string) (note.Verifier, string, error) {
 	return v, vkey, nil
 }
 
-// WriteSecret writes a secret file with mode 0600, refusing to overwrite.
+// WriteSecret writes a secret file with mode 0600, refusing to overwrite,
+// and syncs it and its folder.
 func WriteSecret(path string, b []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
+	if err := writeSync(f, b); err != nil {
+		os.Remove(path)
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// WriteDurable replaces path with b atomically and durably: it writes a
+// temporary file of the given mode, syncs it, renames it over path and
+// syncs the folder, so that a crash leaves either the old or the new
+// content.
+func WriteDurable(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if err := writeSync(f, b); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// writeSync writes b to f, syncs and closes it.
+func writeSync(f *os.File, b []byte) error {
 	if _, err := f.Write(b); err != nil {
 		f.Close()
-		os.Remove(path)
 		return err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		os.Remove(path)
 		return err
 	}
 	return f.Close()
+}
+
+// SyncDir fsyncs a folder, so that the entries created in it are durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // CheckSecretMode refuses a secret file that group or others may read.

@@ -203,16 +203,20 @@ func (a *Agent) keygen(ctx context.Context, req *api.KeygenRequest) (*api.Keygen
 	} else if err != nil {
 		return nil, err
 	}
-	msg, err := statement.New(statement.KindHEShare, policy.HEShare{Setup: setup.ID, Party: a.set.Party, ShareSHA256: sha256Hex(share)}, a.cfg.Signer)
+	commit := policy.HEShare{Setup: setup.ID, Party: a.set.Party, ShareSHA256: sha256Hex(share)}
+	resp := &api.KeygenResponse{Share: share}
+	if setup.Providers[0] == a.set.Party {
+		var keyText []byte
+		if resp.Fingerprint, keyText, err = a.shareFingerprintKey(snap, setup); err != nil {
+			return nil, err
+		}
+		commit.FingerprintSHA256 = sha256Hex(keyText)
+	}
+	msg, err := statement.New(statement.KindHEShare, commit, a.cfg.Signer)
 	if err != nil {
 		return nil, err
 	}
-	resp := &api.KeygenResponse{Share: share, Statement: string(msg)}
-	if setup.Providers[0] == a.set.Party {
-		if resp.Fingerprint, err = a.shareFingerprintKey(snap, setup); err != nil {
-			return nil, err
-		}
-	}
+	resp.Statement = string(msg)
 	return resp, nil
 }
 
@@ -250,50 +254,51 @@ func (a *Agent) secretShare(setup string, create bool) (*mhe.SecretShare, error)
 
 // shareFingerprintKey makes the fingerprint key (once) and encrypts it to
 // every other provider's agent, to the age recipient the provider itself
-// registered in the ledger.
-func (a *Agent) shareFingerprintKey(snap *state.Snapshot, setup *policy.HESetup) (map[string]string, error) {
+// registered in the ledger. It also returns the key's text, which the
+// agent commits to by hash in its signed share statement.
+func (a *Agent) shareFingerprintKey(snap *state.Snapshot, setup *policy.HESetup) (map[string]string, []byte, error) {
 	p := filepath.Join(a.cfg.Dir, "fingerprint.key")
 	if _, err := os.Stat(p); os.IsNotExist(err) {
 		k, err := fingerprint.Generate()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		text, _ := k.MarshalText()
 		if err := keys.WriteDurable(p, append(text, '\n'), 0o600); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	k, err := a.fingerprintKey()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	text, _ := k.MarshalText()
 	out := map[string]string{}
 	for _, party := range setup.Providers[1:] {
 		ag, ok := snap.Agent(party)
 		if !ok {
-			return nil, refuse("provider %s has no agent on record", party)
+			return nil, nil, refuse("provider %s has no agent on record", party)
 		}
 		recips, err := age.ParseRecipients(strings.NewReader(ag.Recipient))
 		if err != nil {
-			return nil, refuse("the age recipient %s registered for %s's agent does not parse", ag.Recipient, party)
+			return nil, nil, refuse("the age recipient %s registered for %s's agent does not parse", ag.Recipient, party)
 		}
 		var buf bytes.Buffer
 		aw := armor.NewWriter(&buf)
 		w, err := age.Encrypt(aw, recips...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		w.Write(text)
 		if err := w.Close(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := aw.Close(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[party] = buf.String()
 	}
-	return out, nil
+	return out, text, nil
 }
 
 // finish checks the collective key the node logged at req.Key against
@@ -322,6 +327,7 @@ func (a *Agent) finish(ctx context.Context, req *api.FinishRequest) (*api.Finish
 	if err != nil {
 		return nil, refuse("this agent issued no share for setup %s", setup.ID)
 	}
+	var fingerprintCommit string
 	for i, raw := range k.Shares {
 		st, err := statement.Parse([]byte(raw))
 		if err != nil {
@@ -336,6 +342,9 @@ func (a *Agent) finish(ctx context.Context, req *api.FinishRequest) (*api.Finish
 		}
 		if sh.Party == a.set.Party && !bytes.Equal(req.Shares[i], mine) {
 			return nil, refuse("the share logged for %s is not the one this agent issued", a.set.Party)
+		}
+		if i == 0 {
+			fingerprintCommit = sh.FingerprintSHA256
 		}
 	}
 	seed, _ := hex.DecodeString(setup.Seed)
@@ -361,6 +370,10 @@ func (a *Agent) finish(ctx context.Context, req *api.FinishRequest) (*api.Finish
 		}
 		if _, err := fingerprint.ParseKey(text); err != nil {
 			return nil, refuse("the fingerprint key relayed does not parse")
+		}
+		text = bytes.TrimSpace(text)
+		if sha256Hex(text) != fingerprintCommit {
+			return nil, refuse("the fingerprint key relayed is not the one %s's agent committed to in the ledger", setup.Providers[0])
 		}
 		p := filepath.Join(a.cfg.Dir, "fingerprint.key")
 		if old, err := os.ReadFile(p); err == nil && !bytes.Equal(bytes.TrimSpace(old), bytes.TrimSpace(text)) {
@@ -439,6 +452,20 @@ func (a *Agent) keySwitch(ctx context.Context, req *api.KeySwitchRequest) (*api.
 	if err != nil {
 		return nil, refuse("deriving the release of entry %d: %v", res.Decision, err)
 	}
+	if err := a.datasetsInForce(snap, hp); err != nil {
+		return nil, err
+	}
+	// How many groups the node may claim: one without GROUP BY, and no
+	// more than the first table's rows allow groups of the minimum size.
+	maxGroups := 1
+	if len(hp.Plan.GroupBy) > 0 {
+		if d, ok := snap.HEData(hp.Plan.Tables[0].Name); ok {
+			maxGroups = int(min(max(d.Rows/max(hp.Privacy.MinGroupSize, 1), 1), 1<<16))
+		}
+	}
+	if res.Groups > maxGroups {
+		return nil, refuse("the node claims %d released groups; this query can release at most %d", res.Groups, maxGroups)
+	}
 	layout := release.NewLayout(hp.Aggs, res.Groups)
 	if want := heplan.Ciphers(layout); want != len(res.Ciphers) || want != len(req.Ciphers) {
 		return nil, refuse("the release of %d groups has %d ciphertexts; the ledger names %d and the request holds %d", res.Groups, want, len(res.Ciphers), len(req.Ciphers))
@@ -448,6 +475,7 @@ func (a *Agent) keySwitch(ctx context.Context, req *api.KeySwitchRequest) (*api.
 	}
 	cts := make([]*mhe.Ciphertext, len(req.Ciphers))
 	ids := make([]string, len(req.Ciphers))
+	seen := map[string]int{}
 	for i, b := range req.Ciphers {
 		h := sha256Hex(b)
 		if h != res.Ciphers[i] {
@@ -463,6 +491,10 @@ func (a *Agent) keySwitch(ctx context.Context, req *api.KeySwitchRequest) (*api.
 		if prev, ok := a.journal.switched(ids[i]); ok {
 			return nil, refuse("ciphertext %d was already switched (its c1 part) for result entry %d", i, prev)
 		}
+		if j, dup := seen[ids[i]]; dup {
+			return nil, refuse("ciphertexts %d and %d share their c1 part: one share each would be two of the same", j, i)
+		}
+		seen[ids[i]] = i
 	}
 
 	// Each ciphertext's results get the agent's noise (or none when the
@@ -531,6 +563,25 @@ func (a *Agent) letterInForce(snap *state.Snapshot, req *policy.Request) error {
 	}
 	if sc, ok := snap.Scenario(ls.Letter.Scenario.ID); !ok || sc.Status != policy.ScenarioApproved {
 		return refuse("the scenario %s of commitment letter %s is no longer approved", ls.Letter.Scenario.ID, req.Letter)
+	}
+	return nil
+}
+
+// datasetsInForce checks, at the moment of the key switch, that no dataset
+// the query reads was sealed or destroyed, is under an open incident, or
+// is past the end of purpose of a letter naming it, since the decision.
+func (a *Agent) datasetsInForce(snap *state.Snapshot, hp *heplan.Plan) error {
+	now := a.cfg.Now()
+	for name := range hp.Datasets {
+		if why, sealed := snap.Sealed(name); sealed {
+			return refuse("dataset %s was sealed since the decision: %s (Art. 31)", name, why)
+		}
+		if incs := snap.OpenIncidents(name); len(incs) > 0 {
+			return refuse("dataset %s is under incident %s (Art. 57(6))", name, incs[0].ID)
+		}
+		if l, _, ended := snap.PurposeEnded(name, now); ended {
+			return refuse("dataset %s is past the end of purpose of commitment letter %s (Art. 31)", name, l)
+		}
 	}
 	return nil
 }

@@ -210,7 +210,7 @@ func buildUsageLog(tb testing.TB) (string, string) {
 	hash := strings.Repeat("ab", 32)
 	s.add(s.stmt(day0, statement.KindAgent, policy.Agent{Party: "tax", URL: "https://127.0.0.1:7001", Pin: hash, Recipient: "age1xyz"}, "tax"))
 	s.add(s.stmt(day0, statement.KindHESetup, policy.HESetup{ID: "H1", Providers: []string{"tax"}, Seed: strings.Repeat("01", 32), PlaintextModulus: 65537}, "authority"))
-	share := s.stmt(day0, statement.KindHEShare, policy.HEShare{Setup: "H1", Party: "tax", ShareSHA256: hash}, "tax").Statement
+	share := s.stmt(day0, statement.KindHEShare, policy.HEShare{Setup: "H1", Party: "tax", ShareSHA256: hash, FingerprintSHA256: hash}, "tax").Statement
 	s.add(&state.Entry{Kind: state.KindHEKey, Time: day0, HEKey: &state.HEKeyEntry{Setup: "H1", KeySHA256: hash, PlaintextModulus: 65537, Shares: []string{share}}})
 	up := s.stmt(day0, statement.KindUpload, policy.Upload{Dataset: "taxes", UploadID: strings.Repeat("0", 32), File: "t.csv", Rows: 10, PlaintextSHA256: hash,
 		HE: &policy.HEUpload{KeySHA256: hash, Columns: map[string]policy.Treatment{"uscc": policy.Fingerprint, "region": policy.Clear, "paid": policy.Encrypted}}}, "tax")

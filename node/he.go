@@ -321,9 +321,8 @@ func (n *Node) heTables(snap *state.Snapshot, plan *query.Plan) (map[string]*enc
 // (the node's, unless the providers draw it), the heresult entry, then
 // the agents' key-switch shares. It returns the result under the
 // operator's key.
-func (n *Node) executeHE(ctx context.Context, decision uint64, req *policy.Request, params *policy.Params, plan *query.Plan, target []byte) (*api.HEResult, error) {
+func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uint64, req *policy.Request, params *policy.Params, plan *query.Plan, target []byte) (*api.HEResult, error) {
 	start := time.Now()
-	snap := n.snapshot()
 	key, ok := snap.HEKey()
 	if !ok {
 		return nil, errors.New("HE mode is not set up")
@@ -347,6 +346,18 @@ func (n *Node) executeHE(ctx context.Context, decision uint64, req *policy.Reque
 	layout := prep.Layout
 	if layout.ClearLen() > mhe.ChunkSize {
 		return nil, fmt.Errorf("the release has %d clear values, more than one ciphertext holds (%d): group less finely", layout.ClearLen(), mhe.ChunkSize)
+	}
+	if c := heplan.Ciphers(layout); c > state.MaxHECiphers || len(prep.Groups) > state.MaxHEGroups {
+		return nil, fmt.Errorf("the release has %d groups in %d ciphertexts, more than one release may have (%d): group less finely", len(prep.Groups), c, state.MaxHECiphers)
+	}
+	// Defence in depth: the decision bounded the sums from the row counts
+	// it saw; check them against the rows actually kept.
+	kept := make([]int64, len(prep.Groups))
+	for i, g := range prep.Groups {
+		kept[i] = g.Rows
+	}
+	if err := layout.CheckOverflow(kept, int64(key.MaxExact())); err != nil {
+		return nil, err
 	}
 	pk, err := n.collectiveKey()
 	if err != nil {

@@ -3,7 +3,9 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+	"filippo.io/age/armor"
 	"github.com/google/differential-privacy/go/v3/noise"
 	"github.com/stretchr/testify/require"
 	"github.com/tuneinsight/lattigo/v6/schemes/bgv"
@@ -34,6 +38,7 @@ import (
 	"github.com/xjdata/cleanroom/node"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/protocols/dp/dptest"
+	"github.com/xjdata/cleanroom/protocols/fingerprint"
 	"github.com/xjdata/cleanroom/protocols/mhe"
 	"github.com/xjdata/cleanroom/state"
 )
@@ -511,4 +516,143 @@ func TestHEProvidersNoise(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestAgentsRefuseRogueResults has a rogue node (the node's key and
+// address, its own log) ask for shares of results the decision does not
+// allow: the same c1 twice, more groups than the query can release, and a
+// dataset sealed after the decision.
+func TestAgentsRefuseRogueResults(t *testing.T) {
+	r := newHERoom(t, 60, dptest.InsecureNoNoise{})
+	target, err := r.pk.MarshalBinary()
+	require.NoError(t, err)
+	// Allowed decisions whose execution fails (the files hidden), so that
+	// no heresult is logged for them.
+	up := filepath.Join(r.dir, "he", "uploads", "loans")
+	require.NoError(t, os.Rename(up, up+".x"))
+	decide := func(sql string) uint64 {
+		_, _, err := r.queryHE("L-1", "0.01", sql)
+		var ce *client.Error
+		require.ErrorAs(t, err, &ce)
+		return *ce.Entry
+	}
+	sumAvg := decide("SELECT SUM(l.amount), AVG(l.amount) FROM loans l") // 3 ciphertexts: two sums and the clear vector
+	sum := decide("SELECT SUM(l.amount) FROM loans l")                   // 1 group at most
+	sealed := decide("SELECT SUM(l.amount) FROM loans l")
+	require.NoError(t, os.Rename(up+".x", up))
+
+	params := mustParams(t)
+	hk, err := client.LoadHEKeys(r.agents["bank"].dir)
+	require.NoError(t, err)
+	enc, err := mhe.NewEncryptor(params, hk.Collective)
+	require.NoError(t, err)
+	fresh := func() *mhe.Ciphertext {
+		ct, err := enc.EncryptChunk([]int64{42})
+		require.NoError(t, err)
+		return ct
+	}
+	raw := func(cts ...*mhe.Ciphertext) ([][]byte, []string) {
+		var bs [][]byte
+		var hs []string
+		for _, ct := range cts {
+			b, _ := ct.MarshalBinary()
+			h := sha256.Sum256(b)
+			bs, hs = append(bs, b), append(hs, hex.EncodeToString(h[:]))
+		}
+		return bs, hs
+	}
+	a := fresh()
+	twin := a.Clone()
+	require.NoError(t, mhe.AddConstant(params, twin, 0, 1)) // another c0, the same c1
+
+	r.stop()
+	signer, _, err := keys.LoadSigner(filepath.Join(r.dir, "node.key"))
+	require.NoError(t, err)
+	origin, err := os.ReadFile(filepath.Join(r.dir, "origin"))
+	require.NoError(t, err)
+	l, err := ledger.Open(filepath.Join(r.dir, "ledger"), signer, string(origin))
+	require.NoError(t, err)
+	defer l.Close()
+	key := client.ResultKeyHash(r.pk)
+	appendEntry := func(e *state.Entry) uint64 {
+		e.Time = r.now
+		b, err := e.Encode()
+		require.NoError(t, err)
+		i, err := l.Append(b)
+		require.NoError(t, err)
+		return i
+	}
+	ask := func(entry uint64, cts [][]byte) error {
+		stop := serveLedger(t, r, l)
+		defer stop()
+		return askAgent(t, r.agents["bank"], api.KeySwitchRequest{Result: entry, Ciphers: cts, Target: target})
+	}
+
+	bs, hs := raw(a, twin, fresh())
+	i := appendEntry(&state.Entry{Kind: state.KindHEResult, HEResult: &state.HEResult{Decision: sumAvg, Groups: 1, Ciphers: hs, ResultKey: key}})
+	require.ErrorContains(t, ask(i, bs), "share their c1 part")
+
+	bs, hs = raw(fresh(), fresh(), fresh())
+	i = appendEntry(&state.Entry{Kind: state.KindHEResult, HEResult: &state.HEResult{Decision: sum, Groups: 3, Ciphers: hs, ResultKey: key}})
+	require.ErrorContains(t, ask(i, bs), "claims 3 released groups; this query can release at most 1")
+
+	msg, err := statement.New(statement.KindSeal, policy.Seal{Dataset: "loans", Reason: "end of purpose"}, r.parties["bank"].signer)
+	require.NoError(t, err)
+	appendEntry(&state.Entry{Kind: state.KindStatement, Statement: string(msg)})
+	bs, hs = raw(fresh())
+	i = appendEntry(&state.Entry{Kind: state.KindHEResult, HEResult: &state.HEResult{Decision: sealed, Groups: 1, Ciphers: hs, ResultKey: key}})
+	require.ErrorContains(t, ask(i, bs), "dataset loans was sealed since the decision")
+}
+
+// TestAgentRefusesAForeignFingerprintKey has the node relay a fingerprint
+// key of its own to an agent: the agent refuses it, for the first
+// provider's agent committed to its key by hash in the ledger.
+func TestAgentRefusesAForeignFingerprintKey(t *testing.T) {
+	r := newHERoom(t, 10, dptest.InsecureNoNoise{})
+	cp, err := r.c.Checkpoint(context.Background())
+	require.NoError(t, err)
+	size, _ := strconv.ParseUint(strings.Split(string(cp), "\n")[1], 10, 64)
+	entries, err := r.c.Entries(context.Background(), 0, size)
+	require.NoError(t, err)
+	keyEntry := uint64(0)
+	for i, b := range entries {
+		if e, err := state.DecodeEntry(b); err == nil && e.Kind == state.KindHEKey {
+			keyEntry = uint64(i)
+		}
+	}
+	require.NotZero(t, keyEntry)
+	var shares [][]byte
+	for _, p := range providers {
+		b, err := os.ReadFile(filepath.Join(r.agents[p].dir, "setup", "S-1.ckg"))
+		require.NoError(t, err)
+		shares = append(shares, b)
+	}
+	forged, err := fingerprint.Generate()
+	require.NoError(t, err)
+	text, _ := forged.MarshalText()
+	recips, err := age.ParseRecipients(strings.NewReader(r.agents["grid"].ag.Recipient()))
+	require.NoError(t, err)
+	var blob bytes.Buffer
+	aw := armor.NewWriter(&blob)
+	w, err := age.Encrypt(aw, recips...)
+	require.NoError(t, err)
+	w.Write(text)
+	require.NoError(t, w.Close())
+	require.NoError(t, aw.Close())
+
+	hc, err := client.Pinned(r.agents["grid"].ag.Pin())
+	require.NoError(t, err)
+	body, _ := json.Marshal(api.FinishRequest{Key: keyEntry, Shares: shares, Fingerprint: blob.String()})
+	res, err := hc.Post(r.agents["grid"].srv.URL+"/v1/agent/finish", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	var e api.Error
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&e))
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	require.Contains(t, e.Message, "is not the one msb's agent committed to in the ledger")
+	// The key the agent keeps is still the real one.
+	hk, err := client.LoadHEKeys(r.agents["grid"].dir)
+	require.NoError(t, err)
+	real, _ := hk.Fingerprint.MarshalText()
+	require.NotEqual(t, text, real)
 }

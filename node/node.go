@@ -307,10 +307,14 @@ var errAudit = errors.New("audit-unavailable: the ledger cannot be written; noth
 // sees them (a budget debit, say); the ledger commits them in the same
 // order, in batches. The caller holds n.mu.
 func (n *Node) stageLocked(e *state.Entry) (*ledger.Pending, error) {
+	st := n.st.Load()
 	if e.Time.IsZero() {
 		e.Time = n.cfg.Now().UTC()
 	}
-	st := n.st.Load()
+	// Entry times never go back, even if the clock does.
+	if last := st.Snapshot().LastTime(); e.Time.Before(last) {
+		e.Time = last
+	}
 	if err := st.Check(e); err != nil {
 		return nil, err
 	}

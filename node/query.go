@@ -16,7 +16,7 @@ import (
 )
 
 // MaxClockSkew is how far a query's signed time may be from the node's.
-const MaxClockSkew = 10 * time.Minute
+const MaxClockSkew = state.MaxClockSkew
 
 func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 	raw, ok := readStatement(w, r)
@@ -114,7 +114,7 @@ func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, raw, target []
 
 	var rows int
 	if d.Params.Mode == policy.ModeHE {
-		he, err := n.executeHE(r.Context(), idx, &req, d.Params, plan, target)
+		he, err := n.executeHE(r.Context(), cur, idx, &req, d.Params, plan, target)
 		if err != nil {
 			// The budget stays spent, as below; nothing was released.
 			n.log.Error("HE query failed", "entry", idx, "err", err)

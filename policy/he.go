@@ -322,6 +322,11 @@ type HEShare struct {
 	Setup       string `json:"setup"`
 	Party       string `json:"party"`
 	ShareSHA256 string `json:"share_sha256"`
+	// FingerprintSHA256 is, from the first provider of the setup, the hex
+	// SHA-256 of the fingerprint key it made (its text form): the other
+	// agents accept the key the node relays only if it matches, so the
+	// node cannot slip in a key of its own.
+	FingerprintSHA256 string `json:"fingerprint_sha256,omitempty"`
 }
 
 // HEUpload describes an upload in HE mode: the collective key its

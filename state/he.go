@@ -26,6 +26,14 @@ const (
 	KindHEResult EntryKind = "heresult"
 )
 
+// Limits of one HE release: how many groups, and how many ciphertexts
+// (each about 240 KiB), so that the agents' key-switch round fits their
+// request limit.
+const (
+	MaxHEGroups  = 1 << 16
+	MaxHECiphers = 1024
+)
+
 // HEKeyEntry is the body of a hekey entry.
 type HEKeyEntry struct {
 	Setup            string `json:"setup"`
@@ -161,6 +169,9 @@ func applyHEKey(txn *memdb.Txn, m *metaRec, e *Entry) error {
 		if sh.Setup != setup.ID || sh.Party != want || !st.SignedBy(want) || !validHex64(sh.ShareSHA256) {
 			return fmt.Errorf("hekey entry: share %d is not %s's signed share for setup %s", i, want, setup.ID)
 		}
+		if (i == 0) != validHex64(sh.FingerprintSHA256) {
+			return fmt.Errorf("hekey entry: the first provider, and only it, commits to the fingerprint key it made (share %d)", i)
+		}
 	}
 	must(txn.Insert(tHE, &heRec{ID: "key", Key: &policy.HEKey{
 		Setup: setup.ID, Providers: slices.Clone(setup.Providers), PlaintextModulus: k.PlaintextModulus, KeySHA256: k.KeySHA256}}))
@@ -218,13 +229,18 @@ func applyHEResult(txn *memdb.Txn, e *Entry) error {
 	if r.ResultKey != rec.Decision.Request.ResultKey {
 		return fmt.Errorf("heresult for decision %d names result key %s, the query asked for %s", r.Decision, r.ResultKey, rec.Decision.Request.ResultKey)
 	}
-	if r.Groups < 0 || len(r.Ciphers) == 0 || len(r.Ciphers) > 1<<16 {
-		return fmt.Errorf("heresult for decision %d: bad group or ciphertext count", r.Decision)
+	if r.Groups < 0 || r.Groups > MaxHEGroups || len(r.Ciphers) == 0 || len(r.Ciphers) > MaxHECiphers {
+		return fmt.Errorf("heresult for decision %d: %d groups and %d ciphertexts, at most %d and %d", r.Decision, r.Groups, len(r.Ciphers), MaxHEGroups, MaxHECiphers)
 	}
+	seen := make(map[string]bool, len(r.Ciphers))
 	for _, c := range r.Ciphers {
 		if !validHex64(c) {
 			return fmt.Errorf("heresult for decision %d: a ciphertext hash is not 64 lower-case hex digits", r.Decision)
 		}
+		if seen[c] {
+			return fmt.Errorf("heresult for decision %d: ciphertext %s is named twice", r.Decision, c)
+		}
+		seen[c] = true
 	}
 	d := *rec.Decision
 	d.Result = true

@@ -70,13 +70,15 @@ func TestHESetupAndUploads(t *testing.T) {
 	}
 	require.ErrorContains(t, l.apply(up(upload)), "before HE mode is set up")
 
-	share := stmt(t, statement.KindHEShare, policy.HEShare{Setup: "S1", Party: "grid", ShareSHA256: hash}, grid).Statement
+	share := stmt(t, statement.KindHEShare, policy.HEShare{Setup: "S1", Party: "grid", ShareSHA256: hash, FingerprintSHA256: hash}, grid).Statement
+	noCommit := stmt(t, statement.KindHEShare, policy.HEShare{Setup: "S1", Party: "grid", ShareSHA256: hash}, grid).Statement
 	key := func(k state.HEKeyEntry) *state.Entry {
 		return &state.Entry{Kind: state.KindHEKey, Time: time.Now(), HEKey: &k}
 	}
 	require.ErrorContains(t, l.apply(key(state.HEKeyEntry{Setup: "S0", KeySHA256: hash, PlaintextModulus: 65537, Shares: []string{share}})), "not the pending setup")
 	require.ErrorContains(t, l.apply(key(state.HEKeyEntry{Setup: "S1", KeySHA256: hash, PlaintextModulus: 65539, Shares: []string{share}})), "plaintext modulus")
 	require.ErrorContains(t, l.apply(key(state.HEKeyEntry{Setup: "S1", KeySHA256: hash, PlaintextModulus: 65537})), "0 shares for 1 providers")
+	require.ErrorContains(t, l.apply(key(state.HEKeyEntry{Setup: "S1", KeySHA256: hash, PlaintextModulus: 65537, Shares: []string{noCommit}})), "commits to the fingerprint key")
 	forged := stmt(t, statement.KindHEShare, policy.HEShare{Setup: "S1", Party: "grid", ShareSHA256: hash}, auth).Statement
 	require.ErrorContains(t, l.apply(key(state.HEKeyEntry{Setup: "S1", KeySHA256: hash, PlaintextModulus: 65537, Shares: []string{forged}})), "not grid's signed share")
 	require.NoError(t, l.apply(key(state.HEKeyEntry{Setup: "S1", KeySHA256: hash, PlaintextModulus: 65537, Shares: []string{share}})))

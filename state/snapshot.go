@@ -2,6 +2,7 @@ package state
 
 import (
 	"sort"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 	"golang.org/x/mod/sumdb/note"
@@ -36,6 +37,9 @@ func (s *State) Snapshot() *Snapshot {
 	txn := s.db.Txn(false)
 	return &Snapshot{txn: txn, m: meta(txn)}
 }
+
+// LastTime returns the time of the last entry applied.
+func (v *Snapshot) LastTime() time.Time { return v.m.LastTime }
 
 // Entries returns how many ledger entries the state reflects.
 func (v *Snapshot) Entries() uint64 { return v.m.Entries }

@@ -67,6 +67,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-memdb"
 	"golang.org/x/mod/sumdb/note"
@@ -138,7 +139,15 @@ type metaRec struct {
 	authority note.Verifier
 	// Entries is how many entries have been applied.
 	Entries uint64
+	// LastTime is the time of the last entry applied: entry times never go
+	// back, so that a node cannot backdate an entry to before an effect
+	// that depends on time (an end of purpose, a deadline).
+	LastTime time.Time
 }
+
+// MaxClockSkew is how far a signed query's time may be from the time of
+// its decision entry.
+const MaxClockSkew = 10 * time.Minute
 
 func idIndex(field string) *memdb.IndexSchema {
 	return &memdb.IndexSchema{Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: field}}
@@ -228,11 +237,15 @@ func (s *State) Apply(index uint64, e *Entry) error {
 	if index != m.Entries {
 		return &ApplyError{index, fmt.Errorf("out of order: %d entries applied", m.Entries)}
 	}
+	if e.Time.Before(m.LastTime) {
+		return &ApplyError{index, fmt.Errorf("entry time %s is before the previous entry's %s", e.Time.UTC().Format(time.RFC3339Nano), m.LastTime.UTC().Format(time.RFC3339Nano))}
+	}
 	if err := apply(txn, m, e, s.takePrimed(index)); err != nil {
 		return &ApplyError{index, err}
 	}
 	m2 := *m
 	m2.Entries++
+	m2.LastTime = e.Time
 	if m2.Genesis.Origin == "" && e.Genesis != nil {
 		m2.Genesis = *e.Genesis
 		v, _ := note.NewVerifier(e.Genesis.AuthorityKey)
@@ -663,6 +676,9 @@ func applyDecision(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked)
 	st, r, err := checkQuery(txn, m, e.Statement, pre)
 	if err != nil {
 		return err
+	}
+	if d := e.Time.Sub(r.Time); d > MaxClockSkew || d < -MaxClockSkew {
+		return fmt.Errorf("query signed at %s, decided at %s: more than %v apart", r.Time.UTC().Format(time.RFC3339), e.Time.UTC().Format(time.RFC3339), MaxClockSkew)
 	}
 	must(txn.Insert(tNonces, &nonceRec{ID: st.Signers[0] + "\x00" + r.Nonce}))
 	d := e.Decision

@@ -307,6 +307,9 @@ func (a *Agent) sync(ctx context.Context) error {
 		}
 		entries = append(entries, page...)
 	}
+	// The follower moves on only once the copy holds the entries: a failed
+	// write leaves both where they were.
+	before := *a.follower
 	if _, err := a.follower.Extend([]byte(c.Checkpoint), c.Hashes, entries); err != nil {
 		if errors.Is(err, ledger.ErrSecurity) {
 			a.broken = err
@@ -314,6 +317,7 @@ func (a *Agent) sync(ctx context.Context) error {
 		return fmt.Errorf("the node's ledger does not verify: %w", err)
 	}
 	if err := a.copy.append(entries, []byte(c.Checkpoint)); err != nil {
+		*a.follower = before
 		return fmt.Errorf("storing the ledger copy: %w", err)
 	}
 	a.replay(from, entries)

@@ -96,13 +96,18 @@ func (c *ledgerCopy) append(entries [][]byte, signed []byte) error {
 		offs = append(offs, off)
 		off += 4 + int64(len(e))
 	}
+	// On any failure the records written past c.end are cut off again, so
+	// that the next append starts where the copy ends.
 	if err := w.Flush(); err != nil {
+		c.f.Truncate(c.end)
 		return err
 	}
 	if err := c.f.Sync(); err != nil {
+		c.f.Truncate(c.end)
 		return err
 	}
 	if err := keys.WriteDurable(filepath.Join(c.dir, "checkpoint"), signed, 0o644); err != nil {
+		c.f.Truncate(c.end)
 		return err
 	}
 	c.offs, c.end = append(c.offs, offs...), off

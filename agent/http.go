@@ -65,9 +65,7 @@ func (a *Agent) Handler() http.Handler {
 			writeJSON(w, http.StatusBadRequest, api.Error{Code: api.CodeMalformed, Message: "agent: malformed key-switch request: " + err.Error()})
 			return
 		}
-		a.mu.Lock()
-		resp, err := a.keySwitch(r.Context(), req)
-		a.mu.Unlock()
+		resp, err := locked(a, func() (*api.KeySwitchResponse, error) { return a.keySwitch(r.Context(), req) })
 		if err != nil {
 			a.answerError(w, r, err)
 			return
@@ -89,15 +87,20 @@ func serve[Req, Resp any](a *Agent, fn func(context.Context, *Req) (*Resp, error
 			writeJSON(w, http.StatusBadRequest, api.Error{Code: api.CodeMalformed, Message: "agent: malformed request: " + err.Error()})
 			return
 		}
-		a.mu.Lock()
-		resp, err := fn(r.Context(), &req)
-		a.mu.Unlock()
+		resp, err := locked(a, func() (*Resp, error) { return fn(r.Context(), &req) })
 		if err != nil {
 			a.answerError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, resp)
 	}
+}
+
+// locked runs fn under the agent's lock.
+func locked[T any](a *Agent, fn func() (T, error)) (T, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return fn()
 }
 
 // answerError answers a refusal with 403 and CodeRefused, any other

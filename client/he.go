@@ -37,6 +37,13 @@ func (c *Client) HESetup(ctx context.Context, stmt []byte) (*api.HESetupResult, 
 	return &out, c.do(ctx, http.MethodPost, "/v1/mhe/setup", bytes.NewReader(stmt), nil, &out)
 }
 
+// HEFinish has the node run the finishing round of the setup on record
+// again, for agents that missed it.
+func (c *Client) HEFinish(ctx context.Context) (*api.HESetupResult, error) {
+	var out api.HESetupResult
+	return &out, c.do(ctx, http.MethodPost, "/v1/mhe/finish", nil, nil, &out)
+}
+
 // HEKeys are what a provider needs to upload in HE mode, from its agent's
 // data directory: the collective public key and the shared fingerprint
 // key.

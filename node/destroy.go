@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"net/http"
+	"sync"
 
 	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/statement"
@@ -17,11 +18,20 @@ import (
 // (finishDestructions).
 func (n *Node) handleDestroy(w http.ResponseWriter, raw []byte, st *statement.Statement) {
 	var d policy.Destruction
-	if err := st.Decode(&d); err != nil {
+	err := st.Decode(&d)
+	if err == nil {
+		// Who may destroy what is checked before any file is read.
+		err = n.st.Load().Check(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Destroyed: &state.Destroyed{Files: []state.FileHash{}}})
+	}
+	if err != nil {
 		status, code := statusOf(err)
 		n.reject(w, status, code, raw, "", err)
 		return
 	}
+	// No upload of the dataset lands between the evidence and the
+	// deletion.
+	unlock := n.lockDataset(d.Dataset)
+	defer unlock()
 	ev, err := n.evidence(d.Dataset)
 	if err != nil {
 		writeErr(w, http.StatusInternalServerError, api.CodeInternal, "hashing the dataset's files: "+err.Error(), nil)
@@ -90,4 +100,21 @@ func (n *Node) finishDestructions() error {
 		}
 	}
 	return nil
+}
+
+// lockDataset serialises what writes a dataset's stored files: uploads
+// and destruction. It returns the unlock.
+func (n *Node) lockDataset(name string) func() {
+	n.dsMu.Lock()
+	if n.dsLocks == nil {
+		n.dsLocks = map[string]*sync.Mutex{}
+	}
+	m := n.dsLocks[name]
+	if m == nil {
+		m = &sync.Mutex{}
+		n.dsLocks[name] = m
+	}
+	n.dsMu.Unlock()
+	m.Lock()
+	return m.Unlock
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/xjdata/cleanroom/enclave"
 	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/heplan"
+	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/protocols/mhe"
@@ -181,6 +182,11 @@ func (n *Node) handleHESetup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := n.runSetup(r.Context(), setupEntry, &setup)
+	if err != nil && res != nil {
+		n.log.Error("mhe setup: an agent did not finish", "setup", setup.ID, "err", err)
+		writeErr(w, http.StatusBadGateway, api.CodeInternal, fmt.Sprintf("the collective key of setup %s is logged (entry %d), but not every agent has checked and kept it: %v; run 'cleanroom mhe finish' once it is reachable", setup.ID, res.KeyEntry, err), &res.KeyEntry)
+		return
+	}
 	if err != nil {
 		n.log.Error("mhe setup failed", "setup", setup.ID, "err", err)
 		status := http.StatusBadGateway
@@ -226,10 +232,14 @@ func (n *Node) runSetup(ctx context.Context, setupEntry uint64, setup *policy.HE
 	if err != nil {
 		return nil, err
 	}
+	// What the agents need to finish is kept before the key is logged, so
+	// that a setup whose finishing round failed can be finished later.
+	fin := setupFinish{Shares: shares, Fingerprint: blobs}
+	fb, _ := json.Marshal(fin)
 	if err := os.MkdirAll(filepath.Dir(n.collectivePath()), 0o700); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(n.collectivePath(), pb, 0o644); err != nil {
+	if err := keys.WriteDurable(filepath.Join(filepath.Dir(n.collectivePath()), "finish.json"), fb, 0o600); err != nil {
 		return nil, err
 	}
 	keyEntry, err := n.append(&state.Entry{Kind: state.KindHEKey, HEKey: &state.HEKeyEntry{
@@ -237,17 +247,84 @@ func (n *Node) runSetup(ctx context.Context, setupEntry uint64, setup *policy.HE
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range setup.Providers {
+	if err := keys.WriteDurable(n.collectivePath(), pb, 0o644); err != nil {
+		return nil, err
+	}
+	res := &api.HESetupResult{SetupEntry: setupEntry, KeyEntry: keyEntry, KeySHA256: keyHash, Providers: setup.Providers}
+	return res, n.finishSetup(ctx, keyEntry, setup.Providers, keyHash, &fin)
+}
+
+// setupFinish is what the agents need to finish a setup: every provider's
+// share, and the fingerprint key encrypted to each (by party).
+type setupFinish struct {
+	Shares      [][]byte          `json:"shares"`
+	Fingerprint map[string]string `json:"fingerprint"`
+}
+
+// finishSetup has every agent check the collective key logged at
+// keyEntry and keep it with its fingerprint key. Agents finish
+// idempotently, so it may run again.
+func (n *Node) finishSetup(ctx context.Context, keyEntry uint64, providers []string, keyHash string, fin *setupFinish) error {
+	snap := n.snapshot()
+	for _, p := range providers {
 		var fr api.FinishResponse
-		if err := n.callAgent(ctx, snap, p, "/v1/agent/finish", api.FinishRequest{Key: keyEntry, Shares: shares, Fingerprint: blobs[p]}, &fr); err != nil {
-			return nil, err
+		if err := n.callAgent(ctx, snap, p, "/v1/agent/finish", api.FinishRequest{Key: keyEntry, Shares: fin.Shares, Fingerprint: fin.Fingerprint[p]}, &fr); err != nil {
+			return err
 		}
 		if fr.KeySHA256 != keyHash {
-			return nil, fmt.Errorf("%s's agent verified key %s, not %s", p, fr.KeySHA256, keyHash)
+			return fmt.Errorf("%s's agent verified key %s, not %s", p, fr.KeySHA256, keyHash)
 		}
 	}
-	n.log.Info("HE mode set up", "setup", setup.ID, "providers", setup.Providers, "key_sha256", keyHash, "entry", keyEntry)
-	return &api.HESetupResult{SetupEntry: setupEntry, KeyEntry: keyEntry, KeySHA256: keyHash, Providers: setup.Providers}, nil
+	n.log.Info("HE mode set up", "providers", providers, "key_sha256", keyHash, "entry", keyEntry)
+	return nil
+}
+
+// handleHEFinish runs the finishing round of the setup on record again,
+// for agents that missed it (unreachable when the key was logged).
+func (n *Node) handleHEFinish(w http.ResponseWriter, r *http.Request) {
+	snap := n.durableSnapshot()
+	key, ok := snap.HEKey()
+	if !ok {
+		writeErr(w, http.StatusNotFound, api.CodeNotFound, "HE mode is not set up: run mhe setup", nil)
+		return
+	}
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(n.collectivePath()), "finish.json"))
+	var fin setupFinish
+	if err == nil {
+		err = json.Unmarshal(b, &fin)
+	}
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, api.CodeInternal, "the node's record of the setup's shares is missing: "+err.Error(), nil)
+		return
+	}
+	keyEntry, err := n.keyEntry(snap)
+	if err == nil {
+		err = n.finishSetup(r.Context(), keyEntry, key.Providers, key.KeySHA256, &fin)
+	}
+	if err != nil {
+		writeErr(w, http.StatusBadGateway, api.CodeInternal, err.Error(), nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.HESetupResult{KeyEntry: keyEntry, KeySHA256: key.KeySHA256, Providers: key.Providers})
+}
+
+// keyEntry finds the ledger index of the hekey entry.
+func (n *Node) keyEntry(snap *state.Snapshot) (uint64, error) {
+	var found uint64
+	var ok bool
+	err := n.ledger.Scan(0, func(i uint64, b []byte) error {
+		if i >= snap.Entries() {
+			return nil
+		}
+		if e, err := state.DecodeEntry(b); err == nil && e.Kind == state.KindHEKey {
+			found, ok = i, true
+		}
+		return nil
+	})
+	if err == nil && !ok {
+		err = errors.New("no hekey entry in the ledger")
+	}
+	return found, err
 }
 
 // NewHESetup returns an mhe-setup document for providers with a fresh

@@ -656,3 +656,43 @@ func TestAgentRefusesAForeignFingerprintKey(t *testing.T) {
 	real, _ := hk.Fingerprint.MarshalText()
 	require.NotEqual(t, text, real)
 }
+
+// TestHESetupFinishesLater has an agent miss the finishing round of the
+// setup: the key is logged, the node says so, and 'mhe finish' completes
+// it once the agent is back.
+func TestHESetupFinishesLater(t *testing.T) {
+	r := &heRoom{room: newRoom(t, 10), agents: map[string]*heAgent{}}
+	info, err := r.c.Info(context.Background())
+	require.NoError(t, err)
+	for _, p := range providers {
+		r.agents[p] = r.startAgent(t, p, info.NodeKey, nil)
+	}
+	var finishDown atomic.Bool
+	finishDown.Store(true)
+	grid := r.agents["grid"]
+	h := grid.ag.Handler()
+	grid.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if finishDown.Load() && req.URL.Path == "/v1/agent/finish" {
+			http.Error(w, "down for the test", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, req)
+	})
+	setup, err := node.NewHESetup("S-1", providers)
+	require.NoError(t, err)
+	msg, err := statement.New(statement.KindHESetup, setup, r.parties["bureau"].signer)
+	require.NoError(t, err)
+	_, err = r.c.HESetup(context.Background(), msg)
+	require.ErrorContains(t, err, "is logged")
+	require.ErrorContains(t, err, "mhe finish")
+	_, err = client.LoadHEKeys(grid.dir)
+	require.Error(t, err, "grid's agent missed the finishing round")
+
+	finishDown.Store(false)
+	res, err := r.c.HEFinish(context.Background())
+	require.NoError(t, err)
+	require.Len(t, res.KeySHA256, 64)
+	hk, err := client.LoadHEKeys(grid.dir)
+	require.NoError(t, err)
+	require.Equal(t, res.KeySHA256, client.ResultKeyHash(hk.Collective))
+}

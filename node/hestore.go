@@ -36,8 +36,9 @@ type heStore struct {
 	keys    *enclave.DataKeys
 	params  bgv.Parameters
 
-	mu    sync.Mutex
-	cache map[string]*heTable // by dataset and upload list
+	mu       sync.Mutex
+	cache    map[string]*heTable // by dataset and upload list
+	inflight map[string]bool     // dataset/upload being ingested
 }
 
 // heTable is a dataset's HE-mode rows: the clear and fingerprint columns
@@ -72,7 +73,7 @@ func newHEStore(dir string, c *enclave.Custody, keys *enclave.DataKeys) (*heStor
 	if err != nil {
 		return nil, err
 	}
-	return &heStore{dir: dir, custody: c, keys: keys, params: params, cache: map[string]*heTable{}}, nil
+	return &heStore{dir: dir, custody: c, keys: keys, params: params, cache: map[string]*heTable{}, inflight: map[string]bool{}}, nil
 }
 
 func (s *heStore) path(dataset, id string) string {
@@ -99,6 +100,21 @@ func (s *heStore) ingest(ctx context.Context, dataset, id string, sc *schema.Sch
 	if !schema.ValidName(dataset) || !enclave.ValidUploadID(id) {
 		return nil, errors.New("bad dataset name or upload id")
 	}
+	// One ingest per upload id at a time: a retry racing the first cannot
+	// replace or remove its file.
+	key := dataset + "/" + id
+	s.mu.Lock()
+	if s.inflight[key] {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("upload %s is being received already", id)
+	}
+	s.inflight[key] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.inflight, key)
+		s.mu.Unlock()
+	}()
 	if err := os.MkdirAll(filepath.Join(s.dir, dataset), 0o700); err != nil {
 		return nil, err
 	}

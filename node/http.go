@@ -47,6 +47,7 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/ledger/proof", n.handleProof)
 	mux.HandleFunc("GET /v1/ledger/consistency", n.handleConsistency)
 	mux.HandleFunc("POST /v1/mhe/setup", n.handleHESetup)
+	mux.HandleFunc("POST /v1/mhe/finish", n.handleHEFinish)
 	mux.HandleFunc("GET /v1/mhe/key", n.handleHEKey)
 	mux.HandleFunc("POST /v1/he/queries", n.handleHEQuery)
 	return mux
@@ -201,6 +202,8 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, MaxUploadBytes)
+	unlock := n.lockDataset(u.Dataset)
+	defer unlock()
 	if u.HE != nil {
 		n.uploadHE(w, r, raw, &u, ds, body)
 		return

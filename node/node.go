@@ -104,6 +104,10 @@ type Node struct {
 	// agentClients are the pinned HTTP clients of providers' agents, by pin.
 	agentMu      sync.Mutex
 	agentClients map[string]*http.Client
+
+	// dsLocks serialise uploads and destruction per dataset.
+	dsMu    sync.Mutex
+	dsLocks map[string]*sync.Mutex
 }
 
 // Open opens (or creates) the node in cfg.Dir and rebuilds its state by

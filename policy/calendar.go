@@ -108,19 +108,28 @@ func ParseCalendar(text []byte) (*Calendar, error) {
 
 // Validate checks a calendar given as a document (not parsed from text).
 func (c *Calendar) Validate() error {
+	_, err := c.Normalized()
+	return err
+}
+
+// Normalized checks a calendar given as a document and returns it as
+// ParseCalendar would: each date exactly YYYY-MM-DD, sorted.
+func (c *Calendar) Normalized() (*Calendar, error) {
 	var b strings.Builder
 	for _, d := range c.Days {
 		kind := "workday"
 		if d.Holiday {
 			kind = "holiday"
 		}
+		if t, err := time.Parse(time.DateOnly, d.Date); err != nil || t.Format(time.DateOnly) != d.Date {
+			return nil, fmt.Errorf("calendar: %q is not a date like 2026-10-01", d.Date)
+		}
 		if strings.ContainsAny(d.Name, "\n\r") {
-			return fmt.Errorf("calendar: the name of %s holds a line break", d.Date)
+			return nil, fmt.Errorf("calendar: the name of %s holds a line break", d.Date)
 		}
 		fmt.Fprintf(&b, "%s %s %s\n", d.Date, kind, d.Name)
 	}
-	_, err := ParseCalendar([]byte(b.String()))
-	return err
+	return ParseCalendar([]byte(b.String()))
 }
 
 // WorkingDay reports whether the day of t (in China's time) is a working

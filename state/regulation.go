@@ -21,6 +21,7 @@ const tReg = "regulation"
 // assessment ("export/<letter>/<recipient>").
 type regRec struct {
 	ID          string
+	DeclaredBy  string // of an incident
 	Correction  *policy.CorrectionState
 	Act         *ActRecord
 	Calendar    *policy.Calendar
@@ -95,22 +96,26 @@ func regGet(txn *memdb.Txn, id string) *regRec {
 	return raw.(*regRec)
 }
 
+// authorityName returns the authority's key name, or "" before genesis.
+func authorityName(m *metaRec) string {
+	if m.authority == nil {
+		return ""
+	}
+	return m.authority.Name()
+}
+
 // byAuthorityOrHolders reports whether st is signed by the authority, or
 // by the holder of every one of the datasets.
 func byAuthorityOrHolders(txn *memdb.Txn, m *metaRec, st *statement.Statement, datasets []string) (bool, error) {
-	if m.authority != nil && st.SignedBy(m.authority.Name()) {
-		return true, nil
-	}
+	holders := true
 	for _, name := range datasets {
 		raw, _ := txn.First(tDatasets, "id", name)
 		if raw == nil {
 			return false, fmt.Errorf("unknown dataset %q", name)
 		}
-		if !st.SignedBy(raw.(*datasetRec).Dataset.Holder) {
-			return false, nil
-		}
+		holders = holders && st.SignedBy(raw.(*datasetRec).Dataset.Holder)
 	}
-	return true, nil
+	return holders || m.authority != nil && st.SignedBy(m.authority.Name()), nil
 }
 
 func applyIncident(txn *memdb.Txn, m *metaRec, st *statement.Statement) error {
@@ -126,6 +131,10 @@ func applyIncident(txn *memdb.Txn, m *metaRec, st *statement.Statement) error {
 	datasets := inc.Datasets
 	if prev != nil {
 		datasets = prev.Incident.Datasets
+		// What the authority declared, only the authority lifts.
+		if prev.DeclaredBy == authorityName(m) && !st.SignedBy(authorityName(m)) {
+			return fmt.Errorf("incident %s was declared by the authority, which alone may close it (Art. 57(6))", inc.ID)
+		}
 	}
 	ok, err := byAuthorityOrHolders(txn, m, st, datasets)
 	if err != nil {
@@ -144,7 +153,13 @@ func applyIncident(txn *memdb.Txn, m *metaRec, st *statement.Statement) error {
 	case inc.Status == policy.IncidentClosed && !slices.Equal(inc.Datasets, prev.Incident.Datasets):
 		return fmt.Errorf("incident %s concerns %v; closing it must name the same datasets (Art. 57(6))", inc.ID, prev.Incident.Datasets)
 	}
-	must(txn.Insert(tReg, &regRec{ID: id, Incident: &inc}))
+	by := st.Signers[0]
+	if prev != nil {
+		by = prev.DeclaredBy
+	} else if st.SignedBy(authorityName(m)) {
+		by = authorityName(m)
+	}
+	must(txn.Insert(tReg, &regRec{ID: id, Incident: &inc, DeclaredBy: by}))
 	return nil
 }
 
@@ -253,10 +268,11 @@ func applyCalendar(txn *memdb.Txn, m *metaRec, st *statement.Statement) error {
 	if err := st.Decode(&c); err != nil {
 		return err
 	}
-	if err := c.Validate(); err != nil {
+	norm, err := c.Normalized()
+	if err != nil {
 		return err
 	}
-	must(txn.Insert(tReg, &regRec{ID: "calendar", Calendar: &c}))
+	must(txn.Insert(tReg, &regRec{ID: "calendar", Calendar: norm}))
 	return nil
 }
 

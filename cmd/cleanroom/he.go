@@ -201,7 +201,32 @@ every provider's agent.`,
 	setup.Flags().StringVar(&providers, "providers", "", "comma-separated providers whose agents share the key (required)")
 	setup.Flags().StringVar(&id, "id", "", "setup id (default: S- and the time)")
 	setup.MarkFlagRequired("providers")
-	m.AddCommand(setup)
+	finish := &cobra.Command{
+		Use:   "finish",
+		Short: "Have every agent check and keep the collective key, again",
+		Long: `finish repeats the last round of 'mhe setup' for agents that missed it (down
+when the collective key was logged): each checks the key against every
+provider's share and the ledger, and keeps it with its fingerprint key.
+Agents that have it already answer the same.`,
+		Example: "  cleanroom mhe finish --node-info data/node.json",
+		Args:    cobra.NoArgs,
+	}
+	mkF := conn(finish)
+	finish.RunE = func(*cobra.Command, []string) error {
+		c, err := mkF()
+		if err != nil {
+			return err
+		}
+		cx, cancel := ctx()
+		defer cancel()
+		res, err := c.HEFinish(cx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("every agent of %s holds collective key %s\n", strings.Join(res.Providers, ", "), res.KeySHA256[:16])
+		return nil
+	}
+	m.AddCommand(setup, finish)
 	return m
 }
 

@@ -48,8 +48,9 @@ import (
 // Magic starts every container.
 const Magic = "cleanroom-he-upload/v1\n"
 
-// MaxRows bounds the rows of one upload.
-const MaxRows = 1 << 31
+// MaxRows bounds the rows of one upload; a larger table goes in several
+// uploads.
+const MaxRows = 1 << 27
 
 const maxHeader = 1 << 20
 
@@ -278,16 +279,26 @@ func Read(r io.Reader, dataset string, sc *schema.Schema, params bgv.Parameters)
 	if _, err := br.ReadByte(); err != io.EOF {
 		return nil, errors.New("heupload: data after the last column")
 	}
+	// The columns not carried hold zeros: one shared, read-only vector of
+	// each kind, whatever their number.
 	filled := map[string]bool{}
 	for _, c := range h.Columns {
 		filled[c.Name] = c.Treatment == policy.Clear || c.Treatment == policy.Fingerprint
 	}
+	var zeros []int64
+	var empty []string
 	for i := range u.Rows.Cols {
 		if v := &u.Rows.Cols[i]; !filled[sc.Columns[i].Name] {
 			if v.Type == schema.String {
-				v.Strs = make([]string, rows)
+				if empty == nil {
+					empty = make([]string, rows)
+				}
+				v.Strs = empty
 			} else {
-				v.Ints = make([]int64, rows)
+				if zeros == nil {
+					zeros = make([]int64, rows)
+				}
+				v.Ints = zeros
 			}
 		}
 	}

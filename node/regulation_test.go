@@ -74,6 +74,14 @@ func TestIncidents(t *testing.T) {
 	_, err = r.query("bank", "L-1", "0.01", "", elec)
 	require.NoError(t, err)
 	require.Contains(t, r.refused(statement.KindIncident, closing, "grid"), "already closed")
+
+	// What the authority declares, a holder cannot lift.
+	byAuthority := policy.Incident{ID: "INC-A", Datasets: []string{"electricity"}, Status: policy.IncidentOpen, Reason: "national alert"}
+	r.submit(statement.KindIncident, byAuthority, r.parties["bureau"].signer)
+	lift := byAuthority
+	lift.Status, lift.Reason = policy.IncidentClosed, "we think it is fine"
+	require.Contains(t, r.refused(statement.KindIncident, lift, "grid"), "declared by the authority, which alone may close it")
+	r.deniedWith("", elec, policy.CodeIncident)
 }
 
 func TestSeal(t *testing.T) {

@@ -22,6 +22,27 @@
 //     row of one empty value is written "" to be read at all);
 //   - there are no comment lines.
 //
+// # Encoding
+//
+// The input is UTF-8 unless Options.Encoding says otherwise: [GB18030], the
+// Chinese national standard, which Chinese public bodies still export, or
+// its subset [GBK] (code page 936). Such input is decoded to UTF-8 as it is
+// read, by golang.org/x/text/encoding/simplifiedchinese, before the CSV
+// parser sees it, and everything else applies to the decoded text: a
+// GB18030 byte order mark is dropped like a UTF-8 one, and values are
+// UTF-8 in the batches.
+//
+// Decoding is strict: bytes that are not a character of the declared
+// encoding stop the read with an [*Error] wrapping [ErrEncoding] that names
+// their line and character column (where golang.org/x/text would write
+// U+FFFD and go on). So do GB18030's user-defined codes, which stand for
+// characters only in the font of the system that made them, and a UTF-8
+// byte order mark at the start of the file, which says the file is UTF-8.
+// Most UTF-8 files with Chinese text declared GB18030 fail so, but not all:
+// UTF-8 bytes can happen to be valid GB18030, and decode to other
+// characters. GB18030 text read as UTF-8 is rejected as invalid UTF-8 in
+// a string column, or as a value that does not parse in another.
+//
 // # Header
 //
 // The first line is a header that names every column of the schema exactly
@@ -45,7 +66,9 @@
 //
 // A record may be at most [MaxRecordBytes] bytes long, not counting the
 // newline that ends it; a record is one line, or several when a quoted field
-// holds newlines. A longer record is an error that names its line, and
+// holds newlines. For input in GB18030 or GBK, the bytes are those of the
+// decoded UTF-8 text, in which a Chinese character takes three bytes, not
+// two. A longer record is an error that names its line, and
 // reading stops there, so an endless line or a quote left open costs no
 // more than about MaxRecordBytes of memory. The number of rows is not
 // limited here: bound the input's size before it reaches the reader.
@@ -54,7 +77,10 @@
 //
 // Every problem with the input's content is an [*Error] (use errors.As),
 // carrying the file name, the 1-based line, a column and, for values, the
-// schema column's name. Error messages never hold more than the first 64
+// schema column's name. The column is the field's number for value and
+// header errors; for syntax errors it is the byte in the line for UTF-8
+// input and, for GB18030 or GBK input, the character in the decoded line
+// (what an editor shows), as it is for bytes not in the encoding. Error messages never hold more than the first 64
 // bytes of a value. An error returned by the underlying io.Reader is passed
 // on wrapped, not as an *Error, so that a caller can tell a bad upload
 // (reject it, show the message to the provider) from a failed read (retry).

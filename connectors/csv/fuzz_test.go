@@ -7,6 +7,7 @@ import (
 	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/xjdata/cleanroom/connectors/csv"
 	"github.com/xjdata/cleanroom/schema"
@@ -81,4 +82,49 @@ func reencode(b *schema.Batch) []byte {
 		buf.WriteByte('\n')
 	}
 	return buf.Bytes()
+}
+
+// FuzzGB18030 checks GB18030 input: the reader never crashes; reading
+// whole, or one byte at a time in batches of any size, gives the same rows
+// or the same *Error; and the rows it accepts are those of the same input
+// decoded by golang.org/x/text and read as UTF-8.
+func FuzzGB18030(f *testing.F) {
+	enc := simplifiedchinese.GB18030.NewEncoder()
+	for _, s := range []string{
+		"name,n,ok,d\n福建,1,true,2020-01-01\n\"厦门,\"\"光伏\"\"\",-1000,false,1970-01-01\n",
+		"\ufeffd,ok,n,name\r\n2100-12-31,true,1000,𠮷野家\r\n",
+		"name,n,ok,d\n福\"建,1,true,2020-01-01\n",
+		"name,n,ok,d\n\"福建\n",
+		"name,n,ok,d\n€\ufffd,1,true,2020-01-01",
+	} {
+		gb, err := enc.String(s)
+		require.NoError(f, err)
+		f.Add([]byte(gb), uint8(1))
+	}
+	f.Add([]byte("name,n,ok,d\n\x81,1,true,2020-01-01\n"), uint8(2))
+	f.Add([]byte("name,n,ok,d\n\xaa\xa1,1,true,2020-01-01\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, size uint8) {
+		s := fuzzSchema()
+		opts := csv.Options{File: "fuzz.csv", BatchSize: int(size%8) + 1, Encoding: csv.GB18030}
+		b, err := csv.ReadAll(bytes.NewReader(data), s, opts)
+		b2, err2 := readBatches(t, iotest.OneByteReader(bytes.NewReader(data)), s, opts)
+		if err != nil {
+			require.Nil(t, b)
+			require.Error(t, err2)
+			require.Equal(t, err.Error(), err2.Error())
+			var e *csv.Error
+			require.ErrorAs(t, err, &e)
+			require.Equal(t, "fuzz.csv", e.File)
+			require.Positive(t, e.Line)
+			require.LessOrEqual(t, len(err.Error()), 512, "message too long: %s", err)
+			return
+		}
+		require.NoError(t, err2)
+		require.Equal(t, b, b2)
+
+		text, _ := simplifiedchinese.GB18030.NewDecoder().Bytes(data)
+		b3, err := csv.ReadAll(bytes.NewReader(text), s, csv.Options{File: "fuzz.csv", BatchSize: opts.BatchSize})
+		require.NoError(t, err)
+		require.Equal(t, b, b3)
+	})
 }

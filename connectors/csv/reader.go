@@ -30,6 +30,10 @@ type Options struct {
 	// BatchSize is the most rows Next returns at once. Defaults to
 	// DefaultBatchSize; must not be negative.
 	BatchSize int
+	// Encoding is the input's character encoding: UTF8 (the default),
+	// GB18030 or GBK. Input in GB18030 or GBK is decoded to UTF-8 as it is
+	// read; see the package doc.
+	Encoding string
 }
 
 // Reader reads CSV rows into batches of a schema. Create one with
@@ -39,6 +43,7 @@ type Reader struct {
 	batch  int
 	schema *schema.Schema
 	lim    *limitReader
+	track  *lineTracker // for an encoding other than UTF-8
 	cr     *stdcsv.Reader
 	cols   []int // cols[j] is the schema column of field j
 	rows   int64
@@ -56,6 +61,10 @@ func NewReader(r io.Reader, s *schema.Schema, opts Options) (*Reader, error) {
 	if opts.BatchSize < 0 {
 		return nil, fmt.Errorf("csv: BatchSize is %d, want 0 (the default) or more", opts.BatchSize)
 	}
+	dec, err := lookupEncoding(opts.Encoding)
+	if err != nil {
+		return nil, err
+	}
 	rd := &Reader{file: opts.File, batch: opts.BatchSize, schema: s}
 	if rd.file == "" {
 		rd.file = "input"
@@ -64,14 +73,18 @@ func NewReader(r io.Reader, s *schema.Schema, opts Options) (*Reader, error) {
 		rd.batch = DefaultBatchSize
 	}
 
-	r, err := skipBOM(r)
-	if err != nil {
-		return nil, fmt.Errorf("csv: reading %s: %w", rd.file, err)
+	if dec != nil {
+		r = dec.reader(r)
 	}
-	rd.lim = newLimitReader(r, rd.file)
+	rd.lim = newLimitReader(skipBOM(r), rd.file)
+	var text io.Reader = rd.lim
+	if dec != nil {
+		rd.track = newLineTracker(rd.lim, rd.file)
+		text = rd.track
+	}
 	// encoding/csv uses a *bufio.Reader as it is when it is large enough;
 	// a larger buffer means fewer reads through the limiter.
-	rd.cr = stdcsv.NewReader(bufio.NewReaderSize(rd.lim, 64<<10))
+	rd.cr = stdcsv.NewReader(bufio.NewReaderSize(text, 64<<10))
 	rd.cr.ReuseRecord = true
 	rd.cr.FieldsPerRecord = 0 // set from the header, then enforced
 
@@ -83,20 +96,26 @@ func NewReader(r io.Reader, s *schema.Schema, opts Options) (*Reader, error) {
 
 var bom = []byte{0xef, 0xbb, 0xbf}
 
-// skipBOM returns r without a leading UTF-8 byte order mark.
-func skipBOM(r io.Reader) (io.Reader, error) {
+// skipBOM returns r without a leading UTF-8 byte order mark. An error in
+// reading the first bytes is returned by the first read that reaches it.
+func skipBOM(r io.Reader) io.Reader {
 	var buf [3]byte
 	n, err := io.ReadFull(r, buf[:])
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return bytes.NewReader(buf[:n]), nil
+		return bytes.NewReader(buf[:n])
 	case err != nil:
-		return nil, err
+		return io.MultiReader(bytes.NewReader(buf[:n]), errReader{err})
 	case bytes.Equal(buf[:], bom):
-		return r, nil
+		return r
 	}
-	return io.MultiReader(bytes.NewReader(buf[:]), r), nil
+	return io.MultiReader(bytes.NewReader(buf[:]), r)
 }
+
+// errReader is a reader that fails.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func (r *Reader) readHeader() error {
 	rec, err := r.cr.Read()
@@ -152,6 +171,9 @@ func (r *Reader) check(err error, rec []string) error {
 	if err == nil || err == io.EOF {
 		return err
 	}
+	if e, ok := err.(*Error); ok {
+		return e // from the lineTracker: not valid in the encoding
+	}
 	var pe *stdcsv.ParseError
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("csv: reading %s at line %d: %w", r.file, r.lim.line, err)
@@ -161,6 +183,9 @@ func (r *Reader) check(err error, rec []string) error {
 			Err: fmt.Errorf("%w: got %d, want %d", stdcsv.ErrFieldCount, len(rec), len(r.cols))}
 	}
 	e := &Error{File: r.file, Line: pe.Line, Column: pe.Column, Err: pe.Err}
+	if r.track != nil {
+		e.Column = r.track.charColumn(pe.Line, pe.Column)
+	}
 	if pe.StartLine != pe.Line {
 		e.Err = fmt.Errorf("%w (in the record that starts on line %d)", pe.Err, pe.StartLine)
 	}

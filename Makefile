@@ -64,6 +64,10 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./internal/heupload/
 	$(GO) test -run='^$$' -fuzz=FuzzReadKeySwitchRequest -fuzztime=$(FUZZTIME) ./internal/api/
 	$(GO) test -run='^$$' -fuzz=FuzzLimit -fuzztime=$(FUZZTIME) ./connectors/csv/
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./connectors/csv/
+	$(GO) test -run='^$$' -fuzz=FuzzGB18030 -fuzztime=$(FUZZTIME) ./connectors/csv/
+	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./connectors/jsonl/
+	$(GO) test -run='^$$' -fuzz=FuzzParseCalendar -fuzztime=$(FUZZTIME) ./policy/
 	$(GO) test -run='^$$' -fuzz=FuzzValidUSCC -fuzztime=$(FUZZTIME) ./examples/greencredit/gen/
 
 ## check: formatting, vet, staticcheck, and a tidy go.mod

@@ -7,20 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 
+	"github.com/xjdata/cleanroom/connectors"
 	"github.com/xjdata/cleanroom/schema"
 )
 
 // DefaultBatchSize is the number of rows in a batch when Options.BatchSize
 // is zero.
 const DefaultBatchSize = 8192
-
-// maxPrealloc caps the rows a batch is allocated for up front, so that a
-// large BatchSize costs memory only when the rows are there.
-const maxPrealloc = 1 << 16
 
 // Options configures a Reader.
 type Options struct {
@@ -39,15 +35,15 @@ type Options struct {
 // Reader reads CSV rows into batches of a schema. Create one with
 // NewReader. Not thread-safe.
 type Reader struct {
-	file   string
-	batch  int
-	schema *schema.Schema
-	lim    *limitReader
-	track  *lineTracker // for an encoding other than UTF-8
-	cr     *stdcsv.Reader
-	cols   []int // cols[j] is the schema column of field j
-	rows   int64
-	err    error // the error Next returns from now on, io.EOF at the end
+	file    string
+	batch   int
+	schema  *schema.Schema
+	lim     *limitReader
+	track   *lineTracker // for an encoding other than UTF-8
+	cr      *stdcsv.Reader
+	cols    []int // cols[j] is the schema column of field j
+	rows    int64
+	batches *connectors.Batches // made by the first Next
 }
 
 // NewReader returns a Reader of the CSV in r, whose header must name the
@@ -239,20 +235,10 @@ func (r *Reader) valueError(j int, c *schema.Column, text string, err error) err
 // after the last. Each batch is newly allocated; the caller may keep it.
 // After an error, Next returns the same error again.
 func (r *Reader) Next() (*schema.Batch, error) {
-	if r.err != nil {
-		return nil, r.err
+	if r.batches == nil {
+		r.batches = connectors.NewBatches(connectors.FillFunc(r.fill), r.schema, r.batch)
 	}
-	b := schema.NewBatch(r.schema, min(r.batch, maxPrealloc))
-	err := r.fill(b, r.batch)
-	switch {
-	case err == nil:
-		return b, nil
-	case err == io.EOF && b.Len > 0:
-		r.err = err
-		return b, nil
-	}
-	r.err = err
-	return nil, err
+	return r.batches.Next()
 }
 
 // Rows returns the number of data rows read and converted so far. After an
@@ -266,9 +252,5 @@ func ReadAll(r io.Reader, s *schema.Schema, opts Options) (*schema.Batch, error)
 	if err != nil {
 		return nil, err
 	}
-	b := schema.NewBatch(s, min(rd.batch, maxPrealloc))
-	if err := rd.fill(b, math.MaxInt); err != io.EOF {
-		return nil, err
-	}
-	return b, nil
+	return connectors.ReadAll(connectors.FillFunc(rd.fill), s, rd.batch)
 }

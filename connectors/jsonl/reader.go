@@ -5,8 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"math"
 
+	"github.com/xjdata/cleanroom/connectors"
 	"github.com/xjdata/cleanroom/schema"
 )
 
@@ -17,10 +17,6 @@ const DefaultBatchSize = 8192
 // DefaultMaxLine is the longest line accepted when Options.MaxLine is zero,
 // in bytes.
 const DefaultMaxLine = 1 << 20
-
-// maxPrealloc caps the rows a batch is allocated for up front, so that a
-// large BatchSize costs memory only when the rows are there.
-const maxPrealloc = 1 << 16
 
 // bufSize is the size of the read buffer; longer lines are gathered in a
 // second buffer of at most about MaxLine bytes.
@@ -50,12 +46,12 @@ type Reader struct {
 	cols    []schema.Column // schema.Columns
 	index   map[string]int  // column name to position in cols
 
-	br   *bufio.Reader
-	long []byte // a line longer than br's buffer, gathered
-	line int    // the number of the line last read
-	eof  bool   // br has returned io.EOF
-	rows int64
-	err  error // the error Next returns from now on, io.EOF at the end
+	br      *bufio.Reader
+	long    []byte // a line longer than br's buffer, gathered
+	line    int    // the number of the line last read
+	eof     bool   // br has returned io.EOF
+	rows    int64
+	batches *connectors.Batches // made by the first Next
 
 	// The row being read.
 	order   []int    // order[k] is the column of the k-th key of the last row
@@ -192,20 +188,10 @@ func (r *Reader) fill(b *schema.Batch, upTo int) error {
 // after the last. Each batch is newly allocated; the caller may keep it.
 // After an error, Next returns the same error again.
 func (r *Reader) Next() (*schema.Batch, error) {
-	if r.err != nil {
-		return nil, r.err
+	if r.batches == nil {
+		r.batches = connectors.NewBatches(connectors.FillFunc(r.fill), r.schema, r.batch)
 	}
-	b := schema.NewBatch(r.schema, min(r.batch, maxPrealloc))
-	err := r.fill(b, r.batch)
-	switch {
-	case err == nil:
-		return b, nil
-	case err == io.EOF && b.Len > 0:
-		r.err = err
-		return b, nil
-	}
-	r.err = err
-	return nil, err
+	return r.batches.Next()
 }
 
 // Rows returns the number of rows read and converted so far. After an
@@ -219,9 +205,5 @@ func ReadAll(r io.Reader, s *schema.Schema, opts Options) (*schema.Batch, error)
 	if err != nil {
 		return nil, err
 	}
-	b := schema.NewBatch(s, min(rd.batch, maxPrealloc))
-	if err := rd.fill(b, math.MaxInt); err != io.EOF {
-		return nil, err
-	}
-	return b, nil
+	return connectors.ReadAll(connectors.FillFunc(rd.fill), s, rd.batch)
 }

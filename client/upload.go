@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	stdcsv "encoding/csv"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/xjdata/cleanroom/connectors/csv"
+	"github.com/xjdata/cleanroom/connectors/jsonl"
 	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
@@ -131,4 +134,79 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 		c.progress(c.done, max(c.total, c.done))
 	}
 	return n, err
+}
+
+// UploadJSONL uploads a JSON Lines file (one object per row, see
+// connectors/jsonl) into a dataset, sealed to the node. It reads and
+// checks the whole file first (errors name the file, line, column and
+// field), then sends the rows as the node's sealed format, CSV, rendered
+// from the checked values; the node checks every row again. The statement
+// names the SHA-256 of that CSV. The file is read twice and never held in
+// memory whole.
+func (c *Client) UploadJSONL(ctx context.Context, signer note.Signer, dataset string, s *schema.Schema, path string, progress Progress) (*api.Uploaded, error) {
+	name := filepath.Base(path)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	rows, err := renderJSONL(path, name, s, h)
+	if err != nil {
+		return nil, err
+	}
+	return c.put(ctx, signer, policy.Upload{Dataset: dataset, File: name, Rows: rows, PlaintextSHA256: hex.EncodeToString(h.Sum(nil))},
+		fi.Size(), progress, func(w io.Writer) error {
+			_, err := renderJSONL(path, name, s, w)
+			return err
+		})
+}
+
+// renderJSONL reads the JSON Lines file at path against s and writes its
+// rows to w as CSV with a header, returning the row count.
+func renderJSONL(path, name string, s *schema.Schema, w io.Writer) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r, err := jsonl.NewReader(f, s, jsonl.Options{File: name})
+	if err != nil {
+		return 0, err
+	}
+	cw := stdcsv.NewWriter(w)
+	header := make([]string, len(s.Columns))
+	for i, col := range s.Columns {
+		header[i] = col.Name
+	}
+	cw.Write(header)
+	rec := make([]string, len(s.Columns))
+	var n int64
+	for {
+		b, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+		for k := 0; k < b.Len; k++ {
+			n++
+			for i, col := range s.Columns {
+				v := &b.Cols[i]
+				if col.Type == schema.String {
+					if strings.ContainsRune(v.Strs[k], '\r') {
+						return 0, fmt.Errorf("%s: row %d: column %s holds a carriage return, which the sealed CSV format does not carry", name, n, col.Name)
+					}
+					rec[i] = v.Strs[k]
+				} else {
+					rec[i] = schema.FormatValue(col.Type, v.Ints[k])
+				}
+			}
+			if err := cw.Write(rec); err != nil {
+				return 0, err
+			}
+		}
+	}
+	cw.Flush()
+	return n, cw.Error()
 }

@@ -92,7 +92,7 @@ have. "secret_catalogue": true lists the dataset to public bodies only
 	reg.Flags().StringVar(&spec, "spec", "", "dataset spec JSON file (required)")
 	reg.MarkFlagRequired("spec")
 
-	var upKey, upDataset, upLetter, upAgent string
+	var upKey, upDataset, upLetter, upAgent, upFormat string
 	var upHE bool
 	up := &cobra.Command{
 		Use:   "upload --key HOLDER.key --dataset NAME FILE.csv",
@@ -101,7 +101,9 @@ have. "secret_catalogue": true lists the dataset to public bodies only
 error names the file, line and column, and nothing is sent), then streams the
 file encrypted with age to the node's recipient. The node stores only the
 ciphertext and keeps nothing of a rejected upload. The CSV's first line names
-the columns.
+the columns. A JSON Lines file (--format jsonl, or a .jsonl or .ndjson
+name) holds one object per row with a key for every column; it is checked
+the same way and sent as CSV.
 
 With --he the upload is for the multiparty HE mode, where the node cannot
 read what it computes on: by the rules of the commitment letter --commitment
@@ -149,7 +151,22 @@ come from the provider's agent directory (--agent-dir).`,
 				res.Rows, res.Dataset, humanBytes(res.CiphertextBytes), time.Since(start).Seconds(), res.Entry)
 			return nil
 		}
-		res, err := c.UploadCSV(cx, signer, upDataset, &d.Schema, args[0], progressBar("upload "+filepath.Base(args[0])))
+		format := upFormat
+		if format == "" {
+			format = "csv"
+			if ext := strings.ToLower(filepath.Ext(args[0])); ext == ".jsonl" || ext == ".ndjson" {
+				format = "jsonl"
+			}
+		}
+		upload := c.UploadCSV
+		switch format {
+		case "csv":
+		case "jsonl":
+			upload = c.UploadJSONL
+		default:
+			return fmt.Errorf("--format %q: want csv or jsonl", format)
+		}
+		res, err := upload(cx, signer, upDataset, &d.Schema, args[0], progressBar("upload "+filepath.Base(args[0])))
 		if err != nil {
 			return err
 		}
@@ -160,7 +177,8 @@ come from the provider's agent directory (--agent-dir).`,
 	}
 	keyFlag(up, &upKey, "the holder's")
 	up.Flags().StringVar(&upDataset, "dataset", "", "dataset name (required)")
-	up.Flags().BoolVar(&upHE, "he", false, "upload for the multiparty HE mode")
+	up.Flags().BoolVar(&upHE, "he", false, "upload for the multiparty HE mode (CSV input)")
+	up.Flags().StringVar(&upFormat, "format", "", "csv or jsonl (default: from the file's extension, .jsonl and .ndjson being JSON Lines)")
 	up.Flags().StringVar(&upLetter, "commitment", "", "with --he: the letter whose column rules decide each column's treatment")
 	up.Flags().StringVar(&upAgent, "agent-dir", "", "with --he: the provider's agent directory (collective and fingerprint keys)")
 	up.MarkFlagRequired("dataset")

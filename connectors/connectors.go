@@ -7,6 +7,7 @@ package connectors
 import (
 	"io"
 	"math"
+	"slices"
 
 	"github.com/xjdata/cleanroom/schema"
 )
@@ -69,4 +70,87 @@ func ReadAll(f Filler, s *schema.Schema, size int) (*schema.Batch, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// Reader is what every connector's reader does: Next returns the next
+// batch of checked rows and io.EOF after the last, and Rows counts the rows
+// returned so far. An error about the data names where it is (file, line or
+// row, column) in the connector's own error type; after an error Next
+// returns it again.
+type Reader interface {
+	Next() (*schema.Batch, error)
+	Rows() int64
+}
+
+// Loosen returns a copy of s whose int and date columns accept any value a
+// column of their type can hold, for reading a source whose out-of-bounds
+// values are to be clamped (see Clamper) rather than refused.
+func Loosen(s *schema.Schema) *schema.Schema {
+	out := &schema.Schema{Columns: slices.Clone(s.Columns)}
+	for i := range out.Columns {
+		c := &out.Columns[i]
+		switch c.Type {
+		case schema.Int:
+			c.Min, c.Max = ptr(int64(math.MinInt64)), ptr(int64(math.MaxInt64))
+		case schema.Date:
+			c.Min, c.Max = ptr(schema.MinDate), ptr(schema.MaxDate)
+		}
+	}
+	return out
+}
+
+func ptr(v int64) *int64 { return &v }
+
+// Clamper moves values outside their column's declared bounds to the
+// nearest bound, and counts how many it moved in each column.
+type Clamper struct {
+	s       *schema.Schema
+	clamped []int64
+}
+
+// NewClamper returns a Clamper to the bounds of s.
+func NewClamper(s *schema.Schema) *Clamper {
+	return &Clamper{s: s, clamped: make([]int64, len(s.Columns))}
+}
+
+// Clamp clamps the values of b, a batch of s's columns (read with Loosen's
+// schema), in place.
+func (c *Clamper) Clamp(b *schema.Batch) {
+	for i, col := range c.s.Columns {
+		if col.Min == nil || col.Max == nil {
+			continue
+		}
+		lo, hi := *col.Min, *col.Max
+		var n int64
+		vs := b.Cols[i].Ints
+		for k, v := range vs {
+			if v < lo {
+				vs[k], n = lo, n+1
+			} else if v > hi {
+				vs[k], n = hi, n+1
+			}
+		}
+		c.clamped[i] += n
+	}
+}
+
+// Clamped returns how many values have been clamped, by column name, with
+// only the columns that had any.
+func (c *Clamper) Clamped() map[string]int64 {
+	out := map[string]int64{}
+	for i, n := range c.clamped {
+		if n > 0 {
+			out[c.s.Columns[i].Name] = n
+		}
+	}
+	return out
+}
+
+// Total returns how many values have been clamped in all.
+func (c *Clamper) Total() int64 {
+	var t int64
+	for _, n := range c.clamped {
+		t += n
+	}
+	return t
 }

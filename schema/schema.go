@@ -192,6 +192,13 @@ func (c *Column) ParseValue(text string) (int64, string, error) {
 	return fail("unknown type %q", c.Type)
 }
 
+// MinDate and MaxDate are the first and last dates a date column can hold,
+// 0000-01-01 and 9999-12-31, in days since 1970-01-01.
+const (
+	MinDate int64 = -719528
+	MaxDate int64 = 2932896
+)
+
 // ParseDate parses a YYYY-MM-DD date into days since 1970-01-01.
 func ParseDate(s string) (int64, bool) {
 	t, err := time.Parse(DateLayout, s)

@@ -1,0 +1,118 @@
+package connectors
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/xjdata/cleanroom/schema"
+)
+
+// CSVWriter renders batches as the canonical CSV of a schema: the form in
+// which rows travel to the node and are sealed there, whatever source they
+// came from. The same rows of the same schema always give the same bytes:
+// a header naming the columns in schema order, then one line per row ending
+// in \n; ints in decimal, bools as true or false, dates as YYYY-MM-DD;
+// a string quoted (RFC 4180, quotes doubled) only when it is empty or holds
+// a comma, a quote or a newline, or starts with a space or tab, so that
+// encoding/csv and the csv connector read back exactly the string written.
+// A string holding a carriage return cannot be carried (CSV readers fold
+// \r\n to \n) and is an error.
+type CSVWriter struct {
+	w    io.Writer
+	s    *schema.Schema
+	buf  []byte
+	rows int64
+}
+
+// NewCSVWriter returns a CSVWriter to w of rows of s, and writes the
+// header.
+func NewCSVWriter(w io.Writer, s *schema.Schema) (*CSVWriter, error) {
+	c := &CSVWriter{w: w, s: s, buf: make([]byte, 0, 64<<10)}
+	for i, col := range s.Columns {
+		if i > 0 {
+			c.buf = append(c.buf, ',')
+		}
+		c.buf = append(c.buf, col.Name...)
+	}
+	c.buf = append(c.buf, '\n')
+	return c, c.flush()
+}
+
+// Write renders the rows of b, a batch of the writer's schema.
+func (c *CSVWriter) Write(b *schema.Batch) error {
+	for k := 0; k < b.Len; k++ {
+		row := len(c.buf)
+		for i, col := range c.s.Columns {
+			if i > 0 {
+				c.buf = append(c.buf, ',')
+			}
+			v := &b.Cols[i]
+			switch col.Type {
+			case schema.String:
+				s := v.Strs[k]
+				if strings.IndexByte(s, '\r') >= 0 {
+					c.buf = c.buf[:row]
+					return fmt.Errorf("row %d: column %s holds a carriage return, which the sealed CSV form cannot carry", c.rows+1, col.Name)
+				}
+				c.buf = appendField(c.buf, s)
+			case schema.Int:
+				c.buf = strconv.AppendInt(c.buf, v.Ints[k], 10)
+			case schema.Bool:
+				c.buf = strconv.AppendBool(c.buf, v.Ints[k] != 0)
+			default:
+				c.buf = append(c.buf, schema.FormatValue(col.Type, v.Ints[k])...)
+			}
+		}
+		c.buf = append(c.buf, '\n')
+		c.rows++
+		if len(c.buf) >= 60<<10 {
+			if err := c.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Flush writes what is buffered.
+func (c *CSVWriter) Flush() error { return c.flush() }
+
+// Rows returns the number of rows written.
+func (c *CSVWriter) Rows() int64 { return c.rows }
+
+func (c *CSVWriter) flush() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.w.Write(c.buf)
+	c.buf = c.buf[:0]
+	return err
+}
+
+// appendField appends s as a CSV field, quoted if it must be.
+func appendField(buf []byte, s string) []byte {
+	if !needsQuotes(s) {
+		return append(buf, s...)
+	}
+	buf = append(buf, '"')
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		buf = append(buf, s[:i+1]...)
+		buf = append(buf, '"')
+		s = s[i+1:]
+	}
+	buf = append(buf, s...)
+	return append(buf, '"')
+}
+
+func needsQuotes(s string) bool {
+	if s == "" || s[0] == ' ' || s[0] == '\t' || s == `\.` {
+		return true
+	}
+	return strings.ContainsAny(s, ",\"\n")
+}

@@ -1,25 +1,24 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	stdcsv "encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"filippo.io/age"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/xjdata/cleanroom/connectors/csv"
-	"github.com/xjdata/cleanroom/connectors/jsonl"
+	"github.com/xjdata/cleanroom/connectors"
+	"github.com/xjdata/cleanroom/connectors/from"
 	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
@@ -29,58 +28,364 @@ import (
 // Progress is told how many plaintext bytes of total have been sent.
 type Progress func(done, total int64)
 
-// UploadCSV uploads a CSV file into a dataset, sealed to the node.
-//
-// It first reads the whole file against the dataset's schema, so that bad
-// input is reported with its file, line and column before anything leaves
-// the machine, and hashes it. It then signs an upload statement naming the
-// row count and the hash, and streams the file, encrypted with age to the
-// node's recipient, to the node. The node stores only the ciphertext; it
-// decrypts in memory, checks every row again and the hash, and keeps
-// nothing of a rejected upload.
-func (c *Client) UploadCSV(ctx context.Context, signer note.Signer, dataset string, s *schema.Schema, path string, progress Progress) (*api.Uploaded, error) {
-	name := filepath.Base(path)
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.New()
-	r, err := csv.NewReader(io.TeeReader(f, h), s, csv.Options{File: name})
-	if err != nil {
-		return nil, err
-	}
-	for {
-		if _, err := r.Next(); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return nil, err
-		}
-	}
-	// encoding/csv may stop reading before EOF (no final newline): hash
-	// the rest so the digest covers the whole file, as the node's does.
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, err
-	}
+// DefaultPartBytes is the plaintext size of one part of an upload when
+// UploadOptions.PartBytes is zero.
+const DefaultPartBytes = 32 << 20
 
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	return c.put(ctx, signer, policy.Upload{Dataset: dataset, File: name, Rows: r.Rows(), PlaintextSHA256: hex.EncodeToString(h.Sum(nil))},
-		fi.Size(), progress, func(w io.Writer) error {
-			_, err := io.Copy(w, f)
-			return err
-		})
+// UploadOptions configures Upload.
+type UploadOptions struct {
+	// File names the source in statements and errors ("loans.csv").
+	File string
+	// Clamp moves values outside their column's declared bounds to the
+	// nearest bound instead of refusing them; the source must then be
+	// read with connectors.Loosen's schema. UploadResult.Clamped counts
+	// them.
+	Clamp bool
+	// PartBytes is the plaintext size after which a part is sent and the
+	// next begun. Defaults to DefaultPartBytes. Memory use is about three
+	// times this.
+	PartBytes int
+	// Resume is the set ID of an interrupted upload to go on with: parts
+	// the node has already are checked against the source and not sent
+	// again.
+	Resume string
+	// SourceSize is the source's size in bytes, 0 if unknown, and
+	// SourceRead, if set, how many of them have been read; it is called
+	// from another goroutine.
+	SourceSize int64
+	SourceRead func() int64
+	// Progress, if set, is told how the upload goes.
+	Progress func(UploadProgress)
 }
 
-// put signs the upload statement u (with a fresh upload id) and streams
-// what write writes, encrypted with age to the node's recipient, to the
-// node, telling progress how many of total plaintext bytes went.
-func (c *Client) put(ctx context.Context, signer note.Signer, u policy.Upload, total int64, progress Progress, write func(io.Writer) error) (*api.Uploaded, error) {
+// UploadProgress is how far an upload has gone.
+type UploadProgress struct {
+	Rows       int64 // rows read from the source and checked
+	SourceRead int64 // bytes of the source read, if known
+	SourceSize int64 // the source's size, 0 if unknown
+	Sent       int64 // plaintext bytes sent to the node
+	Parts      int   // parts landed (sent or found on the node)
+	Done       bool  // the last part has landed
+}
+
+// UploadResult is what an upload did.
+type UploadResult struct {
+	Dataset string
+	// Set is the upload's ID: give it to UploadOptions.Resume to go on
+	// with an upload that stopped.
+	Set  string
+	Rows int64
+	// Parts are the node's receipts for the parts sent, in order; Skipped
+	// counts the parts the node had already (when resuming).
+	Parts   []api.Uploaded
+	Skipped int
+	// PlaintextBytes and CiphertextBytes count what was sent.
+	PlaintextBytes, CiphertextBytes int64
+	// Clamped counts the values clamped to their bounds, by column.
+	Clamped map[string]int64
+}
+
+// Entry returns the ledger index of the last part sent, the one that
+// completed the upload.
+func (r *UploadResult) Entry() uint64 {
+	if len(r.Parts) == 0 {
+		return 0
+	}
+	return r.Parts[len(r.Parts)-1].Entry
+}
+
+// part is one part of an upload: a canonical CSV of some of the rows.
+type part struct {
+	index int
+	last  bool
+	rows  int64
+	buf   *bytes.Buffer
+	sum   [32]byte
+}
+
+// Upload uploads the rows of src, a reader of s's columns, into a dataset,
+// sealed to the node.
+//
+// The rows are rendered as the canonical CSV of s (connectors.CSVWriter:
+// the same bytes whatever the source) and sent in parts of about
+// PartBytes, each a whole CSV with its header, as a multipart upload: each
+// part is encrypted with age to the node's recipient and signed by an
+// upload statement naming its row count and SHA-256; the node decrypts it
+// in memory, checks every row and the hash again, and stores only
+// ciphertext. The dataset takes the rows only when the last part has
+// landed, so an upload that stops midway leaves nothing the node reads,
+// and can go on later from the part where it stopped (UploadOptions.Resume).
+// The source is read once; reading the next part overlaps sending the
+// last.
+//
+// An error of the source (a bad row, with its position) stops the upload
+// at once. Parts already sent stay pending on the node, unread; the error
+// says how to resume once the source is fixed, and the result's Set is
+// that ID.
+func (c *Client) Upload(ctx context.Context, signer note.Signer, dataset string, s *schema.Schema, src connectors.Reader, opts UploadOptions) (*UploadResult, error) {
+	if opts.PartBytes <= 0 {
+		opts.PartBytes = DefaultPartBytes
+	}
+	if opts.File == "" {
+		opts.File = "input"
+	}
+	res := &UploadResult{Dataset: dataset, Set: opts.Resume}
+	have := map[int]api.PendingPart{}
+	if opts.Resume != "" {
+		if !validHexID(opts.Resume) {
+			return nil, fmt.Errorf("resume: %q is not an upload ID (32 lower-case hex digits)", opts.Resume)
+		}
+		cat, err := c.CatalogAs(ctx, signer)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range cat {
+			if d.Name != dataset {
+				continue
+			}
+			for _, p := range d.Pending {
+				if p.Set == opts.Resume {
+					have[p.Index] = p
+				}
+			}
+		}
+	} else {
+		var id [16]byte
+		rand.Read(id[:])
+		res.Set = hex.EncodeToString(id[:])
+	}
+	recips, err := c.recipients(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var rows atomic.Int64
+	parts := make(chan *part, 1)
+	free := make(chan *bytes.Buffer, 3)
+	for range cap(free) {
+		free <- bytes.NewBuffer(make([]byte, 0, opts.PartBytes+opts.PartBytes/8))
+	}
+	var clamper *connectors.Clamper
+	if opts.Clamp {
+		clamper = connectors.NewClamper(s)
+	}
+	produced := make(chan error, 1)
+	go func() {
+		defer close(parts)
+		produced <- produce(ctx, s, src, clamper, opts.PartBytes, &rows, free, parts)
+	}()
+
+	report := func(sent int64, done bool) {
+		if opts.Progress == nil {
+			return
+		}
+		p := UploadProgress{Rows: rows.Load(), SourceSize: opts.SourceSize, Sent: sent, Parts: len(res.Parts) + res.Skipped, Done: done}
+		if opts.SourceRead != nil {
+			p.SourceRead = opts.SourceRead()
+		}
+		opts.Progress(p)
+	}
+	var sendErr error
+	for p := range parts {
+		if sendErr != nil {
+			continue // drain, so that the producer ends
+		}
+		sendErr = c.sendPart(ctx, signer, recips, dataset, res, opts.File, p, have, report)
+		res.Rows += p.rows
+		p.buf.Reset()
+		free <- p.buf
+		if sendErr != nil {
+			cancel()
+		}
+	}
+	srcErr := <-produced
+	if clamper != nil {
+		res.Clamped = clamper.Clamped()
+	}
+	switch {
+	case srcErr != nil && !errors.Is(srcErr, context.Canceled):
+		return res, resumable(srcErr, res)
+	case sendErr != nil:
+		return res, resumable(sendErr, res)
+	case srcErr != nil:
+		return res, srcErr
+	}
+	report(res.PlaintextBytes, true)
+	return res, nil
+}
+
+// resumable adds to err how to go on with the upload, if parts of it have
+// landed.
+func resumable(err error, res *UploadResult) error {
+	if len(res.Parts)+res.Skipped == 0 {
+		return err
+	}
+	return &ResumableError{Err: err, Set: res.Set, Landed: len(res.Parts) + res.Skipped}
+}
+
+// ResumableError is an upload that stopped after some of its parts had
+// landed on the node, which keeps them unread. Uploading the same rows
+// again with UploadOptions.Resume set to Set goes on from where it
+// stopped.
+type ResumableError struct {
+	Err    error
+	Set    string
+	Landed int
+}
+
+func (e *ResumableError) Error() string {
+	return fmt.Sprintf("%v (upload %s stopped after %d parts landed; once the cause is fixed, resume it with --resume %s)", e.Err, e.Set, e.Landed, e.Set)
+}
+
+func (e *ResumableError) Unwrap() error { return e.Err }
+
+// produce reads src into parts of about partBytes and sends them on out,
+// the last marked. It ends at the source's end, its first error or when
+// ctx is done.
+func produce(ctx context.Context, s *schema.Schema, src connectors.Reader, clamper *connectors.Clamper, partBytes int, rows *atomic.Int64, free <-chan *bytes.Buffer, out chan<- *part) error {
+	var base int64
+	start := func(index int) (*part, *connectors.CSVWriter, error) {
+		var buf *bytes.Buffer
+		select {
+		case buf = <-free:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		w, err := connectors.NewCSVWriter(buf, s)
+		if err != nil {
+			return nil, nil, err
+		}
+		w.CountFrom(base)
+		return &part{index: index, buf: buf}, w, nil
+	}
+	emit := func(p *part, w *connectors.CSVWriter, last bool) error {
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		p.last, p.rows, p.sum = last, w.Rows(), sha256.Sum256(p.buf.Bytes())
+		select {
+		case out <- p:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	cur, w, err := start(0)
+	if err != nil {
+		return err
+	}
+	// full is a filled part held until the source says whether it is the
+	// last.
+	var full *part
+	var fullW *connectors.CSVWriter
+	for {
+		b, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if clamper != nil {
+			clamper.Clamp(b)
+		}
+		if full != nil {
+			if err := emit(full, fullW, false); err != nil {
+				return err
+			}
+			full = nil
+		}
+		if err := w.Write(b); err != nil {
+			return err
+		}
+		rows.Add(int64(b.Len))
+		if cur.buf.Len()+w.Buffered() >= partBytes {
+			base += w.Rows()
+			full, fullW = cur, w
+			if cur, w, err = start(cur.index + 1); err != nil {
+				return err
+			}
+		}
+	}
+	if full != nil && w.Rows() == 0 {
+		return emit(full, fullW, true)
+	}
+	if full != nil {
+		if err := emit(full, fullW, false); err != nil {
+			return err
+		}
+	}
+	return emit(cur, w, true)
+}
+
+// sendPart sends one part, or checks it against the node's copy when
+// resuming.
+func (c *Client) sendPart(ctx context.Context, signer note.Signer, recips []age.Recipient, dataset string, res *UploadResult, file string, p *part, have map[int]api.PendingPart, report func(int64, bool)) error {
+	sum := hex.EncodeToString(p.sum[:])
+	if h, ok := have[p.index]; ok {
+		if h.PlaintextSHA256 != sum || h.Rows != p.rows || h.Last != p.last {
+			return fmt.Errorf("resume: part %d of upload %s on the node (%d rows, SHA-256 %s) differs from the source's (%d rows, SHA-256 %s): the source changed since the upload began; start a new upload", p.index, res.Set, h.Rows, h.PlaintextSHA256, p.rows, sum)
+		}
+		res.Skipped++
+		report(res.PlaintextBytes, false)
+		return nil
+	}
+	u := policy.Upload{Dataset: dataset, File: file, Rows: p.rows, PlaintextSHA256: sum,
+		Part: &policy.UploadPart{Set: res.Set, Index: p.index, Last: p.last}}
+	sent := res.PlaintextBytes
+	up, err := c.send(ctx, signer, recips, u, func(w io.Writer) error {
+		_, err := w.Write(p.buf.Bytes())
+		return err
+	}, func(done, _ int64) { report(sent+done, false) })
+	if err != nil {
+		return fmt.Errorf("part %d: %w", p.index, err)
+	}
+	res.Parts = append(res.Parts, *up)
+	res.PlaintextBytes += int64(p.buf.Len())
+	res.CiphertextBytes += up.CiphertextBytes
+	return nil
+}
+
+func validHexID(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && strings.ToLower(s) == s
+}
+
+// UploadFrom opens the source sp (see connectors/from) and uploads its
+// rows with Upload. With opts.Clamp the source is read with loosened
+// bounds, to clamp. src.Encoding applies to CSV.
+func (c *Client) UploadFrom(ctx context.Context, signer note.Signer, dataset string, s *schema.Schema, sp from.Spec, src from.Options, opts UploadOptions) (*UploadResult, error) {
+	src.Loose = opts.Clamp
+	r, err := from.Open(ctx, sp, s, src)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	if opts.File == "" {
+		opts.File = r.Name
+	}
+	opts.SourceSize, opts.SourceRead = r.Size, r.Read
+	return c.Upload(ctx, signer, dataset, s, r, opts)
+}
+
+// UploadCSV uploads a CSV file (see connectors/csv) with UploadFrom.
+func (c *Client) UploadCSV(ctx context.Context, signer note.Signer, dataset string, s *schema.Schema, path string, opts UploadOptions) (*UploadResult, error) {
+	return c.UploadFrom(ctx, signer, dataset, s, from.Spec{Kind: "csv", Path: path}, from.Options{}, opts)
+}
+
+// UploadJSONL uploads a JSON Lines file (see connectors/jsonl) with
+// UploadFrom.
+func (c *Client) UploadJSONL(ctx context.Context, signer note.Signer, dataset string, s *schema.Schema, path string, opts UploadOptions) (*UploadResult, error) {
+	return c.UploadFrom(ctx, signer, dataset, s, from.Spec{Kind: "jsonl", Path: path}, from.Options{}, opts)
+}
+
+// recipients returns the node's age recipient.
+func (c *Client) recipients(ctx context.Context) ([]age.Recipient, error) {
 	info, err := c.Info(ctx)
 	if err != nil {
 		return nil, err
@@ -89,6 +394,27 @@ func (c *Client) put(ctx context.Context, signer note.Signer, u policy.Upload, t
 	if err != nil || len(recips) != 1 {
 		return nil, errors.New("the node's age recipient is not valid")
 	}
+	return recips, nil
+}
+
+// put signs the upload statement u (with a fresh upload id) and streams
+// what write writes, encrypted with age to the node's recipient, to the
+// node, telling progress how many of total plaintext bytes went.
+func (c *Client) put(ctx context.Context, signer note.Signer, u policy.Upload, total int64, progress Progress, write func(io.Writer) error) (*api.Uploaded, error) {
+	recips, err := c.recipients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.send(ctx, signer, recips, u, write, func(done, _ int64) {
+		if progress != nil {
+			progress(done, max(total, done))
+		}
+	})
+}
+
+// send signs the upload statement u (with a fresh upload id) and streams
+// what write writes, encrypted with age to recips, to the node.
+func (c *Client) send(ctx context.Context, signer note.Signer, recips []age.Recipient, u policy.Upload, write func(io.Writer) error, progress Progress) (*api.Uploaded, error) {
 	var id [16]byte
 	rand.Read(id[:])
 	u.UploadID = hex.EncodeToString(id[:])
@@ -100,7 +426,7 @@ func (c *Client) put(ctx context.Context, signer note.Signer, u policy.Upload, t
 	go func() {
 		w, err := age.Encrypt(pw, recips...)
 		if err == nil {
-			err = write(&countingWriter{w: w, total: total, progress: progress})
+			err = write(&countingWriter{w: w, progress: progress})
 			if cerr := w.Close(); err == nil {
 				err = cerr
 			}
@@ -119,94 +445,27 @@ func (c *Client) put(ctx context.Context, signer note.Signer, u policy.Upload, t
 	return &out, nil
 }
 
-// countingWriter tells progress how much went through it.
+// countingWriter tells progress how much went through it, in writes of at
+// most 1 MiB so that progress moves smoothly.
 type countingWriter struct {
 	w        io.Writer
 	done     int64
-	total    int64
 	progress Progress
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.done += int64(n)
-	if c.progress != nil && n > 0 {
-		c.progress(c.done, max(c.total, c.done))
-	}
-	return n, err
-}
-
-// UploadJSONL uploads a JSON Lines file (one object per row, see
-// connectors/jsonl) into a dataset, sealed to the node. It reads and
-// checks the whole file first (errors name the file, line, column and
-// field), then sends the rows as the node's sealed format, CSV, rendered
-// from the checked values; the node checks every row again. The statement
-// names the SHA-256 of that CSV. The file is read twice and never held in
-// memory whole.
-func (c *Client) UploadJSONL(ctx context.Context, signer note.Signer, dataset string, s *schema.Schema, path string, progress Progress) (*api.Uploaded, error) {
-	name := filepath.Base(path)
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.New()
-	rows, err := renderJSONL(path, name, s, h)
-	if err != nil {
-		return nil, err
-	}
-	return c.put(ctx, signer, policy.Upload{Dataset: dataset, File: name, Rows: rows, PlaintextSHA256: hex.EncodeToString(h.Sum(nil))},
-		fi.Size(), progress, func(w io.Writer) error {
-			_, err := renderJSONL(path, name, s, w)
-			return err
-		})
-}
-
-// renderJSONL reads the JSON Lines file at path against s and writes its
-// rows to w as CSV with a header, returning the row count.
-func renderJSONL(path, name string, s *schema.Schema, w io.Writer) (int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	r, err := jsonl.NewReader(f, s, jsonl.Options{File: name})
-	if err != nil {
-		return 0, err
-	}
-	cw := stdcsv.NewWriter(w)
-	header := make([]string, len(s.Columns))
-	for i, col := range s.Columns {
-		header[i] = col.Name
-	}
-	cw.Write(header)
-	rec := make([]string, len(s.Columns))
-	var n int64
-	for {
-		b, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	var n int
+	for len(p) > 0 {
+		k, err := c.w.Write(p[:min(len(p), 1<<20)])
+		n += k
+		c.done += int64(k)
+		if c.progress != nil && k > 0 {
+			c.progress(c.done, c.done)
 		}
 		if err != nil {
-			return 0, err
+			return n, err
 		}
-		for k := 0; k < b.Len; k++ {
-			n++
-			for i, col := range s.Columns {
-				v := &b.Cols[i]
-				if col.Type == schema.String {
-					if strings.ContainsRune(v.Strs[k], '\r') {
-						return 0, fmt.Errorf("%s: row %d: column %s holds a carriage return, which the sealed CSV format does not carry", name, n, col.Name)
-					}
-					rec[i] = v.Strs[k]
-				} else {
-					rec[i] = schema.FormatValue(col.Type, v.Ints[k])
-				}
-			}
-			if err := cw.Write(rec); err != nil {
-				return 0, err
-			}
-		}
+		p = p[k:]
 	}
-	cw.Flush()
-	return n, cw.Error()
+	return n, nil
 }

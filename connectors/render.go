@@ -24,6 +24,7 @@ type CSVWriter struct {
 	s    *schema.Schema
 	buf  []byte
 	rows int64
+	base int64 // rows written before this writer, for errors
 }
 
 // NewCSVWriter returns a CSVWriter to w of rows of s, and writes the
@@ -54,7 +55,7 @@ func (c *CSVWriter) Write(b *schema.Batch) error {
 				s := v.Strs[k]
 				if strings.IndexByte(s, '\r') >= 0 {
 					c.buf = c.buf[:row]
-					return fmt.Errorf("row %d: column %s holds a carriage return, which the sealed CSV form cannot carry", c.rows+1, col.Name)
+					return fmt.Errorf("row %d: column %s holds a carriage return, which the sealed CSV form cannot carry", c.base+c.rows+1, col.Name)
 				}
 				c.buf = appendField(c.buf, s)
 			case schema.Int:
@@ -76,8 +77,16 @@ func (c *CSVWriter) Write(b *schema.Batch) error {
 	return nil
 }
 
+// Buffered returns the number of bytes written to the writer but not yet
+// passed on.
+func (c *CSVWriter) Buffered() int { return len(c.buf) }
+
 // Flush writes what is buffered.
 func (c *CSVWriter) Flush() error { return c.flush() }
+
+// CountFrom makes the writer number rows in its errors as if n rows had
+// been written before it, for a table rendered in several parts.
+func (c *CSVWriter) CountFrom(n int64) { c.base = n }
 
 // Rows returns the number of rows written.
 func (c *CSVWriter) Rows() int64 { return c.rows }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/xjdata/cleanroom/client"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
 )
@@ -37,7 +38,7 @@ func BenchmarkUploadEndToEnd(b *testing.B) {
 	b.SetBytes(int64(sb.Len()))
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := r.c.UploadCSV(context.Background(), r.parties["bank"].signer, "loans", &s, path, nil); err != nil {
+		if _, err := r.c.UploadCSV(context.Background(), r.parties["bank"].signer, "loans", &s, path, client.UploadOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

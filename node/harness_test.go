@@ -189,7 +189,7 @@ func newRoom(t testing.TB, n int, opts ...func(*node.Config)) *room {
 	data := t.TempDir()
 	for ds, holder := range map[string]string{"registry": "msb", "electricity": "grid", "loans": "bank"} {
 		s := schemas[ds]
-		_, err := r.c.UploadCSV(context.Background(), r.parties[holder].signer, ds, &s, csvFor(t, data, ds, n), nil)
+		_, err := r.c.UploadCSV(context.Background(), r.parties[holder].signer, ds, &s, csvFor(t, data, ds, n), client.UploadOptions{})
 		require.NoError(t, err)
 	}
 	r.apply("A-registry", "registry", "msb")

@@ -222,7 +222,7 @@ func TestHESeveralUploads(t *testing.T) {
 	data := t.TempDir()
 	path := csvFor(t, data, "loans", 40)
 	s := schemas["loans"]
-	_, err := r.c.UploadCSV(context.Background(), r.parties["bank"].signer, "loans", &s, path, nil)
+	_, err := r.c.UploadCSV(context.Background(), r.parties["bank"].signer, "loans", &s, path, client.UploadOptions{})
 	require.NoError(t, err)
 	hk, err := client.LoadHEKeys(r.agents["bank"].dir)
 	require.NoError(t, err)

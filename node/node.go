@@ -259,6 +259,9 @@ func (n *Node) removeOrphans() error {
 		for _, id := range d.Uploads {
 			known[id] = true
 		}
+		for _, p := range d.Pending {
+			known[p.UploadID] = true
+		}
 		for _, id := range ids {
 			if !known[id] {
 				n.log.Warn("removing an upload the ledger never accepted", "dataset", d.Name, "upload", id)

@@ -286,7 +286,7 @@ func TestMalformedUploadStoresNothing(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "loans.csv")
 	os.WriteFile(bad, []byte("loan_id,uscc,amount,green\nL1,E1,12,maybe\n"), 0o644)
 	s := schemas["loans"]
-	_, err := r.c.UploadCSV(context.Background(), r.parties["bank"].signer, "loans", &s, bad, nil)
+	_, err := r.c.UploadCSV(context.Background(), r.parties["bank"].signer, "loans", &s, bad, client.UploadOptions{})
 	require.ErrorContains(t, err, "loans.csv:2:4")
 }
 
@@ -510,7 +510,7 @@ func TestUploadJSONL(t *testing.T) {
 	p := filepath.Join(dir, "loans.jsonl")
 	require.NoError(t, os.WriteFile(p, []byte(b.String()), 0o644))
 	s := schemas["loans"]
-	res, err := r.c.UploadJSONL(context.Background(), r.parties["bank"].signer, "loans", &s, p, nil)
+	res, err := r.c.UploadJSONL(context.Background(), r.parties["bank"].signer, "loans", &s, p, client.UploadOptions{})
 	require.NoError(t, err)
 	require.EqualValues(t, n, res.Rows)
 
@@ -520,7 +520,7 @@ func TestUploadJSONL(t *testing.T) {
 
 	// Bad input names the file, line and field, and sends nothing.
 	require.NoError(t, os.WriteFile(p, []byte(`{"loan_id":"L1","uscc":"E1","amount":"x","green":true}`+"\n"), 0o644))
-	_, err = r.c.UploadJSONL(context.Background(), r.parties["bank"].signer, "loans", &s, p, nil)
+	_, err = r.c.UploadJSONL(context.Background(), r.parties["bank"].signer, "loans", &s, p, client.UploadOptions{})
 	require.ErrorContains(t, err, "loans.jsonl:1:")
 	out, err = r.query("bank", "L-1", "0.1", "", "SELECT COUNT(*) FROM loans l")
 	require.NoError(t, err)

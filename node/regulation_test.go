@@ -95,7 +95,7 @@ func TestSeal(t *testing.T) {
 	d := r.deniedWith("", loans, policy.CodeSealed)
 	require.Contains(t, d.String(), "dataset loans is sealed: by bank: end of purpose (Art. 31)")
 	s := schemas["loans"]
-	_, err := r.c.UploadCSV(context.Background(), r.parties["bank"].signer, "loans", &s, csvFor(t, t.TempDir(), "loans", 3), nil)
+	_, err := r.c.UploadCSV(context.Background(), r.parties["bank"].signer, "loans", &s, csvFor(t, t.TempDir(), "loans", 3), client.UploadOptions{})
 	require.ErrorContains(t, err, "dataset loans is sealed: it takes no more uploads (Art. 31)")
 	require.Contains(t, r.refused(statement.KindSeal, policy.Seal{Dataset: "loans", Reason: "again"}, "bureau"), "already sealed")
 	// Other datasets are untouched.

@@ -282,6 +282,27 @@ type Upload struct {
 	PlaintextSHA256 string `json:"plaintext_sha256"`
 	// HE is set for an upload in multiparty HE mode.
 	HE *HEUpload `json:"he,omitempty"`
+	// Part is set for one part of a multipart upload.
+	Part *UploadPart `json:"part,omitempty"`
+}
+
+// MaxUploadParts bounds the parts of one multipart upload.
+const MaxUploadParts = 1 << 16
+
+// UploadPart places an upload in a multipart upload: a large table sent as
+// several uploads, each a whole CSV of some of its rows, that the dataset
+// takes only when all have landed. Until then the parts are kept but not
+// queried, so that an interrupted upload can go on where it stopped and a
+// half-sent table is never read.
+type UploadPart struct {
+	// Set is the multipart upload's ID, 32 hex digits chosen by the
+	// client, the same in every part.
+	Set string `json:"set"`
+	// Index is the part's place, from 0.
+	Index int `json:"index"`
+	// Last marks the final part: the upload is complete when parts 0 to
+	// this one have all landed.
+	Last bool `json:"last,omitempty"`
 }
 
 // Use is a column use a letter may allow.

@@ -117,12 +117,28 @@ func (v *Snapshot) Datasets() []api.DatasetInfo {
 	var out []api.DatasetInfo
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		d := raw.(*datasetRec)
-		out = append(out, api.DatasetInfo{Dataset: d.Dataset, Uploads: d.Uploads, Rows: d.Rows, Queries: d.Queries})
+		out = append(out, api.DatasetInfo{Dataset: d.Dataset, Uploads: d.Uploads, Rows: d.Rows, Queries: d.Queries, Pending: d.Pending})
 	}
 	return out
 }
 
-// DatasetUploads returns a dataset's upload IDs in ledger order.
+// PendingUploads returns the IDs of a dataset's landed parts of incomplete
+// multipart uploads.
+func (v *Snapshot) PendingUploads(name string) []string {
+	raw, _ := v.txn.First(tDatasets, "id", name)
+	if raw == nil {
+		return nil
+	}
+	var ids []string
+	for _, p := range raw.(*datasetRec).Pending {
+		ids = append(ids, p.UploadID)
+	}
+	return ids
+}
+
+// DatasetUploads returns the IDs of a dataset's uploads that queries read:
+// single uploads in ledger order, and each complete multipart upload's
+// parts in part order where its last part landed.
 func (v *Snapshot) DatasetUploads(name string) []string {
 	raw, _ := v.txn.First(tDatasets, "id", name)
 	if raw == nil {

@@ -72,6 +72,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/protocols/dp"
@@ -112,6 +113,11 @@ type datasetRec struct {
 	Rows    int64
 	// HEUploads lists the HE-mode upload IDs in ledger order.
 	HEUploads []string
+	// Pending holds the landed parts of incomplete multipart uploads, and
+	// Complete the sets of those completed (their parts are in Uploads,
+	// in part order).
+	Pending  []api.PendingPart
+	Complete []string
 	// Queries counts decisions that read the dataset (Art. 26(4)).
 	Queries int64
 }
@@ -365,7 +371,7 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 	case statement.KindDataset:
 		return applyDataset(txn, st)
 	case statement.KindUpload:
-		return applyUpload(txn, st, e.Upload)
+		return applyUpload(txn, st, e.Upload, m.Entries)
 	case statement.KindLetter:
 		return applyLetter(txn, st)
 	case statement.KindScenario:
@@ -520,11 +526,17 @@ func checkUpload(txn *memdb.Txn, st *statement.Statement) (*policy.Upload, error
 	if !validUploadID(u.UploadID) {
 		return nil, fmt.Errorf("upload: invalid upload id %q (want 32 lower-case hex digits)", u.UploadID)
 	}
-	if slices.Contains(d.Uploads, u.UploadID) || slices.Contains(d.HEUploads, u.UploadID) {
+	if slices.Contains(d.Uploads, u.UploadID) || slices.Contains(d.HEUploads, u.UploadID) ||
+		slices.ContainsFunc(d.Pending, func(p api.PendingPart) bool { return p.UploadID == u.UploadID }) {
 		return nil, conflictf("upload %s to %s was already received", u.UploadID, u.Dataset)
 	}
 	if u.Rows < 0 || len(u.PlaintextSHA256) != 64 {
 		return nil, fmt.Errorf("upload %s: bad row count or plaintext hash", u.UploadID)
+	}
+	if u.Part != nil {
+		if err := checkPart(d, &u); err != nil {
+			return nil, err
+		}
 	}
 	if u.HE != nil {
 		if err := checkHEUpload(txn, &d.Dataset, &u); err != nil {
@@ -532,6 +544,76 @@ func checkUpload(txn *memdb.Txn, st *statement.Statement) (*policy.Upload, error
 		}
 	}
 	return &u, nil
+}
+
+// checkPart checks a part of a multipart upload against the parts of its
+// set that have landed.
+func checkPart(d *datasetRec, u *policy.Upload) error {
+	p := u.Part
+	if u.HE != nil {
+		return fmt.Errorf("upload %s: an HE-mode upload cannot be part of a multipart upload", u.UploadID)
+	}
+	if !validUploadID(p.Set) {
+		return fmt.Errorf("upload %s: invalid multipart upload id %q (want 32 lower-case hex digits)", u.UploadID, p.Set)
+	}
+	if p.Index < 0 || p.Index >= policy.MaxUploadParts {
+		return fmt.Errorf("upload %s: part index %d is outside [0, %d)", u.UploadID, p.Index, policy.MaxUploadParts)
+	}
+	if slices.Contains(d.Complete, p.Set) {
+		return conflictf("multipart upload %s to %s is complete: it takes no more parts", p.Set, d.Name)
+	}
+	for _, q := range d.Pending {
+		if q.Set != p.Set {
+			continue
+		}
+		switch {
+		case q.Index == p.Index:
+			return conflictf("part %d of multipart upload %s to %s was already received (upload %s)", p.Index, p.Set, d.Name, q.UploadID)
+		case q.Last && p.Index > q.Index:
+			return fmt.Errorf("part %d of multipart upload %s comes after its last part, %d", p.Index, p.Set, q.Index)
+		case p.Last && q.Index > p.Index:
+			return fmt.Errorf("part %d of multipart upload %s cannot be its last: part %d has landed", p.Index, p.Set, q.Index)
+		case q.Last && p.Last:
+			return fmt.Errorf("multipart upload %s has a last part already, %d", p.Set, q.Index)
+		}
+	}
+	return nil
+}
+
+// landPart adds a part to d's pending parts and, if its set is then
+// complete, moves the set's parts to d's uploads in part order.
+func landPart(d *datasetRec, u *policy.Upload, index uint64) {
+	p := u.Part
+	d.Pending = append(slices.Clip(d.Pending), api.PendingPart{Set: p.Set, Index: p.Index, Last: p.Last,
+		UploadID: u.UploadID, Rows: u.Rows, PlaintextSHA256: u.PlaintextSHA256, Entry: index})
+	last, n := -1, 0
+	for _, q := range d.Pending {
+		if q.Set == p.Set {
+			n++
+			if q.Last {
+				last = q.Index
+			}
+		}
+	}
+	if last < 0 || n != last+1 {
+		return
+	}
+	var set, rest []api.PendingPart
+	for _, q := range d.Pending {
+		if q.Set == p.Set {
+			set = append(set, q)
+		} else {
+			rest = append(rest, q)
+		}
+	}
+	slices.SortFunc(set, func(a, b api.PendingPart) int { return a.Index - b.Index })
+	d.Uploads = slices.Clip(d.Uploads)
+	for _, q := range set {
+		d.Uploads = append(d.Uploads, q.UploadID)
+		d.Rows += q.Rows
+	}
+	d.Pending = rest
+	d.Complete = append(slices.Clip(d.Complete), p.Set)
 }
 
 func validUploadID(s string) bool {
@@ -546,7 +628,7 @@ func validUploadID(s string) bool {
 	return true
 }
 
-func applyUpload(txn *memdb.Txn, st *statement.Statement, r *Receipt) error {
+func applyUpload(txn *memdb.Txn, st *statement.Statement, r *Receipt, index uint64) error {
 	u, err := checkUpload(txn, st)
 	if err != nil {
 		return err
@@ -559,6 +641,8 @@ func applyUpload(txn *memdb.Txn, st *statement.Statement, r *Receipt) error {
 	if u.HE != nil {
 		d.HEUploads = append(slices.Clip(d.HEUploads), u.UploadID)
 		applyHEUpload(txn, &d.Dataset, u)
+	} else if u.Part != nil {
+		landPart(&d, u, index)
 	} else {
 		d.Uploads = append(slices.Clip(d.Uploads), u.UploadID)
 		d.Rows += u.Rows

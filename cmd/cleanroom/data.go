@@ -6,23 +6,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/xjdata/cleanroom/query"
-	"github.com/xjdata/cleanroom/schema"
-	"golang.org/x/mod/sumdb/note"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/xjdata/cleanroom/client"
+	"github.com/xjdata/cleanroom/connectors/from"
 	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/protocols/mhe"
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/schema"
 )
 
 // readStrictJSON decodes a spec file, refusing unknown fields.
@@ -42,7 +42,7 @@ func readStrictJSON(path string, v any) error {
 func newDataset() *cobra.Command {
 	ds := &cobra.Command{Use: "dataset", Short: "Register, upload and list datasets (the providers' verbs)"}
 
-	var key, spec string
+	var key, spec, schemaFile string
 	reg := &cobra.Command{
 		Use:   "register --key HOLDER.key --spec DATASET.json",
 		Short: "Register a dataset: schema, bounds, source and classes",
@@ -78,6 +78,16 @@ have. "secret_catalogue": true lists the dataset to public bodies only
 		if err := readStrictJSON(spec, &d); err != nil {
 			return err
 		}
+		if schemaFile != "" {
+			var sc schema.Schema
+			if err := readStrictJSON(schemaFile, &sc); err != nil {
+				return err
+			}
+			if err := sc.Validate(); err != nil {
+				return fmt.Errorf("%s: %w", schemaFile, err)
+			}
+			d.Schema = sc
+		}
 		d.Holder = signer.Name()
 		if err := d.Validate(); err != nil {
 			return fmt.Errorf("%s: %w", spec, err)
@@ -91,19 +101,77 @@ have. "secret_catalogue": true lists the dataset to public bodies only
 	keyFlag(reg, &key, "the holder's")
 	reg.Flags().StringVar(&spec, "spec", "", "dataset spec JSON file (required)")
 	reg.MarkFlagRequired("spec")
+	reg.Flags().StringVar(&schemaFile, "schema", "", "schema JSON file that replaces the spec's schema (as dataset infer writes it)")
 
-	var upKey, upDataset, upLetter, upAgent, upFormat string
-	var upHE bool
+	var infFrom, infEncoding string
+	var infRows int64
+	inf := &cobra.Command{
+		Use:   "infer --from SOURCE",
+		Short: "Suggest a schema for a table, to confirm or correct before registering",
+		Long: `infer reads a table (the sources of dataset upload: csv:FILE, jsonl:FILE or
+FILE) and prints the schema its columns and values suggest, as JSON: for each
+column the narrowest type every value parses as (bool, int, date, else
+string) and bounds that hold every value seen, rounded out (ints to a power
+of ten, dates to whole years, string lengths to a power of two), because
+declared bounds are published in the catalogue and are the contribution
+bounds of differential privacy: tighten them if you can. Read it, correct
+it, and register the dataset with it (dataset register --schema FILE).
+Nothing is sent anywhere.`,
+		Example: "  cleanroom dataset infer --from loans.csv > loans.schema.json\n" +
+			"  cleanroom dataset register --node-info data/node.json --key keys/bank.key --spec loans.json --schema loans.schema.json",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sp, err := from.Parse(infFrom)
+			if err != nil {
+				return err
+			}
+			cx, cancel := ctx()
+			defer cancel()
+			sc, err := from.Discover(cx, sp, from.Options{Encoding: infEncoding}, infRows)
+			if err != nil {
+				return err
+			}
+			out, err := json.MarshalIndent(sc, "", "  ")
+			if err != nil {
+				return err
+			}
+			fmt.Println(string(out))
+			fmt.Fprintf(os.Stderr, "suggested from %s; check every type and bound before registering\n", sp.Path)
+			return nil
+		},
+	}
+	inf.Flags().StringVar(&infFrom, "from", "", "the source: csv:FILE, jsonl:FILE or FILE (required)")
+	inf.Flags().StringVar(&infEncoding, "encoding", "", "a CSV source's encoding: utf-8 (default), gb18030 or gbk")
+	inf.Flags().Int64Var(&infRows, "rows", 0, "read at most this many rows (default all)")
+	inf.MarkFlagRequired("from")
+
+	var upKey, upDataset, upLetter, upAgent, upFormat, upFrom, upEncoding, upResume string
+	var upHE, upClamp bool
+	var upPartMiB int
 	up := &cobra.Command{
-		Use:   "upload --key HOLDER.key --dataset NAME FILE.csv",
-		Short: "Upload a CSV file, sealed with age to the node, or in HE mode",
-		Long: `upload checks every row of FILE.csv against the dataset's schema first (an
-error names the file, line and column, and nothing is sent), then streams the
-file encrypted with age to the node's recipient. The node stores only the
-ciphertext and keeps nothing of a rejected upload. The CSV's first line names
-the columns. A JSON Lines file (--format jsonl, or a .jsonl or .ndjson
-name) holds one object per row with a key for every column; it is checked
-the same way and sent as CSV.
+		Use:   "upload --key HOLDER.key --dataset NAME (--from SOURCE | FILE)",
+		Short: "Upload a table from a file or database, sealed with age to the node, or in HE mode",
+		Long: `upload reads a table where it lives and puts it into the dataset, sealed to the
+node. The source (--from, or a file argument) is one of:
+
+  csv:FILE      a CSV file whose first line names the columns (--encoding
+                utf-8, gb18030 or gbk)
+  jsonl:FILE    JSON Lines, one object per row with a key for every column
+  FILE          by its extension: .csv, .jsonl or .ndjson
+
+Every row is checked against the dataset's registered schema as it is read:
+type, declared bounds, UTF-8, length. The first bad row stops the upload
+with an error naming the source, line, column and problem. With --clamp,
+values outside a column's declared bounds are moved to the nearest bound
+instead, and the count of clamped values is reported.
+
+The rows travel as the canonical CSV of the schema (the same bytes from every
+source) in parts of --part-size MiB, each encrypted with age to the node's
+recipient and signed; the node decrypts each part in memory, checks it again
+and stores only ciphertext. The dataset takes the rows only when the last
+part has landed: an interrupted upload leaves nothing that queries read, and
+--resume ID goes on where it stopped (parts the node has are checked against
+the source, not sent again). A progress bar shows rows, bytes and rate.
 
 With --he the upload is for the multiparty HE mode, where the node cannot
 read what it computes on: by the rules of the commitment letter --commitment
@@ -111,13 +179,31 @@ for the dataset, join keys and the privacy unit become keyed fingerprints,
 group-by and filter columns stay clear, numeric columns that may only be
 aggregated are encrypted under the collective key (on every core, with a
 progress bar), and columns without a rule are not sent at all. The keys
-come from the provider's agent directory (--agent-dir).`,
+come from the provider's agent directory (--agent-dir). HE uploads read CSV.`,
 		Example: "  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans loans.csv\n" +
+			"  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans --from jsonl:loans.jsonl --clamp\n" +
+			"  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans loans.csv --resume 5f0c...\n" +
 			"  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans --he --commitment L-7 --agent-dir agents/bank loans.csv",
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 	}
 	mkUp := conn(up)
 	up.RunE = func(cmd *cobra.Command, args []string) error {
+		source := upFrom
+		switch {
+		case len(args) == 1 && source != "":
+			return errors.New("give the source once: as --from or as a file argument")
+		case len(args) == 1:
+			source = args[0]
+			if upFormat != "" {
+				source = upFormat + ":" + source
+			}
+		case source == "":
+			return errors.New("no source: give --from SOURCE or a file")
+		}
+		sp, err := from.Parse(source)
+		if err != nil {
+			return err
+		}
 		signer, _, err := keys.LoadSigner(upKey)
 		if err != nil {
 			return err
@@ -143,7 +229,10 @@ come from the provider's agent directory (--agent-dir).`,
 		}
 		start := time.Now()
 		if upHE {
-			res, err := uploadHE(cx, c, signer, d, upLetter, upAgent, args[0])
+			if sp.Kind != "csv" {
+				return fmt.Errorf("--he reads CSV; %s is %s", sp.Path, sp.Kind)
+			}
+			res, err := uploadHE(cx, c, signer, d, upLetter, upAgent, sp.Path)
 			if err != nil {
 				return err
 			}
@@ -151,40 +240,41 @@ come from the provider's agent directory (--agent-dir).`,
 				res.Rows, res.Dataset, humanBytes(res.CiphertextBytes), time.Since(start).Seconds(), res.Entry)
 			return nil
 		}
-		format := upFormat
-		if format == "" {
-			format = "csv"
-			if ext := strings.ToLower(filepath.Ext(args[0])); ext == ".jsonl" || ext == ".ndjson" {
-				format = "jsonl"
-			}
+		if upPartMiB < 1 || upPartMiB > 1024 {
+			return fmt.Errorf("--part-size %d: want 1 to 1024 (MiB)", upPartMiB)
 		}
-		upload := c.UploadCSV
-		switch format {
-		case "csv":
-		case "jsonl":
-			upload = c.UploadJSONL
-		default:
-			return fmt.Errorf("--format %q: want csv or jsonl", format)
-		}
-		res, err := upload(cx, signer, upDataset, &d.Schema, args[0], progressBar("upload "+filepath.Base(args[0])))
+		res, err := c.UploadFrom(cx, signer, upDataset, &d.Schema, sp, from.Options{Encoding: upEncoding},
+			client.UploadOptions{Clamp: upClamp, Resume: upResume, PartBytes: upPartMiB << 20, Progress: uploadBar("upload " + sp.Path)})
 		if err != nil {
 			return err
 		}
 		secs := time.Since(start).Seconds()
-		fmt.Printf("uploaded %d rows to %s, sealed (%s of ciphertext, %.1f MB/s; ledger entry %d)\n",
-			res.Rows, res.Dataset, humanBytes(res.CiphertextBytes), float64(res.CiphertextBytes)/1e6/secs, res.Entry)
+		fmt.Printf("uploaded %d rows to %s, sealed: %d parts sent", res.Rows, res.Dataset, len(res.Parts))
+		if res.Skipped > 0 {
+			fmt.Printf(", %d found on the node", res.Skipped)
+		}
+		fmt.Printf(" (%s of ciphertext, %.1f MB/s; upload %s, ledger entry %d)\n",
+			humanBytes(res.CiphertextBytes), float64(res.PlaintextBytes)/1e6/secs, res.Set, res.Entry())
+		if upClamp {
+			fmt.Printf("clamped to the declared bounds: %s\n", describeClamped(res.Clamped))
+		}
 		return nil
 	}
 	keyFlag(up, &upKey, "the holder's")
 	up.Flags().StringVar(&upDataset, "dataset", "", "dataset name (required)")
+	up.Flags().StringVar(&upFrom, "from", "", "the source: csv:FILE, jsonl:FILE or FILE (see above)")
+	up.Flags().StringVar(&upFormat, "format", "", "the file argument's kind, csv or jsonl (default: from its extension)")
+	up.Flags().StringVar(&upEncoding, "encoding", "", "a CSV source's encoding: utf-8 (default), gb18030 or gbk")
+	up.Flags().BoolVar(&upClamp, "clamp", false, "move values outside the declared bounds to the nearest bound, and count them")
+	up.Flags().StringVar(&upResume, "resume", "", "go on with the interrupted upload of this ID (printed when it stopped)")
+	up.Flags().IntVar(&upPartMiB, "part-size", client.DefaultPartBytes>>20, "plaintext MiB per part; memory use is about three times this")
 	up.Flags().BoolVar(&upHE, "he", false, "upload for the multiparty HE mode (CSV input)")
-	up.Flags().StringVar(&upFormat, "format", "", "csv or jsonl (default: from the file's extension, .jsonl and .ndjson being JSON Lines)")
 	up.Flags().StringVar(&upLetter, "commitment", "", "with --he: the letter whose column rules decide each column's treatment")
 	up.Flags().StringVar(&upAgent, "agent-dir", "", "with --he: the provider's agent directory (collective and fingerprint keys)")
 	up.MarkFlagRequired("dataset")
 
 	list := newCatalog("list", "  cleanroom dataset list --node-info data/node.json")
-	ds.AddCommand(reg, up, list, newSeal(), newDestroy())
+	ds.AddCommand(reg, inf, up, list, newSeal(), newDestroy())
 	return ds
 }
 

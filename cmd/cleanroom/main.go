@@ -7,8 +7,10 @@
 //	cleanroom node --data DIR [--listen ADDR] [--authority FILE.pub]
 //	cleanroom agent --data DIR --key PROVIDER.key
 //	cleanroom party register --key AUTHORITY.key --party-key NAME.key --kind KIND --jurisdiction CC
-//	cleanroom dataset register --key HOLDER.key --spec DATASET.json
-//	cleanroom dataset upload --key HOLDER.key --dataset NAME [--he --commitment ID --agent-dir DIR] FILE.csv
+//	cleanroom dataset infer --from SOURCE
+//	cleanroom dataset register --key HOLDER.key --spec DATASET.json [--schema SCHEMA.json]
+//	cleanroom dataset upload --key HOLDER.key --dataset NAME [--clamp] [--resume ID] (--from SOURCE | FILE)
+//	cleanroom dataset upload --key HOLDER.key --dataset NAME --he --commitment ID --agent-dir DIR FILE.csv
 //	cleanroom dataset list [--key KEY]
 //	cleanroom catalog [--key KEY]
 //	cleanroom dataset seal --key KEY --reason TEXT DATASET

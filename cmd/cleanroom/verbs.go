@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -257,4 +259,51 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// uploadBar returns an upload's progress display on stderr: bytes of the
+// source read (with a bar when its size is known), rows, rate and parts.
+func uploadBar(label string) func(client.UploadProgress) {
+	tty := isTerminal(os.Stderr)
+	start := time.Now()
+	last := time.Time{}
+	return func(p client.UploadProgress) {
+		now := time.Now()
+		every := 100 * time.Millisecond
+		if !tty {
+			every = 5 * time.Second
+		}
+		if now.Sub(last) < every && !p.Done {
+			return
+		}
+		last = now
+		rate := float64(p.Sent) / 1e6 / max(now.Sub(start).Seconds(), 1e-3)
+		line := fmt.Sprintf("%s: %d rows, %s sent, %.1f MB/s, %d parts", label, p.Rows, humanBytes(p.Sent), rate, p.Parts)
+		if p.SourceSize > 0 {
+			pct := int(min(p.SourceRead*100/p.SourceSize, 100))
+			line = fmt.Sprintf("%s [%s%s] %3d%% of %s, %d rows, %.1f MB/s, %d parts", label,
+				strings.Repeat("#", pct/4), strings.Repeat(".", 25-pct/4), pct, humanBytes(p.SourceSize), p.Rows, rate, p.Parts)
+		}
+		if tty {
+			fmt.Fprintf(os.Stderr, "\r%s", line)
+			if p.Done {
+				fmt.Fprintln(os.Stderr)
+			}
+			return
+		}
+		fmt.Fprintln(os.Stderr, line)
+	}
+}
+
+// describeClamped lists clamped counts by column, or says there were none.
+func describeClamped(m map[string]int64) string {
+	if len(m) == 0 {
+		return "no values"
+	}
+	names := slices.Sorted(maps.Keys(m))
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %d", n, m[n])
+	}
+	return strings.Join(parts, ", ")
 }

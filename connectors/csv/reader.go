@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,6 +55,19 @@ func NewReader(r io.Reader, s *schema.Schema, opts Options) (*Reader, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("csv: %w", err)
 	}
+	rd, err := newReader(r, opts)
+	if err != nil {
+		return nil, err
+	}
+	rd.schema = s
+	if err := rd.readHeader(); err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+// newReader returns a Reader of r with no schema yet, having read nothing.
+func newReader(r io.Reader, opts Options) (*Reader, error) {
 	if opts.BatchSize < 0 {
 		return nil, fmt.Errorf("csv: BatchSize is %d, want 0 (the default) or more", opts.BatchSize)
 	}
@@ -61,7 +75,7 @@ func NewReader(r io.Reader, s *schema.Schema, opts Options) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	rd := &Reader{file: opts.File, batch: opts.BatchSize, schema: s}
+	rd := &Reader{file: opts.File, batch: opts.BatchSize}
 	if rd.file == "" {
 		rd.file = "input"
 	}
@@ -83,11 +97,42 @@ func NewReader(r io.Reader, s *schema.Schema, opts Options) (*Reader, error) {
 	rd.cr = stdcsv.NewReader(bufio.NewReaderSize(text, 64<<10))
 	rd.cr.ReuseRecord = true
 	rd.cr.FieldsPerRecord = 0 // set from the header, then enforced
+	return rd, nil
+}
 
-	if err := rd.readHeader(); err != nil {
+// Discover reads the CSV in r and suggests a schema for it from its header
+// and its values (see connectors.Inferrer), for its holder to confirm: it
+// reads at most maxRows rows, or all if maxRows is 0. Errors are as
+// NewReader's and Next's.
+func Discover(r io.Reader, opts Options, maxRows int64) (*schema.Schema, error) {
+	rd, err := newReader(r, opts)
+	if err != nil {
 		return nil, err
 	}
-	return rd, nil
+	rec, err := rd.cr.Read()
+	if err := rd.check(err, rec); err == io.EOF {
+		return nil, &Error{File: rd.file, Line: 1, Err: errors.New("empty file: want a header line naming the columns")}
+	} else if err != nil {
+		return nil, err
+	}
+	line, _ := rd.cr.FieldPos(0)
+	in, err := connectors.NewInferrer(slices.Clone(rec))
+	if err != nil {
+		return nil, &Error{File: rd.file, Line: line, Err: err}
+	}
+	rd.cols = make([]int, len(rec))
+	for n := int64(0); maxRows == 0 || n < maxRows; n++ {
+		rec, err := rd.cr.Read()
+		if err := rd.check(err, rec); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, err
+		}
+		for j, text := range rec {
+			in.Text(j, text)
+		}
+	}
+	return in.Schema(), nil
 }
 
 var bom = []byte{0xef, 0xbb, 0xbf}

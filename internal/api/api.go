@@ -165,6 +165,20 @@ type DatasetInfo struct {
 	Uploads []string `json:"uploads"`
 	Rows    int64    `json:"rows"`
 	Queries int64    `json:"queries"`
+	// Pending lists the parts of multipart uploads not yet complete,
+	// which queries do not read.
+	Pending []PendingPart `json:"pending,omitempty"`
+}
+
+// PendingPart is a landed part of a multipart upload that is not complete.
+type PendingPart struct {
+	Set             string `json:"set"`
+	Index           int    `json:"index"`
+	Last            bool   `json:"last,omitempty"`
+	UploadID        string `json:"upload_id"`
+	Rows            int64  `json:"rows"`
+	PlaintextSHA256 string `json:"plaintext_sha256"`
+	Entry           uint64 `json:"entry"`
 }
 
 // Entries is a page of raw ledger entries.

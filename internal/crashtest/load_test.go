@@ -349,17 +349,17 @@ func (h *harness) upload(c *client.Client) (*ack, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s := schemas["loans"]
-	up, err := c.UploadCSV(ctx, h.parties["bank"].signer, "loans", &s, path, nil)
+	up, err := c.UploadCSV(ctx, h.parties["bank"].signer, "loans", &s, path, client.UploadOptions{})
 	var ce *client.Error
 	switch {
 	case errors.As(err, &ce):
 		return nil, fmt.Errorf("an upload of %d good rows must be accepted, got %d %s: %s", uploadRows, ce.Status, ce.Code, ce.Message)
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", errUnanswered, err)
-	case up.Rows != uploadRows || up.Dataset != "loans":
-		return nil, fmt.Errorf("upload %s accepted as %d rows of %s", up.UploadID, up.Rows, up.Dataset)
+	case len(up.Parts) != 1 || up.Rows != uploadRows || up.Parts[0].Dataset != "loans":
+		return nil, fmt.Errorf("upload %s accepted as %d rows of %s in %d parts", up.Set, up.Rows, up.Dataset, len(up.Parts))
 	}
-	return &ack{upload: up}, nil
+	return &ack{upload: &up.Parts[0]}, nil
 }
 
 // observe reads what any client may read while queries run, until the

@@ -401,7 +401,7 @@ func (h *harness) setup(c *client.Client, n int) error {
 			return err
 		}
 		s := schemas[name]
-		if _, err := c.UploadCSV(ctx, h.parties[holders[name]].signer, name, &s, path, nil); err != nil {
+		if _, err := c.UploadCSV(ctx, h.parties[holders[name]].signer, name, &s, path, client.UploadOptions{}); err != nil {
 			return fmt.Errorf("uploading %s: %w", name, err)
 		}
 	}

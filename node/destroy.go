@@ -118,3 +118,45 @@ func (n *Node) lockDataset(name string) func() {
 	m.Lock()
 	return m.Unlock
 }
+
+// handleAbandon logs a holder's abandoning of an incomplete multipart
+// upload, then deletes its landed parts. A crash between the two leaves
+// files no ledger entry keeps, which the next start removes.
+func (n *Node) handleAbandon(w http.ResponseWriter, raw []byte, st *statement.Statement) {
+	var a policy.Abandon
+	if err := st.Decode(&a); err != nil {
+		n.reject(w, http.StatusBadRequest, api.CodeMalformed, raw, "", err)
+		return
+	}
+	// No part of the upload lands between listing and deleting.
+	unlock := n.lockDataset(a.Dataset)
+	defer unlock()
+	var ids []string
+	for _, d := range n.snapshot().Datasets() {
+		if d.Name != a.Dataset {
+			continue
+		}
+		for _, p := range d.Pending {
+			if p.Set == a.Set {
+				ids = append(ids, p.UploadID)
+			}
+		}
+	}
+	i, err := n.append(&state.Entry{Kind: state.KindStatement, Statement: string(raw)})
+	if errors.Is(err, errAudit) {
+		writeErr(w, http.StatusServiceUnavailable, api.CodeUnavailable, err.Error(), nil)
+		return
+	}
+	if err != nil {
+		status, code := statusOf(err)
+		n.reject(w, status, code, raw, "", err)
+		return
+	}
+	for _, id := range ids {
+		if err := n.store.Remove(a.Dataset, id); err != nil {
+			n.log.Error("deleting an abandoned part (the next start removes it)", "dataset", a.Dataset, "upload", id, "err", err)
+		}
+	}
+	n.log.Info("multipart upload abandoned", "entry", i, "dataset", a.Dataset, "set", a.Set, "parts", len(ids))
+	writeJSON(w, http.StatusOK, api.Submitted{Kind: string(st.Kind), Entry: i})
+}

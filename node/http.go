@@ -144,6 +144,9 @@ func (n *Node) handleStatement(w http.ResponseWriter, r *http.Request) {
 	case statement.KindDestroy:
 		n.handleDestroy(w, raw, st)
 		return
+	case statement.KindAbandon:
+		n.handleAbandon(w, raw, st)
+		return
 	default:
 		n.reject(w, http.StatusBadRequest, api.CodeMalformed, raw, "", fmt.Errorf("%w: a %s statement goes to its own endpoint", statement.ErrMalformed, st.Kind))
 		return

@@ -13,7 +13,9 @@ import (
 
 	"github.com/xjdata/cleanroom/client"
 	"github.com/xjdata/cleanroom/connectors/from"
+	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/node"
+	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/protocols/dp/dptest"
 )
 
@@ -114,4 +116,41 @@ func TestUploadClamp(t *testing.T) {
 	require.NoError(t, err)
 	// The first upload's 10000 to 10009, then 1, 0, 3, 1e9 and 0.
 	require.Equal(t, "1000100049", out.Result.Rows[0][0])
+}
+
+// The holder abandons an incomplete upload: its parts are deleted from
+// disk, and the upload takes no more parts. Others may not.
+func TestAbandonUpload(t *testing.T) {
+	r := newRoom(t, 10, func(c *node.Config) { c.Noise = dptest.InsecureNoNoise{} })
+	s := schemas["loans"]
+	bank := r.parties["bank"].signer
+	parts := func() []string {
+		m, err := filepath.Glob(filepath.Join(r.dir, "sealed", "loans", "*.age"))
+		require.NoError(t, err)
+		return m
+	}
+	before := len(parts())
+	bad := loansFile(t, 200, map[int]string{150: "x"})
+	_, err := r.c.UploadFrom(context.Background(), bank, "loans", &s, from.Spec{Kind: "csv", Path: bad}, from.Options{BatchSize: 16}, client.UploadOptions{PartBytes: 1024})
+	var re *client.ResumableError
+	require.ErrorAs(t, err, &re)
+	require.Len(t, parts(), before+re.Landed)
+
+	abandon := policy.Abandon{Dataset: "loans", Set: re.Set, Reason: "wrong extract"}
+	require.Contains(t, r.refused(statement.KindAbandon, abandon, "msb"), "can be abandoned only by its holder bank")
+	require.Contains(t, r.refused(statement.KindAbandon, policy.Abandon{Dataset: "loans", Set: re.Set}, "bank"), "a reason is required")
+	require.Contains(t, r.refused(statement.KindAbandon, policy.Abandon{Dataset: "loans", Set: strings.Repeat("0", 32), Reason: "x"}, "bank"), "no pending parts")
+	r.submit(statement.KindAbandon, abandon, bank)
+	require.Len(t, parts(), before, "the abandoned parts are deleted")
+	require.Equal(t, "10", r.countLoans())
+
+	fixed := loansFile(t, 200, nil)
+	_, err = r.c.UploadFrom(context.Background(), bank, "loans", &s, from.Spec{Kind: "csv", Path: fixed}, from.Options{}, client.UploadOptions{Resume: re.Set})
+	require.ErrorContains(t, err, "was abandoned: it takes no more parts")
+
+	// The node restarts to the same state.
+	r.stop()
+	r.start()
+	require.Len(t, parts(), before)
+	require.Equal(t, "10", r.countLoans())
 }

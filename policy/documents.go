@@ -305,6 +305,15 @@ type UploadPart struct {
 	Last bool `json:"last,omitempty"`
 }
 
+// Abandon is the body of an upload-abandon statement, signed by the
+// dataset's holder: the landed parts of an incomplete multipart upload are
+// deleted and the upload takes no more parts.
+type Abandon struct {
+	Dataset string `json:"dataset"`
+	Set     string `json:"set"`
+	Reason  string `json:"reason"`
+}
+
 // Use is a column use a letter may allow.
 type Use = query.Use
 

@@ -118,6 +118,8 @@ type datasetRec struct {
 	// in part order).
 	Pending  []api.PendingPart
 	Complete []string
+	// Abandoned lists the multipart uploads abandoned by the holder.
+	Abandoned []string
 	// Queries counts decisions that read the dataset (Art. 26(4)).
 	Queries int64
 }
@@ -359,7 +361,7 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 		statement.KindScenario, statement.KindRevocation, statement.KindAgent, statement.KindHESetup,
 		statement.KindIncident, statement.KindSeal, statement.KindExport, statement.KindDestroy,
 		statement.KindCalendar, statement.KindApply, statement.KindAnswer,
-		statement.KindCorrection, statement.KindCorrected, statement.KindAct:
+		statement.KindCorrection, statement.KindCorrected, statement.KindAct, statement.KindAbandon:
 	default:
 		return fmt.Errorf("a %s statement cannot stand in a statement entry", st.Kind)
 	}
@@ -372,6 +374,8 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 		return applyDataset(txn, st)
 	case statement.KindUpload:
 		return applyUpload(txn, st, e.Upload, m.Entries)
+	case statement.KindAbandon:
+		return applyAbandon(txn, st)
 	case statement.KindLetter:
 		return applyLetter(txn, st)
 	case statement.KindScenario:
@@ -562,6 +566,9 @@ func checkPart(d *datasetRec, u *policy.Upload) error {
 	if slices.Contains(d.Complete, p.Set) {
 		return conflictf("multipart upload %s to %s is complete: it takes no more parts", p.Set, d.Name)
 	}
+	if slices.Contains(d.Abandoned, p.Set) {
+		return conflictf("multipart upload %s to %s was abandoned: it takes no more parts", p.Set, d.Name)
+	}
 	for _, q := range d.Pending {
 		if q.Set != p.Set {
 			continue
@@ -614,6 +621,42 @@ func landPart(d *datasetRec, u *policy.Upload, index uint64) {
 	}
 	d.Pending = rest
 	d.Complete = append(slices.Clip(d.Complete), p.Set)
+}
+
+// checkAbandon checks a verified upload-abandon statement against the
+// state, and returns it with the dataset's record.
+func checkAbandon(txn *memdb.Txn, st *statement.Statement) (*policy.Abandon, *datasetRec, error) {
+	var a policy.Abandon
+	if err := st.Decode(&a); err != nil {
+		return nil, nil, err
+	}
+	raw, _ := txn.First(tDatasets, "id", a.Dataset)
+	if raw == nil {
+		return nil, nil, fmt.Errorf("upload-abandon: unknown dataset %q", a.Dataset)
+	}
+	d := raw.(*datasetRec)
+	if !st.SignedBy(d.Dataset.Holder) {
+		return nil, nil, fmt.Errorf("an upload to %s can be abandoned only by its holder %s", a.Dataset, d.Dataset.Holder)
+	}
+	if strings.TrimSpace(a.Reason) == "" {
+		return nil, nil, errors.New("upload-abandon: a reason is required")
+	}
+	if !slices.ContainsFunc(d.Pending, func(p api.PendingPart) bool { return p.Set == a.Set }) {
+		return nil, nil, fmt.Errorf("dataset %s has no pending parts of a multipart upload %q", a.Dataset, a.Set)
+	}
+	return &a, d, nil
+}
+
+func applyAbandon(txn *memdb.Txn, st *statement.Statement) error {
+	a, rec, err := checkAbandon(txn, st)
+	if err != nil {
+		return err
+	}
+	d := *rec
+	d.Pending = slices.DeleteFunc(slices.Clone(d.Pending), func(p api.PendingPart) bool { return p.Set == a.Set })
+	d.Abandoned = append(slices.Clip(d.Abandoned), a.Set)
+	must(txn.Insert(tDatasets, &d))
+	return nil
 }
 
 func validUploadID(s string) bool {

@@ -274,7 +274,7 @@ come from the provider's agent directory (--agent-dir). HE uploads read CSV.`,
 	up.MarkFlagRequired("dataset")
 
 	list := newCatalog("list", "  cleanroom dataset list --node-info data/node.json")
-	ds.AddCommand(reg, inf, up, list, newSeal(), newDestroy())
+	ds.AddCommand(reg, inf, up, newAbandon(), list, newSeal(), newDestroy())
 	return ds
 }
 
@@ -735,8 +735,50 @@ not logged).`,
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", name, d.Holder, d.Source, d.Sharing, d.Opening, d.Level, d.Rows, strings.Join(cols, " "))
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, d := range cat {
+			sets := map[string][2]int64{} // parts and rows of each incomplete upload
+			var order []string
+			for _, p := range d.Pending {
+				if _, ok := sets[p.Set]; !ok {
+					order = append(order, p.Set)
+				}
+				v := sets[p.Set]
+				sets[p.Set] = [2]int64{v[0] + 1, v[1] + p.Rows}
+			}
+			for _, set := range order {
+				fmt.Printf("%s: incomplete upload %s, %d parts (%d rows) landed, not read: resume it (dataset upload --resume %s) or abandon it (dataset abandon)\n",
+					d.Name, set, sets[set][0], sets[set][1], set)
+			}
+		}
+		return nil
 	}
 	cmd.Flags().StringVar(&key, "key", "", "read as this party (sees the secret catalogue if allowed)")
+	return cmd
+}
+
+func newAbandon() *cobra.Command {
+	var key, dataset, reason string
+	cmd := &cobra.Command{
+		Use:   "abandon --key HOLDER.key --dataset NAME --reason TEXT UPLOAD_ID",
+		Short: "Abandon an incomplete upload: delete its landed parts",
+		Long: `abandon gives up an upload that stopped before its last part landed (dataset
+list shows them): the node logs the holder's signed statement with its reason,
+deletes the parts it kept, and refuses further parts of that upload. The
+dataset never read them. Only the dataset's holder may abandon its uploads.`,
+		Example: `  cleanroom dataset abandon --node-info data/node.json --key keys/bank.key --dataset loans --reason "wrong extract" 5f0c7a1e9b2d4c6f8a0b1c2d3e4f5a6b`,
+		Args:    cobra.ExactArgs(1),
+	}
+	mk := conn(cmd)
+	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		return signAndSubmit(mk, key, statement.KindAbandon, policy.Abandon{Dataset: dataset, Set: args[0], Reason: reason}, "upload "+args[0]+" to "+dataset+" abandoned")
+	}
+	keyFlag(cmd, &key, "the holder's")
+	cmd.Flags().StringVar(&dataset, "dataset", "", "the dataset (required)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
+	cmd.MarkFlagRequired("dataset")
+	cmd.MarkFlagRequired("reason")
 	return cmd
 }

@@ -11,6 +11,7 @@
 //	cleanroom dataset register --key HOLDER.key --spec DATASET.json [--schema SCHEMA.json]
 //	cleanroom dataset upload --key HOLDER.key --dataset NAME [--clamp] [--resume ID] (--from SOURCE | FILE)
 //	cleanroom dataset upload --key HOLDER.key --dataset NAME --he --commitment ID --agent-dir DIR FILE.csv
+//	cleanroom dataset abandon --key HOLDER.key --dataset NAME --reason TEXT UPLOAD_ID
 //	cleanroom dataset list [--key KEY]
 //	cleanroom catalog [--key KEY]
 //	cleanroom dataset seal --key KEY --reason TEXT DATASET

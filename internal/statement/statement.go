@@ -71,13 +71,14 @@ const (
 	KindCorrection Kind = "correction"         // a party asks for a correction of public data (Art. 26(3))
 	KindCorrected  Kind = "correction-answer"  // the holder answers a correction request (Art. 26(3))
 	KindAct        Kind = "act"                // a holder records a copy, export, de-identification or destruction (Art. 57(4))
+	KindAbandon    Kind = "upload-abandon"     // a holder abandons an incomplete multipart upload
 )
 
 var kinds = map[Kind]bool{KindParty: true, KindDataset: true, KindUpload: true, KindLetter: true,
 	KindApproval: true, KindScenario: true, KindRevocation: true, KindQuery: true,
 	KindAgent: true, KindHESetup: true, KindHEShare: true, KindIncident: true, KindSeal: true, KindExport: true, KindDestroy: true,
 	KindCalendar: true, KindApply: true, KindAnswer: true, KindRead: true,
-	KindCorrection: true, KindCorrected: true, KindAct: true}
+	KindCorrection: true, KindCorrected: true, KindAct: true, KindAbandon: true}
 
 // ErrMalformed is wrapped by every error about a statement's form (as
 // opposed to its signatures).

@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,7 +12,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"filippo.io/age"
@@ -30,7 +33,10 @@ type Progress func(done, total int64)
 
 // DefaultPartBytes is the plaintext size of one part of an upload when
 // UploadOptions.PartBytes is zero.
-const DefaultPartBytes = 32 << 20
+const DefaultPartBytes = 16 << 20
+
+// inFlight is how many parts are sent at once.
+const inFlight = 2
 
 // UploadOptions configures Upload.
 type UploadOptions struct {
@@ -42,8 +48,8 @@ type UploadOptions struct {
 	// them.
 	Clamp bool
 	// PartBytes is the plaintext size after which a part is sent and the
-	// next begun. Defaults to DefaultPartBytes. Memory use is about three
-	// times this.
+	// next begun. Defaults to DefaultPartBytes. Memory use is about four
+	// times this (two parts being sent, one held, one being filled).
 	PartBytes int
 	// Resume is the set ID of an interrupted upload to go on with: parts
 	// the node has already are checked against the source and not sent
@@ -54,7 +60,8 @@ type UploadOptions struct {
 	// from another goroutine.
 	SourceSize int64
 	SourceRead func() int64
-	// Progress, if set, is told how the upload goes.
+	// Progress, if set, is told how the upload goes, by one goroutine at
+	// a time.
 	Progress func(UploadProgress)
 }
 
@@ -163,7 +170,7 @@ func (c *Client) Upload(ctx context.Context, signer note.Signer, dataset string,
 	defer cancel()
 	var rows atomic.Int64
 	parts := make(chan *part, 1)
-	free := make(chan *bytes.Buffer, 3)
+	free := make(chan *bytes.Buffer, inFlight+2) // sending, one held, one filling
 	for range cap(free) {
 		free <- bytes.NewBuffer(make([]byte, 0, opts.PartBytes+opts.PartBytes/8))
 	}
@@ -177,29 +184,53 @@ func (c *Client) Upload(ctx context.Context, signer note.Signer, dataset string,
 		produced <- produce(ctx, s, src, clamper, opts.PartBytes, &rows, free, parts)
 	}()
 
-	report := func(sent int64, done bool) {
+	var sent atomic.Int64 // plaintext bytes sent
+	var mu sync.Mutex     // guards res and sendErr
+	var pmu sync.Mutex    // one call of opts.Progress at a time
+	report := func(done bool) {
 		if opts.Progress == nil {
 			return
 		}
-		p := UploadProgress{Rows: rows.Load(), SourceSize: opts.SourceSize, Sent: sent, Parts: len(res.Parts) + res.Skipped, Done: done}
+		mu.Lock()
+		landed := len(res.Parts) + res.Skipped
+		mu.Unlock()
+		p := UploadProgress{Rows: rows.Load(), SourceSize: opts.SourceSize, Sent: sent.Load(), Parts: landed, Done: done}
 		if opts.SourceRead != nil {
 			p.SourceRead = opts.SourceRead()
 		}
+		pmu.Lock()
+		defer pmu.Unlock()
 		opts.Progress(p)
 	}
-	var sendErr error
-	for p := range parts {
-		if sendErr != nil {
-			continue // drain, so that the producer ends
-		}
-		sendErr = c.sendPart(ctx, signer, recips, dataset, res, opts.File, p, have, report)
-		res.Rows += p.rows
-		p.buf.Reset()
-		free <- p.buf
-		if sendErr != nil {
-			cancel()
-		}
+	// Parts are sent inFlight at a time, so that one part's journey
+	// (the node's checks, fsync and ledger entry) overlaps the next's.
+	var (
+		sendErr error
+		wg      sync.WaitGroup
+	)
+	for range inFlight {
+		wg.Go(func() {
+			for p := range parts {
+				mu.Lock()
+				failed := sendErr != nil
+				mu.Unlock()
+				if !failed {
+					if err := c.sendPart(ctx, signer, recips, dataset, res, &mu, &sent, opts.File, p, have, report); err != nil {
+						mu.Lock()
+						if sendErr == nil {
+							sendErr = err
+						}
+						mu.Unlock()
+						cancel()
+					}
+				}
+				p.buf.Reset()
+				free <- p.buf
+			}
+		})
 	}
+	wg.Wait()
+	slices.SortFunc(res.Parts, func(a, b api.Uploaded) int { return cmp.Compare(a.Entry, b.Entry) })
 	srcErr := <-produced
 	if clamper != nil {
 		res.Clamped = clamper.Clamped()
@@ -212,7 +243,7 @@ func (c *Client) Upload(ctx context.Context, signer note.Signer, dataset string,
 	case srcErr != nil:
 		return res, srcErr
 	}
-	report(res.PlaintextBytes, true)
+	report(true)
 	return res, nil
 }
 
@@ -321,30 +352,42 @@ func produce(ctx context.Context, s *schema.Schema, src connectors.Reader, clamp
 }
 
 // sendPart sends one part, or checks it against the node's copy when
-// resuming.
-func (c *Client) sendPart(ctx context.Context, signer note.Signer, recips []age.Recipient, dataset string, res *UploadResult, file string, p *part, have map[int]api.PendingPart, report func(int64, bool)) error {
+// resuming, and accounts for it in res under mu.
+func (c *Client) sendPart(ctx context.Context, signer note.Signer, recips []age.Recipient, dataset string, res *UploadResult, mu *sync.Mutex, sent *atomic.Int64,
+	file string, p *part, have map[int]api.PendingPart, report func(bool)) error {
 	sum := hex.EncodeToString(p.sum[:])
 	if h, ok := have[p.index]; ok {
 		if h.PlaintextSHA256 != sum || h.Rows != p.rows || h.Last != p.last {
 			return fmt.Errorf("resume: part %d of upload %s on the node (%d rows, SHA-256 %s) differs from the source's (%d rows, SHA-256 %s): the source changed since the upload began; start a new upload", p.index, res.Set, h.Rows, h.PlaintextSHA256, p.rows, sum)
 		}
+		mu.Lock()
 		res.Skipped++
-		report(res.PlaintextBytes, false)
+		res.Rows += p.rows
+		mu.Unlock()
+		report(false)
 		return nil
 	}
 	u := policy.Upload{Dataset: dataset, File: file, Rows: p.rows, PlaintextSHA256: sum,
 		Part: &policy.UploadPart{Set: res.Set, Index: p.index, Last: p.last}}
-	sent := res.PlaintextBytes
+	var prev int64
 	up, err := c.send(ctx, signer, recips, u, func(w io.Writer) error {
 		_, err := w.Write(p.buf.Bytes())
 		return err
-	}, func(done, _ int64) { report(sent+done, false) })
+	}, func(done, _ int64) {
+		sent.Add(done - prev)
+		prev = done
+		report(false)
+	})
 	if err != nil {
 		return fmt.Errorf("part %d: %w", p.index, err)
 	}
+	mu.Lock()
 	res.Parts = append(res.Parts, *up)
+	res.Rows += p.rows
 	res.PlaintextBytes += int64(p.buf.Len())
 	res.CiphertextBytes += up.CiphertextBytes
+	mu.Unlock()
+	report(false)
 	return nil
 }
 

@@ -267,7 +267,7 @@ come from the provider's agent directory (--agent-dir). HE uploads read CSV.`,
 	up.Flags().StringVar(&upEncoding, "encoding", "", "a CSV source's encoding: utf-8 (default), gb18030 or gbk")
 	up.Flags().BoolVar(&upClamp, "clamp", false, "move values outside the declared bounds to the nearest bound, and count them")
 	up.Flags().StringVar(&upResume, "resume", "", "go on with the interrupted upload of this ID (printed when it stopped)")
-	up.Flags().IntVar(&upPartMiB, "part-size", client.DefaultPartBytes>>20, "plaintext MiB per part; memory use is about three times this")
+	up.Flags().IntVar(&upPartMiB, "part-size", client.DefaultPartBytes>>20, "plaintext MiB per part; memory use is about four times this")
 	up.Flags().BoolVar(&upHE, "he", false, "upload for the multiparty HE mode (CSV input)")
 	up.Flags().StringVar(&upLetter, "commitment", "", "with --he: the letter whose column rules decide each column's treatment")
 	up.Flags().StringVar(&upAgent, "agent-dir", "", "with --he: the provider's agent directory (collective and fingerprint keys)")

@@ -128,3 +128,32 @@ func FuzzGB18030(f *testing.F) {
 		require.Equal(t, b, b3)
 	})
 }
+
+// FuzzFastPath checks that the fast path reads every input exactly as
+// encoding/csv alone does: the same rows, or the same error.
+func FuzzFastPath(f *testing.F) {
+	for _, seed := range []string{
+		"name,n,ok,d\nx,1,true,2020-01-01\n",
+		"name,n,ok,d\r\n\"a,\"\"b\"\"\nc\",2,false,2021-02-03\r\n\r\ny,3,true,2022-03-04",
+		"name,n,ok,d\nx\"y,1,true,2020-01-01\n",
+		"name,n,ok,d\n\"x\ny,1,true,2020-01-01\n",
+		"name,n,ok,d\nx,1,true\n",
+		"name,n,ok,d\n\"x\"y,1,true,2020-01-01\n",
+		"d,ok,n,name\n2020-01-01,true,1,\" \"\r",
+	} {
+		f.Add([]byte(seed), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, size uint8) {
+		s := fuzzSchema()
+		opts := csv.Options{File: "fuzz.csv", BatchSize: int(size%8) + 1}
+		fast, err := csv.ReadAll(bytes.NewReader(data), s, opts)
+		slow, err2 := csv.ReadAllSlow(bytes.NewReader(data), s, opts)
+		if err2 != nil {
+			require.Error(t, err, "the fast path accepts what encoding/csv refuses: %v", err2)
+			require.Equal(t, err2.Error(), err.Error())
+			return
+		}
+		require.NoError(t, err)
+		require.Equal(t, slow, fast)
+	})
+}

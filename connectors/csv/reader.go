@@ -41,8 +41,9 @@ type Reader struct {
 	schema  *schema.Schema
 	lim     *limitReader
 	track   *lineTracker // for an encoding other than UTF-8
-	cr      *stdcsv.Reader
-	cols    []int // cols[j] is the schema column of field j
+	cr      *stdcsv.Reader // the slow path: GB18030 and GBK input
+	fast    *fastReader    // the fast path: UTF-8 input
+	cols    []int          // cols[j] is the schema column of field j
 	rows    int64
 	batches *connectors.Batches // made by the first Next
 }
@@ -55,7 +56,13 @@ func NewReader(r io.Reader, s *schema.Schema, opts Options) (*Reader, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("csv: %w", err)
 	}
-	rd, err := newReader(r, opts)
+	return newSchemaReader(r, s, opts, false)
+}
+
+// newSchemaReader is NewReader, on the slow path (encoding/csv alone) if
+// slow.
+func newSchemaReader(r io.Reader, s *schema.Schema, opts Options, slow bool) (*Reader, error) {
+	rd, err := newReader(r, opts, slow)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +74,7 @@ func NewReader(r io.Reader, s *schema.Schema, opts Options) (*Reader, error) {
 }
 
 // newReader returns a Reader of r with no schema yet, having read nothing.
-func newReader(r io.Reader, opts Options) (*Reader, error) {
+func newReader(r io.Reader, opts Options, slow bool) (*Reader, error) {
 	if opts.BatchSize < 0 {
 		return nil, fmt.Errorf("csv: BatchSize is %d, want 0 (the default) or more", opts.BatchSize)
 	}
@@ -94,10 +101,44 @@ func newReader(r io.Reader, opts Options) (*Reader, error) {
 	}
 	// encoding/csv uses a *bufio.Reader as it is when it is large enough;
 	// a larger buffer means fewer reads through the limiter.
-	rd.cr = stdcsv.NewReader(bufio.NewReaderSize(text, 64<<10))
+	br := bufio.NewReaderSize(text, 64<<10)
+	if dec == nil && !slow {
+		rd.fast = &fastReader{br: br}
+		return rd, nil
+	}
+	rd.cr = stdcsv.NewReader(br)
 	rd.cr.ReuseRecord = true
 	rd.cr.FieldsPerRecord = 0 // set from the header, then enforced
 	return rd, nil
+}
+
+// read returns the next record, or io.EOF, as check reports it; a record
+// whose number of fields differs from the header's is an *Error.
+func (r *Reader) read() ([]string, error) {
+	var rec []string
+	var err error
+	if r.fast != nil {
+		rec, err = r.fast.read()
+		if err == nil && r.cols != nil && len(rec) != len(r.cols) {
+			return nil, &Error{File: r.file, Line: r.fast.start,
+				Err: fmt.Errorf("%w: got %d, want %d", stdcsv.ErrFieldCount, len(rec), len(r.cols))}
+		}
+	} else {
+		rec, err = r.cr.Read()
+	}
+	if err := r.check(err, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// fieldLine returns the line field j of the last record is on.
+func (r *Reader) fieldLine(j int) int {
+	if r.fast != nil {
+		return r.fast.fieldLine(j)
+	}
+	line, _ := r.cr.FieldPos(j)
+	return line
 }
 
 // Discover reads the CSV in r and suggests a schema for it from its header
@@ -105,25 +146,25 @@ func newReader(r io.Reader, opts Options) (*Reader, error) {
 // reads at most maxRows rows, or all if maxRows is 0. Errors are as
 // NewReader's and Next's.
 func Discover(r io.Reader, opts Options, maxRows int64) (*schema.Schema, error) {
-	rd, err := newReader(r, opts)
+	rd, err := newReader(r, opts, false)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := rd.cr.Read()
-	if err := rd.check(err, rec); err == io.EOF {
+	rec, err := rd.read()
+	if err == io.EOF {
 		return nil, &Error{File: rd.file, Line: 1, Err: errors.New("empty file: want a header line naming the columns")}
 	} else if err != nil {
 		return nil, err
 	}
-	line, _ := rd.cr.FieldPos(0)
+	line := rd.fieldLine(0)
 	in, err := connectors.NewInferrer(slices.Clone(rec))
 	if err != nil {
 		return nil, &Error{File: rd.file, Line: line, Err: err}
 	}
 	rd.cols = make([]int, len(rec))
 	for n := int64(0); maxRows == 0 || n < maxRows; n++ {
-		rec, err := rd.cr.Read()
-		if err := rd.check(err, rec); err == io.EOF {
+		rec, err := rd.read()
+		if err == io.EOF {
 			break
 		} else if err != nil {
 			return nil, err
@@ -159,14 +200,14 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func (r *Reader) readHeader() error {
-	rec, err := r.cr.Read()
-	if err := r.check(err, rec); err != nil {
+	rec, err := r.read()
+	if err != nil {
 		if err == io.EOF {
 			return &Error{File: r.file, Line: 1, Err: errors.New("empty file: want a header line naming the columns")}
 		}
 		return err
 	}
-	line, _ := r.cr.FieldPos(0)
+	line := r.fieldLine(0)
 	seen := make([]bool, len(r.schema.Columns))
 	r.cols = make([]int, len(rec))
 	for j, name := range rec {
@@ -238,8 +279,8 @@ func (r *Reader) check(err error, rec []string) error {
 func (r *Reader) fill(b *schema.Batch, upTo int) error {
 	cols := r.schema.Columns
 	for b.Len < upTo {
-		rec, err := r.cr.Read()
-		if err := r.check(err, rec); err != nil {
+		rec, err := r.read()
+		if err != nil {
 			return err
 		}
 		for j, text := range rec {
@@ -272,8 +313,7 @@ func (r *Reader) valueError(j int, c *schema.Column, text string, err error) err
 		}
 		err = &schema.ValueError{Column: ve.Column, Reason: reason}
 	}
-	line, _ := r.cr.FieldPos(j)
-	return &Error{File: r.file, Line: line, Column: j + 1, Field: c.Name, Err: err}
+	return &Error{File: r.file, Line: r.fieldLine(j), Column: j + 1, Field: c.Name, Err: err}
 }
 
 // Next returns the next batch of at most Options.BatchSize rows, and io.EOF

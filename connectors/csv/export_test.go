@@ -1,0 +1,21 @@
+package csv
+
+import (
+	"io"
+
+	"github.com/xjdata/cleanroom/connectors"
+	"github.com/xjdata/cleanroom/schema"
+)
+
+// ReadAllSlow is ReadAll with encoding/csv alone, the reference the fast
+// path is compared with.
+func ReadAllSlow(r io.Reader, s *schema.Schema, opts Options) (*schema.Batch, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	rd, err := newSchemaReader(r, s, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	return connectors.ReadAll(connectors.FillFunc(rd.fill), s, max(rd.batch, 1))
+}

@@ -23,12 +23,12 @@ type fastReader struct {
 	line    int      // the number of the last line read
 	start   int      // the line the last record starts on
 	rec     []string // the last record's fields
-	long    []byte // a line longer than br's buffer, gathered
-	gather  []byte // a quoted record's lines as they are
-	norm    []byte // and as encoding/csv reads them
-	unq     []byte // its fields, unquoted, one after another
-	ends    []int  // where each field ends in unq
-	onLines []int  // for a quoted record, the line each field starts on
+	long    []byte   // a line longer than br's buffer, gathered
+	gather  []byte   // a quoted record's lines as they are
+	norm    []byte   // and as encoding/csv reads them
+	unq     []byte   // its fields, unquoted, one after another
+	ends    []int    // where each field ends in unq
+	onLines []int    // for a quoted record, the line each field starts on
 }
 
 // readRaw returns the next line as it is, and whether it is the last

@@ -40,7 +40,7 @@ type Reader struct {
 	batch   int
 	schema  *schema.Schema
 	lim     *limitReader
-	track   *lineTracker // for an encoding other than UTF-8
+	track   *lineTracker   // for an encoding other than UTF-8
 	cr      *stdcsv.Reader // the slow path: GB18030 and GBK input
 	fast    *fastReader    // the fast path: UTF-8 input
 	cols    []int          // cols[j] is the schema column of field j

@@ -33,7 +33,9 @@ bench:
 	$(GO) test -run='^$$' -bench=UploadEndToEnd -benchtime=5x ./node/
 	$(GO) test -run='^$$' -bench=Decisions -benchtime=20000x ./node/
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=5x ./enclave/
-	$(GO) test -run='^$$' -bench=. -benchmem ./connectors/csv/ ./query/ ./policy/
+	$(GO) test -run='^$$' -bench=. -benchmem ./connectors/csv/ ./connectors/jsonl/ ./query/ ./policy/
+	$(GO) test -run='^$$' -bench=Reader -benchtime=3x ./connectors/postgres/
+	CLEANROOM_UPLOAD_GIB=1 $(GO) test -run='^$$' -bench=UploadLarge -benchtime=1x -timeout 30m ./node/
 	$(GO) test -run='^$$' -bench=Evaluate -benchtime=20000x ./state/
 	$(GO) test -run='^$$' -bench='AppendConcurrent|Verify$$|Proofs' ./ledger/
 	$(GO) test -run='^$$' -bench=VerifyReplay -benchtime=1x ./audit/
@@ -69,6 +71,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./connectors/jsonl/
 	$(GO) test -run='^$$' -fuzz=FuzzParseCalendar -fuzztime=$(FUZZTIME) ./policy/
 	$(GO) test -run='^$$' -fuzz=FuzzValidUSCC -fuzztime=$(FUZZTIME) ./examples/greencredit/gen/
+	$(GO) test -run='^$$' -fuzz=FuzzFastPath -fuzztime=$(FUZZTIME) ./connectors/csv/
+	$(GO) test -run='^$$' -fuzz=FuzzCSVWriter -fuzztime=$(FUZZTIME) ./connectors/
+	$(GO) test -run='^$$' -fuzz=FuzzParseURL -fuzztime=$(FUZZTIME) ./connectors/postgres/
 
 ## check: formatting, vet, staticcheck, and a tidy go.mod
 check:

@@ -41,6 +41,7 @@ import (
 	"github.com/xjdata/cleanroom/examples/greencredit/gen"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/schema"
 )
 
 // calendar2026 is the working-day calendar the authority loads.
@@ -156,6 +157,22 @@ func (d *demo) denied(what, code string, args ...string) {
 	d.expect(!ok && strings.Contains(out, code), fmt.Sprintf("%s should be refused with %q", what, code))
 }
 
+// sameTypes reports whether a and b have the same columns, by name and
+// type, in the same order.
+func sameTypes(a, b *schema.Schema) bool {
+	if len(a.Columns) != len(b.Columns) {
+		return false
+	}
+	for i := range a.Columns {
+		if a.Columns[i].Name != b.Columns[i].Name || a.Columns[i].Type != b.Columns[i].Type {
+			return false
+		}
+	}
+	return true
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -268,10 +285,16 @@ func (d *demo) story(enterprises int) error {
 	d.denied("a dataset without a data-source statement", "Art. 42(1)", "dataset", "register", "--key", key("msb"), "--spec", filepath.Join(d.work, "undeclared.json"))
 
 	section("6. Providers upload their data, sealed with age to the node")
+	fmt.Println("  The bank asks the tool what schema its loans file suggests (it registered its own, tighter bounds):")
+	out := d.must("infer the loans schema", "dataset", "infer", "--from", files.Loans)
+	var suggested schema.Schema
+	err = json.NewDecoder(strings.NewReader(out)).Decode(&suggested)
+	d.expect(err == nil && sameTypes(&suggested, ptrTo(schemas["loans"])), "the suggested schema should have the registered columns and types")
+	fmt.Println("  Uploads travel in signed parts (here 8 MiB each); the dataset takes them when the last lands:")
 	for _, u := range []struct{ holder, dataset, file string }{
 		{"msb", "registry", files.Registry}, {"grid", "electricity", files.Electricity}, {"bank", "loans", files.Loans},
 	} {
-		d.must("upload "+u.dataset, "dataset", "upload", "--key", key(u.holder), "--dataset", u.dataset, u.file)
+		d.must("upload "+u.dataset, "dataset", "upload", "--key", key(u.holder), "--dataset", u.dataset, "--part-size", "8", u.file)
 	}
 	bad := filepath.Join(d.work, "data", "loans-bad.csv")
 	os.WriteFile(bad, []byte("loan_id,uscc,amount,rate_bp,green,borrower_name\nL1,91650100MA0000000X,12x,500,true,某公司\n"), 0o644)
@@ -293,7 +316,7 @@ func (d *demo) story(enterprises int) error {
 		d.must("approve "+a.id, "application", "answer", "--key", key(a.holder), "--id", a.id, "--approve", "--conditions", a.conditions)
 	}
 	d.denied("a refusal without a reason", "a refusal must give its reason", "application", "answer", "--key", key("msb"), "--id", "A-registry", "--refuse")
-	out := d.must("list the applications", "application", "list")
+	out = d.must("list the applications", "application", "list")
 	d.expect(strings.Contains(out, "approved") && !strings.Contains(out, "late"), "both applications should be approved within their deadline")
 
 	section("8. The commitment letter (承诺书, Art. 36): drafted, signed by all, approved")

@@ -102,21 +102,36 @@ func (n *Node) finishDestructions() error {
 	return nil
 }
 
-// lockDataset serialises what writes a dataset's stored files: uploads
-// and destruction. It returns the unlock.
+// lockDataset holds a dataset's stored files for what changes them as a
+// whole (destruction, abandoning an upload, an HE upload): no sealed
+// upload is under way meanwhile. It returns the unlock.
 func (n *Node) lockDataset(name string) func() {
+	m := n.datasetLock(name)
+	m.Lock()
+	return m.Unlock
+}
+
+// shareDataset holds a dataset's stored files for one sealed upload, which
+// may run beside others (each writes only its own file). It returns the
+// unlock.
+func (n *Node) shareDataset(name string) func() {
+	m := n.datasetLock(name)
+	m.RLock()
+	return m.RUnlock
+}
+
+func (n *Node) datasetLock(name string) *sync.RWMutex {
 	n.dsMu.Lock()
+	defer n.dsMu.Unlock()
 	if n.dsLocks == nil {
-		n.dsLocks = map[string]*sync.Mutex{}
+		n.dsLocks = map[string]*sync.RWMutex{}
 	}
 	m := n.dsLocks[name]
 	if m == nil {
-		m = &sync.Mutex{}
+		m = &sync.RWMutex{}
 		n.dsLocks[name] = m
 	}
-	n.dsMu.Unlock()
-	m.Lock()
-	return m.Unlock
+	return m
 }
 
 // handleAbandon logs a holder's abandoning of an incomplete multipart

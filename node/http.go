@@ -205,12 +205,14 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, MaxUploadBytes)
-	unlock := n.lockDataset(u.Dataset)
-	defer unlock()
 	if u.HE != nil {
+		unlock := n.lockDataset(u.Dataset)
+		defer unlock()
 		n.uploadHE(w, r, raw, &u, ds, body)
 		return
 	}
+	unlock := n.shareDataset(u.Dataset)
+	defer unlock()
 	rc, err := n.store.Ingest(r.Context(), u.Dataset, u.UploadID, &ds.Schema, u.File, body)
 	if err != nil {
 		var mbe *http.MaxBytesError

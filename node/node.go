@@ -107,7 +107,7 @@ type Node struct {
 
 	// dsLocks serialise uploads and destruction per dataset.
 	dsMu    sync.Mutex
-	dsLocks map[string]*sync.Mutex
+	dsLocks map[string]*sync.RWMutex
 }
 
 // Open opens (or creates) the node in cfg.Dir and rebuilds its state by

@@ -17,7 +17,7 @@ import (
 
 // BenchmarkUploadLarge uploads the example generator's electricity table at
 // the sizes CLEANROOM_UPLOAD_GIB lists (for example "1,4"; skipped when
-// unset), client and node in this process, as a provider does: read and
+// unset; CLEANROOM_UPLOAD_PART_MIB sets the part size), client and node in this process, as a provider does: read and
 // checked, rendered, sealed in parts, sent over TLS, decrypted, checked
 // again, re-sealed under the dataset's key and fsynced. It reports the
 // plaintext rate and the process's peak resident memory (VmHWM, reset
@@ -53,8 +53,12 @@ func BenchmarkUploadLarge(b *testing.B) {
 			resetPeak(b)
 			b.SetBytes(fi.Size())
 			b.ResetTimer()
+			var opts client.UploadOptions
+			if mib, err := strconv.Atoi(os.Getenv("CLEANROOM_UPLOAD_PART_MIB")); err == nil {
+				opts.PartBytes = mib << 20
+			}
 			for b.Loop() {
-				if _, err := r.c.UploadCSV(context.Background(), r.parties["grid"].signer, "power", &s, files.Electricity, client.UploadOptions{}); err != nil {
+				if _, err := r.c.UploadCSV(context.Background(), r.parties["grid"].signer, "power", &s, files.Electricity, opts); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -35,6 +35,7 @@ bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=5x ./enclave/
 	$(GO) test -run='^$$' -bench=. -benchmem ./connectors/csv/ ./connectors/jsonl/ ./query/ ./policy/
 	$(GO) test -run='^$$' -bench=Reader -benchtime=3x ./connectors/postgres/
+	$(GO) test -run='^$$' -bench=Reader -benchmem ./connectors/parquet/
 	CLEANROOM_UPLOAD_GIB=1 $(GO) test -run='^$$' -bench=UploadLarge -benchtime=1x -timeout 30m ./node/
 	$(GO) test -run='^$$' -bench=Evaluate -benchtime=20000x ./state/
 	$(GO) test -run='^$$' -bench='AppendConcurrent|Verify$$|Proofs' ./ledger/
@@ -74,6 +75,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzFastPath -fuzztime=$(FUZZTIME) ./connectors/csv/
 	$(GO) test -run='^$$' -fuzz=FuzzCSVWriter -fuzztime=$(FUZZTIME) ./connectors/
 	$(GO) test -run='^$$' -fuzz=FuzzParseURL -fuzztime=$(FUZZTIME) ./connectors/postgres/
+	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzzminimizetime=20x -fuzztime=$(FUZZTIME) ./connectors/parquet/
 
 ## check: formatting, vet, staticcheck, and a tidy go.mod
 check:

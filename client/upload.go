@@ -166,6 +166,7 @@ func (c *Client) Upload(ctx context.Context, signer note.Signer, dataset string,
 		return nil, err
 	}
 
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var rows atomic.Int64
@@ -181,7 +182,11 @@ func (c *Client) Upload(ctx context.Context, signer note.Signer, dataset string,
 	produced := make(chan error, 1)
 	go func() {
 		defer close(parts)
-		produced <- produce(ctx, s, src, clamper, opts.PartBytes, &rows, free, parts)
+		err := produce(ctx, s, src, clamper, opts.PartBytes, &rows, free, parts)
+		if from.IsBadData(err) {
+			cancel() // send no more
+		}
+		produced <- err
 	}()
 
 	var sent atomic.Int64 // plaintext bytes sent
@@ -236,6 +241,8 @@ func (c *Client) Upload(ctx context.Context, signer note.Signer, dataset string,
 		res.Clamped = clamper.Clamped()
 	}
 	switch {
+	case srcErr != nil && from.IsBadData(srcErr):
+		return res, c.giveUp(parent, signer, dataset, res, opts.File, srcErr)
 	case srcErr != nil && !errors.Is(srcErr, context.Canceled):
 		return res, resumable(srcErr, res)
 	case sendErr != nil:
@@ -245,6 +252,39 @@ func (c *Client) Upload(ctx context.Context, signer note.Signer, dataset string,
 	}
 	report(true)
 	return res, nil
+}
+
+// giveUp abandons an upload whose source has bad data, so that nothing of
+// it stays on the node, and returns err, the source's error.
+func (c *Client) giveUp(ctx context.Context, signer note.Signer, dataset string, res *UploadResult, file string, err error) error {
+	if len(res.Parts)+res.Skipped == 0 {
+		// Parts may still have landed as the sending was cut short.
+		cat, cerr := c.CatalogAs(ctx, signer)
+		if cerr != nil {
+			return resumable(err, res)
+		}
+		if !hasPending(cat, dataset, res.Set) {
+			return err
+		}
+	}
+	stmt, serr := statement.New(statement.KindAbandon, policy.Abandon{Dataset: dataset, Set: res.Set,
+		Reason: file + " failed its checks at a row; the upload stopped"}, signer)
+	if serr == nil {
+		_, serr = c.Submit(ctx, stmt)
+	}
+	if serr != nil {
+		return fmt.Errorf("%w (and abandoning the parts sent failed: %v; abandon upload %s with dataset abandon)", err, serr, res.Set)
+	}
+	return fmt.Errorf("%w (the parts sent were abandoned: nothing of this upload stays on the node)", err)
+}
+
+func hasPending(cat []api.DatasetInfo, dataset, set string) bool {
+	for _, d := range cat {
+		if d.Name == dataset {
+			return slices.ContainsFunc(d.Pending, func(p api.PendingPart) bool { return p.Set == set })
+		}
+	}
+	return false
 }
 
 // resumable adds to err how to go on with the upload, if parts of it have

@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -8,6 +9,10 @@ import (
 
 	"github.com/xjdata/cleanroom/schema"
 )
+
+// ErrCarriageReturn is wrapped by CSVWriter's error for a string holding a
+// carriage return.
+var ErrCarriageReturn = errors.New("a carriage return, which the sealed CSV form cannot carry")
 
 // CSVWriter renders batches as the canonical CSV of a schema: the form in
 // which rows travel to the node and are sealed there, whatever source they
@@ -55,7 +60,7 @@ func (c *CSVWriter) Write(b *schema.Batch) error {
 				s := v.Strs[k]
 				if strings.IndexByte(s, '\r') >= 0 {
 					c.buf = c.buf[:row]
-					return fmt.Errorf("row %d: column %s holds a carriage return, which the sealed CSV form cannot carry", c.base+c.rows+1, col.Name)
+					return fmt.Errorf("row %d: column %s holds %w", c.base+c.rows+1, col.Name, ErrCarriageReturn)
 				}
 				c.buf = appendField(c.buf, s)
 			case schema.Int:

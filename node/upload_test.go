@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/xjdata/cleanroom/client"
 	"github.com/xjdata/cleanroom/connectors/from"
+	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/node"
 	"github.com/xjdata/cleanroom/policy"
@@ -43,55 +45,114 @@ func (r *room) countLoans() string {
 	return out.Result.Rows[0][0]
 }
 
-// An upload in many parts that stops at a bad row leaves its landed parts
-// pending: queries do not read them. Once the row is fixed, resuming sends
-// only the parts the node lacks, and the dataset takes every row.
+// interrupt uploads the loans file at path in parts of about 40 rows, and
+// cuts the upload off once parts have landed, as a dropped connection
+// would.
+func (r *room) interrupt(path string) *client.ResumableError {
+	r.t.Helper()
+	s := schemas["loans"]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := r.c.UploadFrom(ctx, r.parties["bank"].signer, "loans", &s, from.Spec{Kind: "csv", Path: path}, from.Options{BatchSize: 16},
+		client.UploadOptions{PartBytes: 1024, Progress: func(p client.UploadProgress) {
+			if p.Parts >= 3 {
+				cancel()
+			}
+		}})
+	var re *client.ResumableError
+	require.ErrorAs(r.t, err, &re)
+	require.ErrorIs(r.t, err, context.Canceled)
+	require.ErrorContains(r.t, err, "resume it with --resume "+re.Set)
+	require.GreaterOrEqual(r.t, re.Landed, 3)
+	r.settle()
+	require.GreaterOrEqual(r.t, len(r.pending()), re.Landed)
+	return re
+}
+
+// settle waits for the node to finish with a part that was in flight when
+// the client stopped: it lands, or its temporary file is removed.
+func (r *room) settle() {
+	r.t.Helper()
+	require.Eventually(r.t, func() bool {
+		tmp, _ := filepath.Glob(filepath.Join(r.dir, "sealed", "loans", ".ingest-*"))
+		return len(tmp) == 0
+	}, time.Minute, time.Millisecond)
+}
+
+func (r *room) pending() []api.PendingPart {
+	r.t.Helper()
+	cat, err := r.c.Catalog(context.Background())
+	require.NoError(r.t, err)
+	for _, d := range cat {
+		if d.Name == "loans" {
+			return d.Pending
+		}
+	}
+	return nil
+}
+
+// An upload in many parts that is cut off leaves its landed parts pending:
+// queries do not read them. Resuming sends only the parts the node lacks,
+// after checking the others against the source, and the dataset takes
+// every row.
 func TestMultipartUploadResumes(t *testing.T) {
 	const n, base = 400, 20
 	r := newRoom(t, base, func(c *node.Config) { c.Noise = dptest.InsecureNoNoise{} })
 	s := schemas["loans"]
 	bank := r.parties["bank"].signer
-	opts := client.UploadOptions{PartBytes: 1024} // about 40 rows a part
 	upload := func(path string, opts client.UploadOptions) (*client.UploadResult, error) {
 		return r.c.UploadFrom(context.Background(), bank, "loans", &s, from.Spec{Kind: "csv", Path: path}, from.Options{BatchSize: 16}, opts)
 	}
 
-	bad := loansFile(t, n, map[int]string{300: "-7"})
-	_, err := upload(bad, opts)
-	var re *client.ResumableError
-	require.ErrorAs(t, err, &re)
-	require.ErrorContains(t, err, "more-loans.csv:302:3: column amount: -7 is outside the declared bounds [0, 1000000000]")
-	require.ErrorContains(t, err, "resume it with --resume "+re.Set)
-	require.Greater(t, re.Landed, 3)
+	file := loansFile(t, n, nil)
+	re := r.interrupt(file)
 	require.Equal(t, fmt.Sprint(base), r.countLoans(), "pending parts are not read")
-
-	cat, err := r.c.Catalog(context.Background())
-	require.NoError(t, err)
-	for _, d := range cat {
-		if d.Name == "loans" {
-			require.Len(t, d.Pending, re.Landed)
-		}
-	}
+	landed := len(r.pending())
 
 	// The source changed before the first part: resuming refuses.
-	changed := loansFile(t, n, map[int]string{0: "5", 300: "7"})
-	opts.Resume = re.Set
-	_, err = upload(changed, opts)
+	changed := loansFile(t, n, map[int]string{0: "5"})
+	opts := client.UploadOptions{PartBytes: 1024, Resume: re.Set}
+	_, err := upload(changed, opts)
 	require.ErrorContains(t, err, "resume: part 0 of upload "+re.Set+" on the node")
 	require.ErrorContains(t, err, "the source changed since the upload began")
 	require.Equal(t, fmt.Sprint(base), r.countLoans())
 
-	fixed := loansFile(t, n, map[int]string{300: "7"})
-	res, err := upload(fixed, opts)
+	res, err := upload(file, opts)
 	require.NoError(t, err)
 	require.Equal(t, re.Set, res.Set)
-	require.Equal(t, re.Landed, res.Skipped)
+	require.Equal(t, landed, res.Skipped)
 	require.EqualValues(t, n, res.Rows)
 	require.Equal(t, fmt.Sprint(base+n), r.countLoans())
+	require.Empty(t, r.pending())
 
 	// The set is complete: it takes no more parts.
-	_, err = upload(fixed, opts)
+	_, err = upload(file, opts)
 	require.ErrorContains(t, err, "is complete: it takes no more parts")
+}
+
+// A source with a bad row stops the upload, and the parts sent before it
+// are abandoned: nothing of the upload stays on the node.
+func TestBadRowLeavesNothing(t *testing.T) {
+	r := newRoom(t, 10, func(c *node.Config) { c.Noise = dptest.InsecureNoNoise{} })
+	s := schemas["loans"]
+	before := r.sealedFiles()
+	bad := loansFile(t, 400, map[int]string{300: "-7"})
+	_, err := r.c.UploadFrom(context.Background(), r.parties["bank"].signer, "loans", &s, from.Spec{Kind: "csv", Path: bad}, from.Options{BatchSize: 16}, client.UploadOptions{PartBytes: 1024})
+	require.ErrorContains(t, err, "more-loans.csv:302:3: column amount: -7 is outside the declared bounds [0, 1000000000]")
+	require.ErrorContains(t, err, "the parts sent were abandoned: nothing of this upload stays on the node")
+	var re *client.ResumableError
+	require.False(t, errors.As(err, &re))
+	require.Empty(t, r.pending())
+	r.settle()
+	require.Equal(t, before, r.sealedFiles())
+	require.Equal(t, "10", r.countLoans())
+}
+
+func (r *room) sealedFiles() []string {
+	r.t.Helper()
+	m, err := filepath.Glob(filepath.Join(r.dir, "sealed", "loans", "*"))
+	require.NoError(r.t, err)
+	return m
 }
 
 // --clamp moves out-of-bounds values to the bounds and counts them; without
@@ -124,33 +185,25 @@ func TestAbandonUpload(t *testing.T) {
 	r := newRoom(t, 10, func(c *node.Config) { c.Noise = dptest.InsecureNoNoise{} })
 	s := schemas["loans"]
 	bank := r.parties["bank"].signer
-	parts := func() []string {
-		m, err := filepath.Glob(filepath.Join(r.dir, "sealed", "loans", "*.age"))
-		require.NoError(t, err)
-		return m
-	}
-	before := len(parts())
-	bad := loansFile(t, 200, map[int]string{150: "x"})
-	_, err := r.c.UploadFrom(context.Background(), bank, "loans", &s, from.Spec{Kind: "csv", Path: bad}, from.Options{BatchSize: 16}, client.UploadOptions{PartBytes: 1024})
-	var re *client.ResumableError
-	require.ErrorAs(t, err, &re)
-	require.Len(t, parts(), before+re.Landed)
+	before := r.sealedFiles()
+	file := loansFile(t, 200, nil)
+	re := r.interrupt(file)
+	require.Len(t, r.sealedFiles(), len(before)+len(r.pending()))
 
 	abandon := policy.Abandon{Dataset: "loans", Set: re.Set, Reason: "wrong extract"}
 	require.Contains(t, r.refused(statement.KindAbandon, abandon, "msb"), "can be abandoned only by its holder bank")
 	require.Contains(t, r.refused(statement.KindAbandon, policy.Abandon{Dataset: "loans", Set: re.Set}, "bank"), "a reason is required")
 	require.Contains(t, r.refused(statement.KindAbandon, policy.Abandon{Dataset: "loans", Set: strings.Repeat("0", 32), Reason: "x"}, "bank"), "no pending parts")
 	r.submit(statement.KindAbandon, abandon, bank)
-	require.Len(t, parts(), before, "the abandoned parts are deleted")
+	require.Equal(t, before, r.sealedFiles(), "the abandoned parts are deleted")
 	require.Equal(t, "10", r.countLoans())
 
-	fixed := loansFile(t, 200, nil)
-	_, err = r.c.UploadFrom(context.Background(), bank, "loans", &s, from.Spec{Kind: "csv", Path: fixed}, from.Options{}, client.UploadOptions{Resume: re.Set})
+	_, err := r.c.UploadFrom(context.Background(), bank, "loans", &s, from.Spec{Kind: "csv", Path: file}, from.Options{}, client.UploadOptions{Resume: re.Set})
 	require.ErrorContains(t, err, "was abandoned: it takes no more parts")
 
 	// The node restarts to the same state.
 	r.stop()
 	r.start()
-	require.Len(t, parts(), before)
+	require.Equal(t, before, r.sealedFiles())
 	require.Equal(t, "10", r.countLoans())
 }

@@ -108,15 +108,15 @@ have. "secret_catalogue": true lists the dataset to public bodies only
 	inf := &cobra.Command{
 		Use:   "infer --from SOURCE",
 		Short: "Suggest a schema for a table, to confirm or correct before registering",
-		Long: `infer reads a table (the sources of dataset upload: csv:FILE, jsonl:FILE or
-FILE) and prints the schema its columns and values suggest, as JSON: for each
-column the narrowest type every value parses as (bool, int, date, else
-string) and bounds that hold every value seen, rounded out (ints to a power
-of ten, dates to whole years, string lengths to a power of two), because
-declared bounds are published in the catalogue and are the contribution
-bounds of differential privacy: tighten them if you can. Read it, correct
-it, and register the dataset with it (dataset register --schema FILE).
-Nothing is sent anywhere.`,
+		Long: `infer reads a table (the sources of dataset upload: csv:FILE, jsonl:FILE,
+parquet:FILE, postgres://... or FILE) and prints the schema its columns and
+values suggest, as JSON: for each column the narrowest type every value
+parses as (bool, int, date, else string) and bounds that hold every value
+seen, rounded out (ints to a power of ten, dates to whole years, string
+lengths to a power of two), because declared bounds are published in the
+catalogue and are the contribution bounds of differential privacy: tighten
+them if you can. Read it, correct it, and register the dataset with it
+(dataset register --schema FILE). Nothing is sent anywhere.`,
 		Example: "  cleanroom dataset infer --from loans.csv > loans.schema.json\n" +
 			"  cleanroom dataset register --node-info data/node.json --key keys/bank.key --spec loans.json --schema loans.schema.json",
 		Args: cobra.NoArgs,
@@ -140,7 +140,7 @@ Nothing is sent anywhere.`,
 			return nil
 		},
 	}
-	inf.Flags().StringVar(&infFrom, "from", "", "the source: csv:FILE, jsonl:FILE or FILE (required)")
+	inf.Flags().StringVar(&infFrom, "from", "", "the source: csv:FILE, jsonl:FILE, parquet:FILE, postgres://... or FILE (required)")
 	inf.Flags().StringVar(&infEncoding, "encoding", "", "a CSV source's encoding: utf-8 (default), gb18030 or gbk")
 	inf.Flags().Int64Var(&infRows, "rows", 0, "read at most this many rows (default all)")
 	inf.MarkFlagRequired("from")
@@ -157,7 +157,14 @@ node. The source (--from, or a file argument) is one of:
   csv:FILE      a CSV file whose first line names the columns (--encoding
                 utf-8, gb18030 or gbk)
   jsonl:FILE    JSON Lines, one object per row with a key for every column
-  FILE          by its extension: .csv, .jsonl or .ndjson
+  parquet:FILE  a Parquet file whose columns are the schema's
+  postgres://USER@HOST:PORT/DB?table=T[&key=K]
+  postgres://USER@HOST:PORT/DB?query=SELECT...[&key=K]
+                a PostgreSQL table or query, read through a cursor in a
+                read-only transaction; errors name the row by the key
+                column K (default: the table's primary key). Give the
+                password in PGPASSWORD or ~/.pgpass, not in the URL.
+  FILE          by its extension: .csv, .jsonl, .ndjson or .parquet
 
 Every row is checked against the dataset's registered schema as it is read:
 type, declared bounds, UTF-8, length. The first bad row stops the upload
@@ -182,6 +189,7 @@ progress bar), and columns without a rule are not sent at all. The keys
 come from the provider's agent directory (--agent-dir). HE uploads read CSV.`,
 		Example: "  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans loans.csv\n" +
 			"  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans --from jsonl:loans.jsonl --clamp\n" +
+			"  PGPASSWORD=... cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans --from 'postgres://reader@db:5432/bank?table=public.loans'\n" +
 			"  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans loans.csv --resume 5f0c...\n" +
 			"  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans --he --commitment L-7 --agent-dir agents/bank loans.csv",
 		Args: cobra.MaximumNArgs(1),
@@ -262,8 +270,8 @@ come from the provider's agent directory (--agent-dir). HE uploads read CSV.`,
 	}
 	keyFlag(up, &upKey, "the holder's")
 	up.Flags().StringVar(&upDataset, "dataset", "", "dataset name (required)")
-	up.Flags().StringVar(&upFrom, "from", "", "the source: csv:FILE, jsonl:FILE or FILE (see above)")
-	up.Flags().StringVar(&upFormat, "format", "", "the file argument's kind, csv or jsonl (default: from its extension)")
+	up.Flags().StringVar(&upFrom, "from", "", "the source: csv:FILE, jsonl:FILE, parquet:FILE, postgres://... or FILE (see above)")
+	up.Flags().StringVar(&upFormat, "format", "", "the file argument's kind, csv, jsonl or parquet (default: from its extension)")
 	up.Flags().StringVar(&upEncoding, "encoding", "", "a CSV source's encoding: utf-8 (default), gb18030 or gbk")
 	up.Flags().BoolVar(&upClamp, "clamp", false, "move values outside the declared bounds to the nearest bound, and count them")
 	up.Flags().StringVar(&upResume, "resume", "", "go on with the interrupted upload of this ID (printed when it stopped)")

@@ -3,8 +3,16 @@
 //
 //	csv:PATH          a CSV file (connectors/csv)
 //	jsonl:PATH        a JSON Lines file (connectors/jsonl)
-//	PATH              by its extension: .csv, .jsonl or .ndjson
+//	parquet:PATH      a Parquet file (connectors/parquet)
+//	postgres://USER@HOST:PORT/DB?table=T[&key=K]
+//	postgres://USER@HOST:PORT/DB?query=SELECT...[&key=K]
+//	                  a PostgreSQL table or query (connectors/postgres);
+//	                  postgresql:// too; any other parameters are pgx's
+//	PATH              by its extension: .csv, .jsonl, .ndjson or .parquet
 //
+// A PostgreSQL password belongs in PGPASSWORD or ~/.pgpass, not in the
+// URL; wherever it is, it is never named in errors or in the upload
+// statement, which names the table or "query".
 // It also suggests a schema for a source (Discover).
 package from
 
@@ -18,27 +26,38 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/xjdata/cleanroom/connectors"
 	"github.com/xjdata/cleanroom/connectors/csv"
 	"github.com/xjdata/cleanroom/connectors/jsonl"
+	"github.com/xjdata/cleanroom/connectors/parquet"
+	"github.com/xjdata/cleanroom/connectors/postgres"
 	"github.com/xjdata/cleanroom/schema"
 )
 
 // Spec names a source.
 type Spec struct {
-	Kind string // "csv", "jsonl"
+	Kind string // "csv", "jsonl", "parquet" or "postgres"
 	Path string // the file
+	URL  string // for postgres: the URL as given
 }
 
 // Kinds lists the source kinds, for help texts.
-var Kinds = []string{"csv", "jsonl"}
+var Kinds = []string{"csv", "jsonl", "parquet", "postgres"}
 
 // Parse parses a source name (see the package doc).
 func Parse(arg string) (Spec, error) {
 	if arg == "" {
-		return Spec{}, errors.New("empty source: want csv:FILE, jsonl:FILE or a file ending in .csv, .jsonl or .ndjson")
+		return Spec{}, errors.New("empty source: want csv:FILE, jsonl:FILE, parquet:FILE, postgres://... or a file ending in .csv, .jsonl, .ndjson or .parquet")
 	}
-	if kind, path, ok := strings.Cut(arg, ":"); ok && isKind(kind) {
+	if strings.HasPrefix(arg, "postgres://") || strings.HasPrefix(arg, "postgresql://") {
+		if _, _, err := postgres.ParseURL(arg); err != nil {
+			return Spec{}, err
+		}
+		return Spec{Kind: "postgres", URL: arg}, nil
+	}
+	if kind, path, ok := strings.Cut(arg, ":"); ok && isKind(kind) && kind != "postgres" {
 		if path == "" {
 			return Spec{}, fmt.Errorf("source %q names no file", arg)
 		}
@@ -49,6 +68,8 @@ func Parse(arg string) (Spec, error) {
 		return Spec{Kind: "csv", Path: arg}, nil
 	case ".jsonl", ".ndjson":
 		return Spec{Kind: "jsonl", Path: arg}, nil
+	case ".parquet":
+		return Spec{Kind: "parquet", Path: arg}, nil
 	}
 	return Spec{}, fmt.Errorf("source %q: cannot tell its kind from its name; write it as KIND:FILE, KIND one of %s", arg, strings.Join(Kinds, ", "))
 }
@@ -94,10 +115,14 @@ func (s *Source) Close() error {
 	return s.close()
 }
 
-// Open opens the source sp as a reader of rows of s.
+// Open opens the source sp as a reader of rows of s. A PostgreSQL source
+// reads through ctx's connection until Close.
 func Open(ctx context.Context, sp Spec, s *schema.Schema, opts Options) (*Source, error) {
 	if opts.Loose {
 		s = connectors.Loosen(s)
+	}
+	if sp.Kind == "postgres" {
+		return openPostgres(ctx, sp, s, opts)
 	}
 	f, err := os.Open(sp.Path)
 	if err != nil {
@@ -116,6 +141,8 @@ func Open(ctx context.Context, sp Spec, s *schema.Schema, opts Options) (*Source
 	name := filepath.Base(sp.Path)
 	var r connectors.Reader
 	switch sp.Kind {
+	case "parquet":
+		r, err = parquet.NewReader(&atCounter{r: f, n: &cr.n}, fi.Size(), s, parquet.Options{File: name, BatchSize: opts.BatchSize})
 	case "csv":
 		r, err = csv.NewReader(cr, s, csv.Options{File: name, Encoding: opts.Encoding, BatchSize: opts.BatchSize})
 	case "jsonl":
@@ -136,7 +163,22 @@ func Open(ctx context.Context, sp Spec, s *schema.Schema, opts Options) (*Source
 
 // Discover suggests a schema for the source sp from its columns and the
 // values of its first maxRows rows (all if 0); see connectors.Inferrer.
+//
+// A Parquet file's whole columns are read (or their statistics); a
+// PostgreSQL source's bounds come from one aggregate query over it all.
 func Discover(ctx context.Context, sp Spec, opts Options, maxRows int64) (*schema.Schema, error) {
+	if sp.Kind == "postgres" {
+		dsn, src, err := postgres.ParseURL(sp.URL)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+		}
+		defer conn.Close(context.Background())
+		return postgres.Discover(ctx, conn, src)
+	}
 	f, err := os.Open(sp.Path)
 	if err != nil {
 		return nil, err
@@ -146,6 +188,12 @@ func Discover(ctx context.Context, sp Spec, opts Options, maxRows int64) (*schem
 	switch sp.Kind {
 	case "csv":
 		return csv.Discover(f, csv.Options{File: name, Encoding: opts.Encoding}, maxRows)
+	case "parquet":
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		return parquet.Discover(f, fi.Size(), name)
 	case "jsonl":
 		return jsonl.Discover(f, jsonl.Options{File: name}, maxRows)
 	}
@@ -162,4 +210,60 @@ func (c *counter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// openPostgres connects and opens a PostgreSQL table or query.
+func openPostgres(ctx context.Context, sp Spec, s *schema.Schema, opts Options) (*Source, error) {
+	dsn, src, err := postgres.ParseURL(sp.URL)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	r, err := postgres.NewReader(ctx, conn, src, s, postgres.Options{BatchSize: opts.BatchSize})
+	if err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	name := "postgres query"
+	if src.Table != "" {
+		name = "postgres table " + src.Table
+	}
+	return &Source{Reader: r, Name: name, close: func() error {
+		err := r.Close()
+		if cerr := conn.Close(context.Background()); err == nil {
+			err = cerr
+		}
+		return err
+	}}, nil
+}
+
+// atCounter counts the bytes read through ReadAt into n.
+type atCounter struct {
+	r io.ReaderAt
+	n *atomic.Int64
+}
+
+func (a *atCounter) ReadAt(p []byte, off int64) (int, error) {
+	n, err := a.r.ReadAt(p, off)
+	a.n.Add(int64(n))
+	return n, err
+}
+
+// IsBadData reports whether err, from a source's reader, is about the data
+// it holds (a row or value that does not fit the schema, a malformed file)
+// rather than a failure to read it (input or output, the network, a
+// cancelled context): an upload that fails for bad data is given up, one
+// that fails to read can go on later.
+func IsBadData(err error) bool {
+	var (
+		ce *csv.Error
+		je *jsonl.Error
+		pe *parquet.Error
+		ge *postgres.Error
+	)
+	return errors.As(err, &ce) || errors.As(err, &je) || errors.As(err, &pe) || errors.As(err, &ge) ||
+		errors.Is(err, connectors.ErrCarriageReturn)
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/xjdata/cleanroom/schema"
 )
@@ -153,4 +155,31 @@ func (c *Clamper) Total() int64 {
 		t += n
 	}
 	return t
+}
+
+// MaxEcho is the longest part of a value, in bytes, that an error message
+// repeats.
+const MaxEcho = 64
+
+// Quote returns s quoted as by %q, cut to its first MaxEcho bytes (at a
+// rune boundary when s is UTF-8) and followed by … when it is longer: how
+// every connector repeats a value in an error.
+func Quote(s string) string {
+	if len(s) <= MaxEcho {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:Cut(s, MaxEcho)]) + "…"
+}
+
+// Cut returns the length of s cut to at most max bytes, at a rune boundary
+// when s is UTF-8.
+func Cut(s string, max int) int {
+	if len(s) <= max {
+		return len(s)
+	}
+	n := max
+	for i := 0; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
+		n--
+	}
+	return n
 }

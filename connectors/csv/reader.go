@@ -220,7 +220,7 @@ func (r *Reader) readHeader() error {
 		i := r.schema.Index(name)
 		switch {
 		case i < 0:
-			return fail("unknown column %s in header", quote(name))
+			return fail("unknown column %s in header", connectors.Quote(name))
 		case seen[i]:
 			return fail("duplicate column %q in header", name)
 		}
@@ -305,10 +305,10 @@ func (r *Reader) fill(b *schema.Batch, upTo int) error {
 
 func (r *Reader) valueError(j int, c *schema.Column, text string, err error) error {
 	var ve *schema.ValueError
-	if len(text) > maxEcho && errors.As(err, &ve) {
+	if len(text) > connectors.MaxEcho && errors.As(err, &ve) {
 		// ParseValue quotes the whole value; keep its first bytes only.
-		reason := strings.Replace(ve.Reason, strconv.Quote(text), quote(text), 1)
-		if len(reason) > 4*maxEcho+64 {
+		reason := strings.Replace(ve.Reason, strconv.Quote(text), connectors.Quote(text), 1)
+		if len(reason) > 4*connectors.MaxEcho+64 {
 			reason = fmt.Sprintf("value of %d bytes is not a valid %s", len(text), c.Type)
 		}
 		err = &schema.ValueError{Column: ve.Column, Reason: reason}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/xjdata/cleanroom/connectors"
 	"github.com/xjdata/cleanroom/schema"
 )
 
@@ -74,7 +75,7 @@ func (r *Reader) parseObject(line []byte) *Error {
 			}
 			c := r.lookup(key, keys)
 			if c < 0 {
-				return r.errAt(keyAt, "", "unknown key %s (not a column of the schema)", quote(string(key)))
+				return r.errAt(keyAt, "", "unknown key %s (not a column of the schema)", connectors.Quote(string(key)))
 			}
 			if r.seen[c] == r.gen {
 				return r.errAt(keyAt, r.cols[c].Name, "key repeated (first at column %d)", r.seenAt[c]+1)
@@ -216,7 +217,7 @@ func (r *Reader) escape(line []byte, j int, dst []byte) ([]byte, int, *Error) {
 					break
 				}
 			}
-			return dst, j, r.errAt(j, "", "invalid escape %s (want \\u and four hex digits)", quote(string(line[j:k])))
+			return dst, j, r.errAt(j, "", "invalid escape %s (want \\u and four hex digits)", connectors.Quote(string(line[j:k])))
 		}
 		switch {
 		case u >= 0xdc00 && u < 0xe000:
@@ -233,7 +234,7 @@ func (r *Reader) escape(line []byte, j int, dst []byte) ([]byte, int, *Error) {
 		}
 		return utf8.AppendRune(dst, u), j + 6, nil
 	default:
-		return dst, j, r.errAt(j, "", "invalid escape %s in a string", quote(string(line[j:j+1+utf8Len(line[j+1:])])))
+		return dst, j, r.errAt(j, "", "invalid escape %s in a string", connectors.Quote(string(line[j:j+1+utf8Len(line[j+1:])])))
 	}
 	return append(dst, c), j + 2, nil
 }
@@ -293,7 +294,7 @@ func (r *Reader) value(line []byte, i, c int) (int, *Error) {
 		if col.Type != schema.String && col.Type != schema.Date {
 			text := string(r.arena[a0:])
 			r.arena = r.arena[:a0]
-			return end, r.typeError(i, col, "string "+quote(text))
+			return end, r.typeError(i, col, "string "+connectors.Quote(text))
 		}
 		if col.Type == schema.Date {
 			if d, ok := fastDate(r.arena[a0:]); ok && d >= *col.Min && d <= *col.Max {
@@ -329,7 +330,7 @@ func (r *Reader) value(line []byte, i, c int) (int, *Error) {
 		case string(word) == "null":
 			return j, r.errAt(i, col.Name, "null is not allowed (the schema has no nulls)")
 		}
-		return j, r.errAt(i, "", "invalid value %s (want a string, a number, true or false)", quote(string(word)))
+		return j, r.errAt(i, "", "invalid value %s (want a string, a number, true or false)", connectors.Quote(string(word)))
 	}
 	return i, r.errAt(i, "", "want a value after ':', got %s", describe(line, i))
 }
@@ -380,7 +381,7 @@ func (r *Reader) number(line []byte, i, c int) (int, *Error) {
 		end++
 	}
 	if !ok || end != j {
-		return end, r.errAt(i, "", "invalid number %s", quote(string(line[i:end])))
+		return end, r.errAt(i, "", "invalid number %s", connectors.Quote(string(line[i:end])))
 	}
 	text := line[i:j]
 	if col.Type != schema.Int {
@@ -408,7 +409,7 @@ func (r *Reader) number(line []byte, i, c int) (int, *Error) {
 		s := string(text)
 		_, _, err := col.ParseValue(s)
 		if err == nil { // cannot happen: ParseInt agrees with the above
-			err = &schema.ValueError{Column: col.Name, Reason: fmt.Sprintf("%s is not a valid %s", quote(s), col.Type)}
+			err = &schema.ValueError{Column: col.Name, Reason: fmt.Sprintf("%s is not a valid %s", connectors.Quote(s), col.Type)}
 		}
 		return j, r.valueError(i, col, s, err)
 	}
@@ -416,12 +417,12 @@ func (r *Reader) number(line []byte, i, c int) (int, *Error) {
 	return j, nil
 }
 
-// echo returns the bytes of a number as they are, cut to maxEcho bytes.
+// echo returns the bytes of a number as they are, cut to connectors.MaxEcho bytes.
 func echo(text []byte) string {
-	if len(text) <= maxEcho {
+	if len(text) <= connectors.MaxEcho {
 		return string(text)
 	}
-	return string(text[:maxEcho]) + "…"
+	return string(text[:connectors.MaxEcho]) + "…"
 }
 
 // typeError says that the value at offset i is got, of a JSON type that
@@ -467,10 +468,10 @@ func (r *Reader) checkPending() *Error {
 // valueError reports err, from ParseValue, for the value text at offset i.
 func (r *Reader) valueError(i int, col *schema.Column, text string, err error) *Error {
 	var ve *schema.ValueError
-	if len(text) > maxEcho && errors.As(err, &ve) {
+	if len(text) > connectors.MaxEcho && errors.As(err, &ve) {
 		// ParseValue quotes the whole value; keep its first bytes only.
-		reason := strings.Replace(ve.Reason, strconv.Quote(text), quote(text), 1)
-		if len(reason) > 4*maxEcho+64 {
+		reason := strings.Replace(ve.Reason, strconv.Quote(text), connectors.Quote(text), 1)
+		if len(reason) > 4*connectors.MaxEcho+64 {
 			reason = fmt.Sprintf("value of %d bytes is not a valid %s", len(text), col.Type)
 		}
 		err = &schema.ValueError{Column: ve.Column, Reason: reason}

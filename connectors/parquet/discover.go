@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 
+	"github.com/xjdata/cleanroom/connectors"
 	"github.com/xjdata/cleanroom/schema"
 )
 
@@ -70,7 +71,7 @@ func Discover(r io.ReaderAt, size int64, file string) (s *schema.Schema, err err
 		}
 		switch {
 		case !schema.ValidName(f.name):
-			return nil, fail("", "column name %s is not a valid schema name (want a lower-case letter, then up to 62 lower-case letters, digits or _)", quote(f.name))
+			return nil, fail("", "column name %s is not a valid schema name (want a lower-case letter, then up to 62 lower-case letters, digits or _)", connectors.Quote(f.name))
 		case seen[f.name]:
 			return nil, fail("", "duplicate column %q in the file", f.name)
 		case f.problem != "":

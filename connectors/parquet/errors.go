@@ -3,7 +3,8 @@ package parquet
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/xjdata/cleanroom/connectors"
 )
 
 // Error is a problem with the content of the input: bytes that are not a
@@ -79,41 +80,16 @@ func (e *Error) Error() string {
 // Unwrap returns e.Err.
 func (e *Error) Unwrap() error { return e.Err }
 
-// maxEcho is the longest value, in bytes, that an error message repeats.
-const maxEcho = 64
-
 // maxLibMsg is the longest message of the Parquet library, in bytes, that
 // an error message repeats.
 const maxLibMsg = 256
-
-// quote returns s quoted as by %q, cut to its first maxEcho bytes (at a rune
-// boundary when s is UTF-8) and followed by … when it is longer.
-func quote(s string) string {
-	if len(s) <= maxEcho {
-		return strconv.Quote(s)
-	}
-	return strconv.Quote(s[:cut(s, maxEcho)]) + "…"
-}
-
-// cut returns the length of s cut to at most max bytes, at a rune boundary
-// when s is UTF-8.
-func cut(s string, max int) int {
-	if len(s) <= max {
-		return len(s)
-	}
-	n := max
-	for i := 0; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
-		n--
-	}
-	return n
-}
 
 // libMsg returns the message of an error of the Parquet library, valid
 // UTF-8 and cut to maxLibMsg bytes: it may hold bytes of the file.
 func libMsg(err error) string {
 	s := strings.ToValidUTF8(err.Error(), "\uFFFD")
 	if len(s) > maxLibMsg {
-		s = s[:cut(s, maxLibMsg)] + "…"
+		s = s[:connectors.Cut(s, maxLibMsg)] + "…"
 	}
 	return s
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	pqschema "github.com/apache/arrow-go/v18/parquet/schema"
 
+	"github.com/xjdata/cleanroom/connectors"
 	"github.com/xjdata/cleanroom/schema"
 )
 
@@ -452,7 +453,7 @@ func (s *source) checkRowGroups() error {
 				return fail(f, "corrupt column chunk metadata: %s", libMsg(err))
 			}
 			if cc.FilePath() != "" {
-				return fail(f, "column chunk is in another file (%s); want one self-contained file", quote(cc.FilePath()))
+				return fail(f, "column chunk is in another file (%s); want one self-contained file", connectors.Quote(cc.FilePath()))
 			}
 			if cc.CryptoMetadata() != nil {
 				return fail(f, "column chunk is encrypted; encrypted Parquet files are not supported")

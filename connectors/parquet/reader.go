@@ -89,7 +89,7 @@ func newReader(src *source, s *schema.Schema, batch int, partial bool) (*Reader,
 		case i < 0 && partial:
 			continue
 		case i < 0:
-			return nil, fail("", "unknown column %s in the file (not a column of the schema)", quote(f.name))
+			return nil, fail("", "unknown column %s in the file (not a column of the schema)", connectors.Quote(f.name))
 		case seen[i]:
 			return nil, fail("", "duplicate column %q in the file", f.name)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/xjdata/cleanroom/connectors"
 	"github.com/xjdata/cleanroom/schema"
 )
 
@@ -57,9 +58,9 @@ func Discover(ctx context.Context, conn *pgx.Conn, src Source) (*schema.Schema, 
 	for j, fd := range cur.fields {
 		switch {
 		case seen[fd.Name]:
-			return nil, fail("", "column %s appears twice in the result", quote(fd.Name))
+			return nil, fail("", "column %s appears twice in the result", connectors.Quote(fd.Name))
 		case !schema.ValidName(fd.Name):
-			return nil, fail("", "result column %s is not a valid schema column name (want a lower-case letter, then letters, digits or _; rename it with AS in a Query)", quote(fd.Name))
+			return nil, fail("", "result column %s is not a valid schema column name (want a lower-case letter, then letters, digits or _; rename it with AS in a Query)", connectors.Quote(fd.Name))
 		}
 		seen[fd.Name] = true
 		k, t := kindOf(fd.DataTypeOID)

@@ -3,7 +3,6 @@ package postgres
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Error is a problem with what the table or query holds: a result column
@@ -84,19 +83,3 @@ func (e *Error) Error() string {
 
 // Unwrap returns e.Err.
 func (e *Error) Unwrap() error { return e.Err }
-
-// maxEcho is the longest value, in bytes, that an error message repeats.
-const maxEcho = 64
-
-// quote returns s quoted as by %q, cut to its first maxEcho bytes (at a rune
-// boundary when s is UTF-8) and followed by … when it is longer.
-func quote(s string) string {
-	if len(s) <= maxEcho {
-		return strconv.Quote(s)
-	}
-	cut := maxEcho
-	for i := 0; i < utf8.UTFMax && cut > 0 && !utf8.RuneStart(s[cut]); i++ {
-		cut--
-	}
-	return strconv.Quote(s[:cut]) + "…"
-}

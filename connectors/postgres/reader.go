@@ -116,13 +116,13 @@ func (r *Reader) match(src Source) error {
 	var extra []string
 	for _, fd := range cur.fields {
 		if names[fd.Name] {
-			return fail("", "column %s appears twice in the result", quote(fd.Name))
+			return fail("", "column %s appears twice in the result", connectors.Quote(fd.Name))
 		}
 		names[fd.Name] = true
 		if i := s.Index(fd.Name); i >= 0 {
 			seen[i] = true
 		} else {
-			extra = append(extra, quote(fd.Name))
+			extra = append(extra, connectors.Quote(fd.Name))
 		}
 	}
 	switch len(extra) {
@@ -176,7 +176,7 @@ func (r *Reader) match(src Source) error {
 			}
 		}
 		if r.key < 0 {
-			return fmt.Errorf("postgres %s: key column %s is not a column of the result", cur.source, quote(key))
+			return fmt.Errorf("postgres %s: key column %s is not a column of the result", cur.source, connectors.Quote(key))
 		}
 	}
 	return nil
@@ -391,7 +391,7 @@ func (r *Reader) rowError(vals [][]byte, j int, err error, msg string) *Error {
 func (f *field) format(raw []byte) string {
 	switch f.kind {
 	case kText:
-		return quote(string(raw))
+		return connectors.Quote(string(raw))
 	case kBool:
 		if len(raw) == 1 {
 			return strconv.FormatBool(raw[0] != 0)

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/xjdata/cleanroom/connectors"
 	"github.com/xjdata/cleanroom/schema"
 )
 
@@ -79,11 +80,11 @@ func parseTable(name string) (pgx.Identifier, error) {
 	for _, part := range id {
 		switch {
 		case part == "":
-			return nil, fmt.Errorf("postgres: table name %s has an empty part (want NAME or SCHEMA.NAME)", quote(name))
+			return nil, fmt.Errorf("postgres: table name %s has an empty part (want NAME or SCHEMA.NAME)", connectors.Quote(name))
 		case len(part) > maxIdent:
-			return nil, fmt.Errorf("postgres: table name %s: %s is longer than %d bytes, PostgreSQL's limit", quote(name), quote(part), maxIdent)
+			return nil, fmt.Errorf("postgres: table name %s: %s is longer than %d bytes, PostgreSQL's limit", connectors.Quote(name), connectors.Quote(part), maxIdent)
 		case strings.IndexByte(part, 0) >= 0:
-			return nil, fmt.Errorf("postgres: table name %s holds a NUL byte", quote(name))
+			return nil, fmt.Errorf("postgres: table name %s holds a NUL byte", connectors.Quote(name))
 		}
 	}
 	return id, nil
@@ -111,7 +112,7 @@ func ParseURL(u string) (dsn string, src Source, err error) {
 		return "", Source{}, fmt.Errorf("postgres: bad URL: %v", err)
 	}
 	if pu.Scheme != "postgres" && pu.Scheme != "postgresql" {
-		return "", Source{}, fmt.Errorf("postgres: URL scheme is %s, want postgres or postgresql", quote(pu.Scheme))
+		return "", Source{}, fmt.Errorf("postgres: URL scheme is %s, want postgres or postgresql", connectors.Quote(pu.Scheme))
 	}
 	if pu.Opaque != "" {
 		return "", Source{}, errors.New("postgres: bad URL: want postgres://[user@]host[:port]/database?table=NAME")

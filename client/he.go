@@ -17,7 +17,8 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/xjdata/cleanroom/connectors/csv"
+	"github.com/xjdata/cleanroom/connectors"
+	"github.com/xjdata/cleanroom/connectors/from"
 	"github.com/xjdata/cleanroom/internal/api"
 	"github.com/xjdata/cleanroom/internal/heupload"
 	"github.com/xjdata/cleanroom/internal/keys"
@@ -117,35 +118,87 @@ func Treatments(d *policy.Dataset, rules []policy.ColumnRule) map[string]policy.
 // how far: "read" (rows), "encrypt" (values), "send" (bytes).
 type HEProgress func(stage string, done, total int64)
 
-// UploadHE uploads a CSV file into dataset d in multiparty HE mode,
-// carrying each column as treat says (see Treatments). It reads and
-// checks the whole file first (bad input is reported with its file, line
-// and column before anything leaves the machine), turns fingerprint
-// columns into keyed tokens, encrypts the encrypted columns under the
-// collective key on every core, and streams the container, inside age to
-// the node, with a signed upload statement naming the rows, the file's
-// hash and the treatments.
+// UploadHE uploads the CSV file at path into dataset d in multiparty HE
+// mode; see UploadHEFrom.
 func (c *Client) UploadHE(ctx context.Context, signer note.Signer, d *policy.Dataset, treat map[string]policy.Treatment, hk *HEKeys, path string, progress HEProgress) (*api.Uploaded, error) {
+	res, err := c.UploadHEFrom(ctx, signer, d, treat, hk, from.Spec{Kind: "csv", Path: path}, from.Options{}, false, progress)
+	if err != nil {
+		return nil, err
+	}
+	return &res.Uploaded, nil
+}
+
+// HEUploaded is what UploadHEFrom did.
+type HEUploaded struct {
+	api.Uploaded
+	// Clamped counts the values clamped to their bounds, by column, when
+	// clamping was asked for.
+	Clamped map[string]int64
+}
+
+// UploadHEFrom uploads a table from any source (see package from) into
+// dataset d in multiparty HE mode, carrying each column as treat says
+// (see Treatments). It reads and checks the whole source first (bad input
+// is reported with where it is before anything leaves the machine; with
+// clamp, values outside their declared bounds are moved to the nearest
+// bound and counted instead), turns fingerprint columns into keyed
+// tokens, encrypts the encrypted columns under the collective key on
+// every core, and streams the container, inside age to the node, with a
+// signed upload statement naming the rows, the SHA-256 of their canonical
+// CSV and the treatments. The rows are held in memory while they are
+// encrypted (at most heupload's row cap).
+func (c *Client) UploadHEFrom(ctx context.Context, signer note.Signer, d *policy.Dataset, treat map[string]policy.Treatment, hk *HEKeys, sp from.Spec, src from.Options, clamp bool, progress HEProgress) (*HEUploaded, error) {
 	if progress == nil {
 		progress = func(string, int64, int64) {}
 	}
-	name := filepath.Base(path)
-	f, err := os.Open(path)
+	src.Loose = clamp
+	r, err := from.Open(ctx, sp, &d.Schema, src)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	rows, err := csv.ReadAll(io.TeeReader(f, h), &d.Schema, csv.Options{File: name})
-	if err != nil {
-		return nil, err
+	defer r.Close()
+	name := r.Name
+	var clamper *connectors.Clamper
+	if clamp {
+		clamper = connectors.NewClamper(&d.Schema)
 	}
-	if _, err := io.Copy(h, f); err != nil {
-		return nil, err
+	rows := schema.NewBatch(&d.Schema, 0)
+	for {
+		b, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if clamper != nil {
+			clamper.Clamp(b)
+		}
+		if int64(rows.Len)+int64(b.Len) > heupload.MaxRows {
+			return nil, fmt.Errorf("%s: more than %d rows, the most one HE upload takes; split the table", name, int64(heupload.MaxRows))
+		}
+		rows.Append(b)
+		progress("read", int64(rows.Len), 0)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 	}
 	progress("read", int64(rows.Len), int64(rows.Len))
 	if rows.Len == 0 {
 		return nil, fmt.Errorf("%s holds no rows", name)
+	}
+	// The statement names the rows by the hash of their canonical CSV,
+	// the same from every source, as a sealed upload's parts do.
+	h := sha256.New()
+	w, err := connectors.NewCSVWriter(h, &d.Schema)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Write(rows); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := w.Flush(); err != nil {
+		return nil, err
 	}
 
 	params, err := mhe.NewParameters()
@@ -195,12 +248,20 @@ func (c *Client) UploadHE(ctx context.Context, signer note.Signer, d *policy.Dat
 	}
 
 	size := int64(len(heupload.Magic)) + int64(rows.Len)*int64(len(hdr.Columns))*8 + int64(len(encrypted))*heupload.Chunks(int64(rows.Len))*mhe.CiphertextSize
-	return c.put(ctx, signer, policy.Upload{
+	up, err := c.put(ctx, signer, policy.Upload{
 		Dataset: d.Name, File: name, Rows: int64(rows.Len), PlaintextSHA256: hex.EncodeToString(h.Sum(nil)),
 		HE: &policy.HEUpload{KeySHA256: hdr.KeySHA256, Columns: hdr.Treatments()},
 	}, size, func(done, total int64) { progress("send", done, total) }, func(w io.Writer) error {
 		return heupload.Write(w, hdr, &d.Schema, rows, encrypted)
 	})
+	if err != nil {
+		return nil, err
+	}
+	res := &HEUploaded{Uploaded: *up}
+	if clamper != nil {
+		res.Clamped = clamper.Clamped()
+	}
+	return res, nil
 }
 
 // QueryHE sends a signed HE-mode query with the operator's result key,

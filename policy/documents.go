@@ -278,7 +278,10 @@ type Upload struct {
 	UploadID string `json:"upload_id"` // 32 hex digits, chosen by the client
 	File     string `json:"file"`      // the file's base name, for error messages
 	Rows     int64  `json:"rows"`
-	// PlaintextSHA256 is the hex SHA-256 of the CSV file as read.
+	// PlaintextSHA256 is the hex SHA-256 of the rows as the canonical CSV
+	// of the schema (connectors.CSVWriter), the same bytes from every
+	// source: of the part's rows for a part of a multipart upload, of all
+	// the rows for an HE upload.
 	PlaintextSHA256 string `json:"plaintext_sha256"`
 	// HE is set for an upload in multiparty HE mode.
 	HE *HEUpload `json:"he,omitempty"`

@@ -103,8 +103,9 @@ have. "secret_catalogue": true lists the dataset to public bodies only
 	reg.MarkFlagRequired("spec")
 	reg.Flags().StringVar(&schemaFile, "schema", "", "schema JSON file that replaces the spec's schema (as dataset infer writes it)")
 
-	var infFrom, infEncoding string
+	var infFrom string
 	var infRows int64
+	var infSrc sourceFlags
 	inf := &cobra.Command{
 		Use:   "infer --from SOURCE",
 		Short: "Suggest a schema for a table, to confirm or correct before registering",
@@ -127,7 +128,11 @@ them if you can. Read it, correct it, and register the dataset with it
 			}
 			cx, cancel := ctx()
 			defer cancel()
-			sc, err := from.Discover(cx, sp, from.Options{Encoding: infEncoding}, infRows)
+			opts, err := infSrc.options()
+			if err != nil {
+				return err
+			}
+			sc, err := from.Discover(cx, sp, opts, infRows)
 			if err != nil {
 				return err
 			}
@@ -141,11 +146,12 @@ them if you can. Read it, correct it, and register the dataset with it
 		},
 	}
 	inf.Flags().StringVar(&infFrom, "from", "", "the source: csv:FILE, jsonl:FILE, parquet:FILE, postgres://... or FILE (required)")
-	inf.Flags().StringVar(&infEncoding, "encoding", "", "a CSV source's encoding: utf-8 (default), gb18030 or gbk")
+	infSrc.add(inf)
 	inf.Flags().Int64Var(&infRows, "rows", 0, "read at most this many rows (default all)")
 	inf.MarkFlagRequired("from")
 
-	var upKey, upDataset, upLetter, upAgent, upFormat, upFrom, upEncoding, upResume string
+	var upKey, upDataset, upLetter, upAgent, upFormat, upFrom, upResume string
+	var upSrc sourceFlags
 	var upHE, upClamp bool
 	var upPartMiB int
 	up := &cobra.Command{
@@ -155,7 +161,8 @@ them if you can. Read it, correct it, and register the dataset with it
 node. The source (--from, or a file argument) is one of:
 
   csv:FILE      a CSV file whose first line names the columns (--encoding
-                utf-8, gb18030 or gbk)
+                utf-8, gb18030 or gbk; --delimiter, --no-quotes,
+                --no-header and --null for other dialects)
   jsonl:FILE    JSON Lines, one object per row with a key for every column
   parquet:FILE  a Parquet file whose columns are the schema's
   postgres://USER@HOST:PORT/DB?table=T[&key=K]
@@ -186,7 +193,8 @@ for the dataset, join keys and the privacy unit become keyed fingerprints,
 group-by and filter columns stay clear, numeric columns that may only be
 aggregated are encrypted under the collective key (on every core, with a
 progress bar), and columns without a rule are not sent at all. The keys
-come from the provider's agent directory (--agent-dir). HE uploads read CSV.`,
+come from the provider's agent directory (--agent-dir). An HE upload reads
+the whole table into memory before it encrypts it.`,
 		Example: "  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans loans.csv\n" +
 			"  cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans --from jsonl:loans.jsonl --clamp\n" +
 			"  PGPASSWORD=... cleanroom dataset upload --node-info data/node.json --key keys/bank.key --dataset loans --from 'postgres://reader@db:5432/bank?table=public.loans'\n" +
@@ -235,23 +243,30 @@ come from the provider's agent directory (--agent-dir). HE uploads read CSV.`,
 		if d == nil {
 			return withHint(fmt.Errorf("no dataset %q in the node's catalogue", upDataset), "register it first: cleanroom dataset register")
 		}
+		srcOpts, err := upSrc.options()
+		if err != nil {
+			return err
+		}
 		start := time.Now()
 		if upHE {
-			if sp.Kind != "csv" {
-				return fmt.Errorf("--he reads CSV; %s is %s", sp.Path, sp.Kind)
+			if upResume != "" {
+				return errors.New("--resume is for sealed uploads: an HE upload is sent whole")
 			}
-			res, err := uploadHE(cx, c, signer, d, upLetter, upAgent, sp.Path)
+			res, err := uploadHE(cx, c, signer, d, upLetter, upAgent, sp, srcOpts, upClamp)
 			if err != nil {
 				return err
 			}
 			fmt.Printf("uploaded %d rows to %s in HE mode (%s, %.1f s; ledger entry %d)\n",
 				res.Rows, res.Dataset, humanBytes(res.CiphertextBytes), time.Since(start).Seconds(), res.Entry)
+			if upClamp {
+				fmt.Printf("clamped to the declared bounds: %s\n", describeClamped(res.Clamped))
+			}
 			return nil
 		}
 		if upPartMiB < 1 || upPartMiB > 1024 {
 			return fmt.Errorf("--part-size %d: want 1 to 1024 (MiB)", upPartMiB)
 		}
-		res, err := c.UploadFrom(cx, signer, upDataset, &d.Schema, sp, from.Options{Encoding: upEncoding},
+		res, err := c.UploadFrom(cx, signer, upDataset, &d.Schema, sp, srcOpts,
 			client.UploadOptions{Clamp: upClamp, Resume: upResume, PartBytes: upPartMiB << 20, Progress: uploadBar("upload " + sp.Path)})
 		if err != nil {
 			return err
@@ -272,11 +287,11 @@ come from the provider's agent directory (--agent-dir). HE uploads read CSV.`,
 	up.Flags().StringVar(&upDataset, "dataset", "", "dataset name (required)")
 	up.Flags().StringVar(&upFrom, "from", "", "the source: csv:FILE, jsonl:FILE, parquet:FILE, postgres://... or FILE (see above)")
 	up.Flags().StringVar(&upFormat, "format", "", "the file argument's kind, csv, jsonl or parquet (default: from its extension)")
-	up.Flags().StringVar(&upEncoding, "encoding", "", "a CSV source's encoding: utf-8 (default), gb18030 or gbk")
+	upSrc.add(up)
 	up.Flags().BoolVar(&upClamp, "clamp", false, "move values outside the declared bounds to the nearest bound, and count them")
 	up.Flags().StringVar(&upResume, "resume", "", "go on with the interrupted upload of this ID (printed when it stopped)")
 	up.Flags().IntVar(&upPartMiB, "part-size", client.DefaultPartBytes>>20, "plaintext MiB per part; memory use is about four times this")
-	up.Flags().BoolVar(&upHE, "he", false, "upload for the multiparty HE mode (CSV input)")
+	up.Flags().BoolVar(&upHE, "he", false, "upload for the multiparty HE mode")
 	up.Flags().StringVar(&upLetter, "commitment", "", "with --he: the letter whose column rules decide each column's treatment")
 	up.Flags().StringVar(&upAgent, "agent-dir", "", "with --he: the provider's agent directory (collective and fingerprint keys)")
 	up.MarkFlagRequired("dataset")
@@ -789,4 +804,37 @@ dataset never read them. Only the dataset's holder may abandon its uploads.`,
 	cmd.MarkFlagRequired("dataset")
 	cmd.MarkFlagRequired("reason")
 	return cmd
+}
+
+// sourceFlags are the flags that say how to read a source: a CSV file's
+// encoding and dialect.
+type sourceFlags struct {
+	encoding, delimiter string
+	noQuotes, noHeader  bool
+	nulls               []string
+}
+
+func (f *sourceFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.encoding, "encoding", "", "a CSV source's encoding: utf-8 (default), gb18030 or gbk")
+	fl.StringVar(&f.delimiter, "delimiter", "", `a CSV source's field delimiter: one ASCII character such as ';' or '|', or "tab" (default ',')`)
+	fl.BoolVar(&f.noQuotes, "no-quotes", false, `a CSV source does not quote fields: '"' is an ordinary character and a record is one line`)
+	fl.BoolVar(&f.noHeader, "no-header", false, "a CSV source has no header line: its fields are the schema's columns in order")
+	fl.StringArrayVar(&f.nulls, "null", nil, `a text that a CSV source writes for a missing value, such as NULL or '\N' (repeatable); such values are refused by name`)
+}
+
+// options returns the from.Options the flags describe.
+func (f *sourceFlags) options() (from.Options, error) {
+	o := from.Options{Encoding: f.encoding}
+	o.CSV.NoQuotes, o.CSV.NoHeader, o.CSV.Nulls = f.noQuotes, f.noHeader, f.nulls
+	switch d := f.delimiter; {
+	case d == "":
+	case d == "tab" || d == `\t` || d == "\t":
+		o.CSV.Comma = '\t'
+	case len(d) == 1:
+		o.CSV.Comma = d[0]
+	default:
+		return o, withHint(fmt.Errorf("--delimiter %q: want one ASCII character", d), `for a tab write --delimiter tab`)
+	}
+	return o, nil
 }

@@ -19,7 +19,7 @@ import (
 
 	"github.com/xjdata/cleanroom/agent"
 	"github.com/xjdata/cleanroom/client"
-	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/connectors/from"
 	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/node"
@@ -232,7 +232,7 @@ Agents that have it already answer the same.`,
 
 // uploadHE uploads a CSV in HE mode, treating columns by the letter's
 // rules for the dataset.
-func uploadHE(cx context.Context, c *client.Client, signer note.Signer, d *policy.Dataset, letterID, agentDir, path string) (*api.Uploaded, error) {
+func uploadHE(cx context.Context, c *client.Client, signer note.Signer, d *policy.Dataset, letterID, agentDir string, sp from.Spec, src from.Options, clamp bool) (*client.HEUploaded, error) {
 	if letterID == "" || agentDir == "" {
 		return nil, withHint(errors.New("an HE-mode upload needs --commitment and --agent-dir"),
 			"the letter's column rules decide which columns stay clear, become fingerprints or are encrypted; the agent's directory holds the keys")
@@ -263,7 +263,7 @@ func uploadHE(cx context.Context, c *client.Client, signer note.Signer, d *polic
 		"encrypt": progressOf("encrypt", func(n int64) string { return fmt.Sprintf("%d values", n) }),
 		"send":    progressBar("send"),
 	}
-	return c.UploadHE(cx, signer, d, treat, hk, path, func(stage string, done, total int64) {
+	return c.UploadHEFrom(cx, signer, d, treat, hk, sp, src, clamp, func(stage string, done, total int64) {
 		if p := bars[stage]; p != nil {
 			p(done, total)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	stdcsv "encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/xjdata/cleanroom/connectors"
+	"github.com/xjdata/cleanroom/connectors/csv"
 	"github.com/xjdata/cleanroom/connectors/from"
 	"github.com/xjdata/cleanroom/connectors/parquet"
 	"github.com/xjdata/cleanroom/connectors/postgres/pgtest"
@@ -116,6 +118,30 @@ func quotedCSV(b *schema.Batch) []byte {
 	return buf.Bytes()
 }
 
+// semicolonCSV writes b as CSV delimited by semicolons, with no header,
+// the columns in schema order, quoted by encoding/csv where they must be.
+func semicolonCSV(b *schema.Batch) []byte {
+	var buf bytes.Buffer
+	w := stdcsv.NewWriter(&buf)
+	w.Comma = ';'
+	cols := table.Columns
+	rec := make([]string, len(cols))
+	for k := range b.Len {
+		for i := range cols {
+			if cols[i].Type == schema.String {
+				rec[i] = b.Cols[i].Strs[k]
+			} else {
+				rec[i] = schema.FormatValue(cols[i].Type, b.Cols[i].Ints[k])
+			}
+		}
+		if err := w.Write(rec); err != nil {
+			panic(err)
+		}
+	}
+	w.Flush()
+	return buf.Bytes()
+}
+
 // jsonLines writes b as JSON Lines, each row's keys in a shuffled order,
 // strings escaped by encoding/json (HTML characters too).
 func jsonLines(b *schema.Batch) []byte {
@@ -192,6 +218,7 @@ func TestSameTableSameUpload(t *testing.T) {
 		{"canonical CSV", "csv:" + write("canonical.csv", canonical.Bytes()), from.Options{}},
 		{"quoted CSV, columns reversed, CRLF, BOM", write("quoted.csv", quotedCSV(want)), from.Options{}},
 		{"GB18030 CSV", "csv:" + write("gb18030.txt", gb), from.Options{Encoding: "gb18030"}},
+		{"CSV by semicolons, no header", "csv:" + write("semicolons.txt", semicolonCSV(want)), from.Options{CSV: csv.Options{Comma: ';', NoHeader: true}}},
 		{"JSON Lines", write("rows.jsonl", jsonLines(want)), from.Options{}},
 		{"Parquet", write("rows.parquet", pq.Bytes()), from.Options{}},
 		{"PostgreSQL", postgresTable(t, want), from.Options{}},

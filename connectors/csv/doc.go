@@ -25,6 +25,15 @@
 //     row of one empty value is written "" to be read at all);
 //   - there are no comment lines.
 //
+// Other dialects, through [Options]: another delimiter (Comma: ';', '|',
+// a tab, ...; encoding/csv's rules with that delimiter); no quoting at all
+// (NoQuotes: a record is one line and '"' is an ordinary character, as in
+// the tab-separated files many databases export); no header line
+// (NoHeader: the fields are the schema's columns in schema order); and
+// null markers (Nulls: texts such as NULL or \N that the input uses for a
+// missing value, reported as a null, which the schema does not allow,
+// rather than read as a value).
+//
 // # Encoding
 //
 // The input is UTF-8 unless Options.Encoding says otherwise: [GB18030], the

@@ -19,16 +19,18 @@ import (
 // encoding/csv, so that quoted fields and every error in them are
 // encoding/csv's own. A test compares the two on fuzzed input.
 type fastReader struct {
-	br      *bufio.Reader
-	line    int      // the number of the last line read
-	start   int      // the line the last record starts on
-	rec     []string // the last record's fields
-	long    []byte   // a line longer than br's buffer, gathered
-	gather  []byte   // a quoted record's lines as they are
-	norm    []byte   // and as encoding/csv reads them
-	unq     []byte   // its fields, unquoted, one after another
-	ends    []int    // where each field ends in unq
-	onLines []int    // for a quoted record, the line each field starts on
+	br       *bufio.Reader
+	comma    byte     // the delimiter
+	noQuotes bool     // quotes are ordinary characters
+	line     int      // the number of the last line read
+	start    int      // the line the last record starts on
+	rec      []string // the last record's fields
+	long     []byte   // a line longer than br's buffer, gathered
+	gather   []byte   // a quoted record's lines as they are
+	norm     []byte   // and as encoding/csv reads them
+	unq      []byte   // its fields, unquoted, one after another
+	ends     []int    // where each field ends in unq
+	onLines  []int    // for a quoted record, the line each field starts on
 }
 
 // readRaw returns the next line as it is, and whether it is the last
@@ -78,7 +80,7 @@ func (f *fastReader) read() ([]string, error) {
 			return nil, err
 		}
 		f.start = f.line
-		if bytes.IndexByte(raw, '"') >= 0 {
+		if !f.noQuotes && bytes.IndexByte(raw, '"') >= 0 {
 			return f.readQuoted(raw, last)
 		}
 		line := normalize(raw, last)
@@ -89,7 +91,7 @@ func (f *fastReader) read() ([]string, error) {
 		text := string(bytes.TrimSuffix(line, []byte{'\n'}))
 		f.rec = f.rec[:0]
 		for {
-			i := strings.IndexByte(text, ',')
+			i := strings.IndexByte(text, f.comma)
 			if i < 0 {
 				break
 			}
@@ -125,6 +127,7 @@ func (f *fastReader) readQuoted(line []byte, last bool) ([]string, error) {
 		return f.rec, nil
 	}
 	cr := stdcsv.NewReader(bytes.NewReader(f.gather))
+	cr.Comma = rune(f.comma)
 	cr.FieldsPerRecord = -1
 	_, err := cr.Read()
 	var pe *stdcsv.ParseError
@@ -167,14 +170,11 @@ func (f *fastReader) split(rec []byte) bool {
 				}
 				break
 			}
-			if i < n && rec[i] != ',' && rec[i] != '\n' {
+			if i < n && rec[i] != f.comma && rec[i] != '\n' {
 				return false // text after the closing quote
 			}
 		} else {
-			j := bytes.IndexAny(rec[i:], ",\n")
-			if j < 0 {
-				j = n - i
-			}
+			j := indexEither(rec[i:], f.comma, '\n')
 			field := rec[i : i+j]
 			if bytes.IndexByte(field, '"') >= 0 {
 				return false // a quote in an unquoted field
@@ -208,4 +208,14 @@ func (f *fastReader) fieldLine(j int) int {
 		return f.onLines[j]
 	}
 	return f.start
+}
+
+// indexEither returns the index of the first a or b in p, or len(p).
+func indexEither(p []byte, a, b byte) int {
+	for i, c := range p {
+		if c == a || c == b {
+			return i
+		}
+	}
+	return len(p)
 }

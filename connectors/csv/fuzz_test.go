@@ -143,9 +143,13 @@ func FuzzFastPath(f *testing.F) {
 	} {
 		f.Add([]byte(seed), uint8(3))
 	}
+	f.Add([]byte("name;n;ok;d\n\"x;\"\"y\";1;true;2020-01-01\n"), uint8(8+3))
+	f.Add([]byte("name\tn\tok\td\nx,y\t1\ttrue\t2020-01-01\n"), uint8(16+3))
 	f.Fuzz(func(t *testing.T, data []byte, size uint8) {
 		s := fuzzSchema()
-		opts := csv.Options{File: "fuzz.csv", BatchSize: int(size%8) + 1}
+		// The high bits choose the delimiter.
+		comma := []byte{',', ';', '\t', '|'}[size>>3&3]
+		opts := csv.Options{File: "fuzz.csv", BatchSize: int(size%8) + 1, Comma: comma}
 		fast, err := csv.ReadAll(bytes.NewReader(data), s, opts)
 		slow, err2 := csv.ReadAllSlow(bytes.NewReader(data), s, opts)
 		if err2 != nil {

@@ -28,6 +28,9 @@ type limitReader struct {
 	recLine int  // the line the current record starts on
 	recLen  int  // bytes of the current record so far
 	inQuote bool // inside a quoted field
+	// noQuotes is set when quotes are ordinary characters: every line
+	// is a record.
+	noQuotes bool
 	// pendingCR is set when the last byte seen is a \r not yet counted.
 	pendingCR bool
 	err       *Error
@@ -63,7 +66,7 @@ func (l *limitReader) scan(p []byte) bool {
 // record, and reports whether it did. It leaves l as scanLines would.
 func (l *limitReader) skip(p []byte) bool {
 	last := bytes.LastIndexByte(p, '\n')
-	if last < 0 || l.inQuote != (bytes.Count(p[:last], quoteByte)&1 == 1) {
+	if last < 0 || !l.noQuotes && l.inQuote != (bytes.Count(p[:last], quoteByte)&1 == 1) {
 		return false // no newline, or the last one is inside a quoted field
 	}
 	l.line += bytes.Count(p, newline)
@@ -75,7 +78,7 @@ func (l *limitReader) skip(p []byte) bool {
 		l.recLen--
 		l.pendingCR = true
 	}
-	l.inQuote = bytes.Count(tail, quoteByte)&1 == 1
+	l.inQuote = !l.noQuotes && bytes.Count(tail, quoteByte)&1 == 1
 	return true
 }
 
@@ -103,7 +106,7 @@ func (l *limitReader) scanLines(p []byte) bool {
 			return false
 		}
 		l.recLen += n
-		if bytes.Count(seg, quoteByte)&1 == 1 {
+		if !l.noQuotes && bytes.Count(seg, quoteByte)&1 == 1 {
 			l.inQuote = !l.inQuote
 		}
 		if i < 0 {

@@ -31,21 +31,64 @@ type Options struct {
 	// GB18030 or GBK. Input in GB18030 or GBK is decoded to UTF-8 as it is
 	// read; see the package doc.
 	Encoding string
+	// Comma is the field delimiter. Defaults to ','; it may be any other
+	// ASCII character but a letter, a digit, '"', '\r' and '\n' (tab,
+	// semicolon and '|' are common).
+	Comma byte
+	// NoQuotes reads '"' as an ordinary character: a record is one line
+	// and a field is what lies between delimiters, as in the tab-separated
+	// files many databases export. By default fields may be quoted (RFC
+	// 4180).
+	NoQuotes bool
+	// NoHeader says the file has no header line: its fields are the
+	// schema's columns in schema order. By default the first line names
+	// the columns, in any order.
+	NoHeader bool
+	// Nulls lists the texts that stand for a null in the input, such as
+	// "NULL", "\\N" or "NA". The schema has no nulls, so a field equal to
+	// one of them (quoted or not) is an error that says it is a null,
+	// where it would otherwise be read as a value (or fail as one). An
+	// empty string is not allowed here: an empty field is an empty string
+	// in a string column and an error in any other.
+	Nulls []string
+}
+
+// check checks o and sets its defaults.
+func (o *Options) check() error {
+	if o.BatchSize < 0 {
+		return fmt.Errorf("csv: BatchSize is %d, want 0 (the default) or more", o.BatchSize)
+	}
+	if o.Comma == 0 {
+		o.Comma = ','
+	}
+	c := o.Comma
+	if c >= 0x80 || c < ' ' && c != '\t' || c == 0x7f || c == '"' ||
+		c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+		return fmt.Errorf("csv: delimiter %q is not allowed: want an ASCII character other than a letter, a digit, '\"' or a line end, such as ',', ';', '|' or a tab", rune(c))
+	}
+	for _, n := range o.Nulls {
+		if n == "" {
+			return errors.New("csv: an empty null marker is not allowed (an empty field is already an empty string, or an error in a column that is not a string)")
+		}
+	}
+	return nil
 }
 
 // Reader reads CSV rows into batches of a schema. Create one with
 // NewReader. Not thread-safe.
 type Reader struct {
-	file    string
-	batch   int
-	schema  *schema.Schema
-	lim     *limitReader
-	track   *lineTracker   // for an encoding other than UTF-8
-	cr      *stdcsv.Reader // the slow path: GB18030 and GBK input
-	fast    *fastReader    // the fast path: UTF-8 input
-	cols    []int          // cols[j] is the schema column of field j
-	rows    int64
-	batches *connectors.Batches // made by the first Next
+	file     string
+	batch    int
+	schema   *schema.Schema
+	lim      *limitReader
+	track    *lineTracker   // for an encoding other than UTF-8
+	cr       *stdcsv.Reader // the slow path: GB18030 and GBK input
+	fast     *fastReader    // the fast path: UTF-8 input
+	cols     []int          // cols[j] is the schema column of field j
+	rows     int64
+	batches  *connectors.Batches // made by the first Next
+	nulls    []string
+	noHeader bool
 }
 
 // NewReader returns a Reader of the CSV in r, whose header must name the
@@ -75,14 +118,14 @@ func newSchemaReader(r io.Reader, s *schema.Schema, opts Options, slow bool) (*R
 
 // newReader returns a Reader of r with no schema yet, having read nothing.
 func newReader(r io.Reader, opts Options, slow bool) (*Reader, error) {
-	if opts.BatchSize < 0 {
-		return nil, fmt.Errorf("csv: BatchSize is %d, want 0 (the default) or more", opts.BatchSize)
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
 	dec, err := lookupEncoding(opts.Encoding)
 	if err != nil {
 		return nil, err
 	}
-	rd := &Reader{file: opts.File, batch: opts.BatchSize}
+	rd := &Reader{file: opts.File, batch: opts.BatchSize, nulls: opts.Nulls, noHeader: opts.NoHeader}
 	if rd.file == "" {
 		rd.file = "input"
 	}
@@ -94,6 +137,7 @@ func newReader(r io.Reader, opts Options, slow bool) (*Reader, error) {
 		r = dec.reader(r)
 	}
 	rd.lim = newLimitReader(skipBOM(r), rd.file)
+	rd.lim.noQuotes = opts.NoQuotes
 	var text io.Reader = rd.lim
 	if dec != nil {
 		rd.track = newLineTracker(rd.lim, rd.file)
@@ -102,11 +146,14 @@ func newReader(r io.Reader, opts Options, slow bool) (*Reader, error) {
 	// encoding/csv uses a *bufio.Reader as it is when it is large enough;
 	// a larger buffer means fewer reads through the limiter.
 	br := bufio.NewReaderSize(text, 64<<10)
-	if dec == nil && !slow {
-		rd.fast = &fastReader{br: br}
+	// Without quotes no record is invalid, and encoding/csv cannot read
+	// quotes as ordinary characters: the fast path reads every encoding.
+	if dec == nil && !slow || opts.NoQuotes {
+		rd.fast = &fastReader{br: br, comma: opts.Comma, noQuotes: opts.NoQuotes}
 		return rd, nil
 	}
 	rd.cr = stdcsv.NewReader(br)
+	rd.cr.Comma = rune(opts.Comma)
 	rd.cr.ReuseRecord = true
 	rd.cr.FieldsPerRecord = 0 // set from the header, then enforced
 	return rd, nil
@@ -152,25 +199,54 @@ func Discover(r io.Reader, opts Options, maxRows int64) (*schema.Schema, error) 
 	}
 	rec, err := rd.read()
 	if err == io.EOF {
+		if opts.NoHeader {
+			return nil, &Error{File: rd.file, Line: 1, Err: errors.New("empty file: want at least one row to suggest columns from")}
+		}
 		return nil, &Error{File: rd.file, Line: 1, Err: errors.New("empty file: want a header line naming the columns")}
 	} else if err != nil {
 		return nil, err
 	}
 	line := rd.fieldLine(0)
-	in, err := connectors.NewInferrer(slices.Clone(rec))
+	names := slices.Clone(rec)
+	var first []string
+	if opts.NoHeader {
+		// No names to go by: c1, c2, ... for the holder to rename.
+		first = names
+		names = make([]string, len(rec))
+		for j := range names {
+			names[j] = "c" + strconv.Itoa(j+1)
+		}
+	}
+	in, err := connectors.NewInferrer(names)
 	if err != nil {
 		return nil, &Error{File: rd.file, Line: line, Err: err}
 	}
 	rd.cols = make([]int, len(rec))
-	for n := int64(0); maxRows == 0 || n < maxRows; n++ {
+	text := func(rec []string) error {
+		for j, t := range rec {
+			if rd.isNull(t) {
+				return rd.nullError(j, names[j], t)
+			}
+			in.Text(j, t)
+		}
+		return nil
+	}
+	n := int64(0)
+	if first != nil {
+		if err := text(first); err != nil {
+			return nil, err
+		}
+		n++
+	}
+	for ; maxRows == 0 || n < maxRows; n++ {
 		rec, err := rd.read()
 		if err == io.EOF {
 			break
 		} else if err != nil {
 			return nil, err
 		}
-		for j, text := range rec {
-			in.Text(j, text)
+		if err := text(rec); err != nil {
+			return nil, err
 		}
 	}
 	return in.Schema(), nil
@@ -200,6 +276,16 @@ type errReader struct{ err error }
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func (r *Reader) readHeader() error {
+	if r.noHeader {
+		r.cols = make([]int, len(r.schema.Columns))
+		for i := range r.cols {
+			r.cols[i] = i
+		}
+		if r.cr != nil {
+			r.cr.FieldsPerRecord = len(r.cols)
+		}
+		return nil
+	}
 	rec, err := r.read()
 	if err != nil {
 		if err == io.EOF {
@@ -286,6 +372,9 @@ func (r *Reader) fill(b *schema.Batch, upTo int) error {
 		for j, text := range rec {
 			i := r.cols[j]
 			c := &cols[i]
+			if r.nulls != nil && r.isNull(text) {
+				return r.nullError(j, c.Name, text)
+			}
 			v, s, err := c.ParseValue(text)
 			if err != nil {
 				return r.valueError(j, c, text, err)
@@ -314,6 +403,17 @@ func (r *Reader) valueError(j int, c *schema.Column, text string, err error) err
 		err = &schema.ValueError{Column: ve.Column, Reason: reason}
 	}
 	return &Error{File: r.file, Line: r.fieldLine(j), Column: j + 1, Field: c.Name, Err: err}
+}
+
+// isNull reports whether text is one of the null markers.
+func (r *Reader) isNull(text string) bool {
+	return slices.Contains(r.nulls, text)
+}
+
+// nullError reports a null, text, in field j of the last record.
+func (r *Reader) nullError(j int, column, text string) error {
+	return &Error{File: r.file, Line: r.fieldLine(j), Column: j + 1, Field: column,
+		Err: &schema.ValueError{Column: column, Reason: fmt.Sprintf("null (%s) is not allowed: the schema has no nulls; fill the value or leave the row out at the source", connectors.Quote(text))}}
 }
 
 // Next returns the next batch of at most Options.BatchSize rows, and io.EOF

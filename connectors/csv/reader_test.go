@@ -487,3 +487,173 @@ func TestErrorInLaterBatch(t *testing.T) {
 	_, err2 := r.Next()
 	require.Equal(t, err, err2)
 }
+
+// TestDialects reads the same rows written with other delimiters, without
+// quotes, without a header and with null markers.
+func TestDialects(t *testing.T) {
+	s := &schema.Schema{Columns: []schema.Column{
+		{Name: "name", Type: schema.String, MaxLen: 64},
+		{Name: "n", Type: schema.Int, Min: i64(0), Max: i64(100)},
+		{Name: "ok", Type: schema.Bool},
+	}}
+	rows := func(names []string, ns []int64, oks []int64) *schema.Batch {
+		b := schema.NewBatch(s, len(names))
+		b.Cols[0].Strs, b.Cols[1].Ints, b.Cols[2].Ints, b.Len = names, ns, oks, len(names)
+		return b
+	}
+	for _, tc := range []struct {
+		desc string
+		in   string
+		opts csv.Options
+		want *schema.Batch
+		err  string
+	}{{
+		desc: "semicolon, quoted field holding one",
+		in:   "name;n;ok\n\"a;b\";1;true\nc,d;2;false\n",
+		opts: csv.Options{Comma: ';'},
+		want: rows([]string{"a;b", "c,d"}, []int64{1, 2}, []int64{1, 0}),
+	}, {
+		desc: "tab, header in another order",
+		in:   "ok\tname\tn\r\ntrue\tx y\t3\r\n",
+		opts: csv.Options{Comma: '\t'},
+		want: rows([]string{"x y"}, []int64{3}, []int64{1}),
+	}, {
+		desc: "pipe, no quotes: quotes are data",
+		in:   "name|n|ok\n\"公司\"名称|4|true\nsay \"hi|5|false\n",
+		opts: csv.Options{Comma: '|', NoQuotes: true},
+		want: rows([]string{`"公司"名称`, `say "hi`}, []int64{4, 5}, []int64{1, 0}),
+	}, {
+		desc: "no header: schema order",
+		in:   "a,1,true\nb,2,false\n",
+		opts: csv.Options{NoHeader: true},
+		want: rows([]string{"a", "b"}, []int64{1, 2}, []int64{1, 0}),
+	}, {
+		desc: "no header, no quotes, tab",
+		in:   "a\"\t1\ttrue\n",
+		opts: csv.Options{NoHeader: true, NoQuotes: true, Comma: '\t'},
+		want: rows([]string{`a"`}, []int64{1}, []int64{1}),
+	}, {
+		desc: "no header: a short row",
+		in:   "a,1,true\nb,2\n",
+		opts: csv.Options{NoHeader: true},
+		err:  "t.csv:2: wrong number of fields: got 2, want 3",
+	}, {
+		desc: "no header, no quotes: a long row",
+		in:   "a,1,true,x\n",
+		opts: csv.Options{NoHeader: true, NoQuotes: true},
+		err:  "t.csv:1: wrong number of fields: got 4, want 3",
+	}, {
+		desc: "a null marker in an int column",
+		in:   "name,n,ok\na,1,true\nb,\\N,true\n",
+		opts: csv.Options{Nulls: []string{`\N`, "NULL"}},
+		err:  `t.csv:3:2: column n: null ("\\N") is not allowed: the schema has no nulls; fill the value or leave the row out at the source`,
+	}, {
+		desc: "a quoted null marker in a string column",
+		in:   "name,n,ok\n\"NULL\",1,true\n",
+		opts: csv.Options{Nulls: []string{`\N`, "NULL"}},
+		err:  `t.csv:2:1: column name: null ("NULL") is not allowed: the schema has no nulls; fill the value or leave the row out at the source`,
+	}, {
+		desc: "without markers NULL is a string",
+		in:   "name,n,ok\nNULL,1,true\n",
+		want: rows([]string{"NULL"}, []int64{1}, []int64{1}),
+	}, {
+		desc: "a delimiter that is a letter",
+		in:   "name,n,ok\n",
+		opts: csv.Options{Comma: 'x'},
+		err:  `csv: delimiter 'x' is not allowed: want an ASCII character other than a letter, a digit, '"' or a line end, such as ',', ';', '|' or a tab`,
+	}, {
+		desc: "a quote as delimiter",
+		in:   "name,n,ok\n",
+		opts: csv.Options{Comma: '"'},
+		err:  `csv: delimiter '"' is not allowed: want an ASCII character other than a letter, a digit, '"' or a line end, such as ',', ';', '|' or a tab`,
+	}, {
+		desc: "a newline as delimiter",
+		in:   "name,n,ok\n",
+		opts: csv.Options{Comma: '\n'},
+		err:  `csv: delimiter '\n' is not allowed: want an ASCII character other than a letter, a digit, '"' or a line end, such as ',', ';', '|' or a tab`,
+	}, {
+		desc: "an empty null marker",
+		in:   "name,n,ok\n",
+		opts: csv.Options{Nulls: []string{""}},
+		err:  "csv: an empty null marker is not allowed (an empty field is already an empty string, or an error in a column that is not a string)",
+	}} {
+		t.Run(tc.desc, func(t *testing.T) {
+			tc.opts.File = "t.csv"
+			got, err := csv.ReadAll(strings.NewReader(tc.in), s, tc.opts)
+			tc.opts.BatchSize = 1
+			got1, err1 := readBatches(t, iotest.OneByteReader(strings.NewReader(tc.in)), s, tc.opts)
+			if tc.err != "" {
+				require.EqualError(t, err, tc.err)
+				require.EqualError(t, err1, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, err1)
+			require.Equal(t, tc.want, got)
+			require.Equal(t, tc.want, got1)
+			if !tc.opts.NoQuotes {
+				slow, err := csv.ReadAllSlow(strings.NewReader(tc.in), s, tc.opts)
+				require.NoError(t, err)
+				require.Equal(t, tc.want, slow)
+			}
+		})
+	}
+}
+
+// TestDialectsGB18030 reads GB18030 input without quotes and with a tab,
+// which takes the fast reader over decoded text.
+func TestDialectsGB18030(t *testing.T) {
+	s := &schema.Schema{Columns: []schema.Column{
+		{Name: "name", Type: schema.String, MaxLen: 64},
+		{Name: "n", Type: schema.Int, Min: i64(0), Max: i64(100)},
+	}}
+	in := gb18030(t, "name\tn\n\"新疆\"公司\t7\n")
+	b, err := csv.ReadAll(strings.NewReader(in), s, csv.Options{Encoding: "gb18030", Comma: '\t', NoQuotes: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{`"新疆"公司`}, b.Cols[0].Strs)
+	require.Equal(t, []int64{7}, b.Cols[1].Ints)
+
+	// With quotes, on encoding/csv.
+	in = gb18030(t, "name;n\n\"新;疆\";8\n")
+	b, err = csv.ReadAll(strings.NewReader(in), s, csv.Options{Encoding: "gb18030", Comma: ';'})
+	require.NoError(t, err)
+	require.Equal(t, []string{"新;疆"}, b.Cols[0].Strs)
+}
+
+// TestDiscoverDialects suggests a schema from a file without a header,
+// and refuses one with a null.
+func TestDiscoverDialects(t *testing.T) {
+	s, err := csv.Discover(strings.NewReader("a|12|true\nb|7|false\n"), csv.Options{Comma: '|', NoHeader: true}, 0)
+	require.NoError(t, err)
+	require.Len(t, s.Columns, 3)
+	require.Equal(t, "c1", s.Columns[0].Name)
+	require.Equal(t, schema.String, s.Columns[0].Type)
+	require.Equal(t, "c2", s.Columns[1].Name)
+	require.Equal(t, schema.Int, s.Columns[1].Type)
+	require.Equal(t, schema.Bool, s.Columns[2].Type)
+
+	_, err = csv.Discover(strings.NewReader("x,y\n1,NA\n"), csv.Options{File: "d.csv", Nulls: []string{"NA"}}, 0)
+	require.EqualError(t, err, `d.csv:2:2: column y: null ("NA") is not allowed: the schema has no nulls; fill the value or leave the row out at the source`)
+}
+
+// TestNoQuotesLimit reads, without quotes, a line with one quote and then
+// more than MaxRecordBytes of lines: every line is a record of its own,
+// where with quotes the quote would open a record without end.
+func TestNoQuotesLimit(t *testing.T) {
+	s := &schema.Schema{Columns: []schema.Column{{Name: "name", Type: schema.String, MaxLen: 2048}}}
+	var in strings.Builder
+	in.WriteString("name\nx\"\n")
+	line := strings.Repeat("y", 1000) + "\n"
+	n := 2*csv.MaxRecordBytes/len(line) + 1
+	for range n {
+		in.WriteString(line)
+	}
+	n++
+	b, err := csv.ReadAll(strings.NewReader(in.String()), s, csv.Options{NoQuotes: true})
+	require.NoError(t, err)
+	require.Equal(t, n, b.Len)
+
+	// With quotes, the same input is one record left open.
+	_, err = csv.ReadAll(strings.NewReader(in.String()), s, csv.Options{File: "q.csv"})
+	require.ErrorContains(t, err, "q.csv:2: record is longer than")
+}

@@ -88,6 +88,10 @@ type Options struct {
 	// Encoding is a CSV file's character encoding: utf-8 (the default),
 	// gb18030 or gbk.
 	Encoding string
+	// CSV is a CSV source's dialect: its Comma, NoQuotes, NoHeader and
+	// Nulls (see csv.Options; its other fields are set from these
+	// Options). It is an error to give them for another kind of source.
+	CSV csv.Options
 	// BatchSize is the rows per batch read; 0 is the connector's default.
 	BatchSize int
 	// Loose reads values outside their column's declared bounds instead
@@ -122,6 +126,9 @@ func Open(ctx context.Context, sp Spec, s *schema.Schema, opts Options) (*Source
 		s = connectors.Loosen(s)
 	}
 	if sp.Kind == "postgres" {
+		if err := opts.onlyCSV("postgres source"); err != nil {
+			return nil, err
+		}
 		return openPostgres(ctx, sp, s, opts)
 	}
 	f, err := os.Open(sp.Path)
@@ -142,13 +149,16 @@ func Open(ctx context.Context, sp Spec, s *schema.Schema, opts Options) (*Source
 	var r connectors.Reader
 	switch sp.Kind {
 	case "parquet":
+		if err = opts.onlyCSV(name); err != nil {
+			break
+		}
 		r, err = parquet.NewReader(&atCounter{r: f, n: &cr.n}, fi.Size(), s, parquet.Options{File: name, BatchSize: opts.BatchSize})
 	case "csv":
-		r, err = csv.NewReader(cr, s, csv.Options{File: name, Encoding: opts.Encoding, BatchSize: opts.BatchSize})
+		r, err = csv.NewReader(cr, s, opts.csv(name))
 	case "jsonl":
 		if opts.Encoding != "" && !strings.EqualFold(opts.Encoding, "utf-8") {
 			err = fmt.Errorf("%s: JSON Lines are UTF-8; --encoding %s is for CSV", name, opts.Encoding)
-		} else {
+		} else if err = opts.onlyCSV(name); err == nil {
 			r, err = jsonl.NewReader(cr, s, jsonl.Options{File: name, BatchSize: opts.BatchSize})
 		}
 	default:
@@ -168,6 +178,9 @@ func Open(ctx context.Context, sp Spec, s *schema.Schema, opts Options) (*Source
 // PostgreSQL source's bounds come from one aggregate query over it all.
 func Discover(ctx context.Context, sp Spec, opts Options, maxRows int64) (*schema.Schema, error) {
 	if sp.Kind == "postgres" {
+		if err := opts.onlyCSV("postgres source"); err != nil {
+			return nil, err
+		}
 		dsn, src, err := postgres.ParseURL(sp.URL)
 		if err != nil {
 			return nil, err
@@ -187,17 +200,41 @@ func Discover(ctx context.Context, sp Spec, opts Options, maxRows int64) (*schem
 	name := filepath.Base(sp.Path)
 	switch sp.Kind {
 	case "csv":
-		return csv.Discover(f, csv.Options{File: name, Encoding: opts.Encoding}, maxRows)
+		o := opts.csv(name)
+		o.BatchSize = 0
+		return csv.Discover(f, o, maxRows)
 	case "parquet":
+		if err := opts.onlyCSV(name); err != nil {
+			return nil, err
+		}
 		fi, err := f.Stat()
 		if err != nil {
 			return nil, err
 		}
 		return parquet.Discover(f, fi.Size(), name)
 	case "jsonl":
+		if err := opts.onlyCSV(name); err != nil {
+			return nil, err
+		}
 		return jsonl.Discover(f, jsonl.Options{File: name}, maxRows)
 	}
 	return nil, fmt.Errorf("unknown source kind %q", sp.Kind)
+}
+
+// csv returns the csv.Options of a CSV source named name.
+func (o *Options) csv(name string) csv.Options {
+	c := o.CSV
+	c.File, c.Encoding, c.BatchSize = name, o.Encoding, o.BatchSize
+	return c
+}
+
+// onlyCSV refuses a CSV dialect for the source named name, of another kind.
+func (o *Options) onlyCSV(name string) error {
+	c := o.CSV
+	if c.Comma != 0 || c.NoQuotes || c.NoHeader || len(c.Nulls) > 0 {
+		return fmt.Errorf("%s: a delimiter, quoting, header or null markers are for CSV sources", name)
+	}
+	return nil
 }
 
 // counter counts the bytes read through it.

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/xjdata/cleanroom/connectors"
+	"github.com/xjdata/cleanroom/connectors/csv"
 	"github.com/xjdata/cleanroom/connectors/from"
 	"github.com/xjdata/cleanroom/schema"
 )
@@ -91,4 +92,38 @@ func TestIsBadData(t *testing.T) {
 	require.False(t, from.IsBadData(context.Canceled))
 	require.False(t, from.IsBadData(fmt.Errorf("reading: %w", errors.New("connection reset"))))
 	require.True(t, from.IsBadData(fmt.Errorf("row 3: column x holds %w", connectors.ErrCarriageReturn)))
+}
+
+func TestCSVDialect(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	p := filepath.Join(dir, "n.tsv")
+	require.NoError(t, os.WriteFile(p, []byte("3\tx\n\\N\ty\n"), 0o644))
+	two := &schema.Schema{Columns: []schema.Column{oneCol.Columns[0], {Name: "s", Type: schema.String, MaxLen: 8}}}
+	opts := from.Options{CSV: csv.Options{Comma: '\t', NoHeader: true, NoQuotes: true}}
+	src, err := from.Open(ctx, from.Spec{Kind: "csv", Path: p}, two, opts)
+	require.NoError(t, err)
+	defer src.Close()
+	_, err = src.Next()
+	require.EqualError(t, err, `n.tsv:2:1: column n: "\\N" is not an integer`)
+
+	opts.CSV.Nulls = []string{`\N`}
+	src, err = from.Open(ctx, from.Spec{Kind: "csv", Path: p}, two, opts)
+	require.NoError(t, err)
+	defer src.Close()
+	_, err = src.Next()
+	require.EqualError(t, err, `n.tsv:2:1: column n: null ("\\N") is not allowed: the schema has no nulls; fill the value or leave the row out at the source`)
+	require.True(t, from.IsBadData(err))
+
+	sc, err := from.Discover(ctx, from.Spec{Kind: "csv", Path: p}, from.Options{CSV: csv.Options{Comma: '\t', NoHeader: true}}, 1)
+	require.NoError(t, err)
+	require.Equal(t, "c1", sc.Columns[0].Name)
+
+	// A dialect is for CSV only.
+	j := filepath.Join(dir, "n.jsonl")
+	require.NoError(t, os.WriteFile(j, []byte(`{"n":3}`+"\n"), 0o644))
+	_, err = from.Open(ctx, from.Spec{Kind: "jsonl", Path: j}, oneCol, from.Options{CSV: csv.Options{NoHeader: true}})
+	require.EqualError(t, err, "n.jsonl: a delimiter, quoting, header or null markers are for CSV sources")
+	_, err = from.Discover(ctx, from.Spec{Kind: "jsonl", Path: j}, from.Options{CSV: csv.Options{Comma: ';'}}, 0)
+	require.EqualError(t, err, "n.jsonl: a delimiter, quoting, header or null markers are for CSV sources")
 }

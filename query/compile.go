@@ -254,7 +254,7 @@ func (c *compiler) selectStmt(s *ast.SelectStmt) error {
 			return err
 		}
 	}
-	return nil
+	return c.post(s)
 }
 
 // options rejects SELECT modifiers: everything but ALL.
@@ -311,37 +311,8 @@ func (c *compiler) clauses(s *ast.SelectStmt) error {
 	if s.GroupBy != nil && s.GroupBy.Rollup {
 		return c.errAt(firstWord(c.sql, "rollup", c.fieldsEnd), "unsupported WITH ROLLUP")
 	}
-	if s.Having != nil {
-		off := -1
-		if s.Having.Expr != nil {
-			off = lastWord(c.sql, "having", exprOff(s.Having.Expr))
-		}
-		return c.errAt(off, "unsupported HAVING")
-	}
 	if len(s.WindowSpecs) > 0 {
 		return c.errAt(firstWord(c.sql, "window", c.fieldsEnd), "unsupported WINDOW clause")
-	}
-	if s.OrderBy != nil {
-		off := -1
-		if len(s.OrderBy.Items) > 0 {
-			if e := exprOff(s.OrderBy.Items[0].Expr); e > 0 {
-				off = lastWord(c.sql, "order", e)
-			}
-		}
-		if off < 0 {
-			off = firstWord(c.sql, "order", c.fieldsEnd)
-		}
-		return c.errAt(off, "unsupported ORDER BY")
-	}
-	if s.Limit != nil {
-		off := -1
-		if e := exprOff(s.Limit.Count); e > 0 {
-			off = lastWord(c.sql, "limit", e)
-		}
-		if off < 0 {
-			off = firstWord(c.sql, "limit", c.fieldsEnd)
-		}
-		return c.errAt(off, "unsupported LIMIT")
 	}
 	if s.LockInfo != nil && s.LockInfo.LockType != ast.SelectLockNone {
 		if off := lastWord(c.sql, "lock", -1); off >= c.fieldsEnd && off > lastWord(c.sql, "for", -1) {
@@ -702,51 +673,12 @@ func (c *compiler) field(f *ast.SelectField) (Output, error) {
 		return Output{Name: render(e), Column: &col}, nil
 	case *ast.AggregateFuncExpr:
 		return c.aggregate(e)
+	case *ast.FuncCallExpr:
+		if o, ok, err := c.funcAggregate(e); ok {
+			return o, err
+		}
 	}
-	return Output{}, c.errAt(exprOff(e), "unsupported %s in select list (want columns, COUNT(*), COUNT(col), SUM(col) or AVG(col))", construct(c.sql, e))
-}
-
-// aggregate compiles COUNT, SUM or AVG of a plain column.
-func (c *compiler) aggregate(a *ast.AggregateFuncExpr) (Output, error) {
-	off := exprOff(a)
-	name := funcName(c.sql, a)
-	var fn Func
-	switch strings.ToLower(a.F) {
-	case ast.AggFuncCount:
-		fn = Count
-	case ast.AggFuncSum:
-		fn = Sum
-	case ast.AggFuncAvg:
-		fn = Avg
-	default:
-		return Output{}, c.errAt(off, "unsupported aggregate %s (supported: COUNT, SUM, AVG)", name)
-	}
-	if a.Distinct {
-		return Output{}, c.errAt(off, "unsupported %s(DISTINCT ...) (supported: COUNT, SUM, AVG without DISTINCT)", fn)
-	}
-	if a.Order != nil {
-		return Output{}, c.errAt(off, "unsupported ORDER BY in %s", fn)
-	}
-	if len(a.Args) != 1 {
-		return Output{}, c.errAt(off, "%s takes one argument, got %d", fn, len(a.Args))
-	}
-	arg := a.Args[0]
-	if v, ok := arg.(ast.ValueExpr); ok && fn == Count && v.OriginTextPosition() == 0 {
-		// The parser writes COUNT(*) as COUNT(1), with no position.
-		return Output{Name: "COUNT(*)", Func: Count}, nil
-	}
-	cn, ok := unparen(arg).(*ast.ColumnNameExpr)
-	if !ok {
-		return Output{}, c.errAt(exprOff(arg), "unsupported %s as argument of %s: the argument must be a plain column%s", construct(c.sql, unparen(arg)), fn, map[bool]string{true: " or *", false: ""}[fn == Count])
-	}
-	col, _, err := c.resolve(cn, len(c.tables))
-	if err != nil {
-		return Output{}, err
-	}
-	if fn != Count && col.Type != schema.Int {
-		return Output{}, c.errAt(exprOff(cn), "%s needs an int column: %s is %s", fn, col, col.Type)
-	}
-	return Output{Name: string(fn) + "(" + render(cn) + ")", Func: fn, Column: &col}, nil
+	return Output{}, c.errAt(exprOff(e), "unsupported %s in select list (want grouping columns and aggregates such as COUNT(*), SUM(col), AVG(col) or MEDIAN(col))", construct(c.sql, e))
 }
 
 // where compiles the WHERE clause: comparisons joined by AND.
@@ -778,43 +710,57 @@ func (c *compiler) condition(e ast.ExprNode) error {
 		}
 		return c.errAt(exprOff(e), "unsupported %s in WHERE: %s", construct(c.sql, e), want)
 	}
-	op, ok := compareOps[b.Op]
-	if !ok {
+	if _, ok := compareOps[b.Op]; !ok {
 		return c.errAt(exprOff(e), "unsupported %s in WHERE: %s", construct(c.sql, e), want)
+	}
+	f, err := c.comparison(b, "WHERE")
+	if err != nil {
+		return err
+	}
+	c.plan.Filters = append(c.plan.Filters, f)
+	return nil
+}
+
+// comparison compiles a comparison of a column with a literal, in either
+// order, found in the clause where ("WHERE", "CASE WHEN").
+func (c *compiler) comparison(b *ast.BinaryOperationExpr, where string) (Filter, error) {
+	want := "only comparisons of a column with a literal"
+	if where == "WHERE" {
+		want += ", joined by AND"
 	}
 	l, r := unparen(b.L), unparen(b.R)
 	lc, lIsCol := l.(*ast.ColumnNameExpr)
 	rc, rIsCol := r.(*ast.ColumnNameExpr)
-	var (
-		cn  *ast.ColumnNameExpr
-		lit ast.ExprNode
-	)
 	switch {
 	case lIsCol && rIsCol:
-		return c.errAt(exprOff(e), "unsupported comparison of two columns (%s %s %s) in WHERE: compare a column with a literal", renderMsg(lc), op, renderMsg(rc))
+		return Filter{}, c.errAt(exprOff(b), "unsupported comparison of two columns (%s %s %s) in %s: compare a column with a literal", renderMsg(lc), compareOps[b.Op], renderMsg(rc), where)
 	case lIsCol:
-		cn, lit = lc, r
+		return c.compare(lc, b.Op, r)
 	case rIsCol:
-		cn, lit, op = rc, l, flip[op]
+		f, err := c.compare(rc, b.Op, l)
+		f.Op = flip[f.Op]
+		return f, err
 	case isLiteral(l) && isLiteral(r):
-		return c.errAt(exprOff(e), "unsupported comparison of two literals in WHERE: %s", want)
-	default:
-		other := l
-		if isLiteral(l) {
-			other = r
-		}
-		return c.errAt(exprOff(other), "unsupported %s in WHERE comparison: %s", construct(c.sql, other), want)
+		return Filter{}, c.errAt(exprOff(b), "unsupported comparison of two literals in %s: %s", where, want)
 	}
+	other := l
+	if isLiteral(l) {
+		other = r
+	}
+	return Filter{}, c.errAt(exprOff(other), "unsupported %s in %s comparison: %s", construct(c.sql, other), where, want)
+}
+
+// compare compiles "column op literal".
+func (c *compiler) compare(cn *ast.ColumnNameExpr, op opcode.Op, lit ast.ExprNode) (Filter, error) {
 	col, _, err := c.resolve(cn, len(c.tables))
 	if err != nil {
-		return err
+		return Filter{}, err
 	}
 	v, err := c.value(col, lit)
 	if err != nil {
-		return err
+		return Filter{}, err
 	}
-	c.plan.Filters = append(c.plan.Filters, Filter{Column: col, Op: op, Value: v})
-	return nil
+	return Filter{Column: col, Op: compareOps[op], Value: v}, nil
 }
 
 // groupBy compiles GROUP BY: plain columns, or aliases of plain columns of

@@ -20,6 +20,9 @@
 //	    [[INNER] JOIN dataset [[AS] alias] ON a.x = b.y ...]
 //	[WHERE condition [AND condition ...]]
 //	[GROUP BY column [, column ...]]
+//	[HAVING comparison [AND comparison ...]]
+//	[ORDER BY key [ASC|DESC] [, key ...]]
+//	[LIMIT [offset,] count | LIMIT count OFFSET offset]
 //
 // Select list. Each item is one of:
 //
@@ -27,9 +30,22 @@
 //     list is still compiled.
 //   - a column, qualified (l.amount) or bare (amount) when exactly one
 //     table of the FROM clause has it;
-//   - COUNT(*), COUNT(column), SUM(column) or AVG(column). SUM and AVG
-//     take int columns only. The argument is a plain column: no
-//     expressions, no DISTINCT.
+//   - an aggregate: COUNT(*), COUNT(arg), COUNT(DISTINCT column), SUM(arg),
+//     AVG(arg), MIN(arg), MAX(arg), MEDIAN(arg), PERCENTILE(arg, rank)
+//     with rank in [0, 1], APPROX_PERCENTILE(arg, percent) with percent in
+//     [0, 100], STDDEV(arg) (also STD, STDDEV_POP) and VARIANCE(arg) (also
+//     VAR_POP), the population statistics. MIN, MAX, MEDIAN and the
+//     percentiles are quantiles (their output is differentially private
+//     and approximate, see the executor). The argument is a column (int or
+//     bool for all but the COUNTs) or an expression (Expr): int and bool
+//     columns, numbers (integers and decimals, at most MaxScale digits
+//     after the point), + - * and / by a number, unary minus, parentheses,
+//     and CASE WHEN cond THEN x [WHEN ...] [ELSE y] END or CASE column
+//     WHEN literal THEN x ... END, whose conditions compare a column with
+//     a literal (as in WHERE), or are a bool column, joined by AND, OR and
+//     NOT. A CASE without ELSE has no value where no WHEN holds, and
+//     aggregates skip such rows. Arithmetic is exact fixed point (see
+//     Expr); Expr.Bounds refuses an expression that could overflow.
 //
 // and may be followed by [AS] alias. Plain columns outside GROUP BY are
 // compiled too, as row-level outputs (Plan.RowLevel reports them), and so is
@@ -62,6 +78,16 @@
 // FROM tables may name a select-list alias of a plain column, as in MySQL.
 // Repeated columns are kept once.
 //
+// HAVING, ORDER BY and LIMIT post-process the released rows and cost no
+// privacy budget; so they may use only what the select list releases.
+// HAVING compares items of the select list with literals, joined by AND:
+// an item named by its alias, by its grouping column, or by its aggregate
+// written again (an aggregate that is not in the select list is an error,
+// since it would cost budget). ORDER BY keys are items of the select list
+// (alias, 1-based position, column or aggregate) or grouping columns. The
+// default order of the rows is by grouping values; ORDER BY sorts stably
+// after it. LIMIT and OFFSET are whole numbers up to MaxLimit.
+//
 // Names. Keywords and identifiers are case-insensitive; identifiers may be
 // backquoted. Dataset and column names are looked up in lower case, and a
 // dataset name that is not a valid schema name (schema.ValidName) is
@@ -77,14 +103,16 @@
 //
 // Everything else, with an error naming it: other statements (INSERT,
 // EXPLAIN, ...) and several statements; UNION, EXCEPT, INTERSECT; WITH;
-// DISTINCT and other SELECT modifiers; optimizer hints; INTO; HAVING;
-// WINDOW and window functions; ORDER BY; LIMIT; FOR UPDATE and LOCK IN
+// DISTINCT and other SELECT modifiers; optimizer hints; INTO;
+// WINDOW and window functions; FOR UPDATE and LOCK IN
 // SHARE MODE; WITH ROLLUP; GROUP BY positions and ASC/DESC; LEFT, RIGHT,
 // CROSS, NATURAL and comma joins, JOIN without ON, USING, STRAIGHT_JOIN,
 // nested joins; subqueries anywhere; schema-qualified names; index hints,
-// PARTITION, TABLESAMPLE, AS OF; aggregates other than COUNT, SUM and AVG
-// (MIN, MAX, STD, GROUP_CONCAT, ...) and COUNT(DISTINCT ...); functions,
-// arithmetic, CASE, CAST, COLLATE; in WHERE: OR, XOR, NOT, IN, LIKE,
+// PARTITION, TABLESAMPLE, AS OF; other aggregates (GROUP_CONCAT,
+// BIT_AND, the sample statistics STDDEV_SAMP and VAR_SAMP, ...), DISTINCT
+// in other aggregates and COUNT(DISTINCT) of several columns or of an
+// expression; functions, CAST, COLLATE, division by a column, % and DIV;
+// in HAVING: OR and comparisons of two items; in WHERE: OR, XOR, NOT, IN, LIKE,
 // REGEXP, BETWEEN, IS [NOT] NULL, IS [NOT] TRUE, <=>, comparisons of two
 // columns or two literals, comparisons with NULL, parameter markers (?),
 // variables, and floating-point, decimal, hexadecimal and bit literals.

@@ -2,6 +2,7 @@ package query
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -31,6 +32,8 @@ func FuzzCompile(f *testing.F) {
 		"WITH x AS (SELECT 1) SELECT amount FROM loans UNION SELECT kwh FROM electricity",
 		"SELECT a FROM loans where x = 'abc\n  def' and )",
 		"(SELECT ALL /* c */ COUNT(*) -- c\n FROM loans # c\n);",
+		"SELECT r.industry, COUNT(DISTINCT l.uscc) AS n, MEDIAN(l.amount), PERCENTILE(l.rate_bp, 0.9), STDDEV(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc GROUP BY r.industry HAVING n > 10 ORDER BY n DESC LIMIT 3",
+		"SELECT SUM(CASE WHEN green AND rate_bp >= 5 OR NOT green THEN amount * rate_bp / 10000 ELSE -0.5 END), AVG(CASE green WHEN TRUE THEN amount END) FROM loans",
 	} {
 		f.Add(s)
 	}
@@ -130,17 +133,47 @@ func checkPlan(t *testing.T, sql string, p *Plan) {
 			if o.Column == nil {
 				t.Fatal("plain output without a column")
 			}
-		case Count:
-		case Sum, Avg:
-			if o.Column == nil || o.Column.Type != schema.Int {
-				t.Fatalf("%s of a non-int column", o.Func)
+		case Count, CountDistinct:
+			if o.Arg != nil && o.Func == CountDistinct {
+				t.Fatal("COUNT(DISTINCT) of an expression")
+			}
+		case Sum, Avg, Min, Max, Median, Percentile, Stddev, Variance:
+			if (o.Column == nil) == (o.Arg == nil) {
+				t.Fatalf("%s needs a column or an expression, not both", o.Func)
+			}
+			if o.Column != nil && o.Column.Type != schema.Int && o.Column.Type != schema.Bool {
+				t.Fatalf("%s of a %s column", o.Func, o.Column.Type)
 			}
 		default:
 			t.Fatalf("unknown func %q", o.Func)
 		}
+		if o.Rank < 0 || o.Rank > 1 || o.Rank != 0 && o.Func != Percentile {
+			t.Fatalf("rank %v of %s", o.Rank, o.Func)
+		}
 		if o.Column != nil {
 			check(*o.Column, names)
 		}
+		if o.Arg != nil {
+			if o.Arg.Scale() > MaxScale {
+				t.Fatalf("scale %d", o.Arg.Scale())
+			}
+			o.Arg.Walk(func(c Column) { check(c, names) }, func(c Column) { check(c, names) })
+			// Bounds never panic, overflow or not.
+			_, _, _ = o.Arg.Bounds(func(c Column) (int64, int64, bool) { return math.MinInt64 / 3, math.MaxInt64 / 3, true })
+		}
+	}
+	for _, h := range p.Having {
+		if h.Output < 0 || h.Output >= len(p.Outputs) {
+			t.Fatalf("HAVING on output %d", h.Output)
+		}
+	}
+	for _, o := range p.OrderBy {
+		if o.Output >= len(p.Outputs) || o.Output < -1 || o.Output == -1 && (o.Group < 0 || o.Group >= len(p.GroupBy)) {
+			t.Fatalf("ORDER BY %+v", o)
+		}
+	}
+	if p.Limit != nil && *p.Limit < 0 || p.Offset < 0 {
+		t.Fatal("negative LIMIT or OFFSET")
 	}
 	_ = p.Uses()
 	_, _ = p.RowLevel()
@@ -153,9 +186,10 @@ func planEqual(a, b *Plan) bool {
 	}
 	for i := range a.Outputs {
 		x, y := a.Outputs[i], b.Outputs[i]
-		if x.Name != y.Name || x.Func != y.Func || (x.Column == nil) != (y.Column == nil) || (x.Column != nil && *x.Column != *y.Column) {
+		if x.Name != y.Name || !x.Same(y) {
 			return false
 		}
 	}
-	return true
+	return slices.Equal(a.Having, b.Having) && slices.Equal(a.OrderBy, b.OrderBy) && a.Offset == b.Offset &&
+		(a.Limit == nil) == (b.Limit == nil) && (a.Limit == nil || *a.Limit == *b.Limit)
 }

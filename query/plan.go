@@ -29,6 +29,37 @@ type Plan struct {
 	Outputs []Output `json:"outputs"`
 	// Star is set when the select list contains * or t.*: row-level output.
 	Star bool `json:"star,omitempty"`
+
+	// Post-processing of the released rows, which costs no privacy
+	// budget: Having keeps the rows where every comparison holds (on the
+	// released, noisy values), OrderBy sorts them (after the default
+	// order, by grouping values), and Offset and Limit keep a window of
+	// them (Limit nil: all).
+	Having  []Cmp   `json:"having,omitempty"`
+	OrderBy []Order `json:"order_by,omitempty"`
+	Limit   *int64  `json:"limit,omitempty"`
+	Offset  int64   `json:"offset,omitempty"`
+}
+
+// Cmp compares a released value of one output with a literal, in HAVING.
+type Cmp struct {
+	// Output is the index in Outputs of the value compared.
+	Output int `json:"output"`
+	Op     Op  `json:"op"`
+	// Num is the literal for an aggregate; Value, in the Vector form of
+	// its column's type, for a grouping column.
+	Num   Decimal `json:"num"`
+	Value Value   `json:"value"`
+}
+
+// Order is one key of ORDER BY: an output, or a grouping column that is
+// not in the select list.
+type Order struct {
+	// Output is the index in Outputs, or -1 when Group is used.
+	Output int `json:"output"`
+	// Group is the index in GroupBy when Output is -1.
+	Group int  `json:"group,omitempty"`
+	Desc  bool `json:"desc,omitempty"`
 }
 
 // Table is one dataset the query reads.
@@ -85,12 +116,31 @@ type Value struct {
 // Func is an aggregate function.
 type Func string
 
-// The aggregate functions.
+// The aggregate functions. MIN, MAX, MEDIAN and PERCENTILE are
+// differentially private quantiles (MIN the 0th percentile, MAX the 100th,
+// MEDIAN the 50th); STDDEV and VARIANCE are the population standard
+// deviation and variance.
 const (
-	Count Func = "COUNT"
-	Sum   Func = "SUM"
-	Avg   Func = "AVG"
+	Count         Func = "COUNT"
+	CountDistinct Func = "COUNT_DISTINCT" // COUNT(DISTINCT column)
+	Sum           Func = "SUM"
+	Avg           Func = "AVG"
+	Min           Func = "MIN"
+	Max           Func = "MAX"
+	Median        Func = "MEDIAN"
+	Percentile    Func = "PERCENTILE"
+	Stddev        Func = "STDDEV"
+	Variance      Func = "VARIANCE"
 )
+
+// Funcs lists the aggregate functions, in the order letters name them.
+var Funcs = []Func{Count, CountDistinct, Sum, Avg, Min, Max, Median, Percentile, Stddev, Variance}
+
+// Quantile reports whether f is a quantile (MIN, MAX, MEDIAN or
+// PERCENTILE), and its rank for the fixed ones.
+func (f Func) Quantile() bool {
+	return f == Min || f == Max || f == Median || f == Percentile
+}
 
 // Output is one item of the select list.
 type Output struct {
@@ -99,8 +149,52 @@ type Output struct {
 	Name string `json:"name"`
 	// Func is the aggregate, or empty for a plain column.
 	Func Func `json:"func,omitempty"`
-	// Column is the column read; nil only for COUNT(*).
+	// Column is the column read when it is a plain column; nil for
+	// COUNT(*) and when Arg is set.
 	Column *Column `json:"column,omitempty"`
+	// Arg is the aggregate's argument when it is an expression (arithmetic
+	// or CASE) rather than a plain column.
+	Arg *Expr `json:"arg,omitempty"`
+	// Rank is the quantile a PERCENTILE asks for, in [0, 1]; MIN, MAX and
+	// MEDIAN have 0, 1 and 0.5 (see RankOf).
+	Rank float64 `json:"rank,omitempty"`
+}
+
+// RankOf returns the quantile rank of a quantile aggregate.
+func (o Output) RankOf() float64 {
+	switch o.Func {
+	case Min:
+		return 0
+	case Max:
+		return 1
+	case Median:
+		return 0.5
+	}
+	return o.Rank
+}
+
+// ArgExpr returns the aggregate's argument as an expression: Arg, or a
+// column expression for a plain column, or nil for COUNT(*).
+func (o Output) ArgExpr() *Expr {
+	if o.Arg != nil {
+		return o.Arg
+	}
+	if o.Column != nil {
+		return &Expr{Kind: ExprColumn, Column: o.Column}
+	}
+	return nil
+}
+
+// Same reports whether o and p compute the same value (their names
+// aside).
+func (o Output) Same(p Output) bool {
+	if o.Func != p.Func || o.Rank != p.Rank || (o.Column == nil) != (p.Column == nil) {
+		return false
+	}
+	if o.Column != nil && *o.Column != *p.Column {
+		return false
+	}
+	return equalExpr(o.Arg, p.Arg)
 }
 
 // Grouped reports whether a plain-column output is one of the plan's
@@ -172,11 +266,31 @@ func (p *Plan) Uses() []ColumnUse {
 		switch {
 		case o.Func != "" && o.Column != nil:
 			add(ColumnUse{Column: *o.Column, Use: UseAggregate, Func: o.Func})
+		case o.Func != "" && o.Arg != nil:
+			// A derived value needs every column it is computed from to
+			// allow the aggregate (the strictest rule wins), and every
+			// column its conditions compare to allow filtering.
+			o.Arg.Walk(func(c Column) {
+				add(ColumnUse{Column: c, Use: UseAggregate, Func: o.Func})
+			}, func(c Column) {
+				add(ColumnUse{Column: c, Use: UseFilter})
+			})
 		case o.Func == "" && !p.Grouped(o):
 			add(ColumnUse{Column: *o.Column, Use: UseOutput})
 		}
 	}
 	return out
+}
+
+// Aggregates returns how many aggregates the select list has.
+func (p *Plan) Aggregates() int {
+	n := 0
+	for _, o := range p.Outputs {
+		if o.Func != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // TableNames returns the names of the datasets the plan reads, in order.

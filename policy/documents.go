@@ -358,7 +358,7 @@ func (r *ColumnRule) String() string {
 func (r *ColumnRule) Allows(u Use, f query.Func) bool {
 	switch u {
 	case query.UseAggregate:
-		if f == query.Count && slices.Contains(r.Uses, CountOnly) {
+		if (f == query.Count || f == query.CountDistinct) && slices.Contains(r.Uses, CountOnly) {
 			return true
 		}
 		return slices.Contains(r.Uses, query.UseAggregate) && slices.Contains(r.Funcs, f)
@@ -560,8 +560,8 @@ func (l *Letter) Validate() error {
 				return bad("column %s.%s: aggregate needs its functions, and only aggregate takes them", d.Name, r.Column)
 			}
 			for _, f := range r.Funcs {
-				if f != query.Count && f != query.Sum && f != query.Avg {
-					return bad("column %s.%s: unknown aggregate %q (want COUNT, SUM or AVG)", d.Name, r.Column, f)
+				if !knownFunc(f) {
+					return bad("column %s.%s: unknown aggregate %q (want %s)", d.Name, r.Column, f, funcList())
 				}
 			}
 		}

@@ -203,6 +203,7 @@ func Evaluate(s Snapshot, in Input) *Decision {
 		return d
 	}
 	mode := checkMode(s, l, in, datasets, per.Float64(), deny)
+	checkShape(s, in.Plan, mode, deny)
 	minGroup := l.MinGroupSize
 	delta := 1.0
 	for _, ds := range datasets {

@@ -152,9 +152,16 @@
 //	count-only        the column may appear only inside COUNT(column)
 //	aggregate(F,...)  the column may be aggregated with the functions F
 //
-// where the functions are one or more of COUNT, SUM and AVG, separated by
-// commas without spaces. Aggregate always names its functions. A column
-// without a rule is forbidden.
+// where the functions are one or more of COUNT, COUNT_DISTINCT (COUNT of
+// the column's distinct values), SUM, AVG, MIN, MAX, MEDIAN, PERCENTILE,
+// STDDEV and VARIANCE, separated by commas without spaces (the functions
+// after AVG were added to version 1; a reader that does not know one
+// refuses the letter). count-only allows COUNT and COUNT_DISTINCT.
+// Aggregate always names its functions. A column without a rule is
+// forbidden. A column computed with in an aggregate's argument (SUM(a *
+// b)) must allow that aggregate, and a column compared in a CASE WHEN
+// inside it must allow filter: a derived value has the strictest rule of
+// its columns.
 //
 // # Example
 //
@@ -583,7 +590,16 @@ func knownUse(u Use) bool {
 	return false
 }
 
-func knownFunc(f query.Func) bool { return f == query.Count || f == query.Sum || f == query.Avg }
+func knownFunc(f query.Func) bool { return slices.Contains(query.Funcs, f) }
+
+// funcList names the aggregate functions a letter may allow, for messages.
+func funcList() string {
+	names := make([]string, len(query.Funcs))
+	for i, f := range query.Funcs {
+		names[i] = string(f)
+	}
+	return strings.Join(names, ", ")
+}
 
 // forbiddenInLetter reports whether r is a control or invisible formatting
 // character, which no line of a letter may hold.
@@ -984,7 +1000,7 @@ func parseColumnRule(v string) (ColumnRule, string) {
 			fn := query.Func(f)
 			switch {
 			case !knownFunc(fn):
-				return ColumnRule{}, fmt.Sprintf("unknown aggregate function %q (want COUNT, SUM or AVG, separated by commas)", f)
+				return ColumnRule{}, fmt.Sprintf("unknown aggregate function %q (want functions of %s, separated by commas)", f, funcList())
 			case slices.Contains(r.Funcs, fn):
 				return ColumnRule{}, fmt.Sprintf("aggregate function %s appears twice", f)
 			}

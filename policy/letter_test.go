@@ -318,7 +318,7 @@ func TestLetterMarshalErrors(t *testing.T) {
 		{"column without uses", func(l *Letter) { l.Datasets[1].Columns[2].Uses = nil }, 27, "column", "at least one use"},
 		{"unknown use", func(l *Letter) { l.Datasets[0].Columns[0].Uses = []Use{query.UseOutput} }, 17, "column", "unknown use"},
 		{"funcs without aggregate", func(l *Letter) { l.Datasets[0].Columns[0].Funcs = []query.Func{query.Sum} }, 17, "column", "only aggregate takes them"},
-		{"unknown function", func(l *Letter) { l.Datasets[0].Columns[3].Funcs[1] = "MAX" }, 20, "column", "unknown aggregate"},
+		{"unknown function", func(l *Letter) { l.Datasets[0].Columns[3].Funcs[1] = "MODE" }, 20, "column", "unknown aggregate"},
 		{"use twice", func(l *Letter) { l.Datasets[0].Columns[1].Uses[1] = query.UseGroupBy }, 18, "column", "use group-by appears twice"},
 		{"function twice", func(l *Letter) { l.Datasets[0].Columns[3].Funcs[1] = query.Sum }, 20, "column", "aggregate SUM appears twice"},
 		{"other prohibitions", func(l *Letter) { l.Prohibitions = "none" }, 35, "prohibitions", "Art. 36(2)"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 
 	"github.com/google/differential-privacy/go/v3/noise"
@@ -28,6 +29,9 @@ const (
 	AvgSum2
 	// AvgCount is, for AVG(col), C: the group's kept rows.
 	AvgCount
+	// Distinct is COUNT(DISTINCT col): the number of distinct values of
+	// the column among the group's kept rows. Sealed mode only.
+	Distinct
 )
 
 // String returns the kind's name, for example "avgsum2".
@@ -41,6 +45,8 @@ func (k Kind) String() string {
 		return "avgsum2"
 	case AvgCount:
 		return "avgcount"
+	case Distinct:
+		return "distinct"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -49,14 +55,31 @@ func (k Kind) String() string {
 type Agg struct {
 	// Func is the aggregate function.
 	Func query.Func
-	// Column is the column read; nil for COUNT(*).
+	// Column is the column read when it is a plain column; nil for
+	// COUNT(*) and when Arg is set.
 	Column *query.Column
+	// Arg is the argument when it is an expression (sealed mode only).
+	Arg *query.Expr
 	// Encrypted says the column is encrypted: its values are hidden from
 	// the node. It matters for SUM and AVG only (see [Agg.Hidden]).
 	Encrypted bool
-	// Min and Max are the declared bounds of one row's value, for SUM and
-	// AVG (0 and 1 for a bool column); 0 for COUNT.
+	// Min and Max are the bounds of one row's value, in units of 10^-Scale:
+	// a column's declared bounds (0 and 1 for a bool column) or an
+	// expression's (query.Expr.Bounds), widened to take in 0 for a SUM
+	// of an expression that can be NULL (a unit whose rows are all NULL
+	// contributes 0). 0 for COUNT.
 	Min, Max int64
+	// Scale is the number of digits after the point of the values: 0 for
+	// a column, the expression's scale for Arg.
+	Scale int
+	// Nullable says the argument can be NULL on some rows, which the
+	// aggregate skips (COUNT counts only the others, AVG averages them).
+	Nullable bool
+	// Rank is a quantile's rank (query.Output.RankOf).
+	Rank float64
+	// Unit says, for COUNT(DISTINCT col), that col is the privacy unit of
+	// the plan's first table: a unit adds one value to a group, not L∞.
+	Unit bool
 }
 
 // Hidden reports whether the aggregate's sum is computed under
@@ -67,64 +90,108 @@ func (a Agg) Hidden() bool {
 
 // name renders the aggregate for messages, for example "SUM(loans.amount)".
 func (a Agg) name() string {
-	if a.Column == nil {
+	switch {
+	case a.Arg != nil:
+		return string(a.Func) + "(expression)"
+	case a.Column == nil:
 		return string(a.Func) + "(*)"
 	}
 	return string(a.Func) + "(" + a.Column.String() + ")"
 }
 
+// Valued reports whether the aggregate reads values (not only rows):
+// every aggregate but COUNT and COUNT(DISTINCT).
+func (a Agg) Valued() bool { return a.Func != query.Count && a.Func != query.CountDistinct }
+
 // NewAggs returns the aggregates of p's select list, in output order,
 // with row bounds from schemas (keyed by dataset name) and Encrypted from
 // encrypted (dataset → column → encrypted; nil means nothing is). It
-// refuses an aggregate it cannot compute: an unknown function, SUM or AVG
-// without a column or of a string column, AVG with Min = Max, a column
-// missing from its schema or of another type than the plan says.
+// refuses an aggregate it cannot compute: an unknown function, a valued
+// aggregate without a column or of a string column, AVG, a quantile or a
+// variance with Min = Max, a column missing from its schema or of
+// another type than the plan says, and an expression that could overflow.
+// It does not know the privacy unit: see SetUnit.
 func NewAggs(p *query.Plan, schemas map[string]*schema.Schema, encrypted map[string]map[string]bool) ([]Agg, error) {
 	if p == nil {
 		return nil, errors.New("release: no plan")
+	}
+	lookup := func(c query.Column) (schema.Column, error) {
+		s := schemas[c.Table]
+		if s == nil {
+			return schema.Column{}, fmt.Errorf("no schema for dataset %s", c.Table)
+		}
+		col, ok := s.Column(c.Name)
+		if !ok {
+			return schema.Column{}, fmt.Errorf("dataset %s has no column %s", c.Table, c.Name)
+		}
+		if c.Type != "" && c.Type != col.Type {
+			return schema.Column{}, fmt.Errorf("plan says %s is %s, schema has %s", c, c.Type, col.Type)
+		}
+		return col, nil
 	}
 	var aggs []Agg
 	for _, o := range p.Outputs {
 		if o.Func == "" {
 			continue
 		}
-		a := Agg{Func: o.Func}
-		var col schema.Column
-		if o.Column != nil {
+		a := Agg{Func: o.Func, Rank: o.RankOf()}
+		if !slices.Contains(query.Funcs, o.Func) {
+			return nil, fmt.Errorf("release: unknown aggregate %q in output %s", o.Func, o.Name)
+		}
+		switch {
+		case o.Column != nil:
 			c := *o.Column
 			a.Column = &c
-			s := schemas[c.Table]
-			if s == nil {
-				return nil, fmt.Errorf("release: %s: no schema for dataset %s", a.name(), c.Table)
-			}
-			var ok bool
-			if col, ok = s.Column(c.Name); !ok {
-				return nil, fmt.Errorf("release: %s: dataset %s has no column %s", a.name(), c.Table, c.Name)
-			}
-			if c.Type != "" && c.Type != col.Type {
-				return nil, fmt.Errorf("release: %s: plan says type %s, schema has %s", a.name(), c.Type, col.Type)
+			col, err := lookup(c)
+			if err != nil {
+				return nil, fmt.Errorf("release: %s: %w", a.name(), err)
 			}
 			a.Encrypted = encrypted[c.Table][c.Name]
-		}
-		switch o.Func {
-		case query.Count:
-		case query.Sum, query.Avg:
-			if a.Column == nil {
-				return nil, fmt.Errorf("release: %s needs a column", o.Func)
-			}
-			switch col.Type {
-			case schema.Int, schema.Date:
-				if col.Min == nil || col.Max == nil {
-					return nil, fmt.Errorf("release: %s: the column declares no bounds", a.name())
+			if a.Valued() {
+				switch col.Type {
+				case schema.Int, schema.Date:
+					if col.Min == nil || col.Max == nil {
+						return nil, fmt.Errorf("release: %s: the column declares no bounds", a.name())
+					}
+					a.Min, a.Max = *col.Min, *col.Max
+				case schema.Bool:
+					a.Min, a.Max = 0, 1
+				default:
+					return nil, fmt.Errorf("release: %s: a %s column cannot be summed or averaged", a.name(), col.Type)
 				}
-				a.Min, a.Max = *col.Min, *col.Max
-			case schema.Bool:
-				a.Min, a.Max = 0, 1
-			default:
-				return nil, fmt.Errorf("release: %s: a %s column cannot be summed or averaged", a.name(), col.Type)
 			}
-		default:
-			return nil, fmt.Errorf("release: unknown aggregate %q in output %s", o.Func, o.Name)
+		case o.Arg != nil:
+			if o.Func == query.CountDistinct {
+				return nil, fmt.Errorf("release: %s of an expression", o.Func)
+			}
+			a.Arg = o.Arg
+			var ferr error
+			lo, hi, err := o.Arg.Bounds(func(c query.Column) (int64, int64, bool) {
+				col, err := lookup(c)
+				if err != nil {
+					ferr = err
+					return 0, 0, false
+				}
+				switch col.Type {
+				case schema.Bool:
+					return 0, 1, true
+				case schema.Int:
+					if col.Min != nil && col.Max != nil {
+						return *col.Min, *col.Max, true
+					}
+				}
+				return 0, 0, false
+			})
+			if ferr != nil {
+				err = ferr
+			}
+			if err != nil {
+				return nil, fmt.Errorf("release: %s: %w", o.Name, err)
+			}
+			a.Min, a.Max, a.Scale, a.Nullable = lo, hi, o.Arg.Scale(), o.Arg.Nullable()
+			if a.Func == query.Sum && a.Nullable {
+				a.Min, a.Max = min(a.Min, 0), max(a.Max, 0)
+			}
 		}
 		if err := a.check(); err != nil {
 			return nil, err
@@ -134,24 +201,41 @@ func NewAggs(p *query.Plan, schemas map[string]*schema.Schema, encrypted map[str
 	return aggs, nil
 }
 
+// SetUnit marks COUNT(DISTINCT unit) aggregates, where unit is the
+// privacy-unit column of the plan's first table: each unit adds at most
+// one distinct value to a group.
+func SetUnit(aggs []Agg, unit query.Column) {
+	for i := range aggs {
+		if aggs[i].Func == query.CountDistinct && aggs[i].Column != nil && aggs[i].Column.Table == unit.Table && aggs[i].Column.Name == unit.Name {
+			aggs[i].Unit = true
+		}
+	}
+}
+
 // check checks the aggregate's own fields.
 func (a Agg) check() error {
 	switch a.Func {
 	case query.Count:
 		return nil
-	case query.Sum, query.Avg:
+	case query.CountDistinct:
 		if a.Column == nil {
 			return fmt.Errorf("release: %s needs a column", a.Func)
 		}
-		if a.Min > a.Max {
-			return fmt.Errorf("release: %s: Min %d is above Max %d", a.name(), a.Min, a.Max)
-		}
-		if a.Func == query.Avg && a.Min == a.Max {
-			return fmt.Errorf("release: %s: the declared bounds [%d, %d] are equal; AVG needs Min < Max", a.name(), a.Min, a.Max)
-		}
 		return nil
 	}
-	return fmt.Errorf("release: unknown aggregate %q", a.Func)
+	if !slices.Contains(query.Funcs, a.Func) {
+		return fmt.Errorf("release: unknown aggregate %q", a.Func)
+	}
+	if a.Column == nil && a.Arg == nil {
+		return fmt.Errorf("release: %s needs a column", a.Func)
+	}
+	if a.Min > a.Max {
+		return fmt.Errorf("release: %s: Min %d is above Max %d", a.name(), a.Min, a.Max)
+	}
+	if a.Func != query.Sum && a.Min == a.Max {
+		return fmt.Errorf("release: %s: the bounds [%d, %d] are equal; %s needs Min < Max", a.name(), a.Min, a.Max, a.Func)
+	}
+	return nil
 }
 
 // Privacy are the privacy parameters of one release, as applied.
@@ -294,22 +378,13 @@ func NewLayout(aggs []Agg, groups int) Layout {
 	}
 	for g := range l.Groups {
 		for ai, a := range aggs {
-			switch a.Func {
-			case query.Sum:
-				add(g, ai, Sum, a.Hidden())
-			case query.Avg:
-				add(g, ai, AvgSum2, a.Hidden())
-				add(g, ai, AvgCount, false)
-			default:
-				add(g, ai, Count, false)
+			for i, k := range Kinds(a) {
+				add(g, ai, k, i == 0 && a.Hidden())
 			}
 		}
 	}
 	for _, a := range aggs {
-		l.perGroup++
-		if a.Func == query.Avg {
-			l.perGroup++
-		}
+		l.perGroup += len(Kinds(a))
 	}
 	return l
 }
@@ -325,19 +400,34 @@ func (l Layout) ClearLen() int { return l.clearLen }
 // PerGroup returns the number of values of one group.
 func (l Layout) PerGroup() int { return l.perGroup }
 
-// calibration is the noise of one kind of value of one aggregate.
-type calibration struct {
-	aggEps float64 // the aggregate's share of ε
-	eps    float64 // ε of the noise
-	l0     int64
-	linf   float64 // the noise's L∞ sensitivity
-	step   float64 // the largest noise granularity that reveals nothing
-	lo, hi int64   // SUM: the hull
+// Calibration is the noise of one kind of value of one aggregate: that of
+// the sealed aggregation the value stands for (see the package doc).
+type Calibration struct {
+	// AggEpsilon is the aggregate's share of the query's ε.
+	AggEpsilon float64
+	// Epsilon is the ε of this value's noise (half of AggEpsilon for an
+	// AVG's parts).
+	Epsilon float64
+	// L0 is the number of groups one unit contributes to.
+	L0 int64
+	// LInf is the noise's L∞ sensitivity: one unit's largest effect on the
+	// value in one group.
+	LInf float64
+	// Rows is the most rows (or distinct values) one unit adds to a group.
+	Rows int64
+	// Step is the value's integer step in the noise's units: a noise
+	// lattice coarser than it would reveal a hidden value.
+	Step float64
+	// Lo and Hi are a SUM's hull.
+	Lo, Hi int64
 }
 
-func calibrate(a Agg, k Kind, p Privacy, naggs int) (calibration, error) {
+// Calibrate returns the calibration of the value of kind k of aggregate a
+// under p, in a query of naggs aggregates (each aggregate and the group
+// selection get an equal share of p.Epsilon).
+func Calibrate(a Agg, k Kind, p Privacy, naggs int) (Calibration, error) {
 	if err := a.check(); err != nil {
-		return calibration{}, err
+		return Calibration{}, err
 	}
 	want := query.Count
 	switch k {
@@ -345,50 +435,61 @@ func calibrate(a Agg, k Kind, p Privacy, naggs int) (calibration, error) {
 		want = query.Sum
 	case AvgSum2, AvgCount:
 		want = query.Avg
+	case Distinct:
+		want = query.CountDistinct
 	case Count:
 	default:
-		return calibration{}, fmt.Errorf("release: unknown value kind %d", k)
+		return Calibration{}, fmt.Errorf("release: unknown value kind %d", k)
 	}
 	if a.Func != want {
-		return calibration{}, fmt.Errorf("release: a %s value of %s", k, a.name())
+		return Calibration{}, fmt.Errorf("release: a %s value of %s", k, a.name())
 	}
-	// As enclave.Execute: basic composition over the aggregates and the
-	// group selection.
 	eps := p.Epsilon / float64(naggs+1)
-	c := calibration{aggEps: eps, eps: eps, l0: p.MaxGroupsPerUnit, step: 1}
+	c := Calibration{AggEpsilon: eps, Epsilon: eps, L0: p.MaxGroupsPerUnit, Rows: p.LInf, Step: 1}
 	switch k {
 	case Count:
-		c.linf = float64(p.LInf)
+		c.LInf = float64(p.LInf)
+	case Distinct:
+		if a.Unit {
+			c.Rows = 1
+		}
+		c.LInf = float64(c.Rows)
 	case Sum:
 		lo, hi, err := Hull(a.Min, a.Max, p.LInf)
 		if err != nil {
-			return calibration{}, fmt.Errorf("release: %s: %w", a.name(), err)
+			return Calibration{}, fmt.Errorf("release: %s: %w", a.name(), err)
 		}
 		m := maxInt(absInt(lo), absInt(hi)) // neither is MinInt64
 		if _, ok := mul(m, p.MaxGroupsPerUnit); !ok {
-			return calibration{}, fmt.Errorf("release: %s: the sensitivity L0·max|H| = %d·%d overflows int64", a.name(), p.MaxGroupsPerUnit, m)
+			return Calibration{}, fmt.Errorf("release: %s: the sensitivity L0·max|H| = %d·%d overflows int64", a.name(), p.MaxGroupsPerUnit, m)
 		}
-		c.lo, c.hi, c.linf = lo, hi, float64(m)
+		c.Lo, c.Hi, c.LInf = lo, hi, float64(m)
 	case AvgSum2, AvgCount:
 		// dpagg.BoundedMean: half the ε to each part; the normalised sum
 		// has bounds ±(upper − midpoint) and L∞ = LInf.
-		c.eps = eps / 2
-		c.linf = float64(p.LInf)
+		c.Epsilon = eps / 2
+		c.LInf = float64(p.LInf)
 		if k == AvgSum2 {
 			lower, upper := float64(a.Min), float64(a.Max)
 			mid := lower + (upper-lower)/2.0
-			c.linf = (upper - mid) * float64(p.LInf)
-			c.step = 0.5 // the noise is doubled
+			c.LInf = (upper - mid) * float64(p.LInf)
+			c.Step = 0.5 // the noise is doubled
 		}
 	}
 	return c, nil
 }
 
+// Granularity returns the lattice the DP library draws this noise on
+// with mechanism n (see dp.NoiseGranularity).
+func (c Calibration) Granularity(n noise.Noise) float64 {
+	return dp.NoiseGranularity(n, c.L0, c.LInf, c.Epsilon, 0)
+}
+
 // checkNoise refuses a calibration whose noise lattice is coarser than the
 // value's integer step (see the package doc).
-func (c calibration) checkNoise(a Agg, k Kind, n noise.Noise) error {
-	if g := dp.NoiseGranularity(n, c.l0, c.linf, c.eps, 0); g > c.step {
-		return fmt.Errorf("release: %s (%s): the DP library draws this noise on multiples of %g, which would reveal the encrypted value modulo %g; lower the bounds or L∞, or raise ε", a.name(), k, g, g/c.step)
+func (c Calibration) checkNoise(a Agg, k Kind, n noise.Noise) error {
+	if g := c.Granularity(n); g > c.Step {
+		return fmt.Errorf("release: %s (%s): the DP library draws this noise on multiples of %g, which would reveal the encrypted value modulo %g; lower the bounds or L∞, or raise ε", a.name(), k, g, g/c.Step)
 	}
 	return nil
 }
@@ -403,15 +504,8 @@ func Check(aggs []Agg, p Privacy, n noise.Noise) error {
 		return err
 	}
 	for _, a := range aggs {
-		kinds := []Kind{Count}
-		switch a.Func {
-		case query.Sum:
-			kinds = []Kind{Sum}
-		case query.Avg:
-			kinds = []Kind{AvgSum2, AvgCount}
-		}
-		for _, k := range kinds {
-			c, err := calibrate(a, k, p, len(aggs))
+		for _, k := range Kinds(a) {
+			c, err := Calibrate(a, k, p, len(aggs))
 			if err != nil {
 				return err
 			}
@@ -423,12 +517,32 @@ func Check(aggs []Agg, p Privacy, n noise.Noise) error {
 	return nil
 }
 
+// Kinds returns the kinds of values of an aggregate, in layout order:
+// COUNT and COUNT(DISTINCT) one, SUM one, AVG two (AvgSum2, AvgCount);
+// none for the quantiles and the variance, which are not computed from
+// exact values plus noise (the DP library aggregates them row by row).
+func Kinds(a Agg) []Kind {
+	switch a.Func {
+	case query.Count:
+		return []Kind{Count}
+	case query.CountDistinct:
+		return []Kind{Distinct}
+	case query.Sum:
+		return []Kind{Sum}
+	case query.Avg:
+		return []Kind{AvgSum2, AvgCount}
+	}
+	return nil
+}
+
 // Noise draws one noise sample for value v under p with mechanism n (nil:
 // the library's Laplace), through protocols/dp and so through the DP
 // library, calibrated as the sealed aggregation v stands for (see the
 // package doc): the result of an aggregation with nothing added. Adding
 // it to v's exact value gives v's noisy value. Each call draws afresh and
 // spends, for v, the ε share of v's aggregate: call it once per value.
+// It refuses a calibration whose noise lattice would reveal a hidden
+// value (see Check).
 func (l Layout) Noise(p Privacy, v Value, n noise.Noise) (int64, error) {
 	if err := p.Validate(); err != nil {
 		return 0, err
@@ -437,22 +551,31 @@ func (l Layout) Noise(p Privacy, v Value, n noise.Noise) (int64, error) {
 		return 0, fmt.Errorf("release: value of aggregate %d, the layout has %d", v.Agg, len(l.Aggs))
 	}
 	a := l.Aggs[v.Agg]
-	c, err := calibrate(a, v.Kind, p, len(l.Aggs))
+	c, err := Calibrate(a, v.Kind, p, len(l.Aggs))
 	if err != nil {
 		return 0, err
 	}
 	if err := c.checkNoise(a, v.Kind, n); err != nil {
 		return 0, err
 	}
-	switch v.Kind {
-	case Count:
-		cnt, err := dp.NewCount(&dp.CountOptions{Epsilon: c.eps, MaxPartitionsContributed: c.l0, MaxContributionsPerPartition: p.LInf, Noise: n})
+	return c.Draw(a, v.Kind, p, n)
+}
+
+// Draw draws one noise sample for a value of kind k of a, calibrated as c
+// (from Calibrate with the same a, k and p). A caller that can see the
+// value rounds it to the noise's lattice first (dp.RoundInt with
+// c.Granularity), as the library does; one that cannot must refuse a
+// coarse lattice (Layout.Noise does).
+func (c Calibration) Draw(a Agg, k Kind, p Privacy, n noise.Noise) (int64, error) {
+	switch k {
+	case Count, Distinct:
+		cnt, err := dp.NewCount(&dp.CountOptions{Epsilon: c.Epsilon, MaxPartitionsContributed: c.L0, MaxContributionsPerPartition: c.Rows, Noise: n})
 		if err != nil {
 			return 0, fmt.Errorf("release: %s: %w", a.name(), err)
 		}
 		return cnt.Result()
 	case Sum:
-		s, err := dp.NewBoundedSumInt64(&dp.BoundedSumInt64Options{Epsilon: c.eps, MaxPartitionsContributed: c.l0, Lower: c.lo, Upper: c.hi, Noise: n})
+		s, err := dp.NewBoundedSumInt64(&dp.BoundedSumInt64Options{Epsilon: c.Epsilon, MaxPartitionsContributed: c.L0, Lower: c.Lo, Upper: c.Hi, Noise: n})
 		if err != nil {
 			return 0, fmt.Errorf("release: %s: %w", a.name(), err)
 		}
@@ -461,8 +584,8 @@ func (l Layout) Noise(p Privacy, v Value, n noise.Noise) (int64, error) {
 	// AVG: the parts of an empty mean of the sealed mean's options (its
 	// full ε share; it gives each part half).
 	m, err := dp.NewBoundedMean(&dp.BoundedMeanOptions{
-		Epsilon:                      c.aggEps,
-		MaxPartitionsContributed:     c.l0,
+		Epsilon:                      c.AggEpsilon,
+		MaxPartitionsContributed:     c.L0,
 		MaxContributionsPerPartition: p.LInf,
 		Lower:                        float64(a.Min),
 		Upper:                        float64(a.Max),
@@ -475,7 +598,7 @@ func (l Layout) Noise(p Privacy, v Value, n noise.Noise) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("release: %s: %w", a.name(), err)
 	}
-	if v.Kind == AvgCount {
+	if k == AvgCount {
 		return count, nil
 	}
 	// Rounding the doubled noise to an integer is post-processing of the
@@ -485,6 +608,57 @@ func (l Layout) Noise(p Privacy, v Value, n noise.Noise) (int64, error) {
 		return 0, fmt.Errorf("release: %s: noise %v out of range", a.name(), sum)
 	}
 	return int64(x), nil
+}
+
+// Interval returns the confidence interval, at level 1 − alpha, of the
+// exact value behind an aggregate's noisy values vals (its Kinds, in
+// order), in the aggregate's units (10^-Scale), as the DP library computes
+// it for the sealed aggregation the values stand for: a COUNT's is never
+// negative, a SUM's keeps the side of zero its hull allows, an AVG's is
+// derived from its parts' and clamped to [Min, Max]. naggs and p are as
+// for Calibrate. It costs no budget.
+func Interval(a Agg, p Privacy, naggs int, n noise.Noise, vals []int64, alpha float64) (dp.Interval, error) {
+	kinds := Kinds(a)
+	if len(kinds) == 0 || len(vals) != len(kinds) {
+		return dp.Interval{}, fmt.Errorf("release: %s: %d values for an interval, want %d", a.name(), len(vals), len(kinds))
+	}
+	c, err := Calibrate(a, kinds[0], p, naggs)
+	if err != nil {
+		return dp.Interval{}, err
+	}
+	switch kinds[0] {
+	case Count, Distinct:
+		ci, err := dp.IntervalInt64(n, vals[0], c.L0, c.Rows, c.Epsilon, 0, alpha)
+		if err != nil {
+			return dp.Interval{}, err
+		}
+		return dp.Interval{Lo: math.Max(ci.Lo, 0), Hi: math.Max(ci.Hi, 0)}, nil
+	case Sum:
+		ci, err := dp.IntervalInt64(n, vals[0], c.L0, int64(c.LInf), c.Epsilon, 0, alpha)
+		if err != nil {
+			return dp.Interval{}, err
+		}
+		if c.Lo >= 0 {
+			ci.Lo, ci.Hi = math.Max(ci.Lo, 0), math.Max(ci.Hi, 0)
+		}
+		if c.Hi <= 0 {
+			ci.Lo, ci.Hi = math.Min(ci.Lo, 0), math.Min(ci.Hi, 0)
+		}
+		return ci, nil
+	}
+	return dp.MeanInterval(n, vals[1], float64(vals[0])/2, c.L0, p.LInf, float64(a.Min), float64(a.Max), c.AggEpsilon, 0, alpha)
+}
+
+// Mechanism names the noise mechanism n (nil: the library's Laplace), for
+// a result's description.
+func Mechanism(n noise.Noise) string {
+	if n == nil {
+		n = noise.Laplace()
+	}
+	if s, ok := n.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", n)
 }
 
 // Finish returns the result rows of a release of plan p: one row per
@@ -541,18 +715,9 @@ func (l Layout) Finish(p *query.Plan, groupValues [][]string, raw []int64) ([][]
 		vals := raw[g*l.perGroup : (g+1)*l.perGroup]
 		i := 0
 		for ai, a := range l.Aggs {
-			switch a.Func {
-			case query.Sum:
-				aggVals[ai] = FormatSum(vals[i], a.Min, a.Max)
-				i++
-			case query.Avg:
-				s2, c := vals[i], vals[i+1]
-				i += 2
-				aggVals[ai] = FormatAvg(dp.MeanFromParts(c, float64(s2)/2, float64(a.Min), float64(a.Max)))
-			default:
-				aggVals[ai] = FormatCount(vals[i])
-				i++
-			}
+			n := len(Kinds(a))
+			aggVals[ai] = Format(a, vals[i:i+n])
+			i += n
 		}
 		row := make([]string, len(outs))
 		for j, oi := range outs {
@@ -667,6 +832,46 @@ func absInt(a int64) int64 {
 		return -a
 	}
 	return a
+}
+
+// Format renders an aggregate's noisy values (its Kinds, in order) as
+// released: COUNT and COUNT(DISTINCT) by FormatCount, SUM by FormatSum
+// and an AVG from its parts as the DP library's BoundedMean computes it
+// (dp.MeanFromParts), both in the aggregate's Scale. Post-processing: it
+// costs no budget.
+func Format(a Agg, vals []int64) string {
+	switch a.Func {
+	case query.Sum:
+		return FormatDecimal(FormatSum(vals[0], a.Min, a.Max), a.Scale)
+	case query.Avg:
+		return FormatMean(Mean(a, vals[0], vals[1]), a.Scale)
+	}
+	return FormatCount(vals[0])
+}
+
+// Mean returns an AVG's released mean, in units, from its noisy parts
+// AvgSum2 and AvgCount.
+func Mean(a Agg, sum2, count int64) float64 {
+	return dp.MeanFromParts(count, float64(sum2)/2, float64(a.Min), float64(a.Max))
+}
+
+// FormatDecimal renders an integer text of units of 10^-scale as a
+// decimal ("1234", 2 → "12.34").
+func FormatDecimal(units string, scale int) string {
+	if scale == 0 {
+		return units
+	}
+	u, err := strconv.ParseInt(units, 10, 64)
+	if err != nil {
+		return units
+	}
+	return query.FormatUnits(u, scale)
+}
+
+// FormatMean renders a mean, or another real statistic, in units of
+// 10^-scale: divided by 10^scale, with max(2, scale) decimals.
+func FormatMean(m float64, scale int) string {
+	return strconv.FormatFloat(m/float64(query.Pow10(scale)), 'f', max(2, scale), 64)
 }
 
 // FormatCount renders a noisy COUNT as released: never below zero.

@@ -83,13 +83,15 @@ func TestNewAggs(t *testing.T) {
 		out    query.Output
 		substr string
 	}{
-		"unknown function": {query.Output{Name: "x", Func: "MEDIAN", Column: ptr(cAmount)}, "unknown aggregate"},
+		"unknown function": {query.Output{Name: "x", Func: "MODE", Column: ptr(cAmount)}, "unknown aggregate"},
+		"median of a flat": {query.Output{Name: "x", Func: query.Median, Column: ptr(cFlat)}, "MEDIAN needs Min < Max"},
+		"distinct of *":    {query.Output{Name: "x", Func: query.CountDistinct}, "needs a column"},
 		"sum of a string":  {query.Output{Name: "x", Func: query.Sum, Column: ptr(cUscc)}, "cannot be summed"},
 		"sum of nothing":   {query.Output{Name: "x", Func: query.Sum}, "needs a column"},
 		"avg of a flat":    {query.Output{Name: "x", Func: query.Avg, Column: ptr(cFlat)}, "AVG needs Min < Max"},
 		"missing column":   {query.Output{Name: "x", Func: query.Sum, Column: &query.Column{Table: "loans", Name: "nope"}}, "no column nope"},
 		"missing dataset":  {query.Output{Name: "x", Func: query.Sum, Column: &query.Column{Table: "other", Name: "v"}}, "no schema"},
-		"wrong type":       {query.Output{Name: "x", Func: query.Sum, Column: &query.Column{Table: "loans", Name: "amount", Type: schema.Date}}, "plan says type"},
+		"wrong type":       {query.Output{Name: "x", Func: query.Sum, Column: &query.Column{Table: "loans", Name: "amount", Type: schema.Date}}, "plan says loans.amount is date"},
 	} {
 		if _, err := release.NewAggs(plan(tc.out), schemas, nil); err == nil || !strings.Contains(err.Error(), tc.substr) {
 			t.Errorf("%s: got %v, want an error containing %q", name, err, tc.substr)

@@ -1,12 +1,16 @@
 package enclave
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // tableCache keeps what Execute derives from a table's rows alone, so that
-// repeated queries over the same loaded rows do not derive it again:
-// dictionary codes of columns, join indexes, and join probes. Store.Load
-// attaches one to the rows it caches; a Table built by hand has none, and
-// Execute then derives what it needs per query, over the rows it uses.
+// repeated queries over the same loaded rows do not derive it again: the
+// codes of columns, join indexes, and translations of codes between the
+// columns of two tables. Store.Load attaches one to the rows it caches; a
+// Table built by hand has none, and Execute then derives what it needs
+// per query.
 //
 // Derivations run to completion once started, whatever the query's ctx,
 // so that a cancelled query leaves no partial entry.
@@ -19,19 +23,18 @@ type tableCache struct {
 
 type colCache struct {
 	codesOnce sync.Once
-	codes     []int32 // per row: dense code of the value
-	n         int32
+	codes     *colCodes
 
 	indexOnce sync.Once
-	index     *joinIndex // over all rows
+	index     *keyIndex
 
 	mu     sync.Mutex
-	probes map[*joinIndex]*probeCache // this column probing another's index
+	probes map[*keyIndex]*probeCache // this column probing another's index
 }
 
 type probeCache struct {
 	once  sync.Once
-	first []int32 // per row: first row of the other table with the same key, or -1
+	first []int32
 }
 
 func newTableCache() *tableCache { return &tableCache{cols: make(map[int]*colCache)} }
@@ -47,20 +50,6 @@ func (tc *tableCache) col(c int) *colCache {
 	return cc
 }
 
-func (cc *colCache) probe(ix *joinIndex) *probeCache {
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if cc.probes == nil {
-		cc.probes = make(map[*joinIndex]*probeCache)
-	}
-	pc := cc.probes[ix]
-	if pc == nil {
-		pc = &probeCache{}
-		cc.probes[ix] = pc
-	}
-	return pc
-}
-
 // Cached returns a copy of t that caches what Execute and PrepareHE derive
 // from its rows (as Store.Load's tables do): keep it, and hand copies of
 // it (with other Unit or MaxRowsPerUnit if need be) to later queries over
@@ -68,4 +57,47 @@ func (cc *colCache) probe(ix *joinIndex) *probeCache {
 func Cached(t Table) *Table {
 	t.cache = newTableCache()
 	return &t
+}
+
+// codesOf returns the codes of column c of t, from t's cache when it has
+// one.
+func codesOf(ctx context.Context, t *Table, c int) (*colCodes, error) {
+	if t.cache == nil {
+		return buildCodes(ctx, t, c)
+	}
+	cc := t.cache.col(c)
+	cc.codesOnce.Do(func() { cc.codes, _ = buildCodes(context.Background(), t, c) })
+	return cc.codes, nil
+}
+
+// indexOf returns the join index of column c of t, whose codes are codes.
+func indexOf(t *Table, c int, codes *colCodes) *keyIndex {
+	if t.cache == nil {
+		return buildKeyIndex(codes)
+	}
+	cc := t.cache.col(c)
+	cc.indexOnce.Do(func() { cc.index = buildKeyIndex(codes) })
+	return cc.index
+}
+
+// probesOf returns the probes of column c of t (codes a) into the index
+// ix of another column (codes b): per row of t, the first row of the
+// other table with the same value, or -1.
+func probesOf(ctx context.Context, t *Table, c int, a, b *colCodes, ix *keyIndex, str bool) ([]int32, error) {
+	if t.cache == nil {
+		return probe(ctx, a, translate(a, b, str), ix)
+	}
+	cc := t.cache.col(c)
+	cc.mu.Lock()
+	if cc.probes == nil {
+		cc.probes = make(map[*keyIndex]*probeCache)
+	}
+	pc := cc.probes[ix]
+	if pc == nil {
+		pc = &probeCache{}
+		cc.probes[ix] = pc
+	}
+	cc.mu.Unlock()
+	pc.once.Do(func() { pc.first, _ = probe(context.Background(), a, translate(a, b, str), ix) })
+	return pc.first, nil
 }

@@ -29,14 +29,22 @@
 //
 // # Execution
 //
-// [Execute] runs a query.Plan over in-memory [Table]s:
+// [Execute] runs a query.Plan over in-memory [Table]s. Columns are typed
+// vectors; a column that is joined, grouped, filtered as a string, used
+// as the unit or counted distinct is first given dense codes (strings and
+// wide ints through a dictionary, narrow ints and bools directly), once
+// per loaded table and kept in its cache, so that no query hashes a
+// string or a value per row. Scans, joins, grouping and aggregation are
+// split over the cores; contribution bounding is one sequential pass.
 //
-//  1. Tables[0] is scanned and its filters applied. For each following
-//     table, its filtered rows are put in a hash index on the join key of
-//     Joins[i], and every row so far probes it (inner equi-join; a row with
-//     no match is dropped, a row with several matches is repeated, in the
-//     joined table's row order). Filters are AND-ed; each applies to the
-//     table of its column, before the join.
+//  1. Tables[0] is scanned and its filters applied (strings compared
+//     through their codes). For each following table, every row so far
+//     probes the index of the joined column (per row of the probing
+//     column, the first row of the other table with the same value, and
+//     a chain to the next: inner equi-join; a row with no match is
+//     dropped, a row with several matches is repeated, in the joined
+//     table's row order). Filters are AND-ed; each applies to the table
+//     of its column, before the join.
 //  2. The privacy unit of a joined row is the value of Tables[0]'s unit
 //     column (Table.Unit), or the row of Tables[0] itself when Unit is -1.
 //     Only Tables[0] defines units: the other tables are treated as
@@ -50,22 +58,35 @@
 //     GROUP BY there is one group, and L0 is 1.
 //  4. Aggregation. With k aggregates in the select list, each aggregate and
 //     the group selection get ε/(k+1) of Params.Epsilon (basic
-//     composition; an AVG splits its share again, half to a count and half
-//     to a sum, inside the DP library).
-//     COUNT(*) and COUNT(col) (there are no nulls): each unit adds its
-//     number of kept rows in the group, at most L∞, to a dp.Count with
+//     composition). Each aggregate's argument is a column or an exact
+//     fixed-point expression (query.Expr); a row where it is NULL (a CASE
+//     without ELSE) is skipped. The engine computes exact integers over
+//     the kept rows of each released group, and adds noise drawn by the
+//     DP library for the library aggregation each stands for (an
+//     aggregation to which nothing was added; the exact value is first
+//     rounded to the noise's lattice, as the library rounds the values it
+//     noises), through package release, so that sealed and HE mode
+//     release the same thing:
+//     COUNT(*) and COUNT(arg): the rows (with a value), as a dp.Count with
 //     MaxPartitionsContributed = L0 and MaxContributionsPerPartition = L∞.
-//     SUM(col): the declared bounds [Min, Max] bound a row's value (the
-//     schema guarantees it), so a unit's total of its at most L∞ kept
-//     rows in one group lies in the hull H = [min(Min, L∞·Min),
-//     max(Max, L∞·Max)]. Each unit adds its total once to a
-//     dp.BoundedSumInt64 with Lower, Upper = H: the library's clamping
-//     never changes a total, and the noise scales with L0·max(|H|). A
-//     bool sums as 0 and 1. Execute refuses a plan whose L∞·Min or
-//     L∞·Max, or L0·max(|H|), overflows int64, and a group whose sum
-//     does (instead of wrapping around).
-//     AVG(col): every kept row's value goes to a dp.BoundedMean with bounds
-//     [Min, Max] and MaxContributionsPerPartition = L∞.
+//     COUNT(DISTINCT col): the distinct values, as a dp.Count with L∞, or
+//     1 when col is the privacy unit of Tables[0].
+//     SUM(arg): the bounds of a row's value (declared, or the expression's)
+//     bound a unit's total of at most L∞ kept rows in one group to the
+//     hull H = [min(Min, L∞·Min), max(Max, L∞·Max)], which the noise of a
+//     dp.BoundedSumInt64 over H with L0 is calibrated to: nothing is ever
+//     clamped. A bool sums as 0 and 1. Sums are exact int64 (an overflow is
+//     an error, never a wrap).
+//     AVG(arg): the count C and the normalised sum 2·S − (Min+Max)·C (twice
+//     the DP library's), noised as the parts of a dp.BoundedMean over
+//     [Min, Max] with L∞, and combined as the library does.
+//     VARIANCE and STDDEV: the exact count, normalised sum and normalised
+//     sum of squares (in 192 bits), noised as the three parts of the
+//     library's BoundedVariance and combined as it does (STDDEV its
+//     square root): no floating-point accumulation.
+//     MIN, MAX, MEDIAN and PERCENTILE: the library's BoundedQuantiles over
+//     the argument's bounds (MIN the 0th percentile, MAX the 100th), fed
+//     row by row and merged across cores; approximate by nature.
 //  5. Group selection. Each group counts its distinct units (each unit adds
 //     1, MaxPartitionsContributed = L0, MaxContributionsPerPartition = 1)
 //     with ε/(k+1). With GROUP BY a group is released only if the count's
@@ -77,10 +98,15 @@
 //
 // Results are post-processed without further privacy cost: a noisy COUNT
 // below zero is shown as 0, a noisy SUM is kept on the side of zero H
-// allows (that of Min and Max), and AVG is clamped to the column's bounds
-// by the library.
-// Rows are sorted by their grouping values. Result.Suppressed counts the
-// groups withheld; it is not private and is meant for the log.
+// allows (that of Min and Max), AVG and VARIANCE are clamped as the
+// library clamps them. Each COUNT, SUM and AVG carries the confidence
+// interval at level 1 − Params.Alpha that the DP library computes for
+// its mechanism (Result.Intervals); the quantiles and the variance have
+// none, as the library gives none. Result.Stats names each output's
+// mechanism, ε, δ and sensitivities. Rows are sorted by their grouping
+// values, then the plan's HAVING, ORDER BY, OFFSET and LIMIT apply to the
+// released values (query.Plan.Select). Result.Suppressed counts the groups
+// withheld; it is not private and is meant for the log.
 //
 // Execute refuses, with an error, plans that output rows (SELECT *, or a
 // column outside GROUP BY), read a table not given or twice, or refer to a

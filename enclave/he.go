@@ -89,13 +89,7 @@ func PrepareHE(ctx context.Context, p *query.Plan, tables map[string]*Table, par
 	}
 	prep := &HEPrep{Columns: e.columns(), Aggs: make([]release.Agg, len(e.aggs))}
 	for i, a := range e.aggs {
-		ra := release.Agg{Func: a.fn, Min: a.min, Max: a.max}
-		if a.column != nil {
-			c := *a.column
-			ra.Column = &c
-			ra.Encrypted = encrypted[c.Table][c.Name]
-		}
-		prep.Aggs[i] = ra
+		prep.Aggs[i] = a.rel
 	}
 	maxRows := make([]int64, len(e.tabs))
 	for i, t := range e.tabs {
@@ -143,18 +137,23 @@ func (e *exec) fillHE(ctx context.Context, b *bounded, rel []int32, prep *HEPrep
 	// Exact sums of the clear SUM and AVG columns, in one pass in scan
 	// order; and whether weights are needed.
 	var clearAggs []int // indices in e.aggs
-	var clearSrc []valSrc
+	var clearSrc []valueFn
 	hidden := false
-	for i, a := range e.aggs {
-		if a.fn == query.Count {
+	for i := range e.aggs {
+		a := &e.aggs[i]
+		if a.fn() == query.Count {
 			continue
 		}
 		if prep.Aggs[i].Hidden() {
 			hidden = true
 			continue
 		}
+		f, err := e.argument(b, a)
+		if err != nil {
+			return err
+		}
 		clearAggs = append(clearAggs, i)
-		clearSrc = append(clearSrc, e.src(b, a))
+		clearSrc = append(clearSrc, f)
 	}
 	nc := len(clearAggs)
 	sums := make([]int64, nrel*nc)
@@ -172,9 +171,10 @@ func (e *exec) fillHE(ctx context.Context, b *bounded, rel []int32, prep *HEPrep
 			}
 			row := sums[int(ri)*nc : int(ri)*nc+nc]
 			for j := range clearSrc {
-				s, ok := addOK(row[j], clearSrc[j].ints[clearSrc[j].rows[k]])
+				v, _ := clearSrc[j](k)
+				s, ok := addOK(row[j], v)
 				if !ok {
-					return fmt.Errorf("enclave: %s of %s: a group's sum overflows int64", e.aggs[clearAggs[j]].fn, e.aggs[clearAggs[j]].column)
+					return fmt.Errorf("enclave: %s: a group's sum overflows int64", e.aggs[clearAggs[j]].out.Name)
 				}
 				row[j] = s
 			}
@@ -255,9 +255,9 @@ func (e *exec) fillHE(ctx context.Context, b *bounded, rel []int32, prep *HEPrep
 				hg.Clear = append(hg.Clear, sums[ri*nc+j])
 				j++
 			case release.AvgSum2:
-				x, err := release.AvgSum2Of(sums[ri*nc+j], hg.Rows, a.min, a.max)
+				x, err := release.AvgSum2Of(sums[ri*nc+j], hg.Rows, a.rel.Min, a.rel.Max)
 				if err != nil {
-					return fmt.Errorf("enclave: AVG of %s: %w", a.column, err)
+					return fmt.Errorf("enclave: %s: %w", a.out.Name, err)
 				}
 				hg.Clear = append(hg.Clear, x)
 				j++

@@ -1,0 +1,244 @@
+package enclave
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/schema"
+)
+
+// colCodes are dense codes of one column's values: codes[r] is the code
+// of row r's value. Codes of a column with a small declared range are its
+// values minus the range's low end (bool: the value); others are given in
+// order of first appearance. Joins, grouping, filters on strings, units
+// and COUNT(DISTINCT) work on codes, never on the values themselves.
+//
+// Read-only once built: safe for concurrent use.
+type colCodes struct {
+	codes []int32
+	n     int32 // number of codes
+	// direct is set when codes are values minus lo.
+	direct bool
+	lo     int64
+	// The value of each code (not for direct codes), and the code of each
+	// value.
+	strs  []string
+	ints  []int64
+	byStr map[string]int32
+	byInt map[int64]int32
+}
+
+// directLimit is the widest declared range of an int or date column whose
+// values are coded directly rather than through a dictionary.
+const directLimit = 1 << 16
+
+// directRange reports whether column c is coded directly from its value,
+// and the smallest value and the number of values if so.
+func directRange(col schema.Column) (min int64, n int, ok bool) {
+	switch col.Type {
+	case schema.Bool:
+		return 0, 2, true
+	case schema.Int, schema.Date:
+		if col.Min != nil && col.Max != nil {
+			if d := *col.Max - *col.Min; d >= 0 && d < directLimit {
+				return *col.Min, int(d) + 1, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// buildCodes codes every row of column c of t. It runs to completion
+// unless ctx is done.
+func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
+	v := &t.Rows.Cols[c]
+	n := t.Rows.Len
+	cc := &colCodes{codes: make([]int32, n)}
+	if lo, width, ok := directRange(t.Schema.Columns[c]); ok {
+		cc.direct, cc.lo, cc.n = true, lo, int32(width)
+		err := parallel(ctx, n, func(_, a, b int) error {
+			for r := a; r < b; r++ {
+				// Values are within the declared bounds (checked at
+				// upload); clamp defensively.
+				cc.codes[r] = int32(min(max(v.Ints[r]-lo, 0), int64(width-1)))
+			}
+			return nil
+		})
+		return cc, err
+	}
+	if v.Type == schema.String {
+		cc.byStr = make(map[string]int32)
+		for r, s := range v.Strs {
+			if r%ctxEvery == 0 && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			code, ok := cc.byStr[s]
+			if !ok {
+				code = int32(len(cc.strs))
+				cc.byStr[s] = code
+				cc.strs = append(cc.strs, s)
+			}
+			cc.codes[r] = code
+		}
+		cc.n = int32(len(cc.strs))
+		return cc, nil
+	}
+	cc.byInt = make(map[int64]int32)
+	for r, x := range v.Ints {
+		if r%ctxEvery == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		code, ok := cc.byInt[x]
+		if !ok {
+			code = int32(len(cc.ints))
+			cc.byInt[x] = code
+			cc.ints = append(cc.ints, x)
+		}
+		cc.codes[r] = code
+	}
+	cc.n = int32(len(cc.ints))
+	return cc, nil
+}
+
+// codeOf returns the code of a value (Str for string columns, Int for
+// others), or -1 when no row holds it.
+func (cc *colCodes) codeOf(v query.Value, str bool) int32 {
+	switch {
+	case cc.direct:
+		if d := v.Int - cc.lo; d >= 0 && d < int64(cc.n) {
+			return int32(d)
+		}
+		return -1
+	case str:
+		if c, ok := cc.byStr[v.Str]; ok {
+			return c
+		}
+	default:
+		if c, ok := cc.byInt[v.Int]; ok {
+			return c
+		}
+	}
+	return -1
+}
+
+// passCodes returns, per code, whether its value compares with x as op
+// says: the vectorised form of a filter on a string column.
+func (cc *colCodes) passCodes(op query.Op, x query.Value, str bool) []bool {
+	pass := make([]bool, cc.n)
+	for code := range pass {
+		var c int
+		switch {
+		case str:
+			c = strings.Compare(cc.strs[code], x.Str)
+		case cc.direct:
+			c = cmpInt(cc.lo+int64(code), x.Int)
+		default:
+			c = cmpInt(cc.ints[code], x.Int)
+		}
+		pass[code] = cmpOK(op, c)
+	}
+	return pass
+}
+
+// keyIndex chains the rows of each code of a column, in ascending row
+// order: first[c] is the first row of code c (or -1), next[r] the row
+// after r with the same code (or -1). It is the hash side of a join,
+// built once per column.
+type keyIndex struct {
+	first []int32
+	next  []int32
+}
+
+func buildKeyIndex(cc *colCodes) *keyIndex {
+	ix := &keyIndex{first: make([]int32, cc.n), next: make([]int32, len(cc.codes))}
+	for i := range ix.first {
+		ix.first[i] = -1
+	}
+	// Backwards, so that each chain lists its rows in ascending order.
+	for r := len(cc.codes) - 1; r >= 0; r-- {
+		c := cc.codes[r]
+		ix.next[r] = ix.first[c]
+		ix.first[c] = int32(r)
+	}
+	return ix
+}
+
+// probe returns, per row of the probing column (codes a, translated into
+// the index's codes by tr), the first row of the index with the same
+// value, or -1: a join's probes, read in row order.
+func probe(ctx context.Context, a *colCodes, tr []int32, ix *keyIndex) ([]int32, error) {
+	out := make([]int32, len(a.codes))
+	err := parallel(ctx, len(out), func(_, lo, hi int) error {
+		for r := lo; r < hi; r++ {
+			if c := tr[a.codes[r]]; c >= 0 {
+				out[r] = ix.first[c]
+			} else {
+				out[r] = -1
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// translate maps each code of column a to the code of the same value in
+// column b, or -1 when b has no such value: how a join probes b's index
+// with a's codes. Both columns have the same type.
+func translate(a, b *colCodes, str bool) []int32 {
+	out := make([]int32, a.n)
+	for code := range out {
+		var v query.Value
+		switch {
+		case a.direct:
+			v.Int = a.lo + int64(code)
+		case str:
+			v.Str = a.strs[code]
+		default:
+			v.Int = a.ints[code]
+		}
+		out[code] = b.codeOf(v, str)
+	}
+	return out
+}
+
+// minChunk is the fewest rows a worker of parallel takes.
+const minChunk = 1 << 15
+
+// parallel runs f over [0, n) split into contiguous chunks, one per
+// worker (at most GOMAXPROCS), and returns the first error. w numbers the
+// chunks in order, from 0. ctx is checked between chunks of ctxEvery
+// rows by the callers' loops, and here before starting.
+func parallel(ctx context.Context, n int, f func(w, lo, hi int) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	workers := workersFor(n)
+	if workers == 1 {
+		return f(0, 0, n)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		lo, hi := w*n/workers, (w+1)*n/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = f(w, lo, hi)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// workersFor returns how many workers parallel uses for n items.
+func workersFor(n int) int {
+	return max(1, min(runtime.GOMAXPROCS(0), n/minChunk))
+}

@@ -1,0 +1,543 @@
+package enclave
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/xjdata/cleanroom/protocols/dp"
+	"github.com/xjdata/cleanroom/query"
+	"github.com/xjdata/cleanroom/schema"
+)
+
+// --- filters
+
+// rowPred is one filter, vectorised: it reports whether row r passes.
+type rowPred func(r int32) bool
+
+// predicate returns the filter f on column col of table t as a row
+// predicate: strings compare through their codes, other types directly.
+func predicate(ctx context.Context, t *Table, col colRef, f query.Filter) (rowPred, error) {
+	v := &t.Rows.Cols[col.c]
+	if col.typ != schema.String {
+		ints, x := v.Ints, f.Value.Int
+		switch f.Op {
+		case query.OpEQ:
+			return func(r int32) bool { return ints[r] == x }, nil
+		case query.OpNE:
+			return func(r int32) bool { return ints[r] != x }, nil
+		case query.OpLT:
+			return func(r int32) bool { return ints[r] < x }, nil
+		case query.OpLE:
+			return func(r int32) bool { return ints[r] <= x }, nil
+		case query.OpGT:
+			return func(r int32) bool { return ints[r] > x }, nil
+		case query.OpGE:
+			return func(r int32) bool { return ints[r] >= x }, nil
+		}
+		return nil, fmt.Errorf("enclave: filter on %s: unknown operator %q", f.Column, f.Op)
+	}
+	cc, err := codesOf(ctx, t, col.c)
+	if err != nil {
+		return nil, err
+	}
+	codes := cc.codes
+	switch f.Op {
+	case query.OpEQ, query.OpNE:
+		want, eq := cc.codeOf(f.Value, true), f.Op == query.OpEQ
+		return func(r int32) bool { return (codes[r] == want) == eq }, nil
+	}
+	pass := cc.passCodes(f.Op, f.Value, true)
+	return func(r int32) bool { return pass[codes[r]] }, nil
+}
+
+// selectRows returns the rows of table ti that pass all its filters, in
+// ascending order, or nil when it has no filter (every row passes).
+func (e *exec) selectRows(ctx context.Context, ti int) ([]int32, error) {
+	t := e.tabs[ti]
+	if len(e.filters[ti]) == 0 {
+		return nil, nil
+	}
+	preds := make([]rowPred, len(e.filters[ti]))
+	for i, f := range e.filters[ti] {
+		p, err := predicate(ctx, t, e.fcols[ti][i], f)
+		if err != nil {
+			return nil, err
+		}
+		preds[i] = p
+	}
+	n := t.Rows.Len
+	parts := make([][]int32, workersFor(n))
+	err := parallel(ctx, n, func(w, lo, hi int) error {
+		out := make([]int32, 0, (hi-lo)/4+1)
+		for r := lo; r < hi; r++ {
+			if (r-lo)%ctxEvery == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			ok := true
+			for _, p := range preds {
+				if !p(int32(r)) {
+					ok = false
+					break
+				}
+			}
+			if ok {
+				out = append(out, int32(r))
+			}
+		}
+		parts[w] = out
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Concat(parts...)
+	if out == nil {
+		out = []int32{} // nothing passes, which is not nil (every row)
+	}
+	return out, nil
+}
+
+// allRows returns 0, 1, …, n-1.
+func allRows(n int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(i)
+	}
+	return out
+}
+
+// --- joins
+
+// join joins the rows so far (rows[0..t-1]) with table t on e.joins[t-1]:
+// each joined row is repeated once per matching row of t, in t's row
+// order, and dropped without one. It probes t's index with the left
+// column's codes translated into t's, in two passes (count, then fill) so
+// that the output is allocated once, split over the cores.
+func (e *exec) join(ctx context.Context, rows [][]int32, sels [][]int32, t int) ([][]int32, error) {
+	j := e.joins[t-1]
+	rt, lt := e.tabs[t], e.tabs[j.left.t]
+	rc, err := codesOf(ctx, rt, j.right.c)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := codesOf(ctx, lt, j.left.c)
+	if err != nil {
+		return nil, err
+	}
+	ix := indexOf(rt, j.right.c, rc)
+	first, err := probesOf(ctx, lt, j.left.c, lc, rc, ix, j.left.typ == schema.String)
+	if err != nil {
+		return nil, err
+	}
+	var pass []bool // rows of t that passed its filters; nil: all
+	if sels[t] != nil {
+		pass = make([]bool, rt.Rows.Len)
+		for _, r := range sels[t] {
+			pass[r] = true
+		}
+	}
+	lrows, next := rows[j.left.t], ix.next
+	n := len(rows[0])
+	workers := workersFor(n)
+	counts := make([]int, workers)
+	err = parallel(ctx, n, func(w, lo, hi int) error {
+		m := 0
+		for k := lo; k < hi; k++ {
+			if (k-lo)%ctxEvery == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			for r := first[lrows[k]]; r >= 0; r = next[r] {
+				if pass == nil || pass[r] {
+					m++
+				}
+			}
+		}
+		counts[w] = m
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	total, offs := 0, make([]int, workers)
+	for w, m := range counts {
+		offs[w] = total
+		total += m
+	}
+	if total > maxRows {
+		return nil, fmt.Errorf("enclave: the join of %s has more than %d rows", e.p.Tables[t].Name, maxRows)
+	}
+	out := make([][]int32, t+1)
+	for tt := range out {
+		out[tt] = make([]int32, total)
+	}
+	err = parallel(ctx, n, func(w, lo, hi int) error {
+		i := offs[w]
+		for k := lo; k < hi; k++ {
+			if (k-lo)%ctxEvery == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			for r := first[lrows[k]]; r >= 0; r = next[r] {
+				if pass != nil && !pass[r] {
+					continue
+				}
+				for tt := 0; tt < t; tt++ {
+					out[tt][i] = rows[tt][k]
+				}
+				out[t][i] = r
+				i++
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// --- grouping and bounding
+
+// pairState is one unit's kept rows in one group: the group, the unit's
+// next pair (a chain from its head), and how many rows it keeps there.
+type pairState struct {
+	group, next int32
+	rows        int64
+}
+
+// bounded is what scanning, joining, grouping and contribution bounding
+// make of the tables; Execute and PrepareHE share it.
+type bounded struct {
+	rows     [][]int32 // rows[t][k]: the row of table t in joined row k
+	n        int       // joined rows
+	gids     []int32   // per joined row: its group
+	ngroups  int32
+	groupRep []int32 // per group: its first joined row, or -1
+	// pairOf is, per joined row, the index in pairs of its (unit, group)
+	// pair, or -1 when contribution bounding dropped the row.
+	pairOf []int32
+	pairs  []pairState
+}
+
+// eps is the ε of each aggregate and of the group selection.
+func (e *exec) eps() float64 { return e.params.Epsilon / float64(len(e.aggs)+1) }
+
+// groupCodes returns each joined row's group and the number of groups:
+// the codes of the grouping columns, combined.
+func (e *exec) groupCodes(ctx context.Context, rows [][]int32, n int) ([]int32, int32, error) {
+	gids := make([]int32, n)
+	if len(e.groups) == 0 {
+		return gids, 1, nil
+	}
+	var ngroups int32
+	var tmp []int32
+	for gi, g := range e.groups {
+		cc, err := codesOf(ctx, e.tabs[g.t], g.c)
+		if err != nil {
+			return nil, 0, err
+		}
+		dst := gids
+		if gi > 0 {
+			if tmp == nil {
+				tmp = make([]int32, n)
+			}
+			dst = tmp
+		}
+		src, codes := rows[g.t], cc.codes
+		if err := parallel(ctx, n, func(_, lo, hi int) error {
+			for k := lo; k < hi; k++ {
+				dst[k] = codes[src[k]]
+			}
+			return nil
+		}); err != nil {
+			return nil, 0, err
+		}
+		if gi == 0 {
+			ngroups = cc.n
+			continue
+		}
+		if gids, ngroups, err = combine(ctx, gids, ngroups, tmp, cc.n); err != nil {
+			return nil, 0, err
+		}
+	}
+	return gids, ngroups, nil
+}
+
+// combineDirect is the most groups that combine numbers as a product of
+// codes; past it, pairs of codes are renumbered densely.
+const combineDirect = 1 << 20
+
+// combine merges two code columns into codes of their pairs, reusing a's
+// storage.
+func combine(ctx context.Context, a []int32, na int32, b []int32, nb int32) ([]int32, int32, error) {
+	if int64(na)*int64(nb) <= combineDirect {
+		err := parallel(ctx, len(a), func(_, lo, hi int) error {
+			for k := lo; k < hi; k++ {
+				a[k] = a[k]*nb + b[k]
+			}
+			return nil
+		})
+		return a, na * nb, err
+	}
+	m := make(map[uint64]int32)
+	var n int32
+	for k := range a {
+		if k%ctxEvery == 0 && ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
+		key := uint64(a[k])<<32 | uint64(b[k])
+		c, ok := m[key]
+		if !ok {
+			c = n
+			n++
+			m[key] = c
+		}
+		a[k] = c
+	}
+	return a, n, nil
+}
+
+// bound scans, filters and joins the tables, codes groups and units, and
+// bounds contributions (steps 1 to 3 of the package doc).
+func (e *exec) bound(ctx context.Context) (*bounded, error) {
+	sels := make([][]int32, len(e.tabs))
+	for i := range e.tabs {
+		s, err := e.selectRows(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		sels[i] = s
+	}
+	rows := make([][]int32, len(e.tabs))
+	rows[0] = sels[0]
+	if rows[0] == nil {
+		rows[0] = allRows(e.tabs[0].Rows.Len)
+	}
+	for t := 1; t < len(e.tabs); t++ {
+		out, err := e.join(ctx, rows, sels, t)
+		if err != nil {
+			return nil, err
+		}
+		copy(rows, out)
+	}
+	n := len(rows[0])
+
+	gids, ngroups, err := e.groupCodes(ctx, rows, n)
+	if err != nil {
+		return nil, err
+	}
+	groupRep := make([]int32, ngroups) // the first joined row of each group
+	for i := range groupRep {
+		groupRep[i] = -1
+	}
+	for k := n - 1; k >= 0; k-- {
+		groupRep[gids[k]] = int32(k)
+	}
+
+	// Unit codes per joined row.
+	t0 := e.tabs[0]
+	units, nunits := rows[0], t0.Rows.Len
+	if t0.Unit >= 0 {
+		cc, err := codesOf(ctx, t0, t0.Unit)
+		if err != nil {
+			return nil, err
+		}
+		units, nunits = make([]int32, n), int(cc.n)
+		src, codes := rows[0], cc.codes
+		if err := parallel(ctx, n, func(_, lo, hi int) error {
+			for k := lo; k < hi; k++ {
+				units[k] = codes[src[k]]
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	pairOf, pairs, err := e.boundUnits(ctx, units, nunits, gids)
+	if err != nil {
+		return nil, err
+	}
+	return &bounded{rows: rows, n: n, gids: gids, ngroups: ngroups, groupRep: groupRep, pairOf: pairOf, pairs: pairs}, nil
+}
+
+// boundUnits bounds contributions in scan order: a unit keeps rows in its
+// first L0 groups, and at most L∞ rows in each. It is one sequential pass,
+// bound by memory latency (a unit's state is read at random): split by
+// unit among the cores, the workers compete for the same cache lines and
+// memory bandwidth, and it measured slower.
+func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, gids []int32) ([]int32, []pairState, error) {
+	n := len(units)
+	// Per unit: its first pair (its head) and how many groups it is in.
+	type unitState struct{ head, groups int32 }
+	ustate := make([]unitState, nunits)
+	for i := range ustate {
+		ustate[i].head = -1
+	}
+	pairOf := make([]int32, n)
+	pairs := make([]pairState, 0, min(n, nunits*int(min(e.l0, 4)))+1)
+	l0, linf := e.l0, e.linf
+	for k := range n {
+		if k%ctxEvery == 0 && ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		u, g := units[k], gids[k]
+		us := &ustate[u]
+		p := us.head
+		for p >= 0 && pairs[p].group != g {
+			p = pairs[p].next
+		}
+		if p < 0 {
+			if int64(us.groups) >= l0 {
+				pairOf[k] = -1 // the unit is in L0 groups already
+				continue
+			}
+			us.groups++
+			p = int32(len(pairs))
+			pairs = append(pairs, pairState{group: g, next: us.head})
+			us.head = p
+		}
+		ps := &pairs[p]
+		if ps.rows >= linf {
+			pairOf[k] = -1 // the unit has L∞ rows in this group already
+			continue
+		}
+		ps.rows++
+		pairOf[k] = p
+	}
+	return pairOf, pairs, nil
+}
+
+// selectGroups runs group selection (step 5 of the package doc): it
+// returns the released groups in output order, and how many groups were
+// withheld.
+func (e *exec) selectGroups(b *bounded) ([]int32, int, error) {
+	eps := e.eps()
+	grouped := len(e.groups) > 0
+	units := make([]int64, b.ngroups) // distinct units per group: one pair each
+	for _, p := range b.pairs {
+		units[p.group]++
+	}
+	var rel []int32
+	suppressed := 0
+	for g := range b.ngroups {
+		if grouped && units[g] == 0 {
+			if b.groupRep[g] >= 0 {
+				suppressed++ // every row of the group was dropped by bounding
+			}
+			continue
+		}
+		var (
+			count int64
+			keep  = true
+		)
+		if grouped {
+			sel, err := dp.NewSelection(&dp.SelectionOptions{Epsilon: eps, Delta: e.params.Delta, MaxPartitionsContributed: e.l0, Noise: e.params.Noise})
+			if err != nil {
+				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+			}
+			for range units[g] {
+				if err := sel.AddUnit(); err != nil {
+					return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+				}
+			}
+			if count, keep, err = sel.Result(); err != nil {
+				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+			}
+		} else {
+			c, err := dp.NewCount(&dp.CountOptions{Epsilon: eps, MaxPartitionsContributed: 1, Noise: e.params.Noise})
+			if err != nil {
+				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+			}
+			for range units[g] {
+				if err := c.Add(1); err != nil {
+					return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+				}
+			}
+			if count, err = c.Result(); err != nil {
+				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+			}
+		}
+		if !keep || count < e.params.MinGroupSize {
+			suppressed++
+			continue
+		}
+		rel = append(rel, g)
+	}
+	if grouped {
+		slices.SortFunc(rel, func(x, y int32) int { return e.compareGroups(b.rows, b.groupRep[x], b.groupRep[y]) })
+	}
+	return rel, suppressed, nil
+}
+
+// relIndex returns, per group, its index in rel, or -1.
+func relIndex(ngroups int32, rel []int32) []int32 {
+	idx := make([]int32, ngroups)
+	for i := range idx {
+		idx[i] = -1
+	}
+	for i, g := range rel {
+		idx[g] = int32(i)
+	}
+	return idx
+}
+
+// groupValue renders the value of grouping column gi in joined row k.
+func (e *exec) groupValue(rows [][]int32, k int32, gi int) string {
+	g := e.groups[gi]
+	v := &e.tabs[g.t].Rows.Cols[g.c]
+	r := rows[g.t][k]
+	if g.typ == schema.String {
+		return v.Strs[r]
+	}
+	return schema.FormatValue(g.typ, v.Ints[r])
+}
+
+// compareGroups orders joined rows a and b by their grouping values.
+func (e *exec) compareGroups(rows [][]int32, a, b int32) int {
+	for _, g := range e.groups {
+		v := &e.tabs[g.t].Rows.Cols[g.c]
+		ra, rb := rows[g.t][a], rows[g.t][b]
+		var c int
+		if g.typ == schema.String {
+			c = strings.Compare(v.Strs[ra], v.Strs[rb])
+		} else {
+			c = cmpInt(v.Ints[ra], v.Ints[rb])
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func cmpOK(op query.Op, c int) bool {
+	switch op {
+	case query.OpEQ:
+		return c == 0
+	case query.OpNE:
+		return c != 0
+	case query.OpLT:
+		return c < 0
+	case query.OpLE:
+		return c <= 0
+	case query.OpGT:
+		return c > 0
+	case query.OpGE:
+		return c >= 0
+	}
+	return false
+}
+
+// addOK returns a+b and whether it did not overflow.
+func addOK(a, b int64) (int64, bool) {
+	s := a + b
+	return s, (s > a) == (b > 0)
+}

@@ -119,6 +119,31 @@ func (e *exec) compileExpr(b *bounded, x *query.Expr) (valueFn, error) {
 			c, ok2 := r(k)
 			return a*fl + sign*c*fr, ok1 && ok2
 		}, nil
+	case query.ExprLeast, query.ExprGreat:
+		fs := make([]valueFn, len(x.Args))
+		ms := make([]int64, len(x.Args))
+		for i, a := range x.Args {
+			f, err := e.compileExpr(b, a)
+			if err != nil {
+				return nil, err
+			}
+			fs[i], ms[i] = f, query.Pow10(scale-a.Scale())
+		}
+		least := x.Kind == query.ExprLeast
+		return func(k int) (int64, bool) {
+			var out int64
+			for i, f := range fs {
+				v, ok := f(k)
+				if !ok {
+					return 0, false
+				}
+				v *= ms[i]
+				if i == 0 || least && v < out || !least && v > out {
+					out = v
+				}
+			}
+			return out, true
+		}, nil
 	case query.ExprDiv:
 		in, err := e.compileExpr(b, x.Args[0])
 		if err != nil {

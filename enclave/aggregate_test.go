@@ -101,7 +101,7 @@ func TestExecuteNewAggregatesExact(t *testing.T) {
 	params.MaxGroupsPerUnit = 2
 	sql := "SELECT g, COUNT(DISTINCT u), COUNT(DISTINCT ok), SUM(CASE WHEN ok THEN w * 2 ELSE -w END), " +
 		"AVG(CASE WHEN v > 0 THEN v END), COUNT(CASE WHEN ok AND v < 100 THEN 1 END), SUM(w / 8), " +
-		"VARIANCE(v), STDDEV(v), SUM(ok), AVG(w * 0.5) FROM t GROUP BY g"
+		"VARIANCE(v), STDDEV(v), SUM(ok), AVG(w * 0.5), SUM(LEAST(GREATEST(v, 0), 100)) FROM t GROUP BY g"
 	res := run(t, sqlPlan(t, sql, tables), tables, params)
 	require.Len(t, res.Rows, 2)
 	for _, row := range res.Rows {
@@ -118,14 +118,21 @@ func TestExecuteNewAggregatesExact(t *testing.T) {
 		require.InDelta(t, math.Sqrt(variance), parse(t, row[8]), 0.006, "STDDEV")
 		require.Equal(t, strconv.FormatInt(e.nOK, 10), row[9], "SUM(bool)")
 		require.Equal(t, strconv.FormatFloat(float64(e.sumW)/2/float64(e.n), 'f', 2, 64), row[10], "AVG(w * 0.5)")
+		var clamped int64
+		for _, v := range e.vals {
+			clamped += int64(min(max(v, 0), 100))
+		}
+		require.Equal(t, strconv.FormatInt(clamped, 10), row[11], "SUM(LEAST(GREATEST(v, 0), 100))")
 	}
 	// Stats: every aggregate has ε/(k+1) of the query's ε.
 	require.Nil(t, res.Stats[0])
 	for _, s := range res.Stats[1:] {
-		require.InDelta(t, params.Epsilon/11, s.Epsilon, 1e-12)
+		require.InDelta(t, params.Epsilon/12, s.Epsilon, 1e-12)
 		require.Equal(t, int64(2), s.L0)
 	}
-	require.InDelta(t, params.Epsilon/11, res.Selection.Epsilon, 1e-12)
+	// The clamped sum's noise is calibrated to the clamp: L∞ · 100.
+	require.Equal(t, 200.0, res.Stats[11].LInf)
+	require.InDelta(t, params.Epsilon/12, res.Selection.Epsilon, 1e-12)
 	require.Equal(t, params.Delta, res.Selection.Delta)
 }
 

@@ -110,6 +110,9 @@ type Interval struct {
 	Lo, Hi string
 }
 
+// DefaultAlpha is Params.Alpha's default: 95% confidence intervals.
+const DefaultAlpha = 0.05
+
 // maxRows is the largest table Execute accepts; row indices are int32.
 const maxRows = math.MaxInt32
 
@@ -397,7 +400,7 @@ func resolve(p *query.Plan, tables map[string]*Table, params Params, encrypted m
 		e.outputs = append(e.outputs, -(len(e.aggs)))
 	}
 	if params.Alpha == 0 {
-		e.params.Alpha = 0.05
+		e.params.Alpha = DefaultAlpha
 	}
 	if a := e.params.Alpha; !(a > 0 && a < 1) {
 		return nil, fmt.Errorf("enclave: Alpha must be in (0, 1), got %v", a)

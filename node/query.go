@@ -139,7 +139,7 @@ func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, raw, target []
 		}
 		// How many groups were withheld is not released, nor logged: it
 		// would reveal that small groups exist.
-		out := &api.Result{Columns: res.Columns, Rows: res.Rows}
+		out := apiResult(res)
 		rb, _ := json.Marshal(out)
 		resp.Result, resp.ResultSHA256, rows = out, sha256Hex(rb), len(out.Rows)
 	}
@@ -198,4 +198,30 @@ func (n *Node) execute(r *http.Request, plan *query.Plan, p *policy.Params) (*en
 		MaxGroupsPerUnit: p.MaxGroupsPerUnit,
 		Noise:            n.cfg.Noise,
 	})
+}
+
+// apiResult is what a sealed-mode result releases: its rows, and how each
+// value was noised with its confidence interval.
+func apiResult(res *enclave.Result) *api.Result {
+	out := &api.Result{Columns: res.Columns, Rows: res.Rows, Level: 1 - enclave.DefaultAlpha, Selection: apiStats(res.Selection)}
+	for _, s := range res.Stats {
+		out.Stats = append(out.Stats, apiStats(s))
+	}
+	for _, row := range res.Intervals {
+		ir := make([]*api.Interval, len(row))
+		for i, ci := range row {
+			if ci != nil {
+				ir[i] = &api.Interval{Lo: ci.Lo, Hi: ci.Hi}
+			}
+		}
+		out.Intervals = append(out.Intervals, ir)
+	}
+	return out
+}
+
+func apiStats(s *enclave.Stats) *api.Stats {
+	if s == nil {
+		return nil
+	}
+	return &api.Stats{Mechanism: s.Mechanism, Epsilon: s.Epsilon, Delta: s.Delta, L0: s.L0, LInf: s.LInf}
 }

@@ -240,7 +240,27 @@ func (c *compiler) expr(e ast.ExprNode, depth int, budget *int) (*Expr, string, 
 		return out, text + rt, nil
 	case *ast.CaseExpr:
 		return c.caseExpr(x, depth, budget)
-	case ast.ValueExpr, *ast.FuncCallExpr:
+	case *ast.FuncCallExpr:
+		if kind, ok := map[string]ExprKind{"least": ExprLeast, "greatest": ExprGreat}[x.FnName.L]; ok {
+			name := strings.ToUpper(x.FnName.L)
+			if len(x.Args) < 2 {
+				return nil, "", c.errAt(exprOff(x), "%s takes two or more arguments, got %d", name, len(x.Args))
+			}
+			out := &Expr{Kind: kind}
+			texts := make([]string, len(x.Args))
+			for i, a := range x.Args {
+				in, t, err := c.expr(a, depth+1, budget)
+				if err != nil {
+					return nil, "", err
+				}
+				out.Args, texts[i] = append(out.Args, in), t
+			}
+			return out, name + "(" + strings.Join(texts, ", ") + ")", nil
+		}
+		if d, ok := c.number(x); ok {
+			return &Expr{Kind: ExprLiteral, Value: &d}, d.String(), nil
+		}
+	case ast.ValueExpr:
 		if d, ok := c.number(x); ok {
 			return &Expr{Kind: ExprLiteral, Value: &d}, d.String(), nil
 		}
@@ -248,7 +268,7 @@ func (c *compiler) expr(e ast.ExprNode, depth int, budget *int) (*Expr, string, 
 			return nil, "", c.errAt(exprOff(x), "unsupported NULL in an expression: leave out the ELSE of a CASE to have no value")
 		}
 	}
-	return nil, "", c.errAt(exprOff(e), "unsupported %s in an aggregate's argument (want columns, numbers, + - * /, and CASE WHEN)", construct(c.sql, unparen(e)))
+	return nil, "", c.errAt(exprOff(e), "unsupported %s in an aggregate's argument (want columns, numbers, + - * /, LEAST, GREATEST and CASE WHEN)", construct(c.sql, unparen(e)))
 }
 
 // caseExpr compiles CASE WHEN cond THEN x ... [ELSE y] END, and the simple

@@ -132,14 +132,16 @@ type ExprKind string
 
 // The kinds of expression nodes.
 const (
-	ExprColumn  ExprKind = "column"  // Column's value (int, or bool as 0 and 1)
-	ExprLiteral ExprKind = "literal" // Value
-	ExprAdd     ExprKind = "+"       // Args[0] + Args[1]
-	ExprSub     ExprKind = "-"       // Args[0] - Args[1]
-	ExprMul     ExprKind = "*"       // Args[0] × Args[1]
-	ExprDiv     ExprKind = "/"       // Args[0] ÷ Value (a literal, not 0), rounded
-	ExprNeg     ExprKind = "neg"     // -Args[0]
-	ExprCase    ExprKind = "case"    // When…, Else (NULL when absent)
+	ExprColumn  ExprKind = "column"   // Column's value (int, or bool as 0 and 1)
+	ExprLiteral ExprKind = "literal"  // Value
+	ExprAdd     ExprKind = "+"        // Args[0] + Args[1]
+	ExprSub     ExprKind = "-"        // Args[0] - Args[1]
+	ExprMul     ExprKind = "*"        // Args[0] × Args[1]
+	ExprDiv     ExprKind = "/"        // Args[0] ÷ Value (a literal, not 0), rounded
+	ExprNeg     ExprKind = "neg"      // -Args[0]
+	ExprCase    ExprKind = "case"     // When…, Else (NULL when absent)
+	ExprLeast   ExprKind = "least"    // the least of Args (clamps from above)
+	ExprGreat   ExprKind = "greatest" // the greatest of Args (clamps from below)
 )
 
 // Expr is a numeric expression over the columns of one joined row: the
@@ -149,7 +151,10 @@ const (
 // Values are exact Decimals. Every node has a fixed scale (Scale): a column
 // has scale 0, a literal its own, + and - the larger of their operands',
 // × the sum of its operands', and ÷ by a literal its dividend's plus
-// DivDigits (at most MaxScale), rounded half away from zero. A CASE
+// DivDigits (at most MaxScale), rounded half away from zero, and LEAST and
+// GREATEST the largest of their arguments'. LEAST and GREATEST clamp a
+// value (LEAST(l.amount, 20000000)), and so narrow the bounds that the
+// noise is calibrated to. A CASE
 // without ELSE is NULL when no WHEN holds; aggregates skip NULLs, as SQL
 // does (COUNT counts the rows where it is not NULL, AVG averages the
 // others). Arithmetic on NULL is NULL.
@@ -199,6 +204,12 @@ func (e *Expr) Scale() int {
 		return e.Value.Scale
 	case ExprAdd, ExprSub:
 		return max(e.Args[0].Scale(), e.Args[1].Scale())
+	case ExprLeast, ExprGreat:
+		s := 0
+		for _, a := range e.Args {
+			s = max(s, a.Scale())
+		}
+		return s
 	case ExprMul:
 		return e.Args[0].Scale() + e.Args[1].Scale()
 	case ExprDiv:
@@ -362,6 +373,30 @@ func (e *Expr) bounds(col Bounds) (int64, int64, error) {
 			return 0, 0, errOverflow
 		}
 		return min(a, c), max(a, c), nil
+	case ExprLeast, ExprGreat:
+		s := e.Scale()
+		var lo, hi int64
+		for i, a := range e.Args {
+			l, h, err := a.bounds(col)
+			if err != nil {
+				return 0, 0, err
+			}
+			f := pow10[s-a.Scale()]
+			l, ok1 := mulOK(l, f)
+			h, ok2 := mulOK(h, f)
+			if !ok1 || !ok2 {
+				return 0, 0, errOverflow
+			}
+			switch {
+			case i == 0:
+				lo, hi = l, h
+			case e.Kind == ExprLeast:
+				lo, hi = min(lo, l), min(hi, h)
+			default:
+				lo, hi = max(lo, l), max(hi, h)
+			}
+		}
+		return lo, hi, nil
 	case ExprCase:
 		s := e.Scale()
 		lo, hi := int64(math.MaxInt64), int64(math.MinInt64)

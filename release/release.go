@@ -59,7 +59,7 @@ type Agg struct {
 	// COUNT(*) and when Arg is set.
 	Column *query.Column
 	// Arg is the argument when it is an expression (sealed mode only).
-	Arg *query.Expr
+	Arg *query.Expr `json:",omitempty"`
 	// Encrypted says the column is encrypted: its values are hidden from
 	// the node. It matters for SUM and AVG only (see [Agg.Hidden]).
 	Encrypted bool
@@ -71,15 +71,15 @@ type Agg struct {
 	Min, Max int64
 	// Scale is the number of digits after the point of the values: 0 for
 	// a column, the expression's scale for Arg.
-	Scale int
+	Scale int `json:",omitempty"`
 	// Nullable says the argument can be NULL on some rows, which the
 	// aggregate skips (COUNT counts only the others, AVG averages them).
-	Nullable bool
+	Nullable bool `json:",omitempty"`
 	// Rank is a quantile's rank (query.Output.RankOf).
-	Rank float64
+	Rank float64 `json:",omitempty"`
 	// Unit says, for COUNT(DISTINCT col), that col is the privacy unit of
 	// the plan's first table: a unit adds one value to a group, not L∞.
-	Unit bool
+	Unit bool `json:",omitempty"`
 }
 
 // Hidden reports whether the aggregate's sum is computed under

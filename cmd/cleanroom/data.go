@@ -588,7 +588,7 @@ auditors all see the same figures, which are replayed from the ledger.`,
 }
 
 func newQuery() *cobra.Command {
-	var key, letter, epsilon, recipient, mode string
+	var key, letter, epsilon, recipient, mode, format string
 	var dry, asJSON bool
 	cmd := &cobra.Command{
 		Use:   `query --key KEY --commitment ID "SQL"`,
@@ -596,10 +596,20 @@ func newQuery() *cobra.Command {
 		Long: `query signs {sql, letter, epsilon, nonce, time} and sends it. The node
 checks it against the letter (Art. 36) and answers with a differentially
 private result and the ledger entries of its decision and release, or with
-every reason it was denied. Supported: SELECT of COUNT(*), COUNT(col),
-SUM(col), AVG(col) and grouping columns over one dataset or inner equi-JOINs,
-WHERE comparisons joined by AND, GROUP BY. --dry-run shows the decision and
-its cost without running or spending.
+every reason it was denied. Supported: SELECT of grouping columns and
+aggregates (COUNT(*), COUNT(col), COUNT(DISTINCT col), SUM, AVG, MIN, MAX,
+MEDIAN, PERCENTILE(col, rank), STDDEV, VARIANCE) of columns or of
+expressions (+ - * / by a number, CASE WHEN), over one dataset or inner
+equi-JOINs, WHERE comparisons joined by AND, GROUP BY, and HAVING, ORDER BY
+and LIMIT on the released values. Each aggregate and the choice of groups
+cost --epsilon. --dry-run shows the decision and its cost without running
+or spending.
+
+Each COUNT, SUM and AVG comes with its 95% confidence interval as the DP
+library computes it, and the answer says how each column was noised
+(mechanism, ε, δ, sensitivity). --format csv prints the rows with their
+intervals as CSV (the decision on stderr); --format json (or --json) the
+whole answer with its proofs, for 'cleanroom audit prove'.
 
 --mode he runs the query in multiparty HE mode: the node computes on
 encrypted columns and keyed fingerprints, and the providers' agents, each
@@ -613,6 +623,11 @@ letter's requirement decides, and sealed mode is the default.`,
 	}
 	mk := conn(cmd)
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
+		switch format {
+		case formatTable, formatJSON, formatCSV:
+		default:
+			return fmt.Errorf("--format %q: want table, csv or json", format)
+		}
 		signer, _, err := keys.LoadSigner(key)
 		if err != nil {
 			return err
@@ -653,20 +668,18 @@ letter's requirement decides, and sealed mode is the default.`,
 		} else {
 			res, err = c.Query(cx, stmt)
 		}
+		if asJSON {
+			format = formatJSON
+		}
 		var ce *client.Error
-		if asJSON && errors.As(err, &ce) && ce.Decision != nil {
+		if format == formatJSON && errors.As(err, &ce) && ce.Decision != nil {
 			printJSON(api.Error{Code: ce.Code, Message: ce.Message, Entry: ce.Entry, Decision: ce.Decision})
 			return &exitError{code: 1, err: err}
 		}
 		if err != nil {
 			return err
 		}
-		if asJSON {
-			printJSON(res)
-			return nil
-		}
-		printResult(res, dry)
-		return nil
+		return printResult(os.Stdout, res, dry, format)
 	}
 	cmd.Flags().StringVarP(&key, "key", "k", "", "your signing key (required)")
 	cmd.Flags().StringVarP(&letter, "commitment", "c", "", "commitment letter id (required)")
@@ -674,7 +687,8 @@ letter's requirement decides, and sealed mode is the default.`,
 	cmd.Flags().StringVar(&recipient, "recipient", "", "party to deliver the result to (default: you)")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "show the decision and cost; run and spend nothing")
 	cmd.Flags().StringVar(&mode, "mode", "", "execution mode: sealed or he (default: what the letter requires, else sealed)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the answer as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the answer as JSON (as --format json)")
+	cmd.Flags().StringVar(&format, "format", formatTable, "how to print the answer: table, csv or json")
 	cmd.MarkFlagRequired("key")
 	cmd.MarkFlagRequired("commitment")
 	return cmd

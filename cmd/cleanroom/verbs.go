@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/signal"
@@ -45,9 +46,11 @@ func ctx() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
-func printJSON(v any) {
+func printJSON(v any) { printJSONTo(os.Stdout, v) }
+
+func printJSONTo(w io.Writer, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
-	fmt.Println(string(b))
+	fmt.Fprintln(w, string(b))
 }
 
 func newKeygen() *cobra.Command {

@@ -104,6 +104,37 @@ type Uploaded struct {
 type Result struct {
 	Columns []string   `json:"columns"`
 	Rows    [][]string `json:"rows"`
+	// Stats describe, per column, how its values were released: nil for
+	// grouping columns.
+	Stats []*Stats `json:"stats,omitempty"`
+	// Intervals are, per row and column, the confidence interval of the
+	// value at level Level: nil for grouping values and for the values
+	// the DP library gives none (quantiles, STDDEV, VARIANCE).
+	Intervals [][]*Interval `json:"intervals,omitempty"`
+	// Level is the confidence level of the intervals, such as 0.95.
+	Level float64 `json:"level,omitempty"`
+	// Selection describes the noisy count of units that decided which
+	// groups are released.
+	Selection *Stats `json:"selection,omitempty"`
+}
+
+// Stats describe how a column's values were noised.
+type Stats struct {
+	// Mechanism is the DP library's noise, such as "Laplace Noise".
+	Mechanism string  `json:"mechanism"`
+	Epsilon   float64 `json:"epsilon"`
+	Delta     float64 `json:"delta"`
+	// L0 and LInf are the sensitivities the noise is calibrated to: the
+	// groups one privacy unit may contribute to, and its largest effect on
+	// one group's value.
+	L0   int64   `json:"l0"`
+	LInf float64 `json:"linf"`
+}
+
+// Interval is a confidence interval, rendered as its value is.
+type Interval struct {
+	Lo string `json:"lo"`
+	Hi string `json:"hi"`
 }
 
 // QueryResponse answers an allowed query (or a dry run).

@@ -134,6 +134,18 @@ func TestEvaluate(t *testing.T) {
 		{name: "count-only grouped", sql: "SELECT r.person, COUNT(*) FROM registry r GROUP BY r.person", wantCodes: []string{policy.CodeColumnUse}},
 		{name: "function not in the rule", sql: "SELECT SUM(r.capital) FROM registry r", wantCodes: []string{policy.CodeColumnUse}},
 		{name: "function in the rule", sql: "SELECT AVG(r.capital) FROM registry r"},
+		{name: "count-only counted distinct", sql: "SELECT r.industry, COUNT(DISTINCT r.person) FROM registry r GROUP BY r.industry"},
+		{name: "median not in the rule", sql: "SELECT MEDIAN(r.capital) FROM registry r", wantCodes: []string{policy.CodeColumnUse}},
+		{name: "expression of allowed columns", sql: "SELECT AVG(LEAST(r.capital, 50) * 2) FROM registry r"},
+		{name: "expression with a column not allowed for the aggregate", sql: "SELECT SUM(e.kwh * r.capital) FROM electricity e JOIN registry r ON e.uscc = r.uscc",
+			wantCodes: []string{policy.CodeColumnUse}},
+		{name: "CASE WHEN on a column not allowed as a filter", sql: "SELECT SUM(CASE WHEN e.kwh > 5 THEN e.kwh END) FROM electricity e",
+			wantCodes: []string{policy.CodeColumnUse}},
+		{name: "CASE WHEN on a filter column", sql: "SELECT r.industry, AVG(CASE WHEN r.industry = 'A' THEN r.capital ELSE 0 END) FROM registry r GROUP BY r.industry",
+			change: func(f *fakeSnapshot, in *policy.Input) {
+				f.letters["L-1"].Letter.Datasets[0].Columns[1].Uses = []policy.Use{query.UseGroupBy, query.UseFilter}
+			}},
+		{name: "expression that could overflow", sql: "SELECT AVG(r.capital * 100000000000000000) FROM registry r", wantCodes: []string{policy.CodeShape}},
 		{name: "personal data within scope", sql: "SELECT r.industry, COUNT(r.person) FROM registry r GROUP BY r.industry"},
 		{name: "personal data beyond scope", sql: "SELECT r.industry, COUNT(r.person) FROM registry r GROUP BY r.industry",
 			change: func(f *fakeSnapshot, in *policy.Input) { f.letters["L-1"].Letter.Purposes = []string{"p", "ads"} }, wantCodes: []string{policy.CodePersonal}},

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/xjdata/cleanroom/policy"
+	"github.com/xjdata/cleanroom/query"
 )
 
 // heSnapshot is fakeSnapshot with HE mode set up.
@@ -70,6 +71,12 @@ func TestEvaluateHE(t *testing.T) {
 			change: func(h *heSnapshot, in *policy.Input) { h.data["electricity"].Columns["uscc"] = policy.Clear }, wantCodes: []string{policy.CodeHEColumn}},
 		{name: "unit not uploaded", sql: okSQL,
 			change: func(h *heSnapshot, in *policy.Input) { delete(h.data["electricity"].Columns, "uscc") }, wantCodes: []string{policy.CodeHEColumn, policy.CodeHEColumn}},
+		{name: "a quantile in HE mode", sql: "SELECT r.industry, SUM(e.kwh), MEDIAN(e.kwh) FROM electricity e JOIN registry r ON e.uscc = r.uscc GROUP BY r.industry",
+			change: func(h *heSnapshot, in *policy.Input) {
+				h.letters["L-1"].Letter.Datasets[1].Columns[1].Funcs = []query.Func{query.Sum, query.Median}
+			}, wantCodes: []string{policy.CodeShape}},
+		{name: "an expression in HE mode", sql: "SELECT r.industry, SUM(e.kwh * 2) FROM electricity e JOIN registry r ON e.uscc = r.uscc GROUP BY r.industry",
+			wantCodes: []string{policy.CodeShape}},
 		{name: "sum of a clear column", sql: okSQL,
 			change: func(h *heSnapshot, in *policy.Input) { h.data["electricity"].Columns["kwh"] = policy.Clear }, wantMode: policy.ModeHE},
 		{name: "overflow", sql: okSQL, change: func(h *heSnapshot, in *policy.Input) {

@@ -124,10 +124,22 @@ func variedLetter() *Letter {
 	}
 }
 
+// statisticsLetter allows the aggregates added after COUNT, SUM and AVG.
+func statisticsLetter() *Letter {
+	l := minimalLetter()
+	l.ID = "L-STATS"
+	l.Datasets[0].Columns = []ColumnRule{
+		letterRule("uscc", query.UseJoinKey, CountOnly),
+		{Column: "kwh", Uses: []Use{query.UseAggregate}, Funcs: []query.Func{query.Median, query.Percentile, query.Min, query.Max, query.Stddev, query.Variance, query.CountDistinct}},
+	}
+	return l
+}
+
 var goldenLetters = map[string]func() *Letter{
 	"green-credit.txt": greenCreditLetter,
 	"minimal.txt":      minimalLetter,
 	"varied.txt":       variedLetter,
+	"statistics.txt":   statisticsLetter,
 }
 
 func readGolden(t testing.TB, name string) []byte {

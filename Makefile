@@ -17,9 +17,10 @@ build:
 demo: build
 	$(GO) run ./examples/greencredit --bin $(BIN) $(DEMO_ARGS)
 
-## test: every test, with the race detector
+## test: every test, with the race detector; then the DP statistical tests at full size without it
 test:
 	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -count=1 -run '^(TestNoiseMoments|TestEmpiricalEpsilon)$$' ./enclave/
 
 ## test-crash: SIGKILL a node 200 times during a stream of queries; check the ledger after every restart
 test-crash:
@@ -28,11 +29,12 @@ test-crash:
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
-## bench: the figures the issues name (uploads, 1M-row GROUP BY, decisions/s, Evaluate, ledger, replay)
+## bench: the figures the issues name (uploads, 1M-row GROUP BY, accuracy table, decisions/s, Evaluate, ledger, replay)
 bench:
 	$(GO) test -run='^$$' -bench=UploadEndToEnd -benchtime=5x ./node/
 	$(GO) test -run='^$$' -bench=Decisions -benchtime=20000x ./node/
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=5x ./enclave/
+	$(GO) test -run='^$$' -bench='Ingest|Execute|HEJoin3' -benchmem -benchtime=5x ./enclave/
+	$(GO) test -run='^$$' -bench=Accuracy -benchtime=1x -timeout 30m ./enclave/
 	$(GO) test -run='^$$' -bench=. -benchmem ./connectors/csv/ ./connectors/jsonl/ ./query/ ./policy/
 	$(GO) test -run='^$$' -bench=Reader -benchtime=3x ./connectors/postgres/
 	$(GO) test -run='^$$' -bench=Reader -benchmem ./connectors/parquet/

@@ -3,6 +3,7 @@ package enclave
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -358,6 +359,11 @@ func (e *exec) bound(ctx context.Context) (*bounded, error) {
 	return &bounded{rows: rows, n: n, gids: gids, ngroups: ngroups, groupRep: groupRep, pairOf: pairOf, pairs: pairs}, nil
 }
 
+// plantedNoBounding skips contribution bounding while the noise stays
+// calibrated to L0 and L∞: a bug planted by the DP tests' control runs,
+// which must catch it. Only this package's tests set it.
+var plantedNoBounding bool
+
 // boundUnits bounds contributions in scan order: a unit keeps rows in its
 // first L0 groups, and at most L∞ rows in each. It is one sequential pass,
 // bound by memory latency (a unit's state is read at random): split by
@@ -374,6 +380,9 @@ func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, gids [
 	pairOf := make([]int32, n)
 	pairs := make([]pairState, 0, min(n, nunits*int(min(e.l0, 4)))+1)
 	l0, linf := e.l0, e.linf
+	if plantedNoBounding {
+		l0, linf = math.MaxInt64, math.MaxInt64
+	}
 	for k := range n {
 		if k%ctxEvery == 0 && ctx.Err() != nil {
 			return nil, nil, ctx.Err()

@@ -325,7 +325,16 @@ func DecryptHE(he *api.HEResult, sk *mhe.ResultSecretKey) (*api.Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &api.Result{Rows: rows}
+	// HAVING, ORDER BY and LIMIT, on the decrypted noisy values, as the
+	// enclave applies them in sealed mode.
+	keep, err := he.Plan.Select(rows, he.Groups)
+	if err != nil {
+		return nil, err
+	}
+	res := &api.Result{Rows: make([][]string, len(keep))}
+	for i, k := range keep {
+		res.Rows[i] = rows[k]
+	}
 	for _, o := range he.Plan.Outputs {
 		res.Columns = append(res.Columns, o.Name)
 	}

@@ -84,3 +84,22 @@ func readFile(t *testing.T, path string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// TestHEPostProcessingIsExact: HAVING, ORDER BY and LIMIT apply to the
+// released values in HE mode (after decryption, by the operator's client)
+// as in sealed mode.
+func TestHEPostProcessingIsExact(t *testing.T) {
+	r := newHERoom(t, 300, dptest.InsecureNoNoise{})
+	for _, sql := range []string{
+		"SELECT r.industry, COUNT(*) AS n, AVG(r.capital) FROM registry r GROUP BY r.industry HAVING n > 40 ORDER BY n DESC",
+		"SELECT e.month, SUM(e.kwh) AS s FROM electricity e GROUP BY e.month ORDER BY s DESC LIMIT 3",
+		"SELECT SUM(l.amount) FROM loans l JOIN registry r ON l.uscc = r.uscc GROUP BY r.industry ORDER BY r.industry DESC LIMIT 2 OFFSET 1",
+	} {
+		sealed, err := r.query("bank", "L-1", "0.01", "", sql)
+		require.NoError(t, err, sql)
+		he, _, err := r.queryHE("L-1", "0.01", sql)
+		require.NoError(t, err, sql)
+		require.NotEmpty(t, he.Rows, sql)
+		require.Equal(t, sealed.Result.Rows, he.Rows, sql)
+	}
+}

@@ -459,7 +459,7 @@ func (e *exec) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rel, suppressed, err := e.selectGroups(b)
+	rel, withheld, suppressed, err := e.selectGroups(b)
 	if err != nil {
 		return nil, err
 	}
@@ -472,6 +472,9 @@ func (e *exec) run(ctx context.Context) (*Result, error) {
 	res := &Result{Columns: e.columns(), Suppressed: suppressed, Stats: make([]*Stats, len(e.outputs))}
 	mech := release.Mechanism(e.params.Noise)
 	res.Selection = &Stats{Mechanism: mech, Epsilon: e.eps(), Delta: priv.Delta, L0: priv.MaxGroupsPerUnit, LInf: 1}
+	if e.public != nil {
+		res.Selection.Delta = 0 // no partition selection: a plain noisy count
+	}
 	for i, oi := range e.outputs {
 		if oi < 0 {
 			res.Stats[i] = e.stats(&e.aggs[-oi-1], mech)
@@ -485,16 +488,17 @@ func (e *exec) run(ctx context.Context) (*Result, error) {
 	cis := make([]*Interval, na)
 	for ri, g := range rel {
 		for ai := range e.aggs {
+			if withheld != nil && withheld[ri] {
+				vals[ai], cis[ai] = "", nil // below the minimum group size
+				continue
+			}
 			v, ci, err := e.finish(&e.aggs[ai], &accs[ri*na+ai], priv)
 			if err != nil {
 				return nil, err
 			}
 			vals[ai], cis[ai] = v, ci
 		}
-		gv := make([]string, len(e.groups))
-		for gi := range e.groups {
-			gv[gi] = e.groupValue(b.rows, b.groupRep[g], gi)
-		}
+		gv := e.groupValues(b, g)
 		row := make([]string, len(e.outputs))
 		rowCI := make([]*Interval, len(e.outputs))
 		for i, oi := range e.outputs {

@@ -257,3 +257,47 @@ func TestIntervals(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicGroups: with public group values every combination is
+// released in their order, also those no row falls in; rows with other
+// values are left out; a group below the minimum size keeps its row with
+// its aggregates withheld.
+func TestPublicGroups(t *testing.T) {
+	tables := statTable()
+	p := sqlPlan(t, "SELECT g, COUNT(*), SUM(w) FROM t GROUP BY g", tables)
+	params := noNoise
+	params.MaxGroupsPerUnit = 2
+	params.PublicGroups = [][]string{{"z", "b", "x"}}
+	res := run(t, p, tables, params)
+	want := exactGroups(tables["t"])["b"]
+	// z and x have no unit, below the minimum group size (1): their rows
+	// are released with their aggregates withheld.
+	require.Equal(t, [][]string{{"z", "", ""}, {"b", "20", strconv.FormatInt(want.sumW, 10)}, {"x", "", ""}}, res.Rows)
+	require.Equal(t, 0.0, res.Selection.Delta)
+	require.Equal(t, 2, res.Suppressed)
+
+	params.MinGroupSize = 25
+	params.PublicGroups = [][]string{{"a", "b"}}
+	res = run(t, p, tables, params)
+	require.Equal(t, "40", res.Rows[0][1], "a has 30 units")
+	require.Equal(t, []string{"b", "", ""}, res.Rows[1], "b has 20 units, fewer than 25: its aggregates are withheld")
+	require.Nil(t, res.Intervals[1][1])
+	require.NotNil(t, res.Intervals[0][1])
+
+	// Two columns: the combinations, the first column varying slowest.
+	p = sqlPlan(t, "SELECT g, ok, COUNT(*) FROM t GROUP BY g, ok", tables)
+	params.MinGroupSize = 1
+	params.PublicGroups = [][]string{{"a", "b"}, {"true", "false"}}
+	res = run(t, p, tables, params)
+	var keys []string
+	for _, r := range res.Rows {
+		keys = append(keys, r[0]+"/"+r[1])
+	}
+	require.Equal(t, []string{"a/true", "a/false", "b/true", "b/false"}, keys)
+
+	// A value the column cannot hold is released, with nothing in it.
+	p = sqlPlan(t, "SELECT v, COUNT(*) FROM t GROUP BY v", tables)
+	params.PublicGroups = [][]string{{"-50", "9999", "seven"}}
+	res = run(t, p, tables, params)
+	require.Equal(t, [][]string{{"-50", "1"}, {"9999", ""}, {"seven", ""}}, res.Rows)
+}

@@ -61,6 +61,14 @@ type Params struct {
 	// Alpha sets the level 1 − Alpha of the confidence intervals released
 	// with the values. Defaults to 0.05 (95%); must be in (0, 1).
 	Alpha float64
+	// PublicGroups, when set, are the public values of each GROUP BY
+	// column, in GROUP BY order, as the letter lists them (policy's
+	// GroupValues): every combination of them is released, in that order,
+	// including those no row falls in; rows with other values are left
+	// out; no group is chosen by a noisy count, and a group whose noisy
+	// count of units is below MinGroupSize is released with its aggregates
+	// withheld (empty).
+	PublicGroups [][]string
 }
 
 // Result is a released aggregate: one row per released group, sorted by
@@ -156,7 +164,62 @@ type exec struct {
 	// encrypted (dataset → column → encrypted) is set for PrepareHE, nil
 	// for Execute.
 	encrypted map[string]map[string]bool
+	// public are Params.PublicGroups as values of their columns; nil
+	// without public groups.
+	public [][]publicValue
 }
+
+// publicValue is one public group value: its value in the column's Vector
+// form, unless the column cannot hold it (no row has it then), and how it
+// is released.
+type publicValue struct {
+	val  query.Value
+	ok   bool
+	text string
+}
+
+// resolvePublic converts Params.PublicGroups into values of the GROUP BY
+// columns' types.
+func (e *exec) resolvePublic() error {
+	pg := e.params.PublicGroups
+	if len(pg) != len(e.groups) {
+		return fmt.Errorf("enclave: %d lists of public group values for %d GROUP BY columns", len(pg), len(e.groups))
+	}
+	if e.encrypted != nil {
+		return errors.New("enclave: public group values are not applied in HE mode")
+	}
+	combos := 1
+	for gi, vs := range pg {
+		if len(vs) == 0 {
+			return fmt.Errorf("enclave: no public values of %s", e.p.GroupBy[gi])
+		}
+		if combos *= len(vs); combos > maxPublicCombinations {
+			return fmt.Errorf("enclave: the public group values make more than %d groups", maxPublicCombinations)
+		}
+		g := e.groups[gi]
+		col := e.tabs[g.t].Schema.Columns[g.c]
+		list := make([]publicValue, len(vs))
+		for i, text := range vs {
+			v, s, err := col.ParseValue(text)
+			if err != nil {
+				// A value the column cannot hold: no row has it, but its
+				// group is released all the same.
+				list[i] = publicValue{text: text}
+				continue
+			}
+			list[i] = publicValue{val: query.Value{Int: v, Str: s}, ok: true, text: s}
+			if col.Type != schema.String {
+				list[i].text = schema.FormatValue(col.Type, v)
+			}
+		}
+		e.public = append(e.public, list)
+	}
+	return nil
+}
+
+// maxPublicCombinations bounds the groups public values make (as the
+// policy engine does).
+const maxPublicCombinations = 1 << 16
 
 // Execute runs p over tables (keyed by dataset name) and returns the
 // differentially private result. See the package doc for the semantics.
@@ -398,6 +461,11 @@ func resolve(p *query.Plan, tables map[string]*Table, params Params, encrypted m
 		}
 		e.aggs = append(e.aggs, a)
 		e.outputs = append(e.outputs, -(len(e.aggs)))
+	}
+	if params.PublicGroups != nil {
+		if err := e.resolvePublic(); err != nil {
+			return nil, err
+		}
 	}
 	if params.Alpha == 0 {
 		e.params.Alpha = DefaultAlpha

@@ -109,7 +109,7 @@ func PrepareHE(ctx context.Context, p *query.Plan, tables map[string]*Table, par
 	if err != nil {
 		return nil, err
 	}
-	rel, suppressed, err := e.selectGroups(b)
+	rel, _, suppressed, err := e.selectGroups(b)
 	if err != nil {
 		return nil, err
 	}
@@ -218,10 +218,7 @@ func (e *exec) fillHE(ctx context.Context, b *bounded, rel []int32, prep *HEPrep
 			return err
 		}
 		hg := &prep.Groups[ri]
-		hg.Values = make([]string, len(e.groups))
-		for gi := range e.groups {
-			hg.Values[gi] = e.groupValue(b.rows, b.groupRep[g], gi)
-		}
+		hg.Values = e.groupValues(b, g)
 		vals := prep.Layout.Values[ri*perGroup : (ri+1)*perGroup]
 		hg.Clear = make([]int64, 0, perGroup)
 		var kept []int32

@@ -228,6 +228,9 @@ func (e *exec) groupCodes(ctx context.Context, rows [][]int32, n int) ([]int32, 
 	if len(e.groups) == 0 {
 		return gids, 1, nil
 	}
+	if e.public != nil {
+		return e.publicCodes(ctx, rows, gids)
+	}
 	var ngroups int32
 	var tmp []int32
 	for gi, g := range e.groups {
@@ -258,6 +261,52 @@ func (e *exec) groupCodes(ctx context.Context, rows [][]int32, n int) ([]int32, 
 		if gids, ngroups, err = combine(ctx, gids, ngroups, tmp, cc.n); err != nil {
 			return nil, 0, err
 		}
+	}
+	return gids, ngroups, nil
+}
+
+// publicCodes numbers each joined row's group among the combinations of
+// the public group values (mixed radix, in their order), or -1 when a
+// value of the row is not public.
+func (e *exec) publicCodes(ctx context.Context, rows [][]int32, gids []int32) ([]int32, int32, error) {
+	ngroups := int32(1)
+	for gi, g := range e.groups {
+		cc, err := codesOf(ctx, e.tabs[g.t], g.c)
+		if err != nil {
+			return nil, 0, err
+		}
+		index := make([]int32, cc.n) // per code: its index among the public values
+		for i := range index {
+			index[i] = -1
+		}
+		for i, pv := range e.public[gi] {
+			if !pv.ok {
+				continue
+			}
+			if code := cc.codeOf(pv.val, g.typ == schema.String); code >= 0 {
+				index[code] = int32(i)
+			}
+		}
+		radix := int32(len(e.public[gi]))
+		src, codes := rows[g.t], cc.codes
+		first := gi == 0
+		if err := parallel(ctx, len(gids), func(_, lo, hi int) error {
+			for k := lo; k < hi; k++ {
+				i := index[codes[src[k]]]
+				switch {
+				case i < 0 || !first && gids[k] < 0:
+					gids[k] = -1
+				case first:
+					gids[k] = i
+				default:
+					gids[k] = gids[k]*radix + i
+				}
+			}
+			return nil
+		}); err != nil {
+			return nil, 0, err
+		}
+		ngroups *= radix
 	}
 	return gids, ngroups, nil
 }
@@ -330,7 +379,9 @@ func (e *exec) bound(ctx context.Context) (*bounded, error) {
 		groupRep[i] = -1
 	}
 	for k := n - 1; k >= 0; k-- {
-		groupRep[gids[k]] = int32(k)
+		if g := gids[k]; g >= 0 {
+			groupRep[g] = int32(k)
+		}
 	}
 
 	// Unit codes per joined row.
@@ -388,6 +439,10 @@ func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, gids [
 			return nil, nil, ctx.Err()
 		}
 		u, g := units[k], gids[k]
+		if g < 0 {
+			pairOf[k] = -1 // a value that is not public: in no group
+			continue
+		}
 		us := &ustate[u]
 		p := us.head
 		for p >= 0 && pairs[p].group != g {
@@ -417,12 +472,39 @@ func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, gids [
 // selectGroups runs group selection (step 5 of the package doc): it
 // returns the released groups in output order, and how many groups were
 // withheld.
-func (e *exec) selectGroups(b *bounded) ([]int32, int, error) {
+func (e *exec) selectGroups(b *bounded) ([]int32, []bool, int, error) {
 	eps := e.eps()
 	grouped := len(e.groups) > 0
 	units := make([]int64, b.ngroups) // distinct units per group: one pair each
 	for _, p := range b.pairs {
 		units[p.group]++
+	}
+	if e.public != nil {
+		// Every combination is released, in order; the noisy count of
+		// units only withholds the aggregates of a small group.
+		rel, withheld := make([]int32, b.ngroups), make([]bool, b.ngroups)
+		suppressed := 0
+		for g := range b.ngroups {
+			c, err := dp.NewCount(&dp.CountOptions{Epsilon: eps, MaxPartitionsContributed: e.l0, Noise: e.params.Noise})
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+			}
+			for range units[g] {
+				if err := c.Add(1); err != nil {
+					return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+				}
+			}
+			count, err := c.Result()
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+			}
+			rel[g] = g
+			if count < e.params.MinGroupSize {
+				withheld[g] = true
+				suppressed++
+			}
+		}
+		return rel, withheld, suppressed, nil
 	}
 	var rel []int32
 	suppressed := 0
@@ -440,28 +522,28 @@ func (e *exec) selectGroups(b *bounded) ([]int32, int, error) {
 		if grouped {
 			sel, err := dp.NewSelection(&dp.SelectionOptions{Epsilon: eps, Delta: e.params.Delta, MaxPartitionsContributed: e.l0, Noise: e.params.Noise})
 			if err != nil {
-				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+				return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
 			}
 			for range units[g] {
 				if err := sel.AddUnit(); err != nil {
-					return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+					return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
 				}
 			}
 			if count, keep, err = sel.Result(); err != nil {
-				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+				return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
 			}
 		} else {
 			c, err := dp.NewCount(&dp.CountOptions{Epsilon: eps, MaxPartitionsContributed: 1, Noise: e.params.Noise})
 			if err != nil {
-				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+				return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
 			}
 			for range units[g] {
 				if err := c.Add(1); err != nil {
-					return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+					return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
 				}
 			}
 			if count, err = c.Result(); err != nil {
-				return nil, 0, fmt.Errorf("enclave: group selection: %w", err)
+				return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
 			}
 		}
 		if !keep || count < e.params.MinGroupSize {
@@ -473,7 +555,25 @@ func (e *exec) selectGroups(b *bounded) ([]int32, int, error) {
 	if grouped {
 		slices.SortFunc(rel, func(x, y int32) int { return e.compareGroups(b.rows, b.groupRep[x], b.groupRep[y]) })
 	}
-	return rel, suppressed, nil
+	return rel, nil, suppressed, nil
+}
+
+// groupValues renders the grouping values of group g: from the public
+// values, or from its first joined row.
+func (e *exec) groupValues(b *bounded, g int32) []string {
+	out := make([]string, len(e.groups))
+	if e.public != nil {
+		for gi := len(e.groups) - 1; gi >= 0; gi-- {
+			radix := int32(len(e.public[gi]))
+			out[gi] = e.public[gi][g%radix].text
+			g /= radix
+		}
+		return out
+	}
+	for gi := range e.groups {
+		out[gi] = e.groupValue(b.rows, b.groupRep[g], gi)
+	}
+	return out
 }
 
 // relIndex returns, per group, its index in rel, or -1.

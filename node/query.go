@@ -197,6 +197,7 @@ func (n *Node) execute(r *http.Request, plan *query.Plan, p *policy.Params) (*en
 		MinGroupSize:     p.MinGroupSize,
 		MaxGroupsPerUnit: p.MaxGroupsPerUnit,
 		Noise:            n.cfg.Noise,
+		PublicGroups:     p.PublicGroups,
 	})
 }
 

@@ -100,6 +100,37 @@ type Params struct {
 	Mode Mode `json:"mode,omitempty"`
 	// Noise says who draws the noise in HE mode.
 	Noise NoiseSource `json:"noise,omitempty"`
+	// PublicGroups are, when every GROUP BY column has public values in
+	// the letter (GroupValues), those values in GROUP BY order: every
+	// combination of them is released, and no group is chosen by a noisy
+	// count. Nil otherwise.
+	PublicGroups [][]string `json:"public_groups,omitempty"`
+}
+
+// MaxPublicCombinations is the most groups public group values may make.
+const MaxPublicCombinations = 1 << 16
+
+// publicGroups returns the public values of p's GROUP BY columns when the
+// letter lists them for every one, and how many combinations they make.
+func publicGroups(l *Letter, p *query.Plan) ([][]string, int) {
+	if len(p.GroupBy) == 0 {
+		return nil, 0
+	}
+	out := make([][]string, len(p.GroupBy))
+	n := 1
+	for i, g := range p.GroupBy {
+		ld, ok := l.Dataset(g.Table)
+		if !ok {
+			return nil, 0
+		}
+		vs, ok := ld.GroupValues(g.Name)
+		if !ok {
+			return nil, 0
+		}
+		out[i] = vs
+		n = min(n*len(vs), MaxPublicCombinations+1)
+	}
+	return out, n
 }
 
 // Decision is the outcome of Evaluate: allow, or deny with every reason.
@@ -204,6 +235,13 @@ func Evaluate(s Snapshot, in Input) *Decision {
 	}
 	mode := checkMode(s, l, in, datasets, per.Float64(), deny)
 	checkShape(s, in.Plan, mode, deny)
+	public, combos := publicGroups(l, in.Plan)
+	switch {
+	case public != nil && mode == ModeHE:
+		deny(CodeShape, "Art. 19", "commitment letter %s lists public values of the GROUP BY columns, which only sealed mode releases as such; ask in sealed mode", l.ID)
+	case combos > MaxPublicCombinations:
+		deny(CodeShape, "Art. 36", "the public values of the GROUP BY columns make more than %d groups; group by fewer columns", MaxPublicCombinations)
+	}
 	minGroup := l.MinGroupSize
 	delta := 1.0
 	for _, ds := range datasets {
@@ -226,7 +264,7 @@ func Evaluate(s Snapshot, in Input) *Decision {
 	}
 	sort.Slice(d.Charges, func(i, j int) bool { return d.Charges[i].Dataset < d.Charges[j].Dataset })
 	d.Allow = true
-	d.Params = &Params{Epsilon: cost, Delta: delta, MinGroupSize: minGroup, MaxGroupsPerUnit: l.MaxGroupsPerUnit}
+	d.Params = &Params{Epsilon: cost, Delta: delta, MinGroupSize: minGroup, MaxGroupsPerUnit: l.MaxGroupsPerUnit, PublicGroups: public}
 	if mode == ModeHE {
 		d.Params.Mode, d.Params.Noise = ModeHE, l.NoiseFrom()
 	}

@@ -145,6 +145,10 @@ func TestEvaluate(t *testing.T) {
 			change: func(f *fakeSnapshot, in *policy.Input) {
 				f.letters["L-1"].Letter.Datasets[0].Columns[1].Uses = []policy.Use{query.UseGroupBy, query.UseFilter}
 			}},
+		{name: "public group values", sql: "SELECT r.industry, COUNT(*) FROM registry r GROUP BY r.industry",
+			change: func(f *fakeSnapshot, in *policy.Input) {
+				f.letters["L-1"].Letter.Datasets[0].Groups = []policy.GroupValues{{Column: "industry", Values: []string{"A", "B"}}}
+			}},
 		{name: "expression that could overflow", sql: "SELECT AVG(r.capital * 100000000000000000) FROM registry r", wantCodes: []string{policy.CodeShape}},
 		{name: "personal data within scope", sql: "SELECT r.industry, COUNT(r.person) FROM registry r GROUP BY r.industry"},
 		{name: "personal data beyond scope", sql: "SELECT r.industry, COUNT(r.person) FROM registry r GROUP BY r.industry",
@@ -254,6 +258,11 @@ func TestEvaluate(t *testing.T) {
 				require.NotEmpty(t, d.Charges)
 				require.Equal(t, 400_000*dp.Epsilon(policy.Shares(in.Plan)), d.Charges[0].Epsilon)
 				require.NotNil(t, d.Params)
+				if tc.name == "public group values" {
+					require.Equal(t, [][]string{{"A", "B"}}, d.Params.PublicGroups)
+				} else {
+					require.Nil(t, d.Params.PublicGroups)
+				}
 			} else {
 				require.Empty(t, d.Charges, "a denial charges nothing")
 			}

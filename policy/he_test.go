@@ -75,6 +75,10 @@ func TestEvaluateHE(t *testing.T) {
 			change: func(h *heSnapshot, in *policy.Input) {
 				h.letters["L-1"].Letter.Datasets[1].Columns[1].Funcs = []query.Func{query.Sum, query.Median}
 			}, wantCodes: []string{policy.CodeShape}},
+		{name: "public group values in HE mode", sql: okSQL,
+			change: func(h *heSnapshot, in *policy.Input) {
+				h.letters["L-1"].Letter.Datasets[0].Groups = []policy.GroupValues{{Column: "industry", Values: []string{"A"}}}
+			}, wantCodes: []string{policy.CodeShape}},
 		{name: "an expression in HE mode", sql: "SELECT r.industry, SUM(e.kwh * 2) FROM electricity e JOIN registry r ON e.uscc = r.uscc GROUP BY r.industry",
 			wantCodes: []string{policy.CodeShape}},
 		{name: "sum of a clear column", sql: okSQL,

@@ -84,13 +84,18 @@
 //	  delta              once          the δ used for group selection on it
 //	  mode               at most once  he
 //	  column             zero or more  a column rule
+//	  group              zero or more  a column name, one space, a public value of it
 //	prohibitions         once          the text of Art. 36(2), exactly Prohibitions
 //
 // "end-of-purpose" is when the purpose of the letter ends: from then on
 // every dataset the letter names is sealed (Art. 31), for every query
 // under any letter; without it the letter seals nothing.
 //
-// The keys end-of-purpose, noise and mode were added to version 1 as optional keys whose
+// "group" lines list the public values of a group-by column of the
+// dataset (see GroupValues), one value a line, the values of one column on
+// consecutive lines, in the order the letter gives them.
+//
+// The keys end-of-purpose, noise, mode and group were added to version 1 as optional keys whose
 // absence keeps the meaning a letter had before them, so every letter
 // written before them reads and encodes as it did; a reader that does not
 // know them refuses a letter that has them. "noise: providers" says that in
@@ -255,6 +260,7 @@ const (
 	keyDelta            = "delta"
 	keyMode             = "mode"
 	keyColumn           = "column"
+	keyGroup            = "group"
 	keyProhibitions     = "prohibitions"
 )
 
@@ -263,7 +269,7 @@ var letterKeyOrder = map[string]int{
 	keyID: 1, keyApplicant: 2, keyScenario: 3, keyPurpose: 4, keySafeguard: 5,
 	keyNotBefore: 6, keyNotAfter: 7, keyEndOfPurpose: 8, keyMinGroupSize: 9, keyMaxGroupsPerUnit: 10,
 	keyNoise: 11, keyRecipient: 12, keyDataset: 13, keyEpsilon: 14, keyDelta: 15,
-	keyMode: 16, keyColumn: 17, keyProhibitions: 18,
+	keyMode: 16, keyColumn: 17, keyGroup: 18, keyProhibitions: 19,
 }
 
 // letterNext lists, for the key of a line ("" before the first), the keys
@@ -287,7 +293,8 @@ var letterNext = map[string][]string{
 	keyEpsilon:          {keyDelta},
 	keyDelta:            {keyMode, keyColumn, keyDataset, keyProhibitions},
 	keyMode:             {keyColumn, keyDataset, keyProhibitions},
-	keyColumn:           {keyColumn, keyDataset, keyProhibitions},
+	keyColumn:           {keyColumn, keyGroup, keyDataset, keyProhibitions},
+	keyGroup:            {keyGroup, keyDataset, keyProhibitions},
 	keyProhibitions:     {},
 }
 
@@ -434,6 +441,11 @@ func (l *Letter) marshal() ([]byte, error) {
 			}
 			put(keyColumn, s)
 		}
+		for _, g := range d.Groups {
+			for _, v := range g.Values {
+				put(keyGroup, g.Column+" "+v)
+			}
+		}
 	}
 	put(keyProhibitions, l.Prohibitions)
 	if lerr != nil {
@@ -512,7 +524,10 @@ func (l *Letter) layout() letterLayout {
 	n := lo.datasets
 	for _, d := range l.Datasets {
 		lo.dataset = append(lo.dataset, n)
-		n += 3 + len(d.Columns)
+		n += 3 + len(d.Columns) + groupLines(&d)
+		if d.Mode == ModeHE {
+			n++
+		}
 	}
 	lo.prohibitions = n
 	return lo
@@ -564,22 +579,38 @@ func (l *Letter) locateInvalid() (int, string) {
 		if !(d.Delta > 0 && d.Delta < 1e-3) {
 			return at + 2, keyDelta
 		}
-		cols := map[string]bool{}
+		cols := at + 3
+		if d.Mode == ModeHE {
+			cols++
+		}
+		seenCol := map[string]bool{}
 		for j, r := range d.Columns {
-			bad := !schema.ValidName(r.Column) || cols[r.Column] || len(r.Uses) == 0 ||
+			bad := !schema.ValidName(r.Column) || seenCol[r.Column] || len(r.Uses) == 0 ||
 				slices.ContainsFunc(r.Uses, func(u Use) bool { return !knownUse(u) }) ||
 				slices.Contains(r.Uses, query.UseAggregate) != (len(r.Funcs) > 0) ||
 				slices.ContainsFunc(r.Funcs, func(f query.Func) bool { return !knownFunc(f) })
 			if bad {
-				return at + 3 + j, keyColumn
+				return cols + j, keyColumn
 			}
-			cols[r.Column] = true
+			seenCol[r.Column] = true
+		}
+		if j, why := d.checkGroups(); why != "" {
+			return cols + len(d.Columns) + j, keyGroup
 		}
 	}
 	if l.Prohibitions != Prohibitions {
 		return lo.prohibitions, keyProhibitions
 	}
 	return 0, ""
+}
+
+// groupLines counts the group lines of a dataset.
+func groupLines(d *LetterDataset) int {
+	n := 0
+	for _, g := range d.Groups {
+		n += len(g.Values)
+	}
+	return n
 }
 
 func knownUse(u Use) bool {
@@ -882,6 +913,20 @@ func (p *letterParser) value(key, v string) string {
 		if r, msg = parseColumnRule(v); msg == "" {
 			d.Columns = append(d.Columns, r)
 		}
+	case keyGroup:
+		d := &l.Datasets[len(l.Datasets)-1]
+		col, val, ok := strings.Cut(v, " ")
+		if !ok || val == "" || strings.HasPrefix(val, " ") {
+			return "want the column name, one space, then the public value"
+		}
+		if n := len(d.Groups); n > 0 && d.Groups[n-1].Column == col {
+			d.Groups[n-1].Values = append(d.Groups[n-1].Values, val)
+			break
+		}
+		if _, ok := d.GroupValues(col); ok {
+			return fmt.Sprintf("the public values of column %s must be on consecutive lines", col)
+		}
+		d.Groups = append(d.Groups, GroupValues{Column: col, Values: []string{val}})
 	case keyProhibitions:
 		l.Prohibitions = v
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -135,11 +136,29 @@ func statisticsLetter() *Letter {
 	return l
 }
 
+// publicGroupsLetter lists public values of two group-by columns.
+func publicGroupsLetter() *Letter {
+	l := minimalLetter()
+	l.ID = "L-GROUPS"
+	l.Datasets[0].Mode = ModeHE
+	l.Datasets[0].Columns = []ColumnRule{
+		letterRule("industry", query.UseGroupBy, query.UseFilter),
+		letterRule("region", query.UseGroupBy),
+		letterAgg("capital", query.Avg),
+	}
+	l.Datasets[0].Groups = []GroupValues{
+		{Column: "region", Values: []string{"乌鲁木齐", "克拉玛依", "吐鲁番 市"}},
+		{Column: "industry", Values: []string{"A", "B", "C"}},
+	}
+	return l
+}
+
 var goldenLetters = map[string]func() *Letter{
-	"green-credit.txt": greenCreditLetter,
-	"minimal.txt":      minimalLetter,
-	"varied.txt":       variedLetter,
-	"statistics.txt":   statisticsLetter,
+	"public-groups.txt": publicGroupsLetter,
+	"green-credit.txt":  greenCreditLetter,
+	"minimal.txt":       minimalLetter,
+	"varied.txt":        variedLetter,
+	"statistics.txt":    statisticsLetter,
 }
 
 func readGolden(t testing.TB, name string) []byte {
@@ -582,4 +601,31 @@ func ExampleParseLetter() {
 	fmt.Println(err)
 	// Output:
 	// letter: line 7 (not-after): not an RFC 3339 UTC time with seconds, like 2026-01-02T15:04:05Z (in UTC, ending in Z)
+}
+
+// TestLetterGroupErrors: public group values are checked where they are.
+func TestLetterGroupErrors(t *testing.T) {
+	good, err := publicGroupsLetter().MarshalText()
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		desc, from, to, want string
+	}{
+		{"a column not allowed as group-by", "group: industry A\ngroup: industry B\ngroup: industry C", "group: capital 7", "letter: line 20 (group): letter L-GROUPS: dataset registry: public group values of column capital, which the letter does not allow as group-by (Art. 36)"},
+		{"not on consecutive lines", "group: industry B", "group: region B", "letter: line 21 (group): the public values of column region must be on consecutive lines"},
+		{"no value", "group: industry A", "group: industry", "letter: line 20 (group): want the column name, one space, then the public value"},
+		{"a value twice", "group: industry B", "group: industry A", "letter: line 21 (group): letter L-GROUPS: dataset registry: public group value \"A\" of column industry listed twice (Art. 36)"},
+		{"unknown column", "group: region 乌鲁木齐\ngroup: region 克拉玛依\ngroup: region 吐鲁番 市", "group: nope x", "letter: line 17 (group): letter L-GROUPS: dataset registry: public group values of column nope, which the letter does not allow as group-by (Art. 36)"},
+		{"before the columns", "column: capital aggregate(AVG)\ngroup: region 乌鲁木齐", "group: region 乌鲁木齐\ncolumn: capital aggregate(AVG)", "letter: line 17 (column): column out of order: want group, dataset or prohibitions here"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			body := strings.Replace(string(good), tc.from, tc.to, 1)
+			require.NotEqual(t, string(good), body, "the replacement applies")
+			_, err := ParseLetter([]byte(body))
+			require.EqualError(t, err, tc.want)
+		})
+	}
+	l := publicGroupsLetter()
+	l.Datasets[0].Groups[1].Values = nil
+	_, err = l.MarshalText()
+	require.EqualError(t, err, "letter: line 20 (group): letter L-GROUPS: dataset registry: column industry has an empty list of public group values (Art. 36)")
 }

@@ -75,6 +75,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseCalendar -fuzztime=$(FUZZTIME) ./policy/
 	$(GO) test -run='^$$' -fuzz=FuzzValidUSCC -fuzztime=$(FUZZTIME) ./examples/greencredit/gen/
 	$(GO) test -run='^$$' -fuzz=FuzzFastPath -fuzztime=$(FUZZTIME) ./connectors/csv/
+	$(GO) test -run='^$$' -fuzz=FuzzParseFast -fuzztime=$(FUZZTIME) ./schema/
+	$(GO) test -run='^$$' -fuzz=FuzzReadColumns -fuzztime=$(FUZZTIME) ./enclave/
 	$(GO) test -run='^$$' -fuzz=FuzzCSVWriter -fuzztime=$(FUZZTIME) ./connectors/
 	$(GO) test -run='^$$' -fuzz=FuzzParseURL -fuzztime=$(FUZZTIME) ./connectors/postgres/
 	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzzminimizetime=20x -fuzztime=$(FUZZTIME) ./connectors/parquet/

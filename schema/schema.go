@@ -171,9 +171,12 @@ func (c *Column) ParseValue(text string) (int64, string, error) {
 		}
 		return fail("%q is not a bool (want true or false)", text)
 	case Int:
-		v, err := strconv.ParseInt(text, 10, 64)
-		if err != nil {
-			return fail("%q is not an integer", text)
+		v, ok := fastInt(text)
+		if !ok {
+			var err error
+			if v, err = strconv.ParseInt(text, 10, 64); err != nil {
+				return fail("%q is not an integer", text)
+			}
 		}
 		if v < *c.Min || v > *c.Max {
 			return fail("%d is outside the declared bounds [%d, %d]", v, *c.Min, *c.Max)
@@ -199,13 +202,93 @@ const (
 	MaxDate int64 = 2932896
 )
 
-// ParseDate parses a YYYY-MM-DD date into days since 1970-01-01.
+// fastInt parses the common form of an integer, an optional minus and 1
+// to 18 digits, as strconv.ParseInt does; ok is false for anything else
+// (a plus sign, more digits, no digits), which ParseInt then decides.
+func fastInt(s string) (int64, bool) {
+	neg := len(s) > 0 && s[0] == '-'
+	d := s
+	if neg {
+		d = s[1:]
+	}
+	if len(d) == 0 || len(d) > 18 {
+		return 0, false
+	}
+	var v int64
+	for i := 0; i < len(d); i++ {
+		c := d[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		v = v*10 + int64(c)
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// ParseDate parses a YYYY-MM-DD date into days since 1970-01-01, exactly
+// as time.Parse with DateLayout reads it.
 func ParseDate(s string) (int64, bool) {
+	if d, ok := fastDate(s); ok {
+		return d, true
+	}
 	t, err := time.Parse(DateLayout, s)
 	if err != nil {
 		return 0, false
 	}
 	return t.Unix() / 86400, true
+}
+
+func fastDate(s string) (int64, bool) { return ParseDigitsDate(s) }
+
+// ParseDigitsDate parses a valid date written as ten ASCII characters
+// YYYY-MM-DD, from text or bytes without copying; anything else (an
+// invalid date included) is refused, and ParseDate then leaves it to
+// time.Parse, whose answer it never changes.
+func ParseDigitsDate[T string | []byte](s T) (int64, bool) {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return 0, false
+	}
+	num := func(lo, hi int) (int, bool) {
+		n := 0
+		for i := lo; i < hi; i++ {
+			c := s[i] - '0'
+			if c > 9 {
+				return 0, false
+			}
+			n = n*10 + int(c)
+		}
+		return n, true
+	}
+	y, ok1 := num(0, 4)
+	m, ok2 := num(5, 7)
+	d, ok3 := num(8, 10)
+	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 {
+		return 0, false
+	}
+	mdays := [13]int{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[m]
+	if m == 2 && y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+		mdays = 29
+	}
+	if d > mdays {
+		return 0, false
+	}
+	// Days from civil (proleptic Gregorian), after Howard Hinnant's
+	// algorithm.
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era*146097 + doe - 719468), true
 }
 
 // FormatDate formats days since 1970-01-01 as YYYY-MM-DD.

@@ -1,6 +1,11 @@
 package schema
 
-import "testing"
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+)
 
 func TestDateRange(t *testing.T) {
 	for _, c := range []struct {
@@ -14,5 +19,71 @@ func TestDateRange(t *testing.T) {
 		if got := FormatDate(c.days); got != c.text {
 			t.Errorf("FormatDate(%d) = %q, want %q", c.days, got, c.text)
 		}
+	}
+}
+
+// FuzzParseFast holds the fast integer and date parsers to strconv and
+// time: the same answer for every input.
+func FuzzParseFast(f *testing.F) {
+	for _, s := range []string{"0", "-0", "+5", "007", "123456789012345678", "1234567890123456789", "-", "", "1a",
+		"2024-02-29", "2023-02-29", "0000-01-01", "9999-12-31", "1970-01-01", "2020-13-01", "2020-1-01", "1900-02-29", "2000-02-29"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if v, ok := fastInt(s); ok {
+			w, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || v != w {
+				t.Fatalf("fastInt(%q) = %d, strconv says %d, %v", s, v, w, err)
+			}
+		}
+		if d, ok := fastDate(s); ok {
+			tm, err := time.Parse(DateLayout, s)
+			if err != nil || tm.Unix()/86400 != d {
+				t.Fatalf("fastDate(%q) = %d, time says %v, %v", s, d, tm, err)
+			}
+		} else if len(s) == 10 {
+			if tm, err := time.Parse(DateLayout, s); err == nil && s[0] != '+' && s[0] != '-' {
+				// time.Parse takes some forms fastDate leaves to it; ParseDate
+				// still agrees since it falls back.
+				if d2, ok := ParseDate(s); !ok || d2 != tm.Unix()/86400 {
+					t.Fatalf("ParseDate(%q) = %d, %v; time says %v", s, d2, ok, tm)
+				}
+			}
+		}
+	})
+}
+
+// TestParseDigitsDate checks the fast date parser against time.Parse on
+// every day of 1900 to 2100, around every end of February of the years
+// 0000 to 9999, and on strings that are nearly dates.
+func TestParseDigitsDate(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		got, ok := ParseDigitsDate(s)
+		tm, err := time.Parse(DateLayout, s)
+		want, wantOK := tm.Unix()/86400, err == nil
+		if ok && (!wantOK || got != want) {
+			t.Fatalf("ParseDigitsDate(%q) = %d, true; time.Parse = %d, %v", s, got, want, err)
+		}
+		if !ok && wantOK && len(s) == 10 && s[0] >= '0' && s[0] <= '9' {
+			t.Fatalf("ParseDigitsDate(%q) = false; time.Parse = %d", s, want)
+		}
+		if b, okb := ParseDigitsDate([]byte(s)); b != got || okb != ok {
+			t.Fatalf("ParseDigitsDate differs on the bytes of %q", s)
+		}
+	}
+	first, _ := ParseDate("1900-01-01")
+	last, _ := ParseDate("2100-12-31")
+	for d := first; d <= last; d++ {
+		check(FormatDate(d))
+	}
+	for y := range 10000 {
+		for _, md := range []string{"01-01", "02-28", "02-29", "02-30", "03-01", "12-31", "12-32", "00-10", "13-01", "04-31", "06-00"} {
+			check(fmt.Sprintf("%04d-%s", y, md))
+		}
+	}
+	for _, s := range []string{"", "2020-1-01", "2020-01-1", "20200101", "2020/01/01", "2020-01-01 ", " 2020-01-01",
+		"+020-01-01", "-020-01-01", "2020-0a-01", "2020-01-0\x00", "２０２０-01-01", "2020-01-01T00:00:00Z"} {
+		check(s)
 	}
 }

@@ -297,7 +297,7 @@ func (r *Reader) value(line []byte, i, c int) (int, *Error) {
 			return end, r.typeError(i, col, "string "+connectors.Quote(text))
 		}
 		if col.Type == schema.Date {
-			if d, ok := fastDate(r.arena[a0:]); ok && d >= *col.Min && d <= *col.Max {
+			if d, ok := schema.ParseDigitsDate(r.arena[a0:]); ok && d >= *col.Min && d <= *col.Max {
 				r.ints[c] = d
 				r.arena = r.arena[:a0]
 				return end, nil
@@ -496,57 +496,4 @@ func describe(line []byte, i int) string {
 		return fmt.Sprintf("byte 0x%02x (not UTF-8)", line[i])
 	}
 	return strconv.QuoteRune(c)
-}
-
-// fastDate returns the days since 1970-01-01 of the date s, if s is a
-// date as ParseValue reads it: YYYY-MM-DD, a real day of the year 0000 to
-// 9999. When it says no, ParseValue decides, and says why.
-func fastDate(s []byte) (int64, bool) {
-	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
-		return 0, false
-	}
-	var v [10]int64
-	for _, k := range [...]int{0, 1, 2, 3, 5, 6, 8, 9} {
-		if s[k] < '0' || s[k] > '9' {
-			return 0, false
-		}
-		v[k] = int64(s[k] - '0')
-	}
-	y := v[0]*1000 + v[1]*100 + v[2]*10 + v[3]
-	m := v[5]*10 + v[6]
-	d := v[8]*10 + v[9]
-	if m < 1 || m > 12 || d < 1 || d > daysIn(m, y) {
-		return 0, false
-	}
-	// Days from the civil date, by Howard Hinnant's algorithm
-	// (https://howardhinnant.github.io/date_algorithms.html#days_from_civil).
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 {
-		era = (y - 399) / 400
-	}
-	yoe := y - era*400
-	mp := m + 9
-	if m > 2 {
-		mp = m - 3
-	}
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468, true
-}
-
-// daysIn returns the number of days in month m of year y.
-func daysIn(m, y int64) int64 {
-	switch m {
-	case 2:
-		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
 }

@@ -8,7 +8,9 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Peak memory is the kernel's high-water mark of the process's resident
@@ -20,6 +22,11 @@ import (
 // data (its tables: the "base") and what its queries add, not the loading.
 // Each engine runs in a process of its own (see TestPeers), so that no
 // engine's leftovers count against another.
+//
+// The benchmarks also report cpu-s: the processor time (user and system,
+// all threads, DuckDB's included) the process spent per query in the
+// timed loop. On a machine that others share it moves less than the
+// elapsed time, which grows with the load.
 
 // procStatus returns a field of /proc/self/status in bytes.
 func procStatus(field string) (int64, error) {
@@ -46,9 +53,23 @@ func procStatus(field string) (int64, error) {
 	return 0, fmt.Errorf("no %s in /proc/self/status", field)
 }
 
+// meter is what startPeak saw: the resident set and the processor time.
+type meter struct {
+	base int64
+	cpu  time.Duration
+}
+
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // startPeak frees what is garbage, resets the high-water mark and returns
-// the resident set then (the base).
-func startPeak(tb testing.TB) int64 {
+// the resident set then (the base) and the processor time so far.
+func startPeak(tb testing.TB) meter {
 	tb.Helper()
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -59,17 +80,19 @@ func startPeak(tb testing.TB) int64 {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return base
+	return meter{base: base, cpu: cpuTime(tb)}
 }
 
 // reportPeak reports the peak resident set since startPeak and the base,
-// in MiB.
-func reportPeak(b *testing.B, base int64) {
+// in MiB, and the processor time per query since, in seconds.
+func reportPeak(b *testing.B, m meter) {
 	b.Helper()
+	cpu := cpuTime(b) - m.cpu
 	peak, err := procStatus("VmHWM")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
-	b.ReportMetric(float64(base)/(1<<20), "base-MiB")
+	b.ReportMetric(float64(m.base)/(1<<20), "base-MiB")
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s")
 }

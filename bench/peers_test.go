@@ -40,6 +40,7 @@ func TestPeers(t *testing.T) {
 	fmt.Printf("workload: %d enterprises, loans of up to %d each, in %s\n", d.Enterprises, d.MaxLoans, d.Dir)
 
 	runs := map[string][]result{}
+	loads := map[string]string{}
 	for _, e := range engines {
 		name, sub, _ := strings.Cut(e, "/")
 		pattern := "^Benchmark" + name + "$"
@@ -68,9 +69,19 @@ func TestPeers(t *testing.T) {
 		for _, r := range rs {
 			runs[r.name] = append(runs[r.name], r)
 		}
-		fmt.Printf("(%s: %v in all)\n", e, time.Since(start).Round(time.Second))
+		loads[e] = loadAverage()
+		fmt.Printf("(%s: %v in all; load average %s)\n", e, time.Since(start).Round(time.Second), loads[e])
 	}
-	summary(os.Stdout, engines, runs)
+	summary(os.Stdout, engines, runs, loads)
+}
+
+// loadAverage returns the 1-minute load average of the machine.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 // result is one line of benchmark output: the name without the
@@ -123,32 +134,40 @@ func stats(rs []result, unit string) (med, lo, hi float64, ok bool) {
 	return med, v[0], v[len(v)-1], true
 }
 
-func seconds(ns float64) string { return strconv.FormatFloat(ns/1e9, 'f', 3, 64) }
-
-func summary(w io.Writer, engines []string, runs map[string][]result) {
+// summary prints a table of the runs: per engine the median elapsed time
+// per query and its range, its ratio to the hand loop's, the same for the
+// processor time, the peak resident set, the base, the decrypted columns
+// (the sealed engine) and the load average when its runs ended.
+func summary(w io.Writer, engines []string, runs map[string][]result, loads map[string]string) {
 	hand, _, _, haveHand := stats(runs["HandLoop"], "ns/op")
+	handCPU, _, _, haveHandCPU := stats(runs["HandLoop"], "cpu-s")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "engine\truns\ttime s (median)\trange\tx hand loop\tpeak MiB\trange\tbase MiB\tcolumns MiB\t")
+	fmt.Fprintln(tw, "engine\truns\ttime s\trange\tx hand\tcpu s\trange\tx hand\tpeak MiB\trange\tbase MiB\tcolumns MiB\tload\t")
+	ratio := func(v, by float64, ok bool) string {
+		if !ok {
+			return "-"
+		}
+		return strconv.FormatFloat(v/by, 'f', 1, 64)
+	}
 	for _, e := range engines {
 		rs := runs[e]
 		med, lo, hi, ok := stats(rs, "ns/op")
 		if !ok {
-			fmt.Fprintf(tw, "%s\t0\t-\t-\t-\t-\t-\t-\t-\t\n", e)
+			fmt.Fprintf(tw, "%s\t0\t\t\t\t\t\t\t\t\t\t\t%s\t\n", e, loads[e])
 			continue
 		}
-		ratio := "-"
-		if haveHand {
-			ratio = strconv.FormatFloat(med/hand, 'f', 1, 64)
-		}
+		cm, clo, chi, _ := stats(rs, "cpu-s")
 		pm, plo, phi, _ := stats(rs, "peak-MiB")
 		bm, _, _, _ := stats(rs, "base-MiB")
 		cols := "-"
-		if cm, _, _, ok := stats(rs, "columns-MiB"); ok {
-			cols = strconv.FormatFloat(cm, 'f', 0, 64)
+		if v, _, _, ok := stats(rs, "columns-MiB"); ok {
+			cols = strconv.FormatFloat(v, 'f', 0, 64)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s–%s\t%s\t%.0f\t%.0f–%.0f\t%.0f\t%s\t\n",
-			e, len(rs), seconds(med), seconds(lo), seconds(hi), ratio, pm, plo, phi, bm, cols)
+		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.3f–%.3f\t%s\t%.3f\t%.3f–%.3f\t%s\t%.0f\t%.0f–%.0f\t%.0f\t%s\t%s\t\n",
+			e, len(rs), med/1e9, lo/1e9, hi/1e9, ratio(med, hand, haveHand),
+			cm, clo, chi, ratio(cm, handCPU, haveHandCPU),
+			pm, plo, phi, bm, cols, loads[e])
 	}
 	tw.Flush()
 }

@@ -6,7 +6,7 @@ PKGS    := ./...
 # Arguments for the demo, e.g. make demo DEMO_ARGS='--enterprises 1000000'
 DEMO_ARGS ?=
 
-.PHONY: all build demo test test-short test-crash bench bench-audit fuzz check clean
+.PHONY: all build demo test test-short test-crash bench bench-peers bench-audit fuzz check clean
 
 all: build
 
@@ -44,6 +44,14 @@ bench:
 	$(GO) test -run='^$$' -bench=VerifyReplay -benchtime=1x ./audit/
 	$(GO) test -run='^$$' -bench=. -benchtime=5x ./protocols/mhe/
 	$(GO) test -run='^$$' -bench=HEQuery -benchtime=10x -timeout 30m ./node/
+	$(MAKE) bench-peers
+
+## bench-peers: issue 8's peers against the sealed engine, in the bench/ module (bench/README.md):
+## a quick size by default; the issue's with BENCH_ENTERPRISES=1000000 BENCH_LOANS=10000000
+BENCH_ENTERPRISES ?= 100000
+BENCH_LOANS ?= 1000000
+bench-peers:
+	cd bench && CLEANROOM_BENCH_PEERS=1 CLEANROOM_BENCH_ENTERPRISES=$(BENCH_ENTERPRISES) CLEANROOM_BENCH_LOANS=$(BENCH_LOANS) $(GO) test -run='^TestPeers$$' -count=1 -timeout=0
 
 ## bench-audit: audit verify with replay over a million entries (a few minutes)
 bench-audit:

@@ -60,23 +60,27 @@
 //     The median monthly use is about 200,000 kWh, the 99th percentile
 //     about 50 times that.
 //   - loans: 60% of enterprises borrow, 1 to 5 loans (45%, 25%, 15%, 10%,
-//     5%), never more than MaxLoansPerEnterprise. amount is log-normal,
-//     median about 2,000,000 yuan, scaled by industry and capital, in
-//     multiples of 1,000, within [10,000, 10^9]. green is true for about
-//     30% of loans, most often in D (power), N (environment) and A
-//     (agriculture). rate_bp is 300 plus a log-normal spread (median about
-//     500 bp, lower for green loans), within [300, 1500].
+//     5%), never more than MaxLoansPerEnterprise: 1.23 loans per
+//     enterprise on average (DefaultLoans). Options.Loans sets another
+//     mean: a borrower's 1 to 5 loans are multiplied by Loans/DefaultLoans
+//     and rounded down or up at random, in proportion, so that the mean is
+//     Loans; Options.MaxLoansPerEnterprise says the most. amount is
+//     log-normal, median about 2,000,000 yuan, scaled by industry and
+//     capital, in multiples of 1,000, within [10,000, 10^9]. green is true
+//     for about 30% of loans, most often in D (power), N (environment) and
+//     A (agriculture). rate_bp is 300 plus a log-normal spread (median
+//     about 500 bp, lower for green loans), within [300, 1500].
 //
 // # Determinism
 //
-// The same Seed, Enterprises and Year give the same bytes, whatever the
-// number of CPUs. Each enterprise draws from its own PCG stream
+// The same Seed, Enterprises, Year and Loans give the same bytes, whatever
+// the number of CPUs. Each enterprise draws from its own PCG stream
 // (math/rand/v2) seeded by Seed and its index, so enterprise i is the same
 // at every size: a smaller data set is a prefix of a larger one, file by
 // file. Year changes only the month labels and which months precede an
-// enterprise's founding. Values go through float64 arithmetic and math.Exp
-// and math.Log, so bytes are only promised on one architecture; the golden
-// test pins them on amd64.
+// enterprise's founding; Loans changes only loans.csv. Values go through
+// float64 arithmetic and math.Exp and math.Log, so bytes are only promised
+// on one architecture; the golden test pins them on amd64.
 //
 // # Performance
 //

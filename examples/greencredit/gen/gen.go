@@ -20,6 +20,11 @@ const (
 	DefaultEnterprises = 100_000
 	DefaultSeed        = 1
 	DefaultYear        = 2025
+	// DefaultLoans is the mean number of loans per enterprise: 60% of
+	// enterprises borrow, 1 to 5 times (2.05 on average).
+	DefaultLoans = 1.23
+	// MaxLoans is the largest mean Options.Loans accepts.
+	MaxLoans = 100
 )
 
 // MaxEnterprises is the largest number of enterprises Write generates: the
@@ -27,10 +32,13 @@ const (
 // that every enterprise has its own unified social credit code.
 const MaxEnterprises = 100_000_000
 
-// MaxLoansPerEnterprise is the most loans an enterprise has. The demo's
-// commitment letter declares it as the contribution bound of the loans
-// dataset.
+// MaxLoansPerEnterprise is the most loans an enterprise has at the default
+// mean (Options.Loans). The demo's commitment letter declares it as the
+// contribution bound of the loans dataset.
 const MaxLoansPerEnterprise = 5
+
+// loanIDs is the number of loan identifiers: 10-digit loan numbers.
+const loanIDs = 10_000_000_000
 
 // The file names Write uses inside its directory.
 const (
@@ -51,6 +59,34 @@ type Options struct {
 	// Year is the year of the electricity months, Year-01 to Year-12.
 	// Defaults to DefaultYear; between 1000 and 9999.
 	Year int
+	// Loans is the mean number of loans per enterprise. Defaults to
+	// DefaultLoans; above 0 and at most MaxLoans, and Enterprises times
+	// the most loans of an enterprise (Options.MaxLoansPerEnterprise) at
+	// most 10^10, the number of loan identifiers. Another mean changes
+	// only loans.csv (see the package doc).
+	Loans float64
+}
+
+// loanScale is the factor by which o.Loans scales the number of loans of
+// a borrower, 1 for the default mean.
+func (o Options) loanScale() float64 {
+	if o.Loans == 0 || o.Loans == DefaultLoans {
+		return 1
+	}
+	return o.Loans / DefaultLoans
+}
+
+// MaxLoansPerEnterprise returns the most loans an enterprise has under o:
+// the constant MaxLoansPerEnterprise at the default mean, and
+// MaxLoansPerEnterprise times Loans/DefaultLoans, rounded up, otherwise.
+// It is the contribution bound of the loans dataset for data generated
+// with o.
+func (o Options) MaxLoansPerEnterprise() int {
+	s := o.loanScale()
+	if s == 1 {
+		return MaxLoansPerEnterprise
+	}
+	return int(math.Ceil(MaxLoansPerEnterprise * s))
 }
 
 // withDefaults returns o with its defaults filled in, or an error if a
@@ -70,6 +106,15 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Year < 1000 || o.Year > 9999 {
 		return o, fmt.Errorf("gen: year %d, want a four-digit year", o.Year)
+	}
+	if o.Loans == 0 {
+		o.Loans = DefaultLoans
+	}
+	if !(o.Loans > 0 && o.Loans <= MaxLoans) {
+		return o, fmt.Errorf("gen: %v loans per enterprise, want a mean above 0 and at most %d", o.Loans, MaxLoans)
+	}
+	if m := o.MaxLoansPerEnterprise(); int64(o.Enterprises)*int64(m) > loanIDs {
+		return o, fmt.Errorf("gen: %d enterprises of up to %d loans need more than the %d loan identifiers", o.Enterprises, m, int64(loanIDs))
 	}
 	return o, nil
 }
@@ -340,6 +385,8 @@ type generator struct {
 	indCum     []int
 	regCum     []int
 	loanCum    []int
+	loanScale  float64 // 1 at the default mean
+	maxLoans   int     // the most loans of an enterprise
 	industries []industry
 	regions    []region
 }
@@ -366,6 +413,8 @@ func newGenerator(opts Options) *generator {
 	}
 	g.regCum = cumulative(rw)
 	g.loanCum = cumulative(loanCounts[:])
+	g.loanScale = opts.loanScale()
+	g.maxLoans = opts.MaxLoansPerEnterprise()
 	return g
 }
 
@@ -540,11 +589,16 @@ func (g *generator) enterprise(i int, r *rng, c *chunk) {
 	}
 	c.buf[1] = b
 
-	// Loans: 60% of enterprises borrow, 1 to 5 times.
+	// Loans: 60% of enterprises borrow, 1 to 5 times; at another mean,
+	// that number times the scale, rounded at random to a neighbouring
+	// integer so that the mean is exact.
 	if r.float() >= loanShare {
 		return
 	}
 	nloans := r.pick(g.loanCum) + 1
+	if g.loanScale != 1 {
+		nloans = min(int(float64(nloans)*g.loanScale+r.float()), g.maxLoans)
+	}
 	b = c.buf[2]
 	for j := range nloans {
 		green := r.float() < ind.green
@@ -556,7 +610,7 @@ func (g *generator) enterprise(i int, r *rng, c *chunk) {
 			spread = 170
 		}
 		rate := min(max(int64(math.Round(300+spread*math.Exp(0.6*r.norm()))), 300), 1500)
-		id := permute(uint64(i*MaxLoansPerEnterprise+j), loanHalf, g.loanKey)
+		id := permute(uint64(i*g.maxLoans+j), loanHalf, g.loanKey)
 
 		b = append(b, 'L')
 		var digits [10]byte

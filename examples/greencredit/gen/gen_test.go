@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -170,6 +171,65 @@ func TestOptions(t *testing.T) {
 	}
 	if f != (Files{filepath.Join(dir, "registry.csv"), filepath.Join(dir, "electricity.csv"), filepath.Join(dir, "loans.csv")}) {
 		t.Errorf("files %+v", f)
+	}
+}
+
+// TestLoans checks Options.Loans: the default mean, spelled out, changes
+// nothing; another mean changes only loans.csv, has the mean asked for
+// (the data are deterministic: the range says how far a change may move
+// it), and stays within MaxLoansPerEnterprise with unique loan ids.
+func TestLoans(t *testing.T) {
+	const n = 20_000
+	def := mustWrite(t, Options{Enterprises: 1000})
+	if digest(t, mustWrite(t, Options{Enterprises: 1000, Loans: DefaultLoans})) != digest(t, def) {
+		t.Error("Loans: DefaultLoans differs from the default")
+	}
+	if got := (Options{}).MaxLoansPerEnterprise(); got != MaxLoansPerEnterprise {
+		t.Errorf("default MaxLoansPerEnterprise() = %d, want %d", got, MaxLoansPerEnterprise)
+	}
+	sc := Schemas()
+	base := mustWrite(t, Options{Enterprises: n, Seed: 5})
+	for _, mean := range []float64{0.3, 10} {
+		opts := Options{Enterprises: n, Seed: 5, Loans: mean}
+		f := mustWrite(t, opts)
+		for _, p := range [][2]string{{base.Registry, f.Registry}, {base.Electricity, f.Electricity}} {
+			a, _ := os.ReadFile(p[0])
+			b, _ := os.ReadFile(p[1])
+			if !bytes.Equal(a, b) {
+				t.Errorf("Loans %v changes %s", mean, filepath.Base(p[1]))
+			}
+		}
+		max := opts.MaxLoansPerEnterprise()
+		if want := int(math.Ceil(5 * mean / DefaultLoans)); max != want {
+			t.Errorf("Loans %v: MaxLoansPerEnterprise() = %d, want %d", mean, max, want)
+		}
+		per := map[string]int{}
+		ids := map[string]bool{}
+		recs := readAll(t, f.Loans, sc["loans"])
+		for _, rec := range recs {
+			if ids[rec[0]] {
+				t.Fatalf("Loans %v: loan id %s twice", mean, rec[0])
+			}
+			ids[rec[0]] = true
+			per[rec[1]]++
+			if per[rec[1]] > max {
+				t.Fatalf("Loans %v: enterprise %s has more than %d loans", mean, rec[1], max)
+			}
+		}
+		if got := float64(len(recs)) / n; math.Abs(got-mean) > 0.03*mean {
+			t.Errorf("Loans %v: %v loans per enterprise", mean, got)
+		}
+	}
+	for _, o := range []Options{
+		{Loans: -1},
+		{Loans: MaxLoans + 1},
+		{Loans: math.NaN()},
+		{Loans: math.Inf(1)},
+		{Enterprises: MaxEnterprises, Loans: 30}, // up to 122 loans each: more than 10^10 ids
+	} {
+		if _, err := Write(t.TempDir(), o); err == nil {
+			t.Errorf("Write(%+v) succeeded, want an error", o)
+		}
 	}
 }
 

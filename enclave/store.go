@@ -105,6 +105,7 @@ type Store struct {
 type cacheEntry struct {
 	key   string
 	done  chan struct{}
+	cols  *columns
 	batch *schema.Batch
 	tc    *tableCache
 	err   error
@@ -203,8 +204,10 @@ func (p *plainReader) Read(b []byte) (int, error) {
 // file in error messages) whose header and rows must fit s.
 //
 // In one pass it decrypts the upload in memory, checks every row with the
-// CSV reader, and writes the plaintext it reads, encrypted to the
-// dataset's key, to a temporary file in the dataset's folder.
+// CSV reader, and writes the rows in the store's columnar form (see
+// colfile.go), encrypted to the dataset's key, to a temporary file in the
+// dataset's folder: loading them later is decryption and copying, with no
+// parsing.
 // The upload is kept (renamed to <uploadID>.age, after fsync of the file and
 // then of the folder) only if all of it is valid. On any error (a
 // malformed name, ErrExists, ErrTooLarge, ErrWrongRecipient,
@@ -320,17 +323,28 @@ func (s *Store) ingest(ctx context.Context, dataset, key string, sc *schema.Sche
 		}
 		return nil, classify(err)
 	}
-	pr.r = io.TeeReader(plain, enc)
+	pr.r = plain
 	rd, err := csv.NewReader(pr, sc, csv.Options{File: file, BatchSize: 4096})
 	if err != nil {
 		return nil, classify(err)
 	}
+	cw, err := newColWriter(enc, sc)
+	if err != nil {
+		return nil, fmt.Errorf("enclave: ingest %s: writing: %w", key, err)
+	}
 	for {
-		if _, err := rd.Next(); err == io.EOF {
+		b, err := rd.Next()
+		if err == io.EOF {
 			break
 		} else if err != nil {
 			return nil, classify(err)
 		}
+		if err := cw.write(b); err != nil {
+			return nil, fmt.Errorf("enclave: ingest %s: writing: %w", key, err)
+		}
+	}
+	if err := cw.close(); err != nil {
+		return nil, fmt.Errorf("enclave: ingest %s: writing: %w", key, err)
 	}
 	// The CSV reader stops at the plaintext's end; make sure age has
 	// authenticated the final chunk and that no ciphertext is left unread.
@@ -444,7 +458,10 @@ func (s *Store) Load(dataset string, sc *schema.Schema, uploadIDs []string) (*Ta
 		e = &cacheEntry{key: key, done: make(chan struct{})}
 		s.cache[dataset] = e
 		s.mu.Unlock()
-		e.batch, e.err = s.load(dataset, sc, uploadIDs)
+		e.cols, e.err = s.load(dataset, sc, uploadIDs)
+		if e.err == nil {
+			e.batch = e.cols.batch
+		}
 		e.tc = newTableCache()
 		close(e.done)
 		if e.err != nil {
@@ -464,46 +481,54 @@ func (s *Store) Load(dataset string, sc *schema.Schema, uploadIDs []string) (*Ta
 	return &Table{Name: dataset, Schema: sc, Rows: e.batch, Unit: -1, MaxRowsPerUnit: 1, cache: e.tc}, nil
 }
 
-func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string) (*schema.Batch, error) {
-	var parts []*schema.Batch
-	total := 0
+func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string) (*columns, error) {
+	cols := &columns{batch: schema.NewBatch(sc, 0)}
 	for _, id := range uploadIDs {
-		b, err := s.loadOne(dataset, sc, id)
-		if err != nil {
+		if err := s.loadOne(dataset, sc, id, cols); err != nil {
+			cols.wipe()
 			return nil, err
 		}
-		parts = append(parts, b)
-		total += b.Len
 	}
-	if len(parts) == 1 {
-		return parts[0], nil
-	}
-	out := schema.NewBatch(sc, total)
-	for _, b := range parts {
-		out.Append(b)
-	}
-	return out, nil
+	return cols, nil
 }
 
-func (s *Store) loadOne(dataset string, sc *schema.Schema, id string) (*schema.Batch, error) {
+// loadOne decrypts one upload and appends its rows to cols: the columnar
+// form by copying, or, for an upload stored before it, its CSV by parsing.
+func (s *Store) loadOne(dataset string, sc *schema.Schema, id string, cols *columns) error {
 	name := dataset + "/" + id + ".age"
 	f, err := os.Open(s.uploadPath(dataset, id))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("enclave: load %s: %w", name, ErrNotFound)
+			return fmt.Errorf("enclave: load %s: %w", name, ErrNotFound)
 		}
-		return nil, fmt.Errorf("enclave: load %s: %w", name, err)
+		return fmt.Errorf("enclave: load %s: %w", name, err)
 	}
 	defer f.Close()
 	plain, err := s.keys.Decrypt(dataset, bufio.NewReaderSize(f, 1<<20), s.custody)
 	if err != nil {
-		return nil, fmt.Errorf("enclave: load %s: %w: %w", name, ErrBadCiphertext, err)
+		return fmt.Errorf("enclave: load %s: %w: %w", name, ErrBadCiphertext, err)
 	}
-	b, err := csv.ReadAll(plain, sc, csv.Options{File: name})
+	br := bufio.NewReaderSize(plain, 1<<20)
+	if head, _ := br.Peek(len(colMagic)); isColFile(head) {
+		if _, err := readColumns(br, sc, cols); err != nil {
+			return fmt.Errorf("enclave: load %s: %w", name, err)
+		}
+		return nil
+	}
+	rd, err := csv.NewReader(br, sc, csv.Options{File: name})
 	if err != nil {
-		return nil, fmt.Errorf("enclave: load %s: %w", name, err)
+		return fmt.Errorf("enclave: load %s: %w", name, err)
 	}
-	return b, nil
+	for {
+		b, err := rd.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("enclave: load %s: %w", name, err)
+		}
+		cols.batch.Append(b)
+	}
 }
 
 // FileHash is the evidence of one destroyed file: its name and the SHA-256

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -620,5 +621,59 @@ func TestDestroyShredsTheDataset(t *testing.T) {
 	}
 	if kh2, err := keys.Erase("loans"); err != nil || kh2 != "" {
 		t.Errorf("erasing again: %q, %v", kh2, err)
+	}
+}
+
+// TestLoadStoredCSV: uploads stored before the columnar form (their CSV
+// under the dataset's key) load as before, beside columnar ones; the
+// columnar form does not hold the CSV text.
+func TestLoadStoredCSV(t *testing.T) {
+	s, c, dir := newStore(t)
+	if _, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(encrypt(t, c.Recipient(), []byte(goodCSV)))); err != nil {
+		t.Fatal(err)
+	}
+	// The older form, written as Ingest wrote it then.
+	old := "loan_id,uscc,amount,green,borrower_name\nL4,91650100MA00000004,7,false,Four\n"
+	f, err := os.Create(filepath.Join(dir, "loans", id2+".age"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.keys.Encrypt("loans", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(old))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	tab, err := s.Load("loans", uploadSchema, []string{id1, id2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tab.Rows.Cols[0].Strs; !slices.Equal(got, []string{"L1", "L2", "L3", "L4"}) {
+		t.Errorf("loan ids %v", got)
+	}
+	if got := tab.Rows.Cols[4].Strs[2]; got != "Borrower, three" {
+		t.Errorf("a quoted string came back as %q", got)
+	}
+
+	// The stored plaintext of the columnar upload is not CSV.
+	ct, err := os.Open(filepath.Join(dir, "loans", id1+".age"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ct.Close()
+	plain, err := s.keys.Decrypt("loans", ct, s.custody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !isColFile(b) || bytes.Contains(b, []byte("loan_id,uscc")) {
+		t.Errorf("stored plaintext starts %q", b[:min(len(b), 20)])
 	}
 }

@@ -135,12 +135,73 @@ func (c *columns) wipe() {
 	}
 }
 
+// colBlocks gathers the blocks of one or more files (or batches) of a
+// schema, and joins them into columns once, at their final size: loading
+// copies each value once more, not once per doubling.
+type colBlocks struct {
+	s      *schema.Schema
+	ints   [][][]int64  // per column: its blocks
+	strs   [][][]string // per column: its blocks
+	rows   int
+	arenas [][]byte
+}
+
+func newColBlocks(s *schema.Schema) *colBlocks {
+	return &colBlocks{s: s, ints: make([][][]int64, len(s.Columns)), strs: make([][][]string, len(s.Columns))}
+}
+
+// add takes a batch's rows as a block (without copying them).
+func (cb *colBlocks) add(b *schema.Batch) {
+	for i := range b.Cols {
+		if b.Cols[i].Type == schema.String {
+			cb.strs[i] = append(cb.strs[i], b.Cols[i].Strs)
+		} else {
+			cb.ints[i] = append(cb.ints[i], b.Cols[i].Ints)
+		}
+	}
+	cb.rows += b.Len
+}
+
+// columns joins the blocks into one batch.
+func (cb *colBlocks) columns() *columns {
+	b := &schema.Batch{Schema: cb.s, Cols: make([]schema.Vector, len(cb.s.Columns)), Len: cb.rows}
+	for i, c := range cb.s.Columns {
+		b.Cols[i].Type = c.Type
+		if c.Type == schema.String {
+			out := make([]string, 0, cb.rows)
+			for _, blk := range cb.strs[i] {
+				out = append(out, blk...)
+			}
+			b.Cols[i].Strs = out
+		} else {
+			out := make([]int64, 0, cb.rows)
+			for _, blk := range cb.ints[i] {
+				out = append(out, blk...)
+				clear(blk)
+			}
+			b.Cols[i].Ints = out
+		}
+	}
+	return &columns{batch: b, arenas: cb.arenas}
+}
+
+// wipe zeroes what the blocks hold, when they are given up.
+func (cb *colBlocks) wipe() {
+	for _, a := range cb.arenas {
+		clear(a)
+	}
+	for _, col := range cb.ints {
+		for _, blk := range col {
+			clear(blk)
+		}
+	}
+}
+
 // isColFile reports whether a plaintext starts with the columnar magic.
 func isColFile(head []byte) bool { return bytes.HasPrefix(head, []byte(colMagic)) }
 
-// readColumns reads the columnar form of rows of s from r, appending to
-// into (new when nil).
-func readColumns(r io.Reader, s *schema.Schema, into *columns) (*columns, error) {
+// readColumns reads the columnar form of rows of s from r into blocks.
+func readColumns(r io.Reader, s *schema.Schema, into *colBlocks) error {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(r, 1<<20)
@@ -150,96 +211,82 @@ func readColumns(r io.Reader, s *schema.Schema, into *columns) (*columns, error)
 	}
 	magic := make([]byte, len(colMagic))
 	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != colMagic {
-		return nil, fail("no magic")
+		return fail("no magic")
 	}
 	n, err := binary.ReadUvarint(br)
 	if err != nil || n != uint64(len(s.Columns)) {
-		return nil, fail("%d columns, the schema has %d", n, len(s.Columns))
+		return fail("%d columns, the schema has %d", n, len(s.Columns))
 	}
 	for i, c := range s.Columns {
 		code, err := br.ReadByte()
 		if err != nil || code != typeCode(c.Type) {
-			return nil, fail("column %d (%s) is not of the schema's type %s", i, c.Name, c.Type)
+			return fail("column %d (%s) is not of the schema's type %s", i, c.Name, c.Type)
 		}
 	}
-	if into == nil {
-		into = &columns{batch: schema.NewBatch(s, 0)}
-	}
-	b := into.batch
 	var total uint64
 	scratch := make([]byte, 8*colBlockRows)
 	for {
 		rows, err := binary.ReadUvarint(br)
 		if err != nil {
-			return nil, fail("truncated block header")
+			return fail("truncated block header")
 		}
 		if rows == 0 {
 			break
 		}
 		if rows > colBlockRows {
-			return nil, fail("a block of %d rows (at most %d)", rows, colBlockRows)
+			return fail("a block of %d rows (at most %d)", rows, colBlockRows)
 		}
 		for i := range s.Columns {
-			v := &b.Cols[i]
-			if v.Type != schema.String {
+			if s.Columns[i].Type != schema.String {
 				raw := scratch[:8*rows]
 				if _, err := io.ReadFull(br, raw); err != nil {
-					return nil, fail("truncated column %s", s.Columns[i].Name)
+					return fail("truncated column %s", s.Columns[i].Name)
 				}
-				v.Ints = slicesGrow(v.Ints, int(rows))
-				for j := 0; j < len(raw); j += 8 {
-					v.Ints = append(v.Ints, int64(binary.LittleEndian.Uint64(raw[j:])))
+				blk := make([]int64, rows)
+				for j := range blk {
+					blk[j] = int64(binary.LittleEndian.Uint64(raw[8*j:]))
 				}
 				clear(raw)
+				into.ints[i] = append(into.ints[i], blk)
 				continue
 			}
 			lens := scratch[:4*rows]
 			if _, err := io.ReadFull(br, lens); err != nil {
-				return nil, fail("truncated column %s", s.Columns[i].Name)
+				return fail("truncated column %s", s.Columns[i].Name)
 			}
 			sum := 0
 			for j := 0; j < len(lens); j += 4 {
 				sum += int(binary.LittleEndian.Uint32(lens[j:]))
 				if sum > colMaxArena {
-					return nil, fail("column %s holds more than %d bytes in a block", s.Columns[i].Name, colMaxArena)
+					return fail("column %s holds more than %d bytes in a block", s.Columns[i].Name, colMaxArena)
 				}
 			}
 			arena := make([]byte, sum)
 			if _, err := io.ReadFull(br, arena); err != nil {
-				return nil, fail("truncated column %s", s.Columns[i].Name)
+				return fail("truncated column %s", s.Columns[i].Name)
 			}
 			into.arenas = append(into.arenas, arena)
-			v.Strs = slicesGrow(v.Strs, int(rows))
+			blk := make([]string, rows)
 			off := 0
-			for j := 0; j < len(lens); j += 4 {
-				l := binary.LittleEndian.Uint32(lens[j:])
-				if l == 0 {
-					v.Strs = append(v.Strs, "")
-					continue
+			for j := range blk {
+				l := int(binary.LittleEndian.Uint32(lens[4*j:]))
+				if l > 0 {
+					blk[j] = unsafe.String(&arena[off], l)
+					off += l
 				}
-				v.Strs = append(v.Strs, unsafe.String(&arena[off], int(l)))
-				off += int(l)
 			}
+			into.strs[i] = append(into.strs[i], blk)
 		}
-		b.Len += int(rows)
+		into.rows += int(rows)
 		total += rows
 	}
 	want, err := binary.ReadUvarint(br)
 	if err != nil || want != total {
-		return nil, fail("the file says %d rows, its blocks hold %d", want, total)
+		return fail("the file says %d rows, its blocks hold %d", want, total)
 	}
 	if _, err := br.ReadByte(); err != io.EOF {
-		return nil, fail("data after the end")
+		return fail("data after the end")
 	}
-	return into, nil
+	return nil
 }
 
-// slicesGrow makes room for n more elements, doubling as append does.
-func slicesGrow[T any](s []T, n int) []T {
-	if cap(s)-len(s) >= n {
-		return s
-	}
-	out := make([]T, len(s), max(2*cap(s), len(s)+n))
-	copy(out, s)
-	return out
-}

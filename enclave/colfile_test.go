@@ -51,8 +51,9 @@ func TestColumnsRoundTrip(t *testing.T) {
 	a, b := colBatch(colBlockRows+5), colBatch(3)
 	data := encodeCols(t, a, schema.NewBatch(colSchema, 0), b)
 	require.True(t, isColFile(data))
-	c, err := readColumns(bytes.NewReader(data), colSchema, nil)
-	require.NoError(t, err)
+	cb := newColBlocks(colSchema)
+	require.NoError(t, readColumns(bytes.NewReader(data), colSchema, cb))
+	c := cb.columns()
 	want := schema.NewBatch(colSchema, 0)
 	want.Append(a)
 	want.Append(b)
@@ -61,10 +62,11 @@ func TestColumnsRoundTrip(t *testing.T) {
 		require.Equal(t, want.Cols[i].Ints, c.batch.Cols[i].Ints)
 		require.Equal(t, want.Cols[i].Strs, c.batch.Cols[i].Strs)
 	}
-	// Appending a second file to the same columns.
-	c, err = readColumns(bytes.NewReader(encodeCols(t, b)), colSchema, c)
-	require.NoError(t, err)
+	// A second file after the first.
+	require.NoError(t, readColumns(bytes.NewReader(encodeCols(t, b)), colSchema, cb))
+	c = cb.columns()
 	require.Equal(t, want.Len+3, c.batch.Len)
+	require.Equal(t, b.Cols[1].Ints, c.batch.Cols[1].Ints[want.Len:])
 
 	c.wipe()
 	for _, s := range c.batch.Cols[0].Strs {
@@ -92,7 +94,7 @@ func TestColumnsErrors(t *testing.T) {
 		{"wrong total", append(bytes.Clone(good[:len(good)-1]), 11), colSchema, "the file says 11 rows, its blocks hold 10"},
 		{"huge block", append([]byte(colMagic+"\x04sibd"), 0xff, 0xff, 0x7f), colSchema, "a block of 2097151 rows"},
 	} {
-		_, err := readColumns(bytes.NewReader(tc.data), tc.s, nil)
+		err := readColumns(bytes.NewReader(tc.data), tc.s, newColBlocks(tc.s))
 		require.ErrorIs(t, err, errColFormat, tc.desc)
 		require.ErrorContains(t, err, tc.want, tc.desc)
 	}
@@ -105,20 +107,23 @@ func FuzzReadColumns(f *testing.F) {
 	f.Add(encodeCols(f))
 	f.Add([]byte(colMagic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := readColumns(bytes.NewReader(data), colSchema, nil)
+		cb := newColBlocks(colSchema)
+		err := readColumns(bytes.NewReader(data), colSchema, cb)
 		if err != nil {
 			if !errors.Is(err, errColFormat) {
 				t.Fatalf("error %v is not errColFormat", err)
 			}
 			return
 		}
+		c := cb.columns()
 		var buf bytes.Buffer
 		w, err := newColWriter(&buf, colSchema)
 		require.NoError(t, err)
 		require.NoError(t, w.write(c.batch))
 		require.NoError(t, w.close())
-		c2, err := readColumns(bytes.NewReader(buf.Bytes()), colSchema, nil)
-		require.NoError(t, err)
+		cb2 := newColBlocks(colSchema)
+		require.NoError(t, readColumns(bytes.NewReader(buf.Bytes()), colSchema, cb2))
+		c2 := cb2.columns()
 		require.Equal(t, c.batch.Len, c2.batch.Len)
 		for i := range c.batch.Cols {
 			require.Equal(t, c.batch.Cols[i].Ints, c2.batch.Cols[i].Ints)

@@ -482,19 +482,19 @@ func (s *Store) Load(dataset string, sc *schema.Schema, uploadIDs []string) (*Ta
 }
 
 func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string) (*columns, error) {
-	cols := &columns{batch: schema.NewBatch(sc, 0)}
+	blocks := newColBlocks(sc)
 	for _, id := range uploadIDs {
-		if err := s.loadOne(dataset, sc, id, cols); err != nil {
-			cols.wipe()
+		if err := s.loadOne(dataset, sc, id, blocks); err != nil {
+			blocks.wipe()
 			return nil, err
 		}
 	}
-	return cols, nil
+	return blocks.columns(), nil
 }
 
 // loadOne decrypts one upload and appends its rows to cols: the columnar
 // form by copying, or, for an upload stored before it, its CSV by parsing.
-func (s *Store) loadOne(dataset string, sc *schema.Schema, id string, cols *columns) error {
+func (s *Store) loadOne(dataset string, sc *schema.Schema, id string, blocks *colBlocks) error {
 	name := dataset + "/" + id + ".age"
 	f, err := os.Open(s.uploadPath(dataset, id))
 	if err != nil {
@@ -510,7 +510,7 @@ func (s *Store) loadOne(dataset string, sc *schema.Schema, id string, cols *colu
 	}
 	br := bufio.NewReaderSize(plain, 1<<20)
 	if head, _ := br.Peek(len(colMagic)); isColFile(head) {
-		if _, err := readColumns(br, sc, cols); err != nil {
+		if err := readColumns(br, sc, blocks); err != nil {
 			return fmt.Errorf("enclave: load %s: %w", name, err)
 		}
 		return nil
@@ -527,7 +527,7 @@ func (s *Store) loadOne(dataset string, sc *schema.Schema, id string, cols *colu
 		if err != nil {
 			return fmt.Errorf("enclave: load %s: %w", name, err)
 		}
-		cols.batch.Append(b)
+		blocks.add(b)
 	}
 }
 

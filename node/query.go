@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/xjdata/cleanroom/enclave"
@@ -173,23 +174,44 @@ func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, raw, target []
 func (n *Node) execute(r *http.Request, plan *query.Plan, p *policy.Params) (*enclave.Result, error) {
 	snap := n.snapshot()
 	tables := make(map[string]*enclave.Table, len(plan.Tables))
-	for _, t := range plan.Tables {
+	// The tables load (decrypt) side by side: each is a stream of its own.
+	runs := make([]*enclave.Table, len(plan.Tables))
+	errs := make([]error, len(plan.Tables))
+	dss := make([]*policy.Dataset, len(plan.Tables))
+	for i, t := range plan.Tables {
 		ds, ok := snap.Dataset(t.Name)
 		if !ok {
 			return nil, fmt.Errorf("dataset %s vanished", t.Name)
 		}
-		tab, err := n.store.Load(t.Name, &ds.Schema, snap.DatasetUploads(t.Name))
-		if err != nil {
-			return nil, err
+		dss[i] = ds
+	}
+	var wg sync.WaitGroup
+	for i, t := range plan.Tables {
+		ds := dss[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tab, err := n.store.Load(t.Name, &ds.Schema, snap.DatasetUploads(t.Name))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			unit := -1
+			if ds.Unit != "" {
+				unit = ds.Schema.Index(ds.Unit)
+			}
+			// A copy keeps the rows' cache of codes and join indexes.
+			run := *tab
+			run.Unit, run.MaxRowsPerUnit = unit, ds.RowsPerUnit()
+			runs[i] = &run
+		}()
+	}
+	wg.Wait()
+	for i, t := range plan.Tables {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		unit := -1
-		if ds.Unit != "" {
-			unit = ds.Schema.Index(ds.Unit)
-		}
-		// A copy keeps the rows' cache of codes and join indexes.
-		run := *tab
-		run.Unit, run.MaxRowsPerUnit = unit, ds.RowsPerUnit()
-		tables[t.Name] = &run
+		tables[t.Name] = runs[i]
 	}
 	return enclave.Execute(r.Context(), plan, tables, enclave.Params{
 		Epsilon:          p.Epsilon.Float64(),

@@ -289,4 +289,3 @@ func readColumns(r io.Reader, s *schema.Schema, into *colBlocks) error {
 	}
 	return nil
 }
-

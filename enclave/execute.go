@@ -40,6 +40,18 @@ type Table struct {
 	// cache holds codes and indexes derived from Rows, shared by the
 	// Tables that Store.Load returns for the same rows; nil otherwise.
 	cache *tableCache
+	// release ends the use of rows from Store.Load; nil otherwise.
+	release func()
+}
+
+// Release tells the store that loaded t (and every copy of it) that the
+// query is done with its rows, which may then be wiped and dropped when
+// the cache's time or memory budget says so. Release of a table built by
+// hand does nothing; a second call does nothing.
+func (t *Table) Release() {
+	if t.release != nil {
+		t.release()
+	}
 }
 
 // Params are the privacy parameters of one execution.

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"filippo.io/age"
 	"github.com/xjdata/cleanroom/connectors/csv"
@@ -100,15 +101,26 @@ type Store struct {
 	mu       sync.Mutex
 	inflight map[string]bool        // dataset/uploadID being ingested
 	cache    map[string]*cacheEntry // by dataset: the last loaded upload list
+	// cacheTTL and cacheBytes bound the cache (see SetCache).
+	cacheTTL   time.Duration
+	cacheBytes int64
 }
 
+// cacheEntry is one dataset's decrypted rows (see loadcache.go).
 type cacheEntry struct {
-	key   string
-	done  chan struct{}
-	cols  *columns
-	batch *schema.Batch
-	tc    *tableCache
-	err   error
+	dataset string
+	key     string
+	done    chan struct{}
+	cols    *columns
+	batch   *schema.Batch
+	tc      *tableCache
+	err     error
+	size    int64       // bytes, once loaded
+	refs    int         // queries using the rows now
+	last    time.Time   // when the last one ended
+	timer   *time.Timer // expires the entry after the TTL
+	dropped bool        // out of the cache: wiped once refs is 0
+	wiped   bool
 }
 
 // OpenStore opens (creating it with mode 0700 if needed) the store in dir,
@@ -377,9 +389,7 @@ func (s *Store) Remove(dataset, uploadID string) error {
 	if err := checkNames(dataset, uploadID); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	delete(s.cache, dataset)
-	s.mu.Unlock()
+	s.dropDataset(dataset)
 	if err := os.Remove(s.uploadPath(dataset, uploadID)); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("enclave: remove %s/%s: %w", dataset, uploadID, ErrNotFound)
@@ -422,7 +432,8 @@ func (s *Store) List(dataset string) ([]string, error) {
 // decrypt once.
 //
 // Each call returns a new Table whose Rows are shared with the cache and
-// with other callers: they must not be modified. What Execute derives from
+// with other callers: they must not be modified. Call the Table's Release
+// when done with it: until then its rows are never wiped (see SetCache). What Execute derives from
 // the rows (dictionary codes of string columns, join indexes) is cached
 // with them, so the first query over newly loaded rows is slower than the
 // next ones.
@@ -455,8 +466,12 @@ func (s *Store) Load(dataset string, sc *schema.Schema, uploadIDs []string) (*Ta
 	s.mu.Lock()
 	e := s.cache[dataset]
 	if e == nil || e.key != key {
-		e = &cacheEntry{key: key, done: make(chan struct{})}
+		if e != nil {
+			s.dropLocked(e) // another upload list: its rows go
+		}
+		e = &cacheEntry{dataset: dataset, key: key, done: make(chan struct{})}
 		s.cache[dataset] = e
+		e.acquire()
 		s.mu.Unlock()
 		e.cols, e.err = s.load(dataset, sc, uploadIDs)
 		if e.err == nil {
@@ -464,21 +479,27 @@ func (s *Store) Load(dataset string, sc *schema.Schema, uploadIDs []string) (*Ta
 		}
 		e.tc = newTableCache()
 		close(e.done)
+		s.mu.Lock()
 		if e.err != nil {
-			s.mu.Lock()
 			if s.cache[dataset] == e {
 				delete(s.cache, dataset)
 			}
-			s.mu.Unlock()
+		} else {
+			e.size = e.cols.size()
 		}
+		s.trimLocked()
+		s.mu.Unlock()
 	} else {
+		e.acquire()
 		s.mu.Unlock()
 		<-e.done
 	}
+	release := s.releaser(e)
 	if e.err != nil {
+		release()
 		return nil, e.err
 	}
-	return &Table{Name: dataset, Schema: sc, Rows: e.batch, Unit: -1, MaxRowsPerUnit: 1, cache: e.tc}, nil
+	return &Table{Name: dataset, Schema: sc, Rows: e.batch, Unit: -1, MaxRowsPerUnit: 1, cache: e.tc, release: release}, nil
 }
 
 func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string) (*columns, error) {
@@ -554,9 +575,7 @@ func (s *Store) Destroy(dataset string) error {
 	if err := checkDataset(dataset); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	delete(s.cache, dataset)
-	s.mu.Unlock()
+	s.dropDataset(dataset)
 	return RemoveDir(filepath.Join(s.dir, dataset))
 }
 

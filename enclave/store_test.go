@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"github.com/xjdata/cleanroom/connectors/csv"
@@ -675,5 +676,85 @@ func TestLoadStoredCSV(t *testing.T) {
 	}
 	if !isColFile(b) || bytes.Contains(b, []byte("loan_id,uscc")) {
 		t.Errorf("stored plaintext starts %q", b[:min(len(b), 20)])
+	}
+}
+
+// TestCacheWipes: decrypted rows are wiped (zeroed in place) once unused
+// past the cache's TTL, or when over its memory budget (the least
+// recently used first), and never while a query uses them.
+func TestCacheWipes(t *testing.T) {
+	s, c, _ := newStore(t)
+	for _, ds := range []string{"loans", "other"} {
+		if _, err := s.Ingest(context.Background(), ds, id1, uploadSchema, "loans.csv", bytes.NewReader(encrypt(t, c.Recipient(), []byte(goodCSV)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wiped := func(tab *Table) bool {
+		return tab.Rows.Cols[4].Strs[0] == strings.Repeat("\x00", len(marker)) && tab.Rows.Cols[2].Ints[0] == 0
+	}
+
+	// TTL: in use, kept; released, wiped after the TTL.
+	s.SetCache(30*time.Millisecond, 1<<30)
+	tab, err := s.Load("loans", uploadSchema, []string{id1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if wiped(tab) || tab.Rows.Cols[4].Strs[0] != marker {
+		t.Fatal("rows wiped while in use")
+	}
+	run := *tab // a copy, as the node makes, releases the same rows
+	run.Release()
+	run.Release()
+	deadline := time.Now().Add(5 * time.Second)
+	for !wiped(tab) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !wiped(tab) {
+		t.Fatal("rows not wiped after the TTL")
+	}
+	again, err := s.Load("loans", uploadSchema, []string{id1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Rows == tab.Rows || again.Rows.Cols[4].Strs[0] != marker {
+		t.Fatal("rows not loaded afresh after the TTL")
+	}
+	again.Release()
+
+	// Budget: loading a second dataset over it wipes the idle first one.
+	s.SetCache(time.Hour, 1)
+	a, err := s.Load("loans", uploadSchema, []string{id1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Release()
+	b, err := s.Load("other", uploadSchema, []string{id1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !wiped(a) {
+		t.Error("the least recently used rows were not wiped over the budget")
+	}
+	if wiped(b) {
+		t.Error("rows in use were wiped")
+	}
+	b.Release()
+	if !wiped(b) {
+		t.Error("released rows over the budget were not wiped")
+	}
+
+	// Remove wipes at once when unused.
+	s.SetCache(time.Hour, 1<<30)
+	d, err := s.Load("other", uploadSchema, []string{id1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Release()
+	if err := s.Remove("other", id1); err != nil {
+		t.Fatal(err)
+	}
+	if !wiped(d) {
+		t.Error("Remove did not wipe the rows")
 	}
 }

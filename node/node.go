@@ -73,7 +73,19 @@ type Config struct {
 	// library's Laplace noise. Only tests set it (to
 	// dptest.InsecureNoNoise); no flag or request can.
 	Noise noise.Noise
+	// CacheTTL is how long a dataset's decrypted rows stay in memory with
+	// no query using them, and CacheBytes how many bytes of decrypted rows
+	// the node keeps; past either they are wiped. Default to
+	// enclave.DefaultCacheTTL and enclave.DefaultCacheBytes.
+	CacheTTL   time.Duration
+	CacheBytes int64
 }
+
+// The defaults of Config.CacheTTL and Config.CacheBytes.
+const (
+	DefaultCacheTTL   = enclave.DefaultCacheTTL
+	DefaultCacheBytes = enclave.DefaultCacheBytes
+)
 
 // Node is a running compute node. Safe for concurrent use.
 type Node struct {
@@ -148,7 +160,10 @@ func Open(cfg Config) (*Node, error) {
 	if n.keys, err = enclave.OpenDataKeys(filepath.Join(cfg.Dir, "datakeys")); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if n.store, err = enclave.OpenStore(filepath.Join(cfg.Dir, "sealed"), n.custody, n.keys); err != nil {
+	if n.store, err = enclave.OpenStore(filepath.Join(cfg.Dir, "sealed"), n.custody, n.keys); err == nil {
+		n.store.SetCache(cfg.CacheTTL, cfg.CacheBytes)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if n.heStore, err = newHEStore(filepath.Join(cfg.Dir, "he", "uploads"), n.custody, n.keys); err != nil {

@@ -207,6 +207,13 @@ func (n *Node) execute(r *http.Request, plan *query.Plan, p *policy.Params) (*en
 		}()
 	}
 	wg.Wait()
+	defer func() {
+		for _, t := range runs {
+			if t != nil {
+				t.Release()
+			}
+		}
+	}()
 	for i, t := range plan.Tables {
 		if errs[i] != nil {
 			return nil, errs[i]

@@ -4,14 +4,16 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/xjdata/cleanroom/node"
 )
 
-func runNode(dir, listen, authorityKey, origin, identity string) error {
+func runNode(dir, listen, authorityKey, origin, identity string, cacheTTL time.Duration, cacheMiB int64) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	node.Version = version()
-	n, err := node.Open(node.Config{Dir: dir, AuthorityKey: authorityKey, Origin: origin, Identity: identity, Logger: log})
+	n, err := node.Open(node.Config{Dir: dir, AuthorityKey: authorityKey, Origin: origin, Identity: identity, Logger: log,
+		CacheTTL: cacheTTL, CacheBytes: cacheMiB << 20})
 	if err != nil {
 		return err
 	}

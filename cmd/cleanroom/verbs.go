@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/xjdata/cleanroom/enclave"
+	"github.com/xjdata/cleanroom/node"
 	"io"
 	"maps"
 	"os"
@@ -18,7 +20,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xjdata/cleanroom/client"
-	"github.com/xjdata/cleanroom/enclave"
 	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
@@ -182,6 +183,8 @@ func submit(mk func() (*client.Client, error), stmt []byte, what string) error {
 
 func newNode() *cobra.Command {
 	var dir, listen, authority, origin, identity string
+	var cacheTTL time.Duration
+	var cacheMiB int64
 	cmd := &cobra.Command{
 		Use:   "node --data DIR",
 		Short: "Run the compute node",
@@ -190,7 +193,11 @@ default, its state rebuilt from the ledger at start. At first start it creates
 its signing key, its age identity, a self-signed TLS certificate and the
 ledger's genesis, which records --authority (required then). It prints the
 certificate pin clients need and writes DIR/node.json. SIGINT or SIGTERM stop
-it cleanly.`,
+it cleanly.
+
+Decrypted rows stay in memory between queries for --cache-ttl after the
+last query that used them, within --cache-mib in all; past either they are
+zeroed and dropped, and the next query decrypts them again.`,
 		Example: "  cleanroom node --data data/ --listen 127.0.0.1:7643 --authority keys/databureau.pub",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -202,7 +209,10 @@ it cleanly.`,
 				}
 				akey = v
 			}
-			return runNode(dir, listen, akey, origin, identity)
+			if cacheTTL <= 0 || cacheMiB <= 0 {
+				return errors.New("--cache-ttl and --cache-mib must be above 0")
+			}
+			return runNode(dir, listen, akey, origin, identity, cacheTTL, cacheMiB)
 		},
 	}
 	cmd.Flags().StringVarP(&dir, "data", "d", "", "data directory (required)")
@@ -210,6 +220,8 @@ it cleanly.`,
 	cmd.Flags().StringVar(&authority, "authority", "", "the authority's .pub file (required at first start)")
 	cmd.Flags().StringVar(&origin, "origin", "", "deployment name in checkpoints (first start only)")
 	cmd.Flags().StringVar(&identity, "identity", "", "the node's age identity (default: DIR/node.age, created at first start)")
+	cmd.Flags().DurationVar(&cacheTTL, "cache-ttl", node.DefaultCacheTTL, "keep decrypted rows this long after their last query")
+	cmd.Flags().Int64Var(&cacheMiB, "cache-mib", node.DefaultCacheBytes>>20, "keep at most this many MiB of decrypted rows")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }

@@ -39,6 +39,7 @@ bench:
 	$(GO) test -run='^$$' -bench=Reader -benchtime=3x ./connectors/postgres/
 	$(GO) test -run='^$$' -bench=Reader -benchmem ./connectors/parquet/
 	CLEANROOM_UPLOAD_GIB=1 $(GO) test -run='^$$' -bench=UploadLarge -benchtime=1x -timeout 30m ./node/
+	CLEANROOM_UPLOAD_FROM_ROWS=5000000 $(GO) test -run='^$$' -bench=UploadFrom -benchtime=1x -timeout 30m ./node/
 	$(GO) test -run='^$$' -bench=Evaluate -benchtime=20000x ./state/
 	$(GO) test -run='^$$' -bench='AppendConcurrent|Verify$$|Proofs' ./ledger/
 	$(GO) test -run='^$$' -bench=VerifyReplay -benchtime=1x ./audit/

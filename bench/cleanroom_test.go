@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"filippo.io/age"
@@ -31,6 +32,7 @@ type sealedData struct {
 	custody *enclave.Custody
 	keys    *enclave.DataKeys
 	schemas map[string]schema.Schema
+	rows    map[string]int64 // each dataset's rows, as the ledger records them
 }
 
 const uploadID = "00000000000000000000000000000001"
@@ -49,7 +51,7 @@ func seal(d *Data, dir string, schemas map[string]schema.Schema) (*sealedData, e
 	if err != nil {
 		return nil, err
 	}
-	s := &sealedData{d: d, dir: filepath.Join(dir, "store"), custody: c, keys: keys, schemas: schemas}
+	s := &sealedData{d: d, dir: filepath.Join(dir, "store"), custody: c, keys: keys, schemas: schemas, rows: map[string]int64{}}
 	store, err := enclave.OpenStore(s.dir, c, keys)
 	if err != nil {
 		return nil, err
@@ -75,7 +77,10 @@ func seal(d *Data, dir string, schemas map[string]schema.Schema) (*sealedData, e
 			pw.CloseWithError(err)
 		}()
 		sc := schemas[dataset]
-		_, err = store.Ingest(context.Background(), dataset, uploadID, &sc, filepath.Base(path), pr)
+		rc, err := store.Ingest(context.Background(), dataset, uploadID, &sc, filepath.Base(path), pr)
+		if err == nil {
+			s.rows[dataset] = rc.Rows
+		}
 		pr.Close()
 		f.Close()
 		if err != nil {
@@ -86,22 +91,39 @@ func seal(d *Data, dir string, schemas map[string]schema.Schema) (*sealedData, e
 }
 
 // load opens the store afresh (so nothing is cached) and decrypts both
-// tables, with uscc as the privacy unit of both, at most MaxLoans loans
-// per unit and one registry row per loan.
+// tables side by side, as the node does, with uscc as the privacy unit of
+// both, at most MaxLoans loans per unit and one registry row per loan.
 func (s *sealedData) load() (map[string]*enclave.Table, error) {
 	store, err := enclave.OpenStore(s.dir, s.custody, s.keys)
 	if err != nil {
 		return nil, err
 	}
+	perUnit := map[string]int64{"loans": int64(s.d.MaxLoans), "registry": 1}
+	names := []string{"loans", "registry"}
+	tabs := make([]*enclave.Table, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, dataset := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := s.schemas[dataset]
+			t, err := store.LoadRows(dataset, &sc, []string{uploadID}, s.rows[dataset])
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			t.Unit, t.MaxRowsPerUnit = sc.Index("uscc"), perUnit[dataset]
+			tabs[i] = t
+		}()
+	}
+	wg.Wait()
 	tables := map[string]*enclave.Table{}
-	for dataset, rows := range map[string]int64{"loans": int64(s.d.MaxLoans), "registry": 1} {
-		sc := s.schemas[dataset]
-		t, err := store.Load(dataset, &sc, []string{uploadID})
-		if err != nil {
-			return nil, err
+	for i, dataset := range names {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		t.Unit, t.MaxRowsPerUnit = sc.Index("uscc"), rows
-		tables[dataset] = t
+		tables[dataset] = tabs[i]
 	}
 	return tables, nil
 }

@@ -69,38 +69,98 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 		})
 		return cc, err
 	}
+	var err error
 	if v.Type == schema.String {
-		cc.byStr = make(map[string]int32)
-		for r, s := range v.Strs {
-			if r%ctxEvery == 0 && ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			code, ok := cc.byStr[s]
-			if !ok {
-				code = int32(len(cc.strs))
-				cc.byStr[s] = code
-				cc.strs = append(cc.strs, s)
-			}
-			cc.codes[r] = code
-		}
+		cc.byStr, cc.strs, err = dictionary(ctx, v.Strs, cc.codes)
 		cc.n = int32(len(cc.strs))
-		return cc, nil
+	} else {
+		cc.byInt, cc.ints, err = dictionary(ctx, v.Ints, cc.codes)
+		cc.n = int32(len(cc.ints))
 	}
-	cc.byInt = make(map[int64]int32)
-	for r, x := range v.Ints {
-		if r%ctxEvery == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		code, ok := cc.byInt[x]
-		if !ok {
-			code = int32(len(cc.ints))
-			cc.byInt[x] = code
-			cc.ints = append(cc.ints, x)
-		}
-		cc.codes[r] = code
+	if err != nil {
+		return nil, err
 	}
-	cc.n = int32(len(cc.ints))
 	return cc, nil
+}
+
+// dictionary codes vals densely in order of first appearance, into codes,
+// and returns the code of each value and the value of each code. The rows
+// are split in contiguous ranges, one per core, each coded by its own
+// dictionary; the ranges' dictionaries are then merged into the first,
+// in order, and their codes rewritten: the result is the sequential one.
+func dictionary[K comparable](ctx context.Context, vals []K, codes []int32) (map[K]int32, []K, error) {
+	n := len(vals)
+	workers := workersFor(n)
+	dicts := make([]map[K]int32, workers)
+	keys := make([][]K, workers)
+	err := parallel(ctx, n, func(w, lo, hi int) error {
+		sample := make(map[K]bool)
+		m := make(map[K]int32, distinctGuess(hi-lo, func(r int) bool {
+			fresh := !sample[vals[lo+r]]
+			sample[vals[lo+r]] = true
+			return fresh
+		}))
+		var ks []K
+		for r := lo; r < hi; r++ {
+			if (r-lo)%ctxEvery == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			x := vals[r]
+			code, ok := m[x]
+			if !ok {
+				code = int32(len(ks))
+				m[x] = code
+				ks = append(ks, x)
+			}
+			codes[r] = code
+		}
+		dicts[w], keys[w] = m, ks
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	global, all := dicts[0], keys[0]
+	for w := 1; w < workers; w++ {
+		remap := make([]int32, len(keys[w]))
+		for i, x := range keys[w] {
+			code, ok := global[x]
+			if !ok {
+				code = int32(len(all))
+				global[x] = code
+				all = append(all, x)
+			}
+			remap[i] = code
+		}
+		lo, hi := w*n/workers, (w+1)*n/workers
+		if err := parallel(ctx, hi-lo, func(_, a, b int) error {
+			for r := lo + a; r < lo+b; r++ {
+				codes[r] = remap[codes[r]]
+			}
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return global, all, nil
+}
+
+// distinctGuess estimates how many distinct values n rows hold, from the
+// share of new ones among the first rows (seen reports whether row r's
+// value is new, and remembers it), so that a dictionary is allocated near
+// its final size instead of growing (and rehashing) step by step.
+func distinctGuess(n int, seen func(r int) bool) int {
+	sample := min(n, 1<<14)
+	fresh := 0
+	for r := range sample {
+		if seen(r) {
+			fresh++
+		}
+	}
+	if sample == 0 {
+		return 0
+	}
+	return min(n, fresh*(n/sample)+fresh)
 }
 
 // codeOf returns the code of a value (Str for string columns, Int for

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"unsafe"
 
 	"github.com/xjdata/cleanroom/schema"
@@ -135,67 +136,53 @@ func (c *columns) wipe() {
 	}
 }
 
-// colBlocks gathers the blocks of one or more files (or batches) of a
-// schema, and joins them into columns once, at their final size: loading
-// copies each value once more, not once per doubling.
+// colBlocks gathers the rows of one or more files (or batches) of a
+// schema into columns. Given the number of rows to expect (reserve), it
+// allocates each column once at its final size and copies each value into
+// place once; without, the columns grow as they fill.
 type colBlocks struct {
 	s      *schema.Schema
-	ints   [][][]int64  // per column: its blocks
-	strs   [][][]string // per column: its blocks
+	cols   []schema.Vector
 	rows   int
 	arenas [][]byte
 }
 
 func newColBlocks(s *schema.Schema) *colBlocks {
-	return &colBlocks{s: s, ints: make([][][]int64, len(s.Columns)), strs: make([][][]string, len(s.Columns))}
+	cb := &colBlocks{s: s, cols: make([]schema.Vector, len(s.Columns))}
+	for i, c := range s.Columns {
+		cb.cols[i].Type = c.Type
+	}
+	return cb
 }
 
-// add takes a batch's rows as a block (without copying them).
+// reserve makes room for n rows in every column.
+func (cb *colBlocks) reserve(n int) {
+	for i := range cb.cols {
+		v := &cb.cols[i]
+		if v.Type == schema.String {
+			v.Strs = slices.Grow(v.Strs, n)
+		} else {
+			v.Ints = slices.Grow(v.Ints, n)
+		}
+	}
+}
+
+// add appends a batch's rows.
 func (cb *colBlocks) add(b *schema.Batch) {
 	for i := range b.Cols {
-		if b.Cols[i].Type == schema.String {
-			cb.strs[i] = append(cb.strs[i], b.Cols[i].Strs)
-		} else {
-			cb.ints[i] = append(cb.ints[i], b.Cols[i].Ints)
-		}
+		cb.cols[i].Ints = append(cb.cols[i].Ints, b.Cols[i].Ints...)
+		cb.cols[i].Strs = append(cb.cols[i].Strs, b.Cols[i].Strs...)
 	}
 	cb.rows += b.Len
 }
 
-// columns joins the blocks into one batch.
+// columns returns the rows gathered.
 func (cb *colBlocks) columns() *columns {
-	b := &schema.Batch{Schema: cb.s, Cols: make([]schema.Vector, len(cb.s.Columns)), Len: cb.rows}
-	for i, c := range cb.s.Columns {
-		b.Cols[i].Type = c.Type
-		if c.Type == schema.String {
-			out := make([]string, 0, cb.rows)
-			for _, blk := range cb.strs[i] {
-				out = append(out, blk...)
-			}
-			b.Cols[i].Strs = out
-		} else {
-			out := make([]int64, 0, cb.rows)
-			for _, blk := range cb.ints[i] {
-				out = append(out, blk...)
-				clear(blk)
-			}
-			b.Cols[i].Ints = out
-		}
-	}
-	return &columns{batch: b, arenas: cb.arenas}
+	return &columns{batch: &schema.Batch{Schema: cb.s, Cols: cb.cols, Len: cb.rows}, arenas: cb.arenas}
 }
 
-// wipe zeroes what the blocks hold, when they are given up.
-func (cb *colBlocks) wipe() {
-	for _, a := range cb.arenas {
-		clear(a)
-	}
-	for _, col := range cb.ints {
-		for _, blk := range col {
-			clear(blk)
-		}
-	}
-}
+// wipe zeroes what has been gathered, when it is given up.
+func (cb *colBlocks) wipe() { cb.columns().wipe() }
 
 // isColFile reports whether a plaintext starts with the columnar magic.
 func isColFile(head []byte) bool { return bytes.HasPrefix(head, []byte(colMagic)) }
@@ -242,12 +229,11 @@ func readColumns(r io.Reader, s *schema.Schema, into *colBlocks) error {
 				if _, err := io.ReadFull(br, raw); err != nil {
 					return fail("truncated column %s", s.Columns[i].Name)
 				}
-				blk := make([]int64, rows)
-				for j := range blk {
-					blk[j] = int64(binary.LittleEndian.Uint64(raw[8*j:]))
+				v := &into.cols[i]
+				for j := 0; j < len(raw); j += 8 {
+					v.Ints = append(v.Ints, int64(binary.LittleEndian.Uint64(raw[j:])))
 				}
 				clear(raw)
-				into.ints[i] = append(into.ints[i], blk)
 				continue
 			}
 			lens := scratch[:4*rows]
@@ -266,16 +252,17 @@ func readColumns(r io.Reader, s *schema.Schema, into *colBlocks) error {
 				return fail("truncated column %s", s.Columns[i].Name)
 			}
 			into.arenas = append(into.arenas, arena)
-			blk := make([]string, rows)
+			v := &into.cols[i]
 			off := 0
-			for j := range blk {
-				l := int(binary.LittleEndian.Uint32(lens[4*j:]))
-				if l > 0 {
-					blk[j] = unsafe.String(&arena[off], l)
-					off += l
+			for j := 0; j < len(lens); j += 4 {
+				l := int(binary.LittleEndian.Uint32(lens[j:]))
+				if l == 0 {
+					v.Strs = append(v.Strs, "")
+					continue
 				}
+				v.Strs = append(v.Strs, unsafe.String(&arena[off], l))
+				off += l
 			}
-			into.strs[i] = append(into.strs[i], blk)
 		}
 		into.rows += int(rows)
 		total += rows

@@ -438,6 +438,13 @@ func (s *Store) List(dataset string) ([]string, error) {
 // with them, so the first query over newly loaded rows is slower than the
 // next ones.
 func (s *Store) Load(dataset string, sc *schema.Schema, uploadIDs []string) (*Table, error) {
+	return s.LoadRows(dataset, sc, uploadIDs, 0)
+}
+
+// LoadRows is Load given how many rows the uploads hold (as the ledger
+// records them; 0 if unknown), so that each column is allocated once at
+// its size. A wrong count costs time, never correctness.
+func (s *Store) LoadRows(dataset string, sc *schema.Schema, uploadIDs []string, rows int64) (*Table, error) {
 	if err := checkDataset(dataset); err != nil {
 		return nil, err
 	}
@@ -473,7 +480,7 @@ func (s *Store) Load(dataset string, sc *schema.Schema, uploadIDs []string) (*Ta
 		s.cache[dataset] = e
 		e.acquire()
 		s.mu.Unlock()
-		e.cols, e.err = s.load(dataset, sc, uploadIDs)
+		e.cols, e.err = s.load(dataset, sc, uploadIDs, rows)
 		if e.err == nil {
 			e.batch = e.cols.batch
 		}
@@ -502,8 +509,11 @@ func (s *Store) Load(dataset string, sc *schema.Schema, uploadIDs []string) (*Ta
 	return &Table{Name: dataset, Schema: sc, Rows: e.batch, Unit: -1, MaxRowsPerUnit: 1, cache: e.tc, release: release}, nil
 }
 
-func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string) (*columns, error) {
+func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string, rows int64) (*columns, error) {
 	blocks := newColBlocks(sc)
+	if rows > 0 && rows <= maxRows {
+		blocks.reserve(int(rows))
+	}
 	for _, id := range uploadIDs {
 		if err := s.loadOne(dataset, sc, id, blocks); err != nil {
 			blocks.wipe()

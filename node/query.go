@@ -191,7 +191,7 @@ func (n *Node) execute(r *http.Request, plan *query.Plan, p *policy.Params) (*en
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tab, err := n.store.Load(t.Name, &ds.Schema, snap.DatasetUploads(t.Name))
+			tab, err := n.store.LoadRows(t.Name, &ds.Schema, snap.DatasetUploads(t.Name), snap.DatasetRows(t.Name))
 			if err != nil {
 				errs[i] = err
 				return

@@ -147,6 +147,15 @@ func (v *Snapshot) DatasetUploads(name string) []string {
 	return raw.(*datasetRec).Uploads
 }
 
+// DatasetRows returns how many rows the uploads of DatasetUploads hold.
+func (v *Snapshot) DatasetRows(name string) int64 {
+	raw, _ := v.txn.First(tDatasets, "id", name)
+	if raw == nil {
+		return 0
+	}
+	return raw.(*datasetRec).Rows
+}
+
 // Parties lists the registered parties, by name.
 func (v *Snapshot) Parties() []policy.Party {
 	it, _ := v.txn.Get(tParties, "id")

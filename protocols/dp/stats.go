@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/google/differential-privacy/go/v3/dpagg"
 	"github.com/google/differential-privacy/go/v3/noise"
@@ -261,48 +262,132 @@ func IntervalFloat64(n noise.Noise, noisy float64, l0 int64, lInf, epsilon, delt
 // mean released from a noisy count and normalised sum as
 // [MeanFromParts] computes it, exactly as the library's
 // BoundedMean.ComputeConfidenceInterval derives it from the intervals of
-// its two parts: a search over how alpha is split between them for the
-// tightest interval, the count's interval floored at 1, the result moved
-// to the midpoint and clamped to [lower, upper]. meanEpsilon is the
-// mean's whole ε (each part has half); l0 and lInf are the mean's.
+// its two parts: the narrowest over the splits of alpha between them
+// (alphaNum = i/1000·alpha, i = 1…999), the count's interval floored at
+// 1, the result moved to the midpoint and clamped to [lower, upper].
+// meanEpsilon is the mean's whole ε (each part has half); l0 and lInf are
+// the mean's.
+//
+// The parts' intervals do not depend on the noisy values but through a
+// shift (x + z for a float, the library's integer rounding for a count),
+// so the library is asked for them once per set of parameters, and each
+// mean's search is arithmetic.
 func MeanInterval(n noise.Noise, count int64, normalizedSum float64, l0, lInf int64, lower, upper, meanEpsilon, delta, alpha float64) (Interval, error) {
-	n = defaultNoise(n)
+	mi, err := meanIntervalsFor(defaultNoise(n), l0, lInf, lower, upper, meanEpsilon, delta, alpha)
+	if err != nil {
+		return Interval{}, err
+	}
+	return mi.of(count, normalizedSum), nil
+}
+
+// meanIntervals holds, for each split i of alpha, the offsets of the
+// normalised sum's interval and of the count's (around 0).
+type meanIntervals struct {
+	lower, upper float64
+	numLo, numHi []float64
+	denLo, denHi []int64
+}
+
+type meanKey struct {
+	n                                       noise.Noise
+	l0, lInf                                int64
+	lower, upper, meanEpsilon, delta, alpha float64
+}
+
+var meanCache struct {
+	sync.Mutex
+	m map[meanKey]*meanIntervals
+}
+
+func meanIntervalsFor(n noise.Noise, l0, lInf int64, lower, upper, meanEpsilon, delta, alpha float64) (*meanIntervals, error) {
+	// Only the library's own mechanisms are kept: another (a test's
+	// fake) may not even be comparable.
+	cacheable := n == noise.Laplace() || n == noise.Gaussian()
+	key := meanKey{l0: l0, lInf: lInf, lower: lower, upper: upper, meanEpsilon: meanEpsilon, delta: delta, alpha: alpha}
+	if cacheable {
+		key.n = n
+		meanCache.Lock()
+		mi := meanCache.m[key]
+		meanCache.Unlock()
+		if mi != nil {
+			return mi, nil
+		}
+	}
 	eps, del := meanEpsilon/2, delta/2
 	half := upper - (lower + (upper-lower)/2)
-	mid := lower + (upper-lower)/2
-	best := Interval{math.Inf(-1), math.Inf(1)}
-	size := math.Inf(1)
+	mi := &meanIntervals{lower: lower, upper: upper}
 	for i := 1; i < 1000; i++ {
 		alphaNum := float64(i) / 1000 * alpha
 		alphaDen := (alpha - alphaNum) / (1 - alphaNum)
-		num, err := IntervalFloat64(n, normalizedSum, l0, half*float64(lInf), eps, del, alphaNum)
+		num, err := IntervalFloat64(n, 0, l0, half*float64(lInf), eps, del, alphaNum)
 		if err != nil {
-			return Interval{}, err
+			return nil, err
 		}
-		den, err := IntervalInt64(n, count, l0, lInf, eps, del, alphaDen)
+		den, err := IntervalInt64(n, 0, l0, lInf, eps, del, alphaDen)
 		if err != nil {
-			return Interval{}, err
+			return nil, err
 		}
-		// As the library's Count interval: a count is never negative;
-		// and as the mean's Result: at least 1.
-		den.Lo, den.Hi = math.Max(math.Max(den.Lo, 0), 1), math.Max(math.Max(den.Hi, 0), 1)
+		mi.numLo, mi.numHi = append(mi.numLo, num.Lo), append(mi.numHi, num.Hi)
+		mi.denLo, mi.denHi = append(mi.denLo, int64(math.Ceil(den.Lo))), append(mi.denHi, int64(math.Floor(den.Hi)))
+	}
+	if cacheable {
+		meanCache.Lock()
+		if meanCache.m == nil || len(meanCache.m) >= 256 {
+			meanCache.m = map[meanKey]*meanIntervals{}
+		}
+		meanCache.m[key] = mi
+		meanCache.Unlock()
+	}
+	return mi, nil
+}
+
+// of is MeanInterval's search for one mean.
+func (mi *meanIntervals) of(count int64, normalizedSum float64) Interval {
+	mid := mi.lower + (mi.upper-mi.lower)/2
+	best, size := Interval{mi.lower, mi.upper}, math.Inf(1)
+	for i := range mi.numLo {
+		numLo, numHi := normalizedSum+mi.numLo[i], normalizedSum+mi.numHi[i]
+		// As the library's Int64 interval: the offsets added to the
+		// count, the bounds the float64 at or beyond them; then as its
+		// Count interval, never negative; and as the mean's Result, at
+		// least 1.
+		denLo := math.Max(math.Max(floatAtOrBelow(count+mi.denLo[i]), 0), 1)
+		denHi := math.Max(math.Max(floatAtOrAbove(count+mi.denHi[i]), 0), 1)
 		var lo, hi float64
-		if num.Lo >= 0 {
-			lo = num.Lo / den.Hi
+		if numLo >= 0 {
+			lo = numLo / denHi
 		} else {
-			lo = num.Lo / den.Lo
+			lo = numLo / denLo
 		}
-		if num.Hi >= 0 {
-			hi = num.Hi / den.Lo
+		if numHi >= 0 {
+			hi = numHi / denLo
 		} else {
-			hi = num.Hi / den.Hi
+			hi = numHi / denHi
 		}
-		lo, hi = clampFloat(lo+mid, lower, upper), clampFloat(hi+mid, lower, upper)
+		lo, hi = clampFloat(lo+mid, mi.lower, mi.upper), clampFloat(hi+mid, mi.lower, mi.upper)
 		if hi-lo < size {
 			size, best = hi-lo, Interval{lo, hi}
 		}
 	}
-	return best, nil
+	return best
+}
+
+// floatAtOrBelow and floatAtOrAbove return the float64 nearest to n on
+// that side, as the library's interval of an integer does.
+func floatAtOrBelow(n int64) float64 {
+	f := float64(n)
+	if int64(f) > n {
+		return math.Nextafter(f, math.Inf(-1))
+	}
+	return f
+}
+
+func floatAtOrAbove(n int64) float64 {
+	f := float64(n)
+	if int64(f) < n {
+		return math.Nextafter(f, math.Inf(1))
+	}
+	return f
 }
 
 func clampFloat(x, lo, hi float64) float64 { return math.Min(math.Max(x, lo), hi) }

@@ -554,12 +554,22 @@ func (e *exec) finish(a *aggSpec, s *acc, priv release.Privacy) (string, *Interv
 			exact = []int64{s.count}
 		}
 		noisy := make([]int64, len(exact))
+		var meanNoise [2]int64 // an AVG's parts, drawn together
 		for i, k := range release.Kinds(a.rel) {
 			c, err := release.Calibrate(a.rel, k, priv, naggs)
 			if err != nil {
 				return "", nil, fmt.Errorf("enclave: %s: %w", a.out.Name, err)
 			}
-			x, err := c.Draw(a.rel, k, priv, n)
+			var x int64
+			switch k {
+			case release.AvgSum2:
+				meanNoise[0], meanNoise[1], err = c.DrawMean(a.rel, priv, n)
+				x = meanNoise[0]
+			case release.AvgCount:
+				x = meanNoise[1]
+			default:
+				x, err = c.Draw(a.rel, k, priv, n)
+			}
 			if err != nil {
 				return "", nil, fmt.Errorf("enclave: %s: %w", a.out.Name, err)
 			}

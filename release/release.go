@@ -581,6 +581,21 @@ func (c Calibration) Draw(a Agg, k Kind, p Privacy, n noise.Noise) (int64, error
 		}
 		return s.Result()
 	}
+	sum2, count, err := c.drawMean(a, p, n)
+	if k == AvgCount {
+		return count, err
+	}
+	return sum2, err
+}
+
+// DrawMean draws the noise of both parts of an AVG at once, from one
+// empty mean (AvgSum2's noise, then AvgCount's): the same distribution as
+// two Draws, each of which draws both and keeps one.
+func (c Calibration) DrawMean(a Agg, p Privacy, n noise.Noise) (sum2, count int64, err error) {
+	return c.drawMean(a, p, n)
+}
+
+func (c Calibration) drawMean(a Agg, p Privacy, n noise.Noise) (sum2, count int64, err error) {
 	// AVG: the parts of an empty mean of the sealed mean's options (its
 	// full ε share; it gives each part half).
 	m, err := dp.NewBoundedMean(&dp.BoundedMeanOptions{
@@ -592,22 +607,19 @@ func (c Calibration) Draw(a Agg, k Kind, p Privacy, n noise.Noise) (int64, error
 		Noise:                        n,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("release: %s: %w", a.name(), err)
+		return 0, 0, fmt.Errorf("release: %s: %w", a.name(), err)
 	}
 	count, sum, err := m.ResultParts()
 	if err != nil {
-		return 0, fmt.Errorf("release: %s: %w", a.name(), err)
-	}
-	if k == AvgCount {
-		return count, nil
+		return 0, 0, fmt.Errorf("release: %s: %w", a.name(), err)
 	}
 	// Rounding the doubled noise to an integer is post-processing of the
 	// noisy value, since the hidden value it is added to is an integer.
 	x := math.Round(2 * sum)
 	if math.IsNaN(x) || x < math.MinInt64 || x >= math.MaxInt64 {
-		return 0, fmt.Errorf("release: %s: noise %v out of range", a.name(), sum)
+		return 0, 0, fmt.Errorf("release: %s: noise %v out of range", a.name(), sum)
 	}
-	return int64(x), nil
+	return int64(x), count, nil
 }
 
 // Interval returns the confidence interval, at level 1 − alpha, of the

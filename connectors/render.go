@@ -58,15 +58,21 @@ func (c *CSVWriter) Write(b *schema.Batch) error {
 			switch col.Type {
 			case schema.String:
 				s := v.Strs[k]
-				if strings.IndexByte(s, '\r') >= 0 {
+				switch scanField(s) {
+				case fieldPlain:
+					c.buf = append(c.buf, s...)
+				case fieldQuoted:
+					c.buf = appendQuoted(c.buf, s)
+				default:
 					c.buf = c.buf[:row]
 					return fmt.Errorf("row %d: column %s holds %w", c.base+c.rows+1, col.Name, ErrCarriageReturn)
 				}
-				c.buf = appendField(c.buf, s)
 			case schema.Int:
 				c.buf = strconv.AppendInt(c.buf, v.Ints[k], 10)
 			case schema.Bool:
 				c.buf = strconv.AppendBool(c.buf, v.Ints[k] != 0)
+			case schema.Date:
+				c.buf = schema.AppendDate(c.buf, v.Ints[k])
 			default:
 				c.buf = append(c.buf, schema.FormatValue(col.Type, v.Ints[k])...)
 			}
@@ -105,11 +111,47 @@ func (c *CSVWriter) flush() error {
 	return err
 }
 
-// appendField appends s as a CSV field, quoted if it must be.
+// How a string travels as a CSV field.
+const (
+	fieldPlain  = iota // as it is
+	fieldQuoted        // in quotes, its quotes doubled
+	fieldCR            // not at all: it holds a carriage return
+)
+
+// special marks the bytes that make a field need quotes (1) or make it
+// impossible (2).
+var special = [256]uint8{',': 1, '"': 1, '\n': 1, '\r': 2}
+
+// scanField says, in one pass over s, how s travels: quoted when it is
+// empty, holds a comma, a quote or a newline, starts with a space or a
+// tab, or is \. (which some readers take for an end of data).
+func scanField(s string) int {
+	how := fieldPlain
+	if s == "" || s[0] == ' ' || s[0] == '\t' || s == `\.` {
+		how = fieldQuoted
+	}
+	for i := 0; i < len(s); i++ {
+		switch special[s[i]] {
+		case 1:
+			how = fieldQuoted
+		case 2:
+			return fieldCR
+		}
+	}
+	return how
+}
+
+// appendField appends s as a CSV field, quoted if it must be. s holds no
+// carriage return.
 func appendField(buf []byte, s string) []byte {
-	if !needsQuotes(s) {
+	if scanField(s) == fieldPlain {
 		return append(buf, s...)
 	}
+	return appendQuoted(buf, s)
+}
+
+// appendQuoted appends s in quotes, its quotes doubled.
+func appendQuoted(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	for {
 		i := strings.IndexByte(s, '"')
@@ -122,11 +164,4 @@ func appendField(buf []byte, s string) []byte {
 	}
 	buf = append(buf, s...)
 	return append(buf, '"')
-}
-
-func needsQuotes(s string) bool {
-	if s == "" || s[0] == ' ' || s[0] == '\t' || s == `\.` {
-		return true
-	}
-	return strings.ContainsAny(s, ",\"\n")
 }

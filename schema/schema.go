@@ -293,7 +293,36 @@ func ParseDigitsDate[T string | []byte](s T) (int64, bool) {
 
 // FormatDate formats days since 1970-01-01 as YYYY-MM-DD.
 func FormatDate(days int64) string {
-	return time.Unix(days*86400, 0).UTC().Format(DateLayout)
+	return string(AppendDate(nil, days))
+}
+
+// AppendDate appends days since 1970-01-01 as YYYY-MM-DD, as FormatDate
+// writes it: the years 0000 to 9999 by arithmetic, others through time.
+func AppendDate(buf []byte, days int64) []byte {
+	if days < MinDate || days > MaxDate {
+		return time.Unix(days*86400, 0).UTC().AppendFormat(buf, DateLayout)
+	}
+	// Civil from days, after Howard Hinnant's algorithm.
+	z := days + 719468
+	era := z / 146097
+	if z < 0 {
+		era = (z - 146096) / 146097
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	if m <= 2 {
+		y++
+	}
+	return append(buf, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
 }
 
 // FormatValue renders a non-string Vector value of type t as text.

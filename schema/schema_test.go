@@ -87,3 +87,14 @@ func TestParseDigitsDate(t *testing.T) {
 		check(s)
 	}
 }
+
+// TestAppendDate: every day of 0000 to 9999 (and a few outside) is written
+// as time writes it.
+func TestAppendDate(t *testing.T) {
+	for d := MinDate - 3; d <= MaxDate+3; d++ {
+		want := time.Unix(d*86400, 0).UTC().Format(DateLayout)
+		if got := FormatDate(d); got != want {
+			t.Fatalf("FormatDate(%d) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -70,9 +70,9 @@
 // and no longer than the column's max_len. An empty field is an empty string
 // for a string column and an error for any other type: there are no nulls.
 //
-// String values in a batch share memory with the row they were read from
-// (one allocation per row, not per value), so a kept string keeps its row's
-// bytes alive.
+// String values in a batch share memory with the rows they were read from
+// (an allocation holds the text of many rows, not one per value), so a
+// kept string keeps those rows' bytes alive.
 //
 // # Limits
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"unsafe"
 )
 
 // fastReader reads the records of UTF-8 CSV exactly as encoding/csv does
@@ -31,6 +32,27 @@ type fastReader struct {
 	unq      []byte   // its fields, unquoted, one after another
 	ends     []int    // where each field ends in unq
 	onLines  []int    // for a quoted record, the line each field starts on
+	// arena holds the text of the records read, which their fields are
+	// strings of: one allocation for many records, never written again
+	// where a string was made of it.
+	arena []byte
+}
+
+// arenaSize is the size of a record arena: a batch's records share a few.
+const arenaSize = 256 << 10
+
+// keep copies b into the arena and returns it as a string that shares the
+// arena's memory.
+func (f *fastReader) keep(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > cap(f.arena)-len(f.arena) {
+		f.arena = make([]byte, 0, max(arenaSize, len(b)))
+	}
+	start := len(f.arena)
+	f.arena = append(f.arena, b...)
+	return unsafe.String(&f.arena[start], len(b))
 }
 
 // readRaw returns the next line as it is, and whether it is the last
@@ -88,7 +110,7 @@ func (f *fastReader) read() ([]string, error) {
 			continue // blank
 		}
 		f.onLines = f.onLines[:0]
-		text := string(bytes.TrimSuffix(line, []byte{'\n'}))
+		text := f.keep(bytes.TrimSuffix(line, []byte{'\n'}))
 		f.rec = f.rec[:0]
 		for {
 			i := strings.IndexByte(text, f.comma)
@@ -192,7 +214,7 @@ func (f *fastReader) split(rec []byte) bool {
 		return false // more after the record's end
 	}
 	f.unq, f.ends = buf, ends
-	text := string(buf)
+	text := f.keep(buf)
 	f.rec = f.rec[:0]
 	prev := 0
 	for _, e := range ends {

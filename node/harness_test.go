@@ -214,7 +214,7 @@ func (r *room) start() {
 
 func (r *room) submit(kind statement.Kind, body any, signers ...note.Signer) uint64 {
 	r.t.Helper()
-	msg, err := statement.New(kind, body, signers...)
+	msg, err := statement.NewAt(r.now, kind, body, signers...)
 	require.NoError(r.t, err)
 	res, err := r.c.Submit(context.Background(), msg)
 	require.NoError(r.t, err)
@@ -267,7 +267,7 @@ func (r *room) letter(l policy.Letter, approve bool, signers ...string) []byte {
 	for _, s := range signers {
 		ss = append(ss, r.parties[s].signer)
 	}
-	msg, err := statement.New(statement.KindLetter, &l, ss...)
+	msg, err := statement.NewAt(r.now, statement.KindLetter, &l, ss...)
 	require.NoError(r.t, err)
 	_, err = r.c.Submit(context.Background(), msg)
 	require.NoError(r.t, err)
@@ -279,7 +279,7 @@ func (r *room) letter(l policy.Letter, approve bool, signers ...string) []byte {
 
 // query signs and sends a query as the named party.
 func (r *room) query(as, letter, eps, recipient, sql string) (*api.QueryResponse, error) {
-	msg, err := statement.New(statement.KindQuery, policy.Request{
+	msg, err := statement.NewAt(r.now, statement.KindQuery, policy.Request{
 		SQL: sql, Letter: letter, Epsilon: eps, Recipient: recipient,
 		Nonce: statement.NewNonce(), Time: r.now,
 	}, r.parties[as].signer)

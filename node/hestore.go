@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tuneinsight/lattigo/v6/schemes/bgv"
 
@@ -296,7 +297,7 @@ func heSchema(sc *schema.Schema, data *policy.HEData) *schema.Schema {
 
 // uploadHE stores an HE-mode upload whose statement the caller checked,
 // and logs it.
-func (n *Node) uploadHE(w http.ResponseWriter, r *http.Request, raw []byte, u *policy.Upload, ds *policy.Dataset, body io.Reader) {
+func (n *Node) uploadHE(w http.ResponseWriter, r *http.Request, raw []byte, u *policy.Upload, ds *policy.Dataset, body io.Reader, received time.Time) {
 	reject := func(msg string) {
 		writeErr(w, http.StatusUnprocessableEntity, api.CodeRejected, "HE upload rejected, nothing stored: "+msg, nil)
 	}
@@ -326,7 +327,7 @@ func (n *Node) uploadHE(w http.ResponseWriter, r *http.Request, raw []byte, u *p
 	}
 	cipherHash := hex.EncodeToString(rc.cipherSHA256[:])
 	i, err := n.append(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Upload: &state.Receipt{
-		CiphertextSHA256: cipherHash, CiphertextBytes: rc.cipherBytes, PlaintextBytes: rc.plaintextBytes,
+		Received: received, CiphertextSHA256: cipherHash, CiphertextBytes: rc.cipherBytes, PlaintextBytes: rc.plaintextBytes,
 	}})
 	if err != nil {
 		n.heStore.remove(u.Dataset, u.UploadID)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/xjdata/cleanroom/connectors/csv"
@@ -116,6 +117,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadRequest, api.CodeMalformed
 	case errors.Is(err, errAudit):
 		return http.StatusServiceUnavailable, api.CodeUnavailable
+	case errors.Is(err, state.ErrReplay):
+		return http.StatusConflict, api.CodeReplay
+	case errors.Is(err, state.ErrStale):
+		return http.StatusUnprocessableEntity, api.CodeStale
 	case errors.Is(err, state.ErrConflict):
 		return http.StatusConflict, api.CodeConflict
 	}
@@ -196,8 +201,9 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	// A dry run of the entry checks the signer is the holder and the
 	// upload id is fresh before a byte of the body is read.
+	received := n.entryTime()
 	if err == nil {
-		err = n.st.Load().Check(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Upload: &state.Receipt{}})
+		err = n.st.Load().Check(&state.Entry{Kind: state.KindStatement, Time: received, Statement: string(raw), Upload: &state.Receipt{}})
 	}
 	if err != nil {
 		status, code := statusOf(err)
@@ -208,7 +214,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 	if u.HE != nil {
 		unlock := n.lockDataset(u.Dataset)
 		defer unlock()
-		n.uploadHE(w, r, raw, &u, ds, body)
+		n.uploadHE(w, r, raw, &u, ds, body, received)
 		return
 	}
 	unlock := n.shareDataset(u.Dataset)
@@ -237,7 +243,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	cipherHash := hex.EncodeToString(rc.CiphertextSHA256[:])
 	i, err := n.append(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Upload: &state.Receipt{
-		CiphertextSHA256: cipherHash, CiphertextBytes: rc.CiphertextBytes, PlaintextBytes: rc.PlaintextBytes,
+		Received: received, CiphertextSHA256: cipherHash, CiphertextBytes: rc.CiphertextBytes, PlaintextBytes: rc.PlaintextBytes,
 	}})
 	if err != nil {
 		n.store.Remove(u.Dataset, u.UploadID)
@@ -288,9 +294,15 @@ func (n *Node) reader(r *http.Request, snap *state.Snapshot) (*policy.Party, err
 	if st.Kind != statement.KindRead || len(st.Signers) != 1 || st.Decode(&rd) != nil {
 		return nil, fmt.Errorf("%s: not a read statement by one party", api.AuthHeader)
 	}
-	now := n.cfg.Now()
-	if rd.Path != r.URL.Path || rd.Time.Before(now.Add(-MaxClockSkew)) || rd.Time.After(now.Add(MaxClockSkew)) {
+	now, w := n.cfg.Now(), snap.Window()
+	if rd.Path != r.URL.Path || rd.Time.Before(now.Add(-w)) || rd.Time.After(now.Add(w)) ||
+		st.Time.Before(now.Add(-w)) || st.Time.After(now.Add(w)) {
+		n.log.Warn("signed read refused", "party", st.Signers[0], "reason", "stale or for another path", "path", r.URL.Path)
 		return nil, fmt.Errorf("%s: signed for %s at %s, not for %s now", api.AuthHeader, rd.Path, rd.Time.UTC().Format(time.RFC3339), r.URL.Path)
+	}
+	if !n.reads.fresh(st.Nonce, st.Time, now, w) {
+		n.log.Warn("signed read refused", "party", st.Signers[0], "reason", "replayed", "nonce", st.Nonce)
+		return nil, fmt.Errorf("%s: replayed: a read with nonce %s was received already", api.AuthHeader, st.Nonce)
 	}
 	p, ok := snap.Party(st.Signers[0])
 	if !ok {
@@ -466,4 +478,40 @@ func catalog(snap *state.Snapshot) query.Catalog {
 func sha256Hex(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// readNonces remembers the nonces of the signed reads received within the
+// time window, so that a captured read cannot be sent again. Reads are not
+// logged in the ledger, so this set lives in memory: a restart forgets it,
+// which lets a read captured less than a window before the restart be
+// sent once more. Safe for concurrent use.
+type readNonces struct {
+	mu   sync.Mutex
+	seen map[string]time.Time // nonce → signed time
+	// next is when to drop the nonces that fell out of the window.
+	next time.Time
+}
+
+// fresh records nonce and reports whether it is new. A nonce signed more
+// than a window ago cannot come back (its read is refused as stale), so it
+// is forgotten.
+func (r *readNonces) fresh(nonce string, signed, now time.Time, window time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[string]time.Time{}
+	}
+	if now.After(r.next) {
+		for k, t := range r.seen {
+			if t.Before(now.Add(-window)) {
+				delete(r.seen, k)
+			}
+		}
+		r.next = now.Add(window / 4)
+	}
+	if _, ok := r.seen[nonce]; ok {
+		return false
+	}
+	r.seen[nonce] = signed
+	return true
 }

@@ -69,6 +69,13 @@ type Config struct {
 	// LedgerFS is the file system under the ledger. Defaults to the
 	// operating system's; tests inject faults through it.
 	LedgerFS ledger.FS
+	// Window is how far a signed statement's time may be from the node's
+	// clock when it arrives, and LetterWindow how old a commitment letter
+	// may be (it gathers several signatures). Both are recorded in the
+	// genesis at first start and fixed then: afterwards each must be zero
+	// or equal the recorded one. Default to state.DefaultWindow and
+	// state.DefaultLetterWindow.
+	Window, LetterWindow time.Duration
 	// Noise is the DP mechanism of every release. Nil means the DP
 	// library's Laplace noise. Only tests set it (to
 	// dptest.InsecureNoNoise); no flag or request can.
@@ -104,6 +111,9 @@ type Node struct {
 	// agentClients are the pinned HTTP clients of providers' agents, by pin.
 	agentMu      sync.Mutex
 	agentClients map[string]*http.Client
+
+	// reads holds the nonces of recent signed reads.
+	reads readNonces
 
 	// dsLocks serialise uploads and destruction per dataset.
 	dsMu    sync.Mutex
@@ -229,6 +239,13 @@ func (n *Node) genesis(origin string) error {
 		if n.cfg.AuthorityKey != "" && n.cfg.AuthorityKey != g.AuthorityKey {
 			return fmt.Errorf("node: --authority differs from the authority recorded in the ledger (%s)", g.AuthorityKey)
 		}
+		w, lw, err := g.Windows()
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		if n.cfg.Window != 0 && n.cfg.Window != w || n.cfg.LetterWindow != 0 && n.cfg.LetterWindow != lw {
+			return fmt.Errorf("node: the time windows are fixed at first start: this ledger records --window %v and --letter-window %v", w, lw)
+		}
 		if g.NodeKey != n.nodeKey {
 			return errors.New("node: node.key is not the key recorded in the ledger's genesis")
 		}
@@ -240,9 +257,17 @@ func (n *Node) genesis(origin string) error {
 	if _, err := note.NewVerifier(n.cfg.AuthorityKey); err != nil {
 		return fmt.Errorf("node: authority key: %v", err)
 	}
-	_, err := n.append(&state.Entry{Kind: state.KindGenesis, Genesis: &state.Genesis{
-		Origin: origin, NodeKey: n.nodeKey, AuthorityKey: n.cfg.AuthorityKey, Recipient: n.custody.Recipient(),
-	}})
+	g := &state.Genesis{Origin: origin, NodeKey: n.nodeKey, AuthorityKey: n.cfg.AuthorityKey, Recipient: n.custody.Recipient()}
+	if n.cfg.Window != 0 {
+		g.Window = n.cfg.Window.String()
+	}
+	if n.cfg.LetterWindow != 0 {
+		g.LetterWindow = n.cfg.LetterWindow.String()
+	}
+	if _, _, err := g.Windows(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	_, err := n.append(&state.Entry{Kind: state.KindGenesis, Genesis: g})
 	return err
 }
 
@@ -347,6 +372,16 @@ func (n *Node) stageLocked(e *state.Entry) (*ledger.Pending, error) {
 		panic(fmt.Sprintf("node: entry %d checked but not applied: %v", p.Index, err))
 	}
 	return p, nil
+}
+
+// entryTime returns the time the next entry would have: the clock, or the
+// last entry's time if the clock went back. For dry runs of Check.
+func (n *Node) entryTime() time.Time {
+	t := n.cfg.Now().UTC()
+	if last := n.snapshot().LastTime(); t.Before(last) {
+		return last
+	}
+	return t
 }
 
 // wait returns when p is durable, or fails with errAudit; then the state

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/xjdata/cleanroom/enclave"
 	"github.com/xjdata/cleanroom/internal/api"
@@ -14,9 +13,6 @@ import (
 	"github.com/xjdata/cleanroom/query"
 	"github.com/xjdata/cleanroom/state"
 )
-
-// MaxClockSkew is how far a query's signed time may be from the node's.
-const MaxClockSkew = state.MaxClockSkew
 
 func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 	raw, ok := readStatement(w, r)
@@ -53,9 +49,8 @@ func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, raw, target []
 		err = st.Decode(&req)
 	}
 	now := n.cfg.Now().UTC()
-	if err == nil && (req.Time.Before(now.Add(-MaxClockSkew)) || req.Time.After(now.Add(MaxClockSkew))) {
-		err = fmt.Errorf("%w: query signed at %s, the node's clock says %s (allowed skew %v)",
-			statement.ErrMalformed, req.Time.UTC().Format(time.RFC3339), now.Format(time.RFC3339), MaxClockSkew)
+	if w := snap.Window(); err == nil && (req.Time.Before(now.Add(-w)) || req.Time.After(now.Add(w))) {
+		err = &state.StaleError{What: "query", Signed: req.Time, At: now, Window: w}
 	}
 	if err == nil && req.ResultKey != "" && sha256Hex(target) != req.ResultKey {
 		err = fmt.Errorf("%w: the query names result key %s, but %s", statement.ErrMalformed, req.ResultKey,

@@ -12,10 +12,10 @@ import (
 	"github.com/xjdata/cleanroom/node"
 )
 
-func runNode(dir, listen, authorityKey, origin, identity string) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+func runNode(cfg node.Config, listen string) error {
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	node.Version = version()
-	n, err := node.Open(node.Config{Dir: dir, AuthorityKey: authorityKey, Origin: origin, Identity: identity, Logger: log})
+	n, err := node.Open(cfg)
 	if err != nil {
 		return err
 	}

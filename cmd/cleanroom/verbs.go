@@ -20,6 +20,7 @@ import (
 	"github.com/xjdata/cleanroom/enclave"
 	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/node"
 	"github.com/xjdata/cleanroom/policy"
 )
 
@@ -179,6 +180,7 @@ func submit(mk func() (*client.Client, error), stmt []byte, what string) error {
 
 func newNode() *cobra.Command {
 	var dir, listen, authority, origin, identity string
+	var cfg node.Config
 	cmd := &cobra.Command{
 		Use:   "node --data DIR",
 		Short: "Run the compute node",
@@ -187,7 +189,12 @@ default, its state rebuilt from the ledger at start. At first start it creates
 its signing key, its age identity, a self-signed TLS certificate and the
 ledger's genesis, which records --authority (required then). It prints the
 certificate pin clients need and writes DIR/node.json. SIGINT or SIGTERM stop
-it cleanly.`,
+it cleanly.
+
+Every signed statement carries its time and a nonce: the node takes one only
+within --window of its clock (a commitment letter, which gathers several
+signatures, within --letter-window of its drafting) and only once. Both
+windows are recorded in the genesis at first start and fixed then.`,
 		Example: "  cleanroom node --data data/ --listen 127.0.0.1:7643 --authority keys/databureau.pub",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -199,7 +206,8 @@ it cleanly.`,
 				}
 				akey = v
 			}
-			return runNode(dir, listen, akey, origin, identity)
+			cfg.Dir, cfg.AuthorityKey, cfg.Origin, cfg.Identity = dir, akey, origin, identity
+			return runNode(cfg, listen)
 		},
 	}
 	cmd.Flags().StringVarP(&dir, "data", "d", "", "data directory (required)")
@@ -207,6 +215,8 @@ it cleanly.`,
 	cmd.Flags().StringVar(&authority, "authority", "", "the authority's .pub file (required at first start)")
 	cmd.Flags().StringVar(&origin, "origin", "", "deployment name in checkpoints (first start only)")
 	cmd.Flags().StringVar(&identity, "identity", "", "the node's age identity (default: DIR/node.age, created at first start)")
+	cmd.Flags().DurationVar(&cfg.Window, "window", 0, "how far a statement's signed time may be from the node's clock (first start only; default 10m)")
+	cmd.Flags().DurationVar(&cfg.LetterWindow, "letter-window", 0, "how old a commitment letter may be when submitted (first start only; default 720h)")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }

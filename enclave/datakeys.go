@@ -30,10 +30,27 @@ type DataKeys struct {
 	mu  sync.Mutex
 }
 
-// OpenDataKeys opens (creating it with mode 0700) the key folder dir.
+// OpenDataKeys opens (creating it with mode 0700) the key folder dir. It
+// refuses a folder that holds a key file group or others may access
+// ([ErrInsecureKeyFile]): fix the mode (chmod 600) and consider the
+// dataset's key exposed.
 func OpenDataKeys(dir string) (*DataKeys, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("enclave: data keys: %w", err)
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("enclave: data keys: %w", err)
+	}
+	for _, de := range des {
+		fi, err := de.Info()
+		if err != nil {
+			return nil, fmt.Errorf("enclave: data keys: %w", err)
+		}
+		if strings.HasSuffix(de.Name(), ".age") && fi.Mode().Perm()&0o077 != 0 {
+			p := filepath.Join(dir, de.Name())
+			return nil, fmt.Errorf("enclave: data key %s has mode %#o: %w (run chmod 600 %s)", p, fi.Mode().Perm(), ErrInsecureKeyFile, p)
+		}
 	}
 	return &DataKeys{dir: dir}, nil
 }

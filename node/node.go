@@ -257,6 +257,9 @@ func (n *Node) genesis(origin string) error {
 	if _, err := note.NewVerifier(n.cfg.AuthorityKey); err != nil {
 		return fmt.Errorf("node: authority key: %v", err)
 	}
+	if err := keys.CheckVerifierKey(n.cfg.AuthorityKey); err != nil {
+		return fmt.Errorf("node: authority key: %w", err)
+	}
 	g := &state.Genesis{Origin: origin, NodeKey: n.nodeKey, AuthorityKey: n.cfg.AuthorityKey, Recipient: n.custody.Recipient()}
 	if n.cfg.Window != 0 {
 		g.Window = n.cfg.Window.String()

@@ -85,6 +85,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/protocols/dp"
@@ -317,6 +318,9 @@ func apply(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked) error {
 		if _, err := note.NewVerifier(e.Genesis.AuthorityKey); err != nil {
 			return fmt.Errorf("genesis: authority key: %v", err)
 		}
+		if err := keys.CheckVerifierKey(e.Genesis.AuthorityKey); err != nil {
+			return fmt.Errorf("genesis: authority key: %w", err)
+		}
 		if _, err := note.NewVerifier(e.Genesis.NodeKey); err != nil {
 			return fmt.Errorf("genesis: node key: %v", err)
 		}
@@ -469,6 +473,9 @@ func checkParty(txn *memdb.Txn, authority note.Verifier, msg []byte) (*policy.Pa
 	pv, err := note.NewVerifier(p.Key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("party %s: key: %v", p.Name, err)
+	}
+	if err := keys.CheckVerifierKey(p.Key); err != nil {
+		return nil, nil, fmt.Errorf("party %s: key refused: %w", p.Name, err)
 	}
 	if pv.Name() != p.Name {
 		return nil, nil, fmt.Errorf("party %s: key is named %s", p.Name, pv.Name())

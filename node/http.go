@@ -27,7 +27,8 @@ import (
 // Version is reported by /v1/info.
 var Version = "dev"
 
-// MaxUploadBytes bounds one upload's ciphertext.
+// MaxUploadBytes bounds one upload's ciphertext, unless
+// Config.MaxUploadBytes is smaller.
 const MaxUploadBytes = enclave.MaxUploadBytes
 
 // Handler returns the node's HTTP API.
@@ -210,7 +211,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		n.reject(w, status, code, raw, "", err)
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxUploadBytes)
+	body := http.MaxBytesReader(w, r.Body, n.cfg.MaxUploadBytes)
 	if u.HE != nil {
 		unlock := n.lockDataset(u.Dataset)
 		defer unlock()
@@ -225,7 +226,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		var ce *csv.Error
 		switch {
 		case errors.As(err, &mbe):
-			writeErr(w, http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("upload larger than %d bytes", int64(MaxUploadBytes)), nil)
+			writeErr(w, http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("upload larger than %d bytes", n.cfg.MaxUploadBytes), nil)
 		case errors.As(err, &ce):
 			writeErr(w, http.StatusUnprocessableEntity, api.CodeRejected, "upload rejected, nothing stored: "+ce.Error(), nil)
 		default:

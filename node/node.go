@@ -76,6 +76,10 @@ type Config struct {
 	// or equal the recorded one. Default to state.DefaultWindow and
 	// state.DefaultLetterWindow.
 	Window, LetterWindow time.Duration
+	// MaxUploadBytes bounds one upload's ciphertext (one part of a
+	// multipart upload): a larger one is refused with 413 and nothing of
+	// it is kept. Defaults to (and is at most) MaxUploadBytes.
+	MaxUploadBytes int64
 	// Noise is the DP mechanism of every release. Nil means the DP
 	// library's Laplace noise. Only tests set it (to
 	// dptest.InsecureNoNoise); no flag or request can.
@@ -86,6 +90,7 @@ type Config struct {
 type Node struct {
 	cfg      Config
 	log      *slog.Logger
+	root     *os.Root // cfg.Dir
 	signer   note.Signer
 	verifier note.Verifier
 	nodeKey  string
@@ -132,27 +137,45 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxUploadBytes <= 0 || cfg.MaxUploadBytes > MaxUploadBytes {
+		cfg.MaxUploadBytes = MaxUploadBytes
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger}
 	var err error
-	if n.signer, n.nodeKey, err = keys.LoadOrCreateSigner(filepath.Join(cfg.Dir, "node.key"), "node"); err != nil {
+	// The data directory's own files are reached through an os.Root, and
+	// so are those of its folders (by the store, the data keys and the
+	// ledger, each through a root of its own).
+	if n.root, err = os.OpenRoot(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			n.closeFiles()
+		}
+	}()
+	if n.signer, n.nodeKey, err = keys.LoadOrCreateSignerIn(n.root, "node.key", "node"); err != nil {
 		return nil, fmt.Errorf("node: signing key: %w", err)
 	}
 	if n.verifier, err = note.NewVerifier(n.nodeKey); err != nil {
 		return nil, fmt.Errorf("node: signing key: %w", err)
 	}
-	idPath := cfg.Identity
-	if idPath == "" {
-		idPath = filepath.Join(cfg.Dir, "node.age")
-	}
-	if _, err := os.Stat(idPath); errors.Is(err, os.ErrNotExist) && cfg.Identity == "" {
-		if err := enclave.GenerateIdentity(idPath); err != nil {
-			return nil, fmt.Errorf("node: age identity: %w", err)
+	if cfg.Identity == "" {
+		if _, err := n.root.Stat("node.age"); errors.Is(err, os.ErrNotExist) {
+			if err := enclave.GenerateIdentityIn(n.root, "node.age"); err != nil {
+				return nil, fmt.Errorf("node: age identity: %w", err)
+			}
 		}
+		n.custody, err = enclave.LoadCustodyIn(n.root, "node.age")
+	} else {
+		// An identity kept outside the data directory, where its owner
+		// put it.
+		n.custody, err = enclave.LoadCustody(cfg.Identity)
 	}
-	if n.custody, err = enclave.LoadCustody(idPath); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if n.keys, err = enclave.OpenDataKeys(filepath.Join(cfg.Dir, "datakeys")); err != nil {
@@ -164,14 +187,14 @@ func Open(cfg Config) (*Node, error) {
 	if n.heStore, err = newHEStore(filepath.Join(cfg.Dir, "he", "uploads"), n.custody, n.keys); err != nil {
 		return nil, err
 	}
-	if n.tlsCert, n.pin, err = keys.LoadOrCreateTLS(cfg.Dir, "cleanroom node"); err != nil {
+	if n.tlsCert, n.pin, err = keys.LoadOrCreateTLSIn(n.root, "cleanroom node"); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	origin := cfg.Origin
 	if origin == "" {
 		origin = "cleanroom.local/" + filepath.Base(filepath.Clean(cfg.Dir))
 	}
-	if origin, err = originOf(cfg.Dir, origin); err != nil {
+	if origin, err = originOf(n.root, origin); err != nil {
 		return nil, err
 	}
 	if n.ledger, err = ledger.OpenWithOptions(filepath.Join(cfg.Dir, "ledger"), n.signer, origin, ledger.Options{FS: cfg.LedgerFS}); err != nil {
@@ -193,19 +216,33 @@ func Open(cfg Config) (*Node, error) {
 		n.ledger.Close()
 		return nil, err
 	}
+	opened = true
 	return n, nil
+}
+
+// closeFiles releases the roots of the data directory and its folders.
+func (n *Node) closeFiles() {
+	if n.heStore != nil {
+		n.heStore.root.Close()
+	}
+	if n.store != nil {
+		n.store.Close()
+	}
+	if n.keys != nil {
+		n.keys.Close()
+	}
+	n.root.Close()
 }
 
 // originOf returns the origin recorded in dir, or records origin there.
 // The origin is fixed at first start: checkpoints of one log keep it.
-func originOf(dir, origin string) (string, error) {
-	p := filepath.Join(dir, "origin")
-	if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
+func originOf(root *os.Root, origin string) (string, error) {
+	if b, err := root.ReadFile("origin"); err == nil && len(b) > 0 {
 		return string(b), nil
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("node: %w", err)
 	}
-	if err := os.WriteFile(p, []byte(origin), 0o644); err != nil {
+	if err := root.WriteFile("origin", []byte(origin), 0o644); err != nil {
 		return "", fmt.Errorf("node: recording the origin: %w", err)
 	}
 	return origin, nil
@@ -437,7 +474,11 @@ func (n *Node) durableSnapshot() *state.Snapshot {
 func (n *Node) Pin() string { return n.pin }
 
 // Close closes the ledger.
-func (n *Node) Close() error { return n.ledger.Close() }
+func (n *Node) Close() error {
+	err := n.ledger.Close()
+	n.closeFiles()
+	return err
+}
 
 // Serve serves the API over TLS on ln until ctx is done, then shuts down
 // gracefully.
@@ -477,9 +518,8 @@ type NodeInfo struct {
 
 func (n *Node) writeInfo(url string) error {
 	b, _ := json.MarshalIndent(NodeInfo{URL: url, Pin: n.pin, NodeKey: n.nodeKey, Recipient: n.custody.Recipient()}, "", "  ")
-	tmp := filepath.Join(n.cfg.Dir, "node.json.tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := n.root.WriteFile("node.json.tmp", append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(n.cfg.Dir, "node.json"))
+	return n.root.Rename("node.json.tmp", "node.json")
 }

@@ -157,6 +157,62 @@ func CheckSecretMode(path string) error {
 	return nil
 }
 
+// WriteSecretIn is WriteSecret for the file name of root.
+func WriteSecretIn(root *os.Root, name string, b []byte) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := writeSync(f, b); err != nil {
+		root.Remove(name)
+		return err
+	}
+	d, err := root.Open(filepath.Dir(name))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// CheckSecretModeIn is CheckSecretMode for the file name of root.
+func CheckSecretModeIn(root *os.Root, name string) error {
+	fi, err := root.Stat(name)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		p := filepath.Join(root.Name(), name)
+		return fmt.Errorf("%s: secret key file has mode %v; want 0600 (chmod 600 %s)", p, fi.Mode().Perm(), p)
+	}
+	return nil
+}
+
+// LoadOrCreateSignerIn is LoadOrCreateSigner for the file name of root.
+func LoadOrCreateSignerIn(root *os.Root, file, name string) (note.Signer, string, error) {
+	if _, err := root.Stat(file); errors.Is(err, os.ErrNotExist) {
+		skey, _, err := Generate(name)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := WriteSecretIn(root, file, []byte(skey+"\n")); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := CheckSecretModeIn(root, file); err != nil {
+		return nil, "", err
+	}
+	b, err := root.ReadFile(file)
+	if err != nil {
+		return nil, "", err
+	}
+	s, v, err := ParseSigner(string(b))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", filepath.Join(root.Name(), file), err)
+	}
+	return s, v, nil
+}
+
 // LoadOrCreateSigner reads the signer key at path, first creating a new
 // one named name when the file does not exist.
 func LoadOrCreateSigner(path, name string) (note.Signer, string, error) {

@@ -61,8 +61,11 @@ func newParty(t testing.TB, name string, kind policy.PartyKind, juris string) *p
 // startNode opens the node in dir and serves it on a free loopback port.
 func startNode(t testing.TB, dir, authorityKey string, now func() time.Time, fsys ledger.FS, opts ...func(*node.Config)) (*node.Node, *client.Client, func()) {
 	t.Helper()
+	// Tests that measure something else turn the time grid and the
+	// quotas off; those of timing and quotas set them.
 	cfg := node.Config{Dir: dir, AuthorityKey: authorityKey, Now: now, LedgerFS: fsys,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Slot:   -1, Quotas: node.Quotas{Rate: -1, UploadBytes: -1, Queries: -1}}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -138,6 +138,12 @@ func (n *Node) handleStatement(w http.ResponseWriter, r *http.Request) {
 		n.reject(w, http.StatusBadRequest, api.CodeMalformed, raw, "", err)
 		return
 	}
+	if v, err := statement.Verify(raw, n.snapshot()); err == nil {
+		if err := n.guard.request(v.Signers[0]); err != nil {
+			n.refuseQuota(w, err.(*quotaError))
+			return
+		}
+	}
 	var letterID string
 	switch st.Kind {
 	case statement.KindParty, statement.KindDataset, statement.KindApproval, statement.KindScenario, statement.KindRevocation, statement.KindAgent,
@@ -211,7 +217,16 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		n.reject(w, status, code, raw, "", err)
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, n.cfg.MaxUploadBytes)
+	if err := n.guard.request(st.Signers[0]); err != nil {
+		n.refuseQuota(w, err.(*quotaError))
+		return
+	}
+	charge, qerr := n.guard.upload(st.Signers[0])
+	if qerr != nil {
+		n.refuseQuota(w, qerr.(*quotaError))
+		return
+	}
+	body := &countingBody{r: http.MaxBytesReader(w, r.Body, n.cfg.MaxUploadBytes), charge: charge}
 	if u.HE != nil {
 		unlock := n.lockDataset(u.Dataset)
 		defer unlock()

@@ -80,6 +80,13 @@ type Config struct {
 	// multipart upload): a larger one is refused with 413 and nothing of
 	// it is kept. Defaults to (and is at most) MaxUploadBytes.
 	MaxUploadBytes int64
+	// Quotas bound what each party may ask (429 with Retry-After).
+	Quotas Quotas
+	// Slot is the time grid on which query answers (releases and
+	// denials alike) leave the node, counted from each request's
+	// arrival. Defaults to DefaultSlot; a negative value turns the grid
+	// off (tests that measure something else).
+	Slot time.Duration
 	// Noise is the DP mechanism of every release. Nil means the DP
 	// library's Laplace noise. Only tests set it (to
 	// dptest.InsecureNoNoise); no flag or request can.
@@ -117,6 +124,9 @@ type Node struct {
 	agentMu      sync.Mutex
 	agentClients map[string]*http.Client
 
+	// guard enforces the quotas.
+	guard *guard
+
 	// reads holds the nonces of recent signed reads.
 	reads readNonces
 
@@ -137,13 +147,16 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Slot == 0 {
+		cfg.Slot = DefaultSlot
+	}
 	if cfg.MaxUploadBytes <= 0 || cfg.MaxUploadBytes > MaxUploadBytes {
 		cfg.MaxUploadBytes = MaxUploadBytes
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, guard: newGuard(cfg.Quotas)}
 	var err error
 	// The data directory's own files are reached through an os.Root, and
 	// so are those of its folders (by the store, the data keys and the

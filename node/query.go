@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/xjdata/cleanroom/enclave"
 	"github.com/xjdata/cleanroom/internal/api"
@@ -36,6 +37,8 @@ func (n *Node) handleHEQuery(w http.ResponseWriter, r *http.Request) {
 // serveQuery decides a signed query, logs the decision and, if allowed,
 // runs it. target is the operator's result key of an HE-mode query.
 func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, raw, target []byte) {
+	// Every answer, a release or a denial, leaves on the time grid.
+	w = &gridWriter{ResponseWriter: w, start: time.Now(), slot: n.cfg.Slot, sleep: time.Sleep}
 	snap := n.snapshot()
 	st, err := statement.Verify(raw, snap)
 	if err == nil && st.Kind != statement.KindQuery {
@@ -62,6 +65,16 @@ func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, raw, target []
 		return
 	}
 	requester := st.Signers[0]
+	if err := n.guard.request(requester); err != nil {
+		n.refuseQuota(w, err.(*quotaError))
+		return
+	}
+	release, qerr := n.guard.query(requester)
+	if qerr != nil {
+		n.refuseQuota(w, qerr.(*quotaError))
+		return
+	}
+	defer release()
 
 	// Compile, decide, log and debit as one step, on one snapshot: the
 	// auditor's replay compiles and decides on the same state.

@@ -25,6 +25,11 @@ import (
 // sealedUpload encrypts data to the node and returns the ciphertext and
 // a signed upload statement for it (upload id id).
 func (r *room) sealedUpload(t testing.TB, data []byte, id string, signers ...note.Signer) ([]byte, []byte) {
+	return r.sealedUploadTo(t, "loans", data, id, signers...)
+}
+
+// sealedUploadTo is sealedUpload to another dataset.
+func (r *room) sealedUploadTo(t testing.TB, dataset string, data []byte, id string, signers ...note.Signer) ([]byte, []byte) {
 	recips, err := age.ParseRecipients(strings.NewReader(readNodeInfo(t, r.dir).Recipient))
 	require.NoError(t, err)
 	var ct bytes.Buffer
@@ -33,7 +38,7 @@ func (r *room) sealedUpload(t testing.TB, data []byte, id string, signers ...not
 	w.Write(data)
 	require.NoError(t, w.Close())
 	rows := int64(bytes.Count(data, []byte("\n")) - 1)
-	stmt, err := statement.NewAt(r.now, statement.KindUpload, policy.Upload{Dataset: "loans", UploadID: id, File: "loans.csv",
+	stmt, err := statement.NewAt(r.now, statement.KindUpload, policy.Upload{Dataset: dataset, UploadID: id, File: dataset + ".csv",
 		Rows: rows, PlaintextSHA256: statement.Hash(data)}, signers...)
 	require.NoError(t, err)
 	return ct.Bytes(), stmt

@@ -194,7 +194,12 @@ it cleanly.
 Every signed statement carries its time and a nonce: the node takes one only
 within --window of its clock (a commitment letter, which gathers several
 signatures, within --letter-window of its drafting) and only once. Both
-windows are recorded in the genesis at first start and fixed then.`,
+windows are recorded in the genesis at first start and fixed then.
+
+Query answers, releases and denials alike, leave on a time grid (--slot) so
+that latency reveals neither the noise, the data's size nor the deny path.
+Each party has quotas: requests per second, upload bytes per second and
+queries at once; a request over one gets 429 with Retry-After.`,
 		Example: "  cleanroom node --data data/ --listen 127.0.0.1:7643 --authority keys/databureau.pub",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -217,6 +222,13 @@ windows are recorded in the genesis at first start and fixed then.`,
 	cmd.Flags().StringVar(&identity, "identity", "", "the node's age identity (default: DIR/node.age, created at first start)")
 	cmd.Flags().DurationVar(&cfg.Window, "window", 0, "how far a statement's signed time may be from the node's clock (first start only; default 10m)")
 	cmd.Flags().DurationVar(&cfg.LetterWindow, "letter-window", 0, "how old a commitment letter may be when submitted (first start only; default 720h)")
+	cmd.Flags().DurationVar(&cfg.Slot, "slot", node.DefaultSlot, "query answers (releases and denials) leave on this time grid; negative turns it off")
+	cmd.Flags().Float64Var(&cfg.Quotas.Rate, "quota-rate", node.DefaultRate, "signed requests per second per party (negative: no limit)")
+	cmd.Flags().IntVar(&cfg.Quotas.Burst, "quota-burst", node.DefaultBurst, "signed requests per party at once")
+	cmd.Flags().Float64Var(&cfg.Quotas.UploadBytes, "quota-upload-bytes", node.DefaultUploadBytes, "upload bytes per second per party (negative: no limit)")
+	cmd.Flags().Int64Var(&cfg.Quotas.UploadBurst, "quota-upload-burst", node.DefaultUploadBurst, "upload bytes per party at once")
+	cmd.Flags().IntVar(&cfg.Quotas.Queries, "quota-queries", node.DefaultQueries, "queries per party running at once (negative: no limit)")
+	cmd.Flags().Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", node.MaxUploadBytes, "largest upload (or upload part) ciphertext; larger ones get 413")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }

@@ -28,7 +28,8 @@
 // code "replayed" for a statement whose nonce is on record), 413 too
 // large, 422 rejected data (code "stale" for a statement signed outside
 // the node's time window), 503 the ledger cannot be written (code
-// "audit-unavailable": nothing was done).
+// "audit-unavailable": nothing was done), 429 a party over a quota (code
+// "quota", with a Retry-After header in seconds; nothing was done).
 package api
 
 import (
@@ -82,6 +83,7 @@ const (
 	CodeConflict    = "conflict"
 	CodeReplay      = "replayed"
 	CodeStale       = "stale"
+	CodeQuota       = "quota"
 	CodeTooLarge    = "too-large"
 	CodeRejected    = "rejected"
 	CodeUnavailable = "audit-unavailable"

@@ -6,7 +6,7 @@ PKGS    := ./...
 # Arguments for the demo, e.g. make demo DEMO_ARGS='--enterprises 1000000'
 DEMO_ARGS ?=
 
-.PHONY: all build demo test test-short test-crash bench bench-peers bench-audit fuzz check clean
+.PHONY: all build demo test test-short test-crash test-memory bench bench-peers bench-audit fuzz load check clean
 
 all: build
 
@@ -25,6 +25,10 @@ test:
 ## test-crash: SIGKILL a node 200 times during a stream of queries; check the ledger after every restart
 test-crash:
 	CLEANROOM_CRASH_TRIALS=200 $(GO) test -race -count=1 -timeout 60m -run '^TestCrash$$' ./internal/crashtest/
+
+## test-memory: a 10 GiB upload stream through the node's ingest must raise resident memory by less than 64 MiB
+test-memory:
+	CLEANROOM_INGEST_GIB=10 $(GO) test -count=1 -v -timeout 60m -run '^TestIngestMemoryFlat$$' ./enclave/
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
@@ -58,37 +62,56 @@ bench-peers:
 bench-audit:
 	CLEANROOM_AUDIT_ENTRIES=1000000 GOGC=400 $(GO) test -run='^$$' -bench=VerifyReplay -benchtime=1x -timeout 30m ./audit/
 
-## fuzz: run each fuzz target for FUZZTIME (default 30s)
-FUZZTIME ?= 30s
+## fuzz: run every fuzz target for FUZZTIME each (default 60s), one worker each
+## (FUZZPARALLEL). A crasher goes to the package's testdata/fuzz/ and runs in
+## make test from then on: commit it with its fix. TestFuzzTargetsInMakefile
+## fails when a fuzz target is missing from FUZZ_TARGETS.
+FUZZTIME ?= 60s
+FUZZPARALLEL ?= 1
+FUZZ_TARGETS := \
+	./query/:FuzzCompile \
+	./policy/:FuzzParseLetter \
+	./policy/:FuzzMarshalLetter \
+	./policy/:FuzzEvaluate \
+	./policy/:FuzzParseCalendar \
+	./internal/statement/:FuzzStatement \
+	./internal/api/:FuzzReadKeySwitchRequest \
+	./internal/heupload/:FuzzRead \
+	./node/:FuzzAPIBodies \
+	./state/:FuzzDecodeEntry \
+	./ledger/:FuzzParseCheckpoint \
+	./ledger/:FuzzParseProof \
+	./connectors/csv/:FuzzReader \
+	./connectors/csv/:FuzzLimit \
+	./connectors/csv/:FuzzDecode \
+	./connectors/csv/:FuzzGB18030 \
+	./connectors/csv/:FuzzFastPath \
+	./connectors/jsonl/:FuzzReader \
+	./connectors/:FuzzCSVWriter \
+	./connectors/postgres/:FuzzParseURL \
+	./connectors/parquet/:FuzzReader \
+	./protocols/dp/:FuzzParseEpsilon \
+	./protocols/fingerprint/:FuzzParseKey \
+	./protocols/mhe/:FuzzParseCiphertext \
+	./protocols/mhe/:FuzzParsePublicKey \
+	./protocols/mhe/:FuzzParseShares \
+	./protocols/mhe/:FuzzUnmarshalSecrets \
+	./examples/greencredit/gen/:FuzzValidUSCC \
+	./schema/:FuzzParseFast \
+	./enclave/:FuzzReadColumns
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzCompile -fuzztime=$(FUZZTIME) ./query/
-	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./connectors/csv/
-	$(GO) test -run='^$$' -fuzz=FuzzParseCheckpoint -fuzztime=$(FUZZTIME) ./ledger/
-	$(GO) test -run='^$$' -fuzz=FuzzStatement -fuzztime=$(FUZZTIME) ./internal/statement/
-	$(GO) test -run='^$$' -fuzz=FuzzParseLetter -fuzztime=$(FUZZTIME) ./policy/
-	$(GO) test -run='^$$' -fuzz=FuzzMarshalLetter -fuzztime=$(FUZZTIME) ./policy/
-	$(GO) test -run='^$$' -fuzz=FuzzEvaluate -fuzztime=$(FUZZTIME) ./policy/
-	$(GO) test -run='^$$' -fuzz=FuzzParseProof -fuzztime=$(FUZZTIME) ./ledger/
-	$(GO) test -run='^$$' -fuzz=FuzzParseEpsilon -fuzztime=$(FUZZTIME) ./protocols/dp/
-	$(GO) test -run='^$$' -fuzz=FuzzParseKey -fuzztime=$(FUZZTIME) ./protocols/fingerprint/
-	$(GO) test -run='^$$' -fuzz=FuzzParseCiphertext -fuzztime=$(FUZZTIME) ./protocols/mhe/
-	$(GO) test -run='^$$' -fuzz=FuzzParsePublicKey -fuzztime=$(FUZZTIME) ./protocols/mhe/
-	$(GO) test -run='^$$' -fuzz=FuzzParseShares -fuzztime=$(FUZZTIME) ./protocols/mhe/
-	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalSecrets -fuzztime=$(FUZZTIME) ./protocols/mhe/
-	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./internal/heupload/
-	$(GO) test -run='^$$' -fuzz=FuzzReadKeySwitchRequest -fuzztime=$(FUZZTIME) ./internal/api/
-	$(GO) test -run='^$$' -fuzz=FuzzLimit -fuzztime=$(FUZZTIME) ./connectors/csv/
-	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./connectors/csv/
-	$(GO) test -run='^$$' -fuzz=FuzzGB18030 -fuzztime=$(FUZZTIME) ./connectors/csv/
-	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./connectors/jsonl/
-	$(GO) test -run='^$$' -fuzz=FuzzParseCalendar -fuzztime=$(FUZZTIME) ./policy/
-	$(GO) test -run='^$$' -fuzz=FuzzValidUSCC -fuzztime=$(FUZZTIME) ./examples/greencredit/gen/
-	$(GO) test -run='^$$' -fuzz=FuzzFastPath -fuzztime=$(FUZZTIME) ./connectors/csv/
-	$(GO) test -run='^$$' -fuzz=FuzzParseFast -fuzztime=$(FUZZTIME) ./schema/
-	$(GO) test -run='^$$' -fuzz=FuzzReadColumns -fuzztime=$(FUZZTIME) ./enclave/
-	$(GO) test -run='^$$' -fuzz=FuzzCSVWriter -fuzztime=$(FUZZTIME) ./connectors/
-	$(GO) test -run='^$$' -fuzz=FuzzParseURL -fuzztime=$(FUZZTIME) ./connectors/postgres/
-	$(GO) test -run='^$$' -fuzz=FuzzReader -fuzzminimizetime=20x -fuzztime=$(FUZZTIME) ./connectors/parquet/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn $$pkg"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=20x -parallel=$(FUZZPARALLEL) $$pkg; \
+	done
+
+## load: 50 operators send allowed and denied queries to a node on loopback for
+## LOADSECONDS (default 60); reports p50 and p99 latency, checks budgets,
+## memory and audit verify
+LOADSECONDS ?= 60
+LOADOPERATORS ?= 50
+load:
+	CLEANROOM_LOAD_SECONDS=$(LOADSECONDS) CLEANROOM_LOAD_OPERATORS=$(LOADOPERATORS) $(GO) test -count=1 -v -timeout 30m -run '^TestLoad$$' ./internal/loadtest/
 
 ## check: formatting, vet, staticcheck, and a tidy go.mod
 check:

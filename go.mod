@@ -3,7 +3,9 @@ module github.com/xjdata/cleanroom
 go 1.26.8
 
 require (
+	c2sp.org/CCTV/age v0.0.0-20251208015420-e9274a7bdbfd
 	filippo.io/age v1.3.1
+	filippo.io/edwards25519 v1.2.0
 	github.com/andybalholm/brotli v1.2.3
 	github.com/apache/arrow-go/v18 v18.8.0
 	github.com/apache/thrift v0.24.0

@@ -65,7 +65,7 @@ func buildLog(tb testing.TB, n int) (string, string) {
 		last = p
 	}
 	stmt := func(kind statement.Kind, body any, ss ...note.Signer) *state.Entry {
-		msg, err := statement.New(kind, body, ss...)
+		msg, err := statement.NewAt(t0, kind, body, ss...)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func buildLog(tb testing.TB, n int) (string, string) {
 			for i := w; i < n; i += workers {
 				req := policy.Request{SQL: sqls[i%len(sqls)], Letter: "L-1", Epsilon: "0.000001", Nonce: fmt.Sprintf("nonce-%016d", i),
 					Time: t0.Add(time.Duration(i) * time.Millisecond), DryRun: i%5 == 0}
-				msg, err := statement.New(statement.KindQuery, req, bank)
+				msg, err := statement.NewAt(req.Time, statement.KindQuery, req, bank)
 				if err != nil {
 					panic(err)
 				}

@@ -88,7 +88,7 @@ func (s *script) signers(names []string) []note.Signer {
 
 func (s *script) stmt(at time.Time, kind statement.Kind, body any, signers ...string) *state.Entry {
 	s.tb.Helper()
-	msg, err := statement.New(kind, body, s.signers(signers)...)
+	msg, err := statement.NewAt(at, kind, body, s.signers(signers)...)
 	if err != nil {
 		s.tb.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func (s *script) query(at time.Time, who string, req policy.Request, want string
 	s.tb.Helper()
 	s.nonce++
 	req.Nonce, req.Time = fmt.Sprintf("usage-nonce-%08d", s.nonce), at
-	msg, err := statement.New(statement.KindQuery, req, s.keys[who])
+	msg, err := statement.NewAt(at, statement.KindQuery, req, s.keys[who])
 	if err != nil {
 		s.tb.Fatal(err)
 	}

@@ -208,7 +208,8 @@ func (c *Client) CatalogAs(ctx context.Context, signer note.Signer) ([]api.Datas
 	const path = "/v1/catalog"
 	var hdr map[string]string
 	if signer != nil {
-		msg, err := statement.New(statement.KindRead, api.Read{Path: path, Time: c.clock().UTC()}, signer)
+		now := c.clock().UTC()
+		msg, err := statement.NewAt(now, statement.KindRead, api.Read{Path: path, Time: now}, signer)
 		if err != nil {
 			return nil, err
 		}

@@ -267,7 +267,7 @@ func (c *Client) giveUp(ctx context.Context, signer note.Signer, dataset string,
 			return err
 		}
 	}
-	stmt, serr := statement.New(statement.KindAbandon, policy.Abandon{Dataset: dataset, Set: res.Set,
+	stmt, serr := statement.NewAt(c.clock(), statement.KindAbandon, policy.Abandon{Dataset: dataset, Set: res.Set,
 		Reason: file + " failed its checks at a row; the upload stopped"}, signer)
 	if serr == nil {
 		_, serr = c.Submit(ctx, stmt)
@@ -501,7 +501,7 @@ func (c *Client) send(ctx context.Context, signer note.Signer, recips []age.Reci
 	var id [16]byte
 	rand.Read(id[:])
 	u.UploadID = hex.EncodeToString(id[:])
-	stmt, err := statement.New(statement.KindUpload, u, signer)
+	stmt, err := statement.NewAt(c.clock(), statement.KindUpload, u, signer)
 	if err != nil {
 		return nil, err
 	}

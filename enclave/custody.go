@@ -27,11 +27,22 @@ const maxIdentityFile = 64 << 10
 // age's post-quantum hybrid (ML-KEM-768 + X25519). It refuses to overwrite
 // an existing file.
 func GenerateIdentity(path string) error {
+	return generateIdentity(path, func(flag int, perm os.FileMode) (*os.File, error) { return os.OpenFile(path, flag, perm) },
+		func() error { return os.Remove(path) }, func() error { return syncDir(filepath.Dir(path)) })
+}
+
+// GenerateIdentityIn is GenerateIdentity for the file name of root.
+func GenerateIdentityIn(root *os.Root, name string) error {
+	return generateIdentity(filepath.Join(root.Name(), name), func(flag int, perm os.FileMode) (*os.File, error) { return root.OpenFile(name, flag, perm) },
+		func() error { return root.Remove(name) }, func() error { return syncRootDir(root, filepath.Dir(name)) })
+}
+
+func generateIdentity(path string, open func(flag int, perm os.FileMode) (*os.File, error), remove, sync func() error) error {
 	id, err := age.GenerateHybridIdentity()
 	if err != nil {
 		return fmt.Errorf("enclave: generating identity: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := open(os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("enclave: %s exists; refusing to overwrite an identity", path)
@@ -48,10 +59,10 @@ func GenerateIdentity(path string) error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(path)
+		remove()
 		return fmt.Errorf("enclave: writing identity file %s: %w", path, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return sync()
 }
 
 // Custody holds the node's age identity: the only secret key of the node
@@ -74,6 +85,20 @@ func LoadCustody(path string) (*Custody, error) {
 		return nil, fmt.Errorf("enclave: opening identity file: %w", err)
 	}
 	defer f.Close()
+	return loadCustody(f, path)
+}
+
+// LoadCustodyIn is LoadCustody for the file name of root.
+func LoadCustodyIn(root *os.Root, name string) (*Custody, error) {
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("enclave: opening identity file: %w", err)
+	}
+	defer f.Close()
+	return loadCustody(f, filepath.Join(root.Name(), name))
+}
+
+func loadCustody(f *os.File, path string) (*Custody, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("enclave: identity file %s: %w", path, err)

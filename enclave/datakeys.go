@@ -5,9 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/xjdata/cleanroom/internal/keys"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,18 +28,48 @@ import (
 // concurrent use.
 type DataKeys struct {
 	dir string
-	mu  sync.Mutex
+	// root is dir: every key file is reached through it.
+	root *os.Root
+	mu   sync.Mutex
 }
 
-// OpenDataKeys opens (creating it with mode 0700) the key folder dir.
+// OpenDataKeys opens (creating it with mode 0700) the key folder dir. It
+// refuses a folder that holds a key file group or others may access
+// ([ErrInsecureKeyFile]): fix the mode (chmod 600) and consider the
+// dataset's key exposed.
 func OpenDataKeys(dir string) (*DataKeys, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("enclave: data keys: %w", err)
 	}
-	return &DataKeys{dir: dir}, nil
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("enclave: data keys: %w", err)
+	}
+	des, err := fs.ReadDir(root.FS(), ".")
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("enclave: data keys: %w", err)
+	}
+	for _, de := range des {
+		fi, err := de.Info()
+		if err != nil {
+			root.Close()
+			return nil, fmt.Errorf("enclave: data keys: %w", err)
+		}
+		if strings.HasSuffix(de.Name(), ".age") && fi.Mode().Perm()&0o077 != 0 {
+			root.Close()
+			p := filepath.Join(dir, de.Name())
+			return nil, fmt.Errorf("enclave: data key %s has mode %#o: %w (run chmod 600 %s)", p, fi.Mode().Perm(), ErrInsecureKeyFile, p)
+		}
+	}
+	return &DataKeys{dir: dir, root: root}, nil
 }
 
-func (k *DataKeys) path(dataset string) string { return filepath.Join(k.dir, dataset+".age") }
+// Close releases the key folder. The DataKeys is not used after.
+func (k *DataKeys) Close() error { return k.root.Close() }
+
+// name is the dataset's key file's name in k.root.
+func (k *DataKeys) name(dataset string) string { return dataset + ".age" }
 
 // identity returns the dataset's identity, making it first if create is
 // set; nil (and no error) if it has none and create is not set.
@@ -48,8 +79,8 @@ func (k *DataKeys) identity(dataset string, create bool) (*age.HybridIdentity, e
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := k.path(dataset)
-	b, err := os.ReadFile(p)
+	p := k.name(dataset)
+	b, err := k.root.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
 		if !create {
 			return nil, nil
@@ -58,7 +89,7 @@ func (k *DataKeys) identity(dataset string, create bool) (*age.HybridIdentity, e
 		if err != nil {
 			return nil, fmt.Errorf("enclave: data key of %s: %w", dataset, err)
 		}
-		if err := keys.WriteSecret(p, []byte(id.String()+"\n")); err != nil {
+		if err := writeSecretIn(k.root, p, []byte(id.String()+"\n")); err != nil {
 			return nil, fmt.Errorf("enclave: data key of %s: %w", dataset, err)
 		}
 		return id, nil
@@ -66,8 +97,8 @@ func (k *DataKeys) identity(dataset string, create bool) (*age.HybridIdentity, e
 	if err != nil {
 		return nil, fmt.Errorf("enclave: data key of %s: %w", dataset, err)
 	}
-	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("enclave: data key of %s: %s must have mode 0600: %w", dataset, p, ErrInsecureKeyFile)
+	if fi, err := k.root.Stat(p); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("enclave: data key of %s: %s must have mode 0600: %w", dataset, filepath.Join(k.dir, p), ErrInsecureKeyFile)
 	}
 	id, err := age.ParseHybridIdentity(strings.TrimSpace(string(b)))
 	if err != nil {
@@ -111,8 +142,8 @@ func (k *DataKeys) Erase(dataset string) (string, error) {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	p := k.path(dataset)
-	b, err := os.ReadFile(p)
+	p := k.name(dataset)
+	b, err := k.root.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	}
@@ -125,15 +156,15 @@ func (k *DataKeys) Erase(dataset string) (string, error) {
 		sum := sha256.Sum256([]byte(id.Recipient().String()))
 		hash = hex.EncodeToString(sum[:])
 	}
-	if f, err := os.OpenFile(p, os.O_WRONLY, 0); err == nil {
+	if f, err := k.root.OpenFile(p, os.O_WRONLY, 0); err == nil {
 		f.Write(make([]byte, len(b)))
 		f.Sync()
 		f.Close()
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := k.root.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("enclave: erasing the data key of %s: %w", dataset, err)
 	}
-	if err := syncDir(k.dir); err != nil {
+	if err := syncRootDir(k.root, "."); err != nil {
 		return "", err
 	}
 	return hash, nil
@@ -148,4 +179,25 @@ func (k *DataKeys) KeyHash(dataset string) (string, error) {
 	}
 	sum := sha256.Sum256([]byte(id.Recipient().String()))
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// writeSecretIn writes a secret file name in root with mode 0600, refusing
+// to overwrite, and syncs it and its folder.
+func writeSecretIn(root *os.Root, name string, b []byte) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		root.Remove(name)
+		return err
+	}
+	return syncRootDir(root, path.Dir(name))
 }

@@ -3,6 +3,7 @@ package enclave
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,8 +11,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -93,7 +95,10 @@ type Receipt struct {
 //
 // Safe for concurrent use.
 type Store struct {
-	dir       string
+	dir string
+	// root is dir: every file of the store is reached through it, so no
+	// name (nor a symbolic link placed in the folder) leads outside.
+	root      *os.Root
 	custody   *Custody
 	keys      *DataKeys
 	maxUpload int64
@@ -134,24 +139,24 @@ func OpenStore(dir string, c *Custody, keys *DataKeys) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("enclave: opening store: %w", err)
 	}
-	fi, err := os.Stat(dir)
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("enclave: opening store: %w", err)
 	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("enclave: store %s is not a directory", dir)
-	}
-	stale, err := filepath.Glob(filepath.Join(dir, "*", ".ingest-*.tmp"))
+	stale, err := fs.Glob(root.FS(), "*/.ingest-*.tmp")
 	if err != nil {
+		root.Close()
 		return nil, fmt.Errorf("enclave: opening store: %w", err)
 	}
 	for _, f := range stale {
-		if err := os.Remove(f); err != nil {
+		if err := root.Remove(f); err != nil {
+			root.Close()
 			return nil, fmt.Errorf("enclave: opening store: removing an interrupted ingest: %w", err)
 		}
 	}
 	return &Store{
 		dir:       dir,
+		root:      root,
 		custody:   c,
 		keys:      keys,
 		maxUpload: MaxUploadBytes,
@@ -160,9 +165,13 @@ func OpenStore(dir string, c *Custody, keys *DataKeys) (*Store, error) {
 	}, nil
 }
 
+// uploadPath is an upload's name in s.root.
 func (s *Store) uploadPath(dataset, uploadID string) string {
-	return filepath.Join(s.dir, dataset, uploadID+".age")
+	return dataset + "/" + uploadID + ".age"
 }
+
+// Close releases the store's folder. The store is not used after.
+func (s *Store) Close() error { return s.root.Close() }
 
 // countingReader counts bytes, stops past a limit and when ctx is done, and
 // remembers why it stopped.
@@ -247,16 +256,16 @@ func (s *Store) Ingest(ctx context.Context, dataset, uploadID string, sc *schema
 	}()
 
 	final := s.uploadPath(dataset, uploadID)
-	if _, err := os.Lstat(final); err == nil {
+	if _, err := s.root.Lstat(final); err == nil {
 		return nil, fmt.Errorf("enclave: ingest %s: %w", key, ErrExists)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("enclave: ingest %s: %w", key, err)
 	}
-	ddir := filepath.Join(s.dir, dataset)
-	if err := os.MkdirAll(ddir, 0o700); err != nil {
+	if err := s.root.MkdirAll(dataset, 0o700); err != nil {
 		return nil, fmt.Errorf("enclave: ingest %s: %w", key, err)
 	}
-	tmp, err := os.CreateTemp(ddir, ".ingest-"+uploadID+"-*.tmp")
+	tmpName := dataset + "/.ingest-" + uploadID + "-" + randomSuffix() + ".tmp"
+	tmp, err := s.root.OpenFile(tmpName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("enclave: ingest %s: %w", key, err)
 	}
@@ -264,7 +273,7 @@ func (s *Store) Ingest(ctx context.Context, dataset, uploadID string, sc *schema
 	defer func() {
 		if !kept {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			s.root.Remove(tmpName)
 		}
 	}()
 
@@ -277,14 +286,14 @@ func (s *Store) Ingest(ctx context.Context, dataset, uploadID string, sc *schema
 	}
 	// Checked again: an upload of the same ID cannot have started since
 	// (inflight), but the directory is not ours alone.
-	if _, err := os.Lstat(final); err == nil {
+	if _, err := s.root.Lstat(final); err == nil {
 		return nil, fmt.Errorf("enclave: ingest %s: %w", key, ErrExists)
 	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
+	if err := s.root.Rename(tmpName, final); err != nil {
 		return nil, fmt.Errorf("enclave: ingest %s: %w", key, err)
 	}
 	kept = true
-	if err := syncDir(ddir); err != nil {
+	if err := syncRootDir(s.root, dataset); err != nil {
 		return nil, err
 	}
 	rcpt.Dataset, rcpt.UploadID = dataset, uploadID
@@ -390,13 +399,13 @@ func (s *Store) Remove(dataset, uploadID string) error {
 		return err
 	}
 	s.dropDataset(dataset)
-	if err := os.Remove(s.uploadPath(dataset, uploadID)); err != nil {
+	if err := s.root.Remove(s.uploadPath(dataset, uploadID)); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("enclave: remove %s/%s: %w", dataset, uploadID, ErrNotFound)
 		}
 		return fmt.Errorf("enclave: remove %s/%s: %w", dataset, uploadID, err)
 	}
-	return syncDir(filepath.Join(s.dir, dataset))
+	return syncRootDir(s.root, dataset)
 }
 
 // List returns the IDs of the uploads stored for dataset, sorted. A dataset
@@ -405,7 +414,7 @@ func (s *Store) List(dataset string) ([]string, error) {
 	if err := checkDataset(dataset); err != nil {
 		return nil, err
 	}
-	entries, err := os.ReadDir(filepath.Join(s.dir, dataset))
+	entries, err := fs.ReadDir(s.root.FS(), dataset)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -527,7 +536,7 @@ func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string, rows
 // form by copying, or, for an upload stored before it, its CSV by parsing.
 func (s *Store) loadOne(dataset string, sc *schema.Schema, id string, blocks *colBlocks) error {
 	name := dataset + "/" + id + ".age"
-	f, err := os.Open(s.uploadPath(dataset, id))
+	f, err := s.root.Open(s.uploadPath(dataset, id))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("enclave: load %s: %w", name, ErrNotFound)
@@ -575,7 +584,7 @@ func (s *Store) Evidence(dataset string) ([]FileHash, error) {
 	if err := checkDataset(dataset); err != nil {
 		return nil, err
 	}
-	return hashFiles(filepath.Join(s.dir, dataset), "sealed/"+dataset+"/")
+	return hashFilesFS(s.root.FS(), dataset, "sealed/"+dataset+"/")
 }
 
 // Destroy deletes every stored file of a dataset and its folder, and
@@ -586,12 +595,16 @@ func (s *Store) Destroy(dataset string) error {
 		return err
 	}
 	s.dropDataset(dataset)
-	return RemoveDir(filepath.Join(s.dir, dataset))
+	if err := s.root.RemoveAll(dataset); err != nil {
+		return fmt.Errorf("enclave: removing %s: %w", dataset, err)
+	}
+	return syncRootDir(s.root, ".")
 }
 
-// hashFiles hashes the regular files of dir, named prefix+name, sorted.
-func hashFiles(dir, prefix string) ([]FileHash, error) {
-	des, err := os.ReadDir(dir)
+// hashFilesFS hashes the regular files of dir in fsys, named prefix+name,
+// sorted.
+func hashFilesFS(fsys fs.FS, dir, prefix string) ([]FileHash, error) {
+	des, err := fs.ReadDir(fsys, dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -603,7 +616,7 @@ func hashFiles(dir, prefix string) ([]FileHash, error) {
 		if !de.Type().IsRegular() {
 			continue
 		}
-		f, err := os.Open(filepath.Join(dir, de.Name()))
+		f, err := fsys.Open(path.Join(dir, de.Name()))
 		if err != nil {
 			return nil, err
 		}
@@ -618,15 +631,29 @@ func hashFiles(dir, prefix string) ([]FileHash, error) {
 	return out, nil
 }
 
-// HashFiles hashes the regular files of dir, named prefix+name, sorted:
-// the evidence of what a destruction deletes.
-func HashFiles(dir, prefix string) ([]FileHash, error) { return hashFiles(dir, prefix) }
+// HashFilesFS hashes the regular files of the folder dir of fsys (an
+// os.Root's FS, say), named prefix+name, sorted: the evidence of what a
+// destruction deletes.
+func HashFilesFS(fsys fs.FS, dir, prefix string) ([]FileHash, error) {
+	return hashFilesFS(fsys, dir, prefix)
+}
 
-// RemoveDir deletes a folder and what it holds, and syncs its parent.
-// A missing folder is not an error.
-func RemoveDir(dir string) error {
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("enclave: removing %s: %w", dir, err)
+// syncRootDir fsyncs the folder dir of root.
+func syncRootDir(root *os.Root, dir string) error {
+	d, err := root.Open(dir)
+	if err != nil {
+		return fmt.Errorf("enclave: syncing %s: %w", dir, err)
 	}
-	return syncDir(filepath.Dir(dir))
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("enclave: syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// randomSuffix returns 16 random hex digits for a temporary file's name.
+func randomSuffix() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

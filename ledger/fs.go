@@ -72,6 +72,62 @@ func (osFS) SyncDir(dir string) error {
 	return d.Close()
 }
 
+// rootFS reaches the files of dir through an os.Root of dir: the Log's
+// default. Names are operating-system paths inside dir, as FS says.
+type rootFS struct {
+	root *os.Root
+	dir  string
+}
+
+// rel returns name relative to the root.
+func (r rootFS) rel(name string) (string, error) {
+	rel, err := filepath.Rel(r.dir, name)
+	if err != nil {
+		return "", fmt.Errorf("ledger: %s is not inside %s", name, r.dir)
+	}
+	return rel, nil
+}
+
+func (r rootFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	rel, err := r.rel(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.root.OpenFile(rel, flag, perm)
+	if err != nil {
+		return nil, err // not a typed nil *os.File in a non-nil File
+	}
+	return f, nil
+}
+
+func (r rootFS) Rename(oldpath, newpath string) error {
+	o, err := r.rel(oldpath)
+	if err != nil {
+		return err
+	}
+	n, err := r.rel(newpath)
+	if err != nil {
+		return err
+	}
+	return r.root.Rename(o, n)
+}
+
+func (r rootFS) SyncDir(dir string) error {
+	rel, err := r.rel(dir)
+	if err != nil {
+		return err
+	}
+	d, err := r.root.Open(rel)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
+}
+
 // replaceFile atomically replaces dir/name with data: it writes
 // dir/name.tmp, fsyncs it, renames it over dir/name and fsyncs dir.
 // renamed reports whether the rename happened, after which the new content

@@ -28,6 +28,8 @@ type Log struct {
 	signer note.Signer
 	fsys   FS
 	lock   *os.File
+	// root is dir when the Log made its own rootFS; closed with the Log.
+	root *os.Root
 
 	// The queue, guarded by qmu: entries added but not yet committed.
 	qmu     sync.Mutex
@@ -131,22 +133,34 @@ func openLog(dir string, signer note.Signer, origin string, opts Options) (_ *Lo
 	if err := checkOrigin(origin); err != nil {
 		return nil, fmt.Errorf("ledger: Open: %w", err)
 	}
-	fsys := opts.FS
-	if fsys == nil {
-		fsys = osFS{}
-	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
+	fsys := opts.FS
+	var root *os.Root
+	if fsys == nil {
+		// The files are reached through an os.Root of dir: no name, nor a
+		// symbolic link placed in dir, leads outside it.
+		if root, err = os.OpenRoot(dir); err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
+		fsys = rootFS{root: root, dir: dir}
+	}
 	lock, err := lockDir(dir)
 	if err != nil {
+		if root != nil {
+			root.Close()
+		}
 		return nil, fmt.Errorf("ledger: open %s: %w", dir, err)
 	}
-	l := &Log{dir: dir, origin: origin, signer: signer, fsys: fsys, lock: lock}
+	l := &Log{dir: dir, origin: origin, signer: signer, fsys: fsys, lock: lock, root: root}
 	defer func() {
 		if err != nil {
 			if l.f != nil {
 				l.f.Close()
+			}
+			if root != nil {
+				root.Close()
 			}
 			lock.Close()
 			err = fmt.Errorf("ledger: open %s: %w", dir, err)
@@ -700,6 +714,11 @@ func (l *Log) Close() error {
 		}
 		if lerr := l.lock.Close(); err == nil {
 			err = lerr
+		}
+		if l.root != nil {
+			if rerr := l.root.Close(); err == nil {
+				err = rerr
+			}
 		}
 		if err != nil {
 			l.closeErr = fmt.Errorf("ledger: close %s: %w", l.dir, err)

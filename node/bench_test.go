@@ -56,7 +56,7 @@ func BenchmarkDecisions(b *testing.B) {
 	sqls := []string{"SELECT COUNT(*) FROM loans l", "SELECT * FROM loans"}
 	msgs := make([][]byte, b.N)
 	for i := range msgs {
-		m, err := statement.New(statement.KindQuery, policy.Request{SQL: sqls[i%2], Letter: "L-1", Epsilon: "0.000001",
+		m, err := statement.NewAt(r.now, statement.KindQuery, policy.Request{SQL: sqls[i%2], Letter: "L-1", Epsilon: "0.000001",
 			Nonce: statement.NewNonce(), Time: r.now, DryRun: true}, r.parties["bank"].signer)
 		if err != nil {
 			b.Fatal(err)

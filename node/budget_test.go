@@ -35,7 +35,7 @@ func TestConcurrentQueriesSpendTheBudgetExactly(t *testing.T) {
 	const n = 1000
 	msgs := make([][]byte, n)
 	for i := range msgs {
-		m, err := statement.New(statement.KindQuery, policy.Request{SQL: "SELECT COUNT(*) FROM loans l", Letter: "L-c", Epsilon: "0.005",
+		m, err := statement.NewAt(r.now, statement.KindQuery, policy.Request{SQL: "SELECT COUNT(*) FROM loans l", Letter: "L-c", Epsilon: "0.005",
 			Nonce: statement.NewNonce(), Time: r.now}, r.parties["bank"].signer)
 		require.NoError(t, err)
 		msgs[i] = m

@@ -21,7 +21,7 @@ func (n *Node) handleDestroy(w http.ResponseWriter, raw []byte, st *statement.St
 	err := st.Decode(&d)
 	if err == nil {
 		// Who may destroy what is checked before any file is read.
-		err = n.st.Load().Check(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Destroyed: &state.Destroyed{Files: []state.FileHash{}}})
+		err = n.st.Load().Check(&state.Entry{Kind: state.KindStatement, Time: n.entryTime(), Statement: string(raw), Destroyed: &state.Destroyed{Files: []state.FileHash{}}})
 	}
 	if err != nil {
 		status, code := statusOf(err)

@@ -42,7 +42,7 @@ func TestFailClosed(t *testing.T) {
 			// even be logged as rejected.
 			_, err := r.c.Submit(context.Background(), []byte("junk"))
 			require.ErrorContains(t, err, "audit-unavailable")
-			msg, _ := statement.New(statement.KindRevocation, policy.Revocation{Letter: "L-1", Reason: "x"}, r.parties["grid"].signer)
+			msg, _ := statement.NewAt(r.now, statement.KindRevocation, policy.Revocation{Letter: "L-1", Reason: "x"}, r.parties["grid"].signer)
 			_, err = r.c.Submit(context.Background(), msg)
 			require.ErrorContains(t, err, "audit-unavailable")
 

@@ -61,8 +61,11 @@ func newParty(t testing.TB, name string, kind policy.PartyKind, juris string) *p
 // startNode opens the node in dir and serves it on a free loopback port.
 func startNode(t testing.TB, dir, authorityKey string, now func() time.Time, fsys ledger.FS, opts ...func(*node.Config)) (*node.Node, *client.Client, func()) {
 	t.Helper()
+	// Tests that measure something else turn the time grid and the
+	// quotas off; those of timing and quotas set them.
 	cfg := node.Config{Dir: dir, AuthorityKey: authorityKey, Now: now, LedgerFS: fsys,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Slot:   -1, Quotas: node.Quotas{Rate: -1, UploadBytes: -1, Queries: -1}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -214,7 +217,7 @@ func (r *room) start() {
 
 func (r *room) submit(kind statement.Kind, body any, signers ...note.Signer) uint64 {
 	r.t.Helper()
-	msg, err := statement.New(kind, body, signers...)
+	msg, err := statement.NewAt(r.now, kind, body, signers...)
 	require.NoError(r.t, err)
 	res, err := r.c.Submit(context.Background(), msg)
 	require.NoError(r.t, err)
@@ -267,7 +270,7 @@ func (r *room) letter(l policy.Letter, approve bool, signers ...string) []byte {
 	for _, s := range signers {
 		ss = append(ss, r.parties[s].signer)
 	}
-	msg, err := statement.New(statement.KindLetter, &l, ss...)
+	msg, err := statement.NewAt(r.now, statement.KindLetter, &l, ss...)
 	require.NoError(r.t, err)
 	_, err = r.c.Submit(context.Background(), msg)
 	require.NoError(r.t, err)
@@ -279,7 +282,7 @@ func (r *room) letter(l policy.Letter, approve bool, signers ...string) []byte {
 
 // query signs and sends a query as the named party.
 func (r *room) query(as, letter, eps, recipient, sql string) (*api.QueryResponse, error) {
-	msg, err := statement.New(statement.KindQuery, policy.Request{
+	msg, err := statement.NewAt(r.now, statement.KindQuery, policy.Request{
 		SQL: sql, Letter: letter, Epsilon: eps, Recipient: recipient,
 		Nonce: statement.NewNonce(), Time: r.now,
 	}, r.parties[as].signer)

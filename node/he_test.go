@@ -82,7 +82,7 @@ func newHERoom(t testing.TB, n int, nz noise.Noise, opts ...func(*node.Config)) 
 func (r *heRoom) setupAndUpload(t testing.TB, n int) {
 	setup, err := node.NewHESetup("S-1", providers)
 	require.NoError(t, err)
-	msg, err := statement.New(statement.KindHESetup, setup, r.parties["bureau"].signer)
+	msg, err := statement.NewAt(r.now, statement.KindHESetup, setup, r.parties["bureau"].signer)
 	require.NoError(t, err)
 	res, err := r.c.HESetup(context.Background(), msg)
 	require.NoError(t, err)
@@ -139,7 +139,7 @@ func (r *room) dataset(name string) *policy.Dataset {
 
 // queryHE signs and sends an HE-mode query and decrypts its result.
 func (r *heRoom) queryHE(letter, eps, sql string) (*api.Result, *api.QueryResponse, error) {
-	msg, err := statement.New(statement.KindQuery, policy.Request{
+	msg, err := statement.NewAt(r.now, statement.KindQuery, policy.Request{
 		SQL: sql, Letter: letter, Epsilon: eps, Nonce: statement.NewNonce(), Time: r.now,
 		Mode: policy.ModeHE, ResultKey: client.ResultKeyHash(r.pk),
 	}, r.parties["bank"].signer)
@@ -408,7 +408,7 @@ func TestAgentsRefuse(t *testing.T) {
 		defer l.Close()
 		q := policy.Request{SQL: "SELECT * FROM loans", Letter: "L-1", Epsilon: "0.01", Nonce: statement.NewNonce(), Time: r.now,
 			Mode: policy.ModeHE, ResultKey: client.ResultKeyHash(r.pk)}
-		msg, err := statement.New(statement.KindQuery, q, r.parties["bank"].signer)
+		msg, err := statement.NewAt(r.now, statement.KindQuery, q, r.parties["bank"].signer)
 		require.NoError(t, err)
 		forged := &state.Entry{Kind: state.KindDecision, Time: r.now, Statement: string(msg), Decision: &state.Decided{Decision: policy.Decision{
 			Allow: true, Charges: []policy.Charge{{Dataset: "loans", Epsilon: 20_000}},
@@ -596,7 +596,7 @@ func TestAgentsRefuseRogueResults(t *testing.T) {
 	i = appendEntry(&state.Entry{Kind: state.KindHEResult, HEResult: &state.HEResult{Decision: sum, Groups: 3, Ciphers: hs, ResultKey: key}})
 	require.ErrorContains(t, ask(i, bs), "claims 3 released groups; this query can release at most 1")
 
-	msg, err := statement.New(statement.KindSeal, policy.Seal{Dataset: "loans", Reason: "end of purpose"}, r.parties["bank"].signer)
+	msg, err := statement.NewAt(r.now, statement.KindSeal, policy.Seal{Dataset: "loans", Reason: "end of purpose"}, r.parties["bank"].signer)
 	require.NoError(t, err)
 	appendEntry(&state.Entry{Kind: state.KindStatement, Statement: string(msg)})
 	bs, hs = raw(fresh())
@@ -680,7 +680,7 @@ func TestHESetupFinishesLater(t *testing.T) {
 	})
 	setup, err := node.NewHESetup("S-1", providers)
 	require.NoError(t, err)
-	msg, err := statement.New(statement.KindHESetup, setup, r.parties["bureau"].signer)
+	msg, err := statement.NewAt(r.now, statement.KindHESetup, setup, r.parties["bureau"].signer)
 	require.NoError(t, err)
 	_, err = r.c.HESetup(context.Background(), msg)
 	require.ErrorContains(t, err, "is logged")

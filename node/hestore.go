@@ -2,18 +2,20 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"maps"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tuneinsight/lattigo/v6/schemes/bgv"
 
@@ -31,7 +33,9 @@ import (
 // that erasing the key shreds it. Loading decrypts and parses them and
 // caches the result per dataset.
 type heStore struct {
-	dir     string
+	dir string
+	// root is dir: every file of the store is reached through it.
+	root    *os.Root
 	custody *enclave.Custody
 	keys    *enclave.DataKeys
 	params  bgv.Parameters
@@ -69,15 +73,21 @@ func newHEStore(dir string, c *enclave.Custody, keys *enclave.DataKeys) (*heStor
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: HE store: %w", err)
 	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("node: HE store: %w", err)
+	}
 	params, err := mhe.NewParameters()
 	if err != nil {
+		root.Close()
 		return nil, err
 	}
-	return &heStore{dir: dir, custody: c, keys: keys, params: params, cache: map[string]*heTable{}, inflight: map[string]bool{}}, nil
+	return &heStore{dir: dir, root: root, custody: c, keys: keys, params: params, cache: map[string]*heTable{}, inflight: map[string]bool{}}, nil
 }
 
+// path is an upload's name in s.root.
 func (s *heStore) path(dataset, id string) string {
-	return filepath.Join(s.dir, dataset, id+".age")
+	return dataset + "/" + id + ".age"
 }
 
 // counter counts and hashes what passes through it.
@@ -115,14 +125,17 @@ func (s *heStore) ingest(ctx context.Context, dataset, id string, sc *schema.Sch
 		delete(s.inflight, key)
 		s.mu.Unlock()
 	}()
-	if err := os.MkdirAll(filepath.Join(s.dir, dataset), 0o700); err != nil {
+	if err := s.root.MkdirAll(dataset, 0o700); err != nil {
 		return nil, err
 	}
 	final := s.path(dataset, id)
-	if _, err := os.Stat(final); err == nil {
+	if _, err := s.root.Stat(final); err == nil {
 		return nil, fmt.Errorf("upload %s is already stored", id)
 	}
-	tmp, err := os.CreateTemp(filepath.Join(s.dir, dataset), ".ingest-*")
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmpName := dataset + "/.ingest-" + hex.EncodeToString(rnd[:])
+	tmp, err := s.root.OpenFile(tmpName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +143,7 @@ func (s *heStore) ingest(ctx context.Context, dataset, id string, sc *schema.Sch
 	defer func() {
 		if !keep {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			s.root.Remove(tmpName)
 		}
 	}()
 	cc := &counter{r: body, h: sha256.New()}
@@ -167,11 +180,11 @@ func (s *heStore) ingest(ctx context.Context, dataset, id string, sc *schema.Sch
 	if err := tmp.Close(); err != nil {
 		return nil, err
 	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
+	if err := s.root.Rename(tmpName, final); err != nil {
 		return nil, err
 	}
 	keep = true
-	if d, err := os.Open(filepath.Join(s.dir, dataset)); err == nil {
+	if d, err := s.root.Open(dataset); err == nil {
 		d.Sync()
 		d.Close()
 	}
@@ -183,7 +196,7 @@ func (s *heStore) ingest(ctx context.Context, dataset, id string, sc *schema.Sch
 // evidence hashes every stored file of a dataset, for the record of its
 // destruction.
 func (s *heStore) evidence(dataset string) ([]enclave.FileHash, error) {
-	return enclave.HashFiles(filepath.Join(s.dir, dataset), "he/uploads/"+dataset+"/")
+	return enclave.HashFilesFS(s.root.FS(), dataset, "he/uploads/"+dataset+"/")
 }
 
 // destroy deletes every stored file of a dataset and drops its cache.
@@ -195,11 +208,18 @@ func (s *heStore) destroy(dataset string) error {
 		}
 	}
 	s.mu.Unlock()
-	return enclave.RemoveDir(filepath.Join(s.dir, dataset))
+	if err := s.root.RemoveAll(dataset); err != nil {
+		return err
+	}
+	if d, err := s.root.Open("."); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 func (s *heStore) remove(dataset, id string) error {
-	err := os.Remove(s.path(dataset, id))
+	err := s.root.Remove(s.path(dataset, id))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -208,7 +228,7 @@ func (s *heStore) remove(dataset, id string) error {
 
 // list returns the upload IDs stored for a dataset.
 func (s *heStore) list(dataset string) ([]string, error) {
-	des, err := os.ReadDir(filepath.Join(s.dir, dataset))
+	des, err := fs.ReadDir(s.root.FS(), dataset)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -221,7 +241,7 @@ func (s *heStore) list(dataset string) ([]string, error) {
 			ids = append(ids, id)
 		}
 		if strings.HasPrefix(de.Name(), ".ingest-") {
-			os.Remove(filepath.Join(s.dir, dataset, de.Name()))
+			s.root.Remove(dataset + "/" + de.Name())
 		}
 	}
 	return ids, nil
@@ -237,7 +257,7 @@ func (s *heStore) load(dataset string, sc *schema.Schema, ids []string) (*heTabl
 	}
 	t := &heTable{}
 	for _, id := range ids {
-		f, err := os.Open(s.path(dataset, id))
+		f, err := s.root.Open(s.path(dataset, id))
 		if err != nil {
 			return nil, fmt.Errorf("HE upload %s of %s: %w", id, dataset, err)
 		}
@@ -296,7 +316,7 @@ func heSchema(sc *schema.Schema, data *policy.HEData) *schema.Schema {
 
 // uploadHE stores an HE-mode upload whose statement the caller checked,
 // and logs it.
-func (n *Node) uploadHE(w http.ResponseWriter, r *http.Request, raw []byte, u *policy.Upload, ds *policy.Dataset, body io.Reader) {
+func (n *Node) uploadHE(w http.ResponseWriter, r *http.Request, raw []byte, u *policy.Upload, ds *policy.Dataset, body io.Reader, received time.Time) {
 	reject := func(msg string) {
 		writeErr(w, http.StatusUnprocessableEntity, api.CodeRejected, "HE upload rejected, nothing stored: "+msg, nil)
 	}
@@ -304,7 +324,7 @@ func (n *Node) uploadHE(w http.ResponseWriter, r *http.Request, raw []byte, u *p
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeErr(w, http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("upload larger than %d bytes", int64(MaxUploadBytes)), nil)
+			writeErr(w, http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("upload larger than %d bytes", n.cfg.MaxUploadBytes), nil)
 			return
 		}
 		reject(err.Error())
@@ -326,7 +346,7 @@ func (n *Node) uploadHE(w http.ResponseWriter, r *http.Request, raw []byte, u *p
 	}
 	cipherHash := hex.EncodeToString(rc.cipherSHA256[:])
 	i, err := n.append(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Upload: &state.Receipt{
-		CiphertextSHA256: cipherHash, CiphertextBytes: rc.cipherBytes, PlaintextBytes: rc.plaintextBytes,
+		Received: received, CiphertextSHA256: cipherHash, CiphertextBytes: rc.cipherBytes, PlaintextBytes: rc.plaintextBytes,
 	}})
 	if err != nil {
 		n.heStore.remove(u.Dataset, u.UploadID)

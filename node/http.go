@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/xjdata/cleanroom/connectors/csv"
@@ -26,7 +27,8 @@ import (
 // Version is reported by /v1/info.
 var Version = "dev"
 
-// MaxUploadBytes bounds one upload's ciphertext.
+// MaxUploadBytes bounds one upload's ciphertext, unless
+// Config.MaxUploadBytes is smaller.
 const MaxUploadBytes = enclave.MaxUploadBytes
 
 // Handler returns the node's HTTP API.
@@ -116,6 +118,10 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadRequest, api.CodeMalformed
 	case errors.Is(err, errAudit):
 		return http.StatusServiceUnavailable, api.CodeUnavailable
+	case errors.Is(err, state.ErrReplay):
+		return http.StatusConflict, api.CodeReplay
+	case errors.Is(err, state.ErrStale):
+		return http.StatusUnprocessableEntity, api.CodeStale
 	case errors.Is(err, state.ErrConflict):
 		return http.StatusConflict, api.CodeConflict
 	}
@@ -131,6 +137,12 @@ func (n *Node) handleStatement(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		n.reject(w, http.StatusBadRequest, api.CodeMalformed, raw, "", err)
 		return
+	}
+	if v, err := statement.Verify(raw, n.snapshot()); err == nil {
+		if err := n.guard.request(v.Signers[0]); err != nil {
+			n.refuseQuota(w, err.(*quotaError))
+			return
+		}
 	}
 	var letterID string
 	switch st.Kind {
@@ -196,19 +208,29 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	// A dry run of the entry checks the signer is the holder and the
 	// upload id is fresh before a byte of the body is read.
+	received := n.entryTime()
 	if err == nil {
-		err = n.st.Load().Check(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Upload: &state.Receipt{}})
+		err = n.st.Load().Check(&state.Entry{Kind: state.KindStatement, Time: received, Statement: string(raw), Upload: &state.Receipt{}})
 	}
 	if err != nil {
 		status, code := statusOf(err)
 		n.reject(w, status, code, raw, "", err)
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxUploadBytes)
+	if err := n.guard.request(st.Signers[0]); err != nil {
+		n.refuseQuota(w, err.(*quotaError))
+		return
+	}
+	charge, qerr := n.guard.upload(st.Signers[0])
+	if qerr != nil {
+		n.refuseQuota(w, qerr.(*quotaError))
+		return
+	}
+	body := &countingBody{r: http.MaxBytesReader(w, r.Body, n.cfg.MaxUploadBytes), charge: charge}
 	if u.HE != nil {
 		unlock := n.lockDataset(u.Dataset)
 		defer unlock()
-		n.uploadHE(w, r, raw, &u, ds, body)
+		n.uploadHE(w, r, raw, &u, ds, body, received)
 		return
 	}
 	unlock := n.shareDataset(u.Dataset)
@@ -219,7 +241,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		var ce *csv.Error
 		switch {
 		case errors.As(err, &mbe):
-			writeErr(w, http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("upload larger than %d bytes", int64(MaxUploadBytes)), nil)
+			writeErr(w, http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("upload larger than %d bytes", n.cfg.MaxUploadBytes), nil)
 		case errors.As(err, &ce):
 			writeErr(w, http.StatusUnprocessableEntity, api.CodeRejected, "upload rejected, nothing stored: "+ce.Error(), nil)
 		default:
@@ -237,7 +259,7 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	cipherHash := hex.EncodeToString(rc.CiphertextSHA256[:])
 	i, err := n.append(&state.Entry{Kind: state.KindStatement, Statement: string(raw), Upload: &state.Receipt{
-		CiphertextSHA256: cipherHash, CiphertextBytes: rc.CiphertextBytes, PlaintextBytes: rc.PlaintextBytes,
+		Received: received, CiphertextSHA256: cipherHash, CiphertextBytes: rc.CiphertextBytes, PlaintextBytes: rc.PlaintextBytes,
 	}})
 	if err != nil {
 		n.store.Remove(u.Dataset, u.UploadID)
@@ -288,9 +310,15 @@ func (n *Node) reader(r *http.Request, snap *state.Snapshot) (*policy.Party, err
 	if st.Kind != statement.KindRead || len(st.Signers) != 1 || st.Decode(&rd) != nil {
 		return nil, fmt.Errorf("%s: not a read statement by one party", api.AuthHeader)
 	}
-	now := n.cfg.Now()
-	if rd.Path != r.URL.Path || rd.Time.Before(now.Add(-MaxClockSkew)) || rd.Time.After(now.Add(MaxClockSkew)) {
+	now, w := n.cfg.Now(), snap.Window()
+	if rd.Path != r.URL.Path || rd.Time.Before(now.Add(-w)) || rd.Time.After(now.Add(w)) ||
+		st.Time.Before(now.Add(-w)) || st.Time.After(now.Add(w)) {
+		n.log.Warn("signed read refused", "party", st.Signers[0], "reason", "stale or for another path", "path", r.URL.Path)
 		return nil, fmt.Errorf("%s: signed for %s at %s, not for %s now", api.AuthHeader, rd.Path, rd.Time.UTC().Format(time.RFC3339), r.URL.Path)
+	}
+	if !n.reads.fresh(st.Nonce, st.Time, now, w) {
+		n.log.Warn("signed read refused", "party", st.Signers[0], "reason", "replayed", "nonce", st.Nonce)
+		return nil, fmt.Errorf("%s: replayed: a read with nonce %s was received already", api.AuthHeader, st.Nonce)
 	}
 	p, ok := snap.Party(st.Signers[0])
 	if !ok {
@@ -466,4 +494,40 @@ func catalog(snap *state.Snapshot) query.Catalog {
 func sha256Hex(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// readNonces remembers the nonces of the signed reads received within the
+// time window, so that a captured read cannot be sent again. Reads are not
+// logged in the ledger, so this set lives in memory: a restart forgets it,
+// which lets a read captured less than a window before the restart be
+// sent once more. Safe for concurrent use.
+type readNonces struct {
+	mu   sync.Mutex
+	seen map[string]time.Time // nonce → signed time
+	// next is when to drop the nonces that fell out of the window.
+	next time.Time
+}
+
+// fresh records nonce and reports whether it is new. A nonce signed more
+// than a window ago cannot come back (its read is refused as stale), so it
+// is forgotten.
+func (r *readNonces) fresh(nonce string, signed, now time.Time, window time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[string]time.Time{}
+	}
+	if now.After(r.next) {
+		for k, t := range r.seen {
+			if t.Before(now.Add(-window)) {
+				delete(r.seen, k)
+			}
+		}
+		r.next = now.Add(window / 4)
+	}
+	if _, ok := r.seen[nonce]; ok {
+		return false
+	}
+	r.seen[nonce] = signed
+	return true
 }

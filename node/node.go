@@ -69,6 +69,24 @@ type Config struct {
 	// LedgerFS is the file system under the ledger. Defaults to the
 	// operating system's; tests inject faults through it.
 	LedgerFS ledger.FS
+	// Window is how far a signed statement's time may be from the node's
+	// clock when it arrives, and LetterWindow how old a commitment letter
+	// may be (it gathers several signatures). Both are recorded in the
+	// genesis at first start and fixed then: afterwards each must be zero
+	// or equal the recorded one. Default to state.DefaultWindow and
+	// state.DefaultLetterWindow.
+	Window, LetterWindow time.Duration
+	// MaxUploadBytes bounds one upload's ciphertext (one part of a
+	// multipart upload): a larger one is refused with 413 and nothing of
+	// it is kept. Defaults to (and is at most) MaxUploadBytes.
+	MaxUploadBytes int64
+	// Quotas bound what each party may ask (429 with Retry-After).
+	Quotas Quotas
+	// Slot is the time grid on which query answers (releases and
+	// denials alike) leave the node, counted from each request's
+	// arrival. Defaults to DefaultSlot; a negative value turns the grid
+	// off (tests that measure something else).
+	Slot time.Duration
 	// Noise is the DP mechanism of every release. Nil means the DP
 	// library's Laplace noise. Only tests set it (to
 	// dptest.InsecureNoNoise); no flag or request can.
@@ -91,6 +109,7 @@ const (
 type Node struct {
 	cfg      Config
 	log      *slog.Logger
+	root     *os.Root // cfg.Dir
 	signer   note.Signer
 	verifier note.Verifier
 	nodeKey  string
@@ -117,6 +136,12 @@ type Node struct {
 	agentMu      sync.Mutex
 	agentClients map[string]*http.Client
 
+	// guard enforces the quotas.
+	guard *guard
+
+	// reads holds the nonces of recent signed reads.
+	reads readNonces
+
 	// dsLocks serialise uploads and destruction per dataset.
 	dsMu    sync.Mutex
 	dsLocks map[string]*sync.RWMutex
@@ -134,27 +159,48 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Slot == 0 {
+		cfg.Slot = DefaultSlot
+	}
+	if cfg.MaxUploadBytes <= 0 || cfg.MaxUploadBytes > MaxUploadBytes {
+		cfg.MaxUploadBytes = MaxUploadBytes
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, guard: newGuard(cfg.Quotas)}
 	var err error
-	if n.signer, n.nodeKey, err = keys.LoadOrCreateSigner(filepath.Join(cfg.Dir, "node.key"), "node"); err != nil {
+	// The data directory's own files are reached through an os.Root, and
+	// so are those of its folders (by the store, the data keys and the
+	// ledger, each through a root of its own).
+	if n.root, err = os.OpenRoot(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			n.closeFiles()
+		}
+	}()
+	if n.signer, n.nodeKey, err = keys.LoadOrCreateSignerIn(n.root, "node.key", "node"); err != nil {
 		return nil, fmt.Errorf("node: signing key: %w", err)
 	}
 	if n.verifier, err = note.NewVerifier(n.nodeKey); err != nil {
 		return nil, fmt.Errorf("node: signing key: %w", err)
 	}
-	idPath := cfg.Identity
-	if idPath == "" {
-		idPath = filepath.Join(cfg.Dir, "node.age")
-	}
-	if _, err := os.Stat(idPath); errors.Is(err, os.ErrNotExist) && cfg.Identity == "" {
-		if err := enclave.GenerateIdentity(idPath); err != nil {
-			return nil, fmt.Errorf("node: age identity: %w", err)
+	if cfg.Identity == "" {
+		if _, err := n.root.Stat("node.age"); errors.Is(err, os.ErrNotExist) {
+			if err := enclave.GenerateIdentityIn(n.root, "node.age"); err != nil {
+				return nil, fmt.Errorf("node: age identity: %w", err)
+			}
 		}
+		n.custody, err = enclave.LoadCustodyIn(n.root, "node.age")
+	} else {
+		// An identity kept outside the data directory, where its owner
+		// put it.
+		n.custody, err = enclave.LoadCustody(cfg.Identity)
 	}
-	if n.custody, err = enclave.LoadCustody(idPath); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if n.keys, err = enclave.OpenDataKeys(filepath.Join(cfg.Dir, "datakeys")); err != nil {
@@ -169,14 +215,14 @@ func Open(cfg Config) (*Node, error) {
 	if n.heStore, err = newHEStore(filepath.Join(cfg.Dir, "he", "uploads"), n.custody, n.keys); err != nil {
 		return nil, err
 	}
-	if n.tlsCert, n.pin, err = keys.LoadOrCreateTLS(cfg.Dir, "cleanroom node"); err != nil {
+	if n.tlsCert, n.pin, err = keys.LoadOrCreateTLSIn(n.root, "cleanroom node"); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	origin := cfg.Origin
 	if origin == "" {
 		origin = "cleanroom.local/" + filepath.Base(filepath.Clean(cfg.Dir))
 	}
-	if origin, err = originOf(cfg.Dir, origin); err != nil {
+	if origin, err = originOf(n.root, origin); err != nil {
 		return nil, err
 	}
 	if n.ledger, err = ledger.OpenWithOptions(filepath.Join(cfg.Dir, "ledger"), n.signer, origin, ledger.Options{FS: cfg.LedgerFS}); err != nil {
@@ -198,19 +244,33 @@ func Open(cfg Config) (*Node, error) {
 		n.ledger.Close()
 		return nil, err
 	}
+	opened = true
 	return n, nil
+}
+
+// closeFiles releases the roots of the data directory and its folders.
+func (n *Node) closeFiles() {
+	if n.heStore != nil {
+		n.heStore.root.Close()
+	}
+	if n.store != nil {
+		n.store.Close()
+	}
+	if n.keys != nil {
+		n.keys.Close()
+	}
+	n.root.Close()
 }
 
 // originOf returns the origin recorded in dir, or records origin there.
 // The origin is fixed at first start: checkpoints of one log keep it.
-func originOf(dir, origin string) (string, error) {
-	p := filepath.Join(dir, "origin")
-	if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
+func originOf(root *os.Root, origin string) (string, error) {
+	if b, err := root.ReadFile("origin"); err == nil && len(b) > 0 {
 		return string(b), nil
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("node: %w", err)
 	}
-	if err := os.WriteFile(p, []byte(origin), 0o644); err != nil {
+	if err := root.WriteFile("origin", []byte(origin), 0o644); err != nil {
 		return "", fmt.Errorf("node: recording the origin: %w", err)
 	}
 	return origin, nil
@@ -244,6 +304,13 @@ func (n *Node) genesis(origin string) error {
 		if n.cfg.AuthorityKey != "" && n.cfg.AuthorityKey != g.AuthorityKey {
 			return fmt.Errorf("node: --authority differs from the authority recorded in the ledger (%s)", g.AuthorityKey)
 		}
+		w, lw, err := g.Windows()
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		if n.cfg.Window != 0 && n.cfg.Window != w || n.cfg.LetterWindow != 0 && n.cfg.LetterWindow != lw {
+			return fmt.Errorf("node: the time windows are fixed at first start: this ledger records --window %v and --letter-window %v", w, lw)
+		}
 		if g.NodeKey != n.nodeKey {
 			return errors.New("node: node.key is not the key recorded in the ledger's genesis")
 		}
@@ -255,9 +322,20 @@ func (n *Node) genesis(origin string) error {
 	if _, err := note.NewVerifier(n.cfg.AuthorityKey); err != nil {
 		return fmt.Errorf("node: authority key: %v", err)
 	}
-	_, err := n.append(&state.Entry{Kind: state.KindGenesis, Genesis: &state.Genesis{
-		Origin: origin, NodeKey: n.nodeKey, AuthorityKey: n.cfg.AuthorityKey, Recipient: n.custody.Recipient(),
-	}})
+	if err := keys.CheckVerifierKey(n.cfg.AuthorityKey); err != nil {
+		return fmt.Errorf("node: authority key: %w", err)
+	}
+	g := &state.Genesis{Origin: origin, NodeKey: n.nodeKey, AuthorityKey: n.cfg.AuthorityKey, Recipient: n.custody.Recipient()}
+	if n.cfg.Window != 0 {
+		g.Window = n.cfg.Window.String()
+	}
+	if n.cfg.LetterWindow != 0 {
+		g.LetterWindow = n.cfg.LetterWindow.String()
+	}
+	if _, _, err := g.Windows(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	_, err := n.append(&state.Entry{Kind: state.KindGenesis, Genesis: g})
 	return err
 }
 
@@ -364,6 +442,16 @@ func (n *Node) stageLocked(e *state.Entry) (*ledger.Pending, error) {
 	return p, nil
 }
 
+// entryTime returns the time the next entry would have: the clock, or the
+// last entry's time if the clock went back. For dry runs of Check.
+func (n *Node) entryTime() time.Time {
+	t := n.cfg.Now().UTC()
+	if last := n.snapshot().LastTime(); t.Before(last) {
+		return last
+	}
+	return t
+}
+
 // wait returns when p is durable, or fails with errAudit; then the state
 // may hold entries the ledger dropped, and is rebuilt from the ledger.
 func (n *Node) wait(p *ledger.Pending) error {
@@ -414,7 +502,11 @@ func (n *Node) durableSnapshot() *state.Snapshot {
 func (n *Node) Pin() string { return n.pin }
 
 // Close closes the ledger.
-func (n *Node) Close() error { return n.ledger.Close() }
+func (n *Node) Close() error {
+	err := n.ledger.Close()
+	n.closeFiles()
+	return err
+}
 
 // Serve serves the API over TLS on ln until ctx is done, then shuts down
 // gracefully.
@@ -454,9 +546,8 @@ type NodeInfo struct {
 
 func (n *Node) writeInfo(url string) error {
 	b, _ := json.MarshalIndent(NodeInfo{URL: url, Pin: n.pin, NodeKey: n.nodeKey, Recipient: n.custody.Recipient()}, "", "  ")
-	tmp := filepath.Join(n.cfg.Dir, "node.json.tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+	if err := n.root.WriteFile("node.json.tmp", append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(n.cfg.Dir, "node.json"))
+	return n.root.Rename("node.json.tmp", "node.json")
 }

@@ -105,7 +105,7 @@ func TestDenials(t *testing.T) {
 	r.letter(beyond, true, "bank", "msb", "grid")
 	// A letter with a tampered grid signature is refused at submission.
 	forgedLetter := r.defaultLetter("L-forged")
-	msg, err := statement.New(statement.KindLetter, &forgedLetter, r.parties["bank"].signer, r.parties["msb"].signer, r.parties["grid"].signer)
+	msg, err := statement.NewAt(r.now, statement.KindLetter, &forgedLetter, r.parties["bank"].signer, r.parties["msb"].signer, r.parties["grid"].signer)
 	require.NoError(t, err)
 	forged := tamper(t, msg, "grid")
 	_, err = r.c.Submit(context.Background(), forged)
@@ -185,7 +185,7 @@ func TestBudgetIsSpentExactlyOnce(t *testing.T) {
 	require.Contains(t, denialCode(t, err), policy.CodeBudget)
 
 	// A dry run shows the cost and spends nothing.
-	msg, _ := statement.New(statement.KindQuery, policy.Request{SQL: "SELECT COUNT(*) FROM electricity e", Letter: "L-1", Epsilon: "1.5",
+	msg, _ := statement.NewAt(r.now, statement.KindQuery, policy.Request{SQL: "SELECT COUNT(*) FROM electricity e", Letter: "L-1", Epsilon: "1.5",
 		Nonce: statement.NewNonce(), Time: r.now, DryRun: true}, r.parties["bank"].signer)
 	res, err := r.c.Query(context.Background(), msg)
 	require.NoError(t, err)
@@ -197,7 +197,7 @@ func TestBudgetIsSpentExactlyOnce(t *testing.T) {
 
 func TestReplayedQueryIsRefused(t *testing.T) {
 	r := newRoom(t, 50)
-	msg, _ := statement.New(statement.KindQuery, policy.Request{SQL: allowedSQL, Letter: "L-1", Epsilon: "0.5",
+	msg, _ := statement.NewAt(r.now, statement.KindQuery, policy.Request{SQL: allowedSQL, Letter: "L-1", Epsilon: "0.5",
 		Nonce: statement.NewNonce(), Time: r.now}, r.parties["bank"].signer)
 	_, err := r.c.Query(context.Background(), msg)
 	require.NoError(t, err)
@@ -214,7 +214,7 @@ func TestUnsignedAndForeignStatementsAreRejectedAndLogged(t *testing.T) {
 	r := newRoom(t, 10)
 	before := r.info().Entries
 	// Signed by a key the node does not know.
-	msg, _ := statement.New(statement.KindQuery, policy.Request{SQL: allowedSQL, Letter: "L-1", Epsilon: "0.5",
+	msg, _ := statement.NewAt(r.now, statement.KindQuery, policy.Request{SQL: allowedSQL, Letter: "L-1", Epsilon: "0.5",
 		Nonce: statement.NewNonce(), Time: r.now}, r.parties["stranger"].signer)
 	_, err := r.c.Query(context.Background(), msg)
 	var ce *client.Error
@@ -222,13 +222,13 @@ func TestUnsignedAndForeignStatementsAreRejectedAndLogged(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, ce.Status)
 	require.Contains(t, ce.Message, "no signature by a registered party (signed as stranger)")
 	// A dataset registered by someone else than its holder.
-	ds, _ := statement.New(statement.KindDataset, policy.Dataset{Name: "x", Holder: "msb", Source: "s", Declaration: testDeclaration, Schema: schemas["permits"],
+	ds, _ := statement.NewAt(r.now, statement.KindDataset, policy.Dataset{Name: "x", Holder: "msb", Source: "s", Declaration: testDeclaration, Schema: schemas["permits"],
 		Sharing: policy.ShareUnconditional, Opening: policy.OpenUnconditional, Level: policy.General}, r.parties["bank"].signer)
 	_, err = r.c.Submit(context.Background(), ds)
 	require.ErrorAs(t, err, &ce)
 	require.Contains(t, ce.Message, "must be signed by its holder msb (Art. 12)")
 	// A second registration of the same dataset (Art. 23).
-	dup, _ := statement.New(statement.KindDataset, policy.Dataset{Name: "loans", Holder: "msb", Source: "elsewhere", Declaration: testDeclaration, Schema: schemas["loans"],
+	dup, _ := statement.NewAt(r.now, statement.KindDataset, policy.Dataset{Name: "loans", Holder: "msb", Source: "elsewhere", Declaration: testDeclaration, Schema: schemas["loans"],
 		Sharing: policy.ShareUnconditional, Opening: policy.OpenUnconditional, Level: policy.General}, r.parties["msb"].signer)
 	_, err = r.c.Submit(context.Background(), dup)
 	require.ErrorAs(t, err, &ce)
@@ -243,7 +243,7 @@ func TestUnsignedAndForeignStatementsAreRejectedAndLogged(t *testing.T) {
 func TestDatasetNameCannotEscape(t *testing.T) {
 	r := newRoom(t, 10)
 	for _, name := range []string{"../evil", "a/b", "..", "UPPER", ""} {
-		msg, _ := statement.New(statement.KindDataset, policy.Dataset{Name: name, Holder: "msb", Source: "s", Declaration: testDeclaration, Schema: schemas["permits"],
+		msg, _ := statement.NewAt(r.now, statement.KindDataset, policy.Dataset{Name: name, Holder: "msb", Source: "s", Declaration: testDeclaration, Schema: schemas["permits"],
 			Sharing: policy.ShareUnconditional, Opening: policy.OpenUnconditional, Level: policy.General}, r.parties["msb"].signer)
 		_, err := r.c.Submit(context.Background(), msg)
 		require.ErrorContains(t, err, "invalid name", name)
@@ -299,7 +299,7 @@ func (r *room) rawUpload(t *testing.T, recipient, dataset, file string, data []b
 	w, _ := age.Encrypt(&ct, recips...)
 	w.Write(data)
 	w.Close()
-	stmt, _ := statement.New(statement.KindUpload, policy.Upload{Dataset: dataset, UploadID: strings.Repeat("ab", 16), File: file,
+	stmt, _ := statement.NewAt(r.now, statement.KindUpload, policy.Upload{Dataset: dataset, UploadID: strings.Repeat("ab", 16), File: file,
 		Rows: 1, PlaintextSHA256: statement.Hash(data)}, r.parties["bank"].signer)
 	req, _ := http.NewRequest(http.MethodPut, r.url()+"/v1/uploads", &ct)
 	req.Header.Set(api.StatementHeader, base64.StdEncoding.EncodeToString(stmt))

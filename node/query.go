@@ -16,9 +16,6 @@ import (
 	"github.com/xjdata/cleanroom/state"
 )
 
-// MaxClockSkew is how far a query's signed time may be from the node's.
-const MaxClockSkew = state.MaxClockSkew
-
 func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 	raw, ok := readStatement(w, r)
 	if !ok {
@@ -41,6 +38,8 @@ func (n *Node) handleHEQuery(w http.ResponseWriter, r *http.Request) {
 // serveQuery decides a signed query, logs the decision and, if allowed,
 // runs it. target is the operator's result key of an HE-mode query.
 func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, raw, target []byte) {
+	// Every answer, a release or a denial, leaves on the time grid.
+	w = &gridWriter{ResponseWriter: w, start: time.Now(), slot: n.cfg.Slot, sleep: time.Sleep}
 	snap := n.snapshot()
 	st, err := statement.Verify(raw, snap)
 	if err == nil && st.Kind != statement.KindQuery {
@@ -54,9 +53,8 @@ func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, raw, target []
 		err = st.Decode(&req)
 	}
 	now := n.cfg.Now().UTC()
-	if err == nil && (req.Time.Before(now.Add(-MaxClockSkew)) || req.Time.After(now.Add(MaxClockSkew))) {
-		err = fmt.Errorf("%w: query signed at %s, the node's clock says %s (allowed skew %v)",
-			statement.ErrMalformed, req.Time.UTC().Format(time.RFC3339), now.Format(time.RFC3339), MaxClockSkew)
+	if w := snap.Window(); err == nil && (req.Time.Before(now.Add(-w)) || req.Time.After(now.Add(w))) {
+		err = &state.StaleError{What: "query", Signed: req.Time, At: now, Window: w}
 	}
 	if err == nil && req.ResultKey != "" && sha256Hex(target) != req.ResultKey {
 		err = fmt.Errorf("%w: the query names result key %s, but %s", statement.ErrMalformed, req.ResultKey,
@@ -68,6 +66,16 @@ func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, raw, target []
 		return
 	}
 	requester := st.Signers[0]
+	if err := n.guard.request(requester); err != nil {
+		n.refuseQuota(w, err.(*quotaError))
+		return
+	}
+	release, qerr := n.guard.query(requester)
+	if qerr != nil {
+		n.refuseQuota(w, qerr.(*quotaError))
+		return
+	}
+	defer release()
 
 	// Compile, decide, log and debit as one step, on one snapshot: the
 	// auditor's replay compiles and decides on the same state.

@@ -23,7 +23,7 @@ import (
 // message.
 func (r *room) refused(kind statement.Kind, body any, signer string) string {
 	r.t.Helper()
-	msg, err := statement.New(kind, body, r.parties[signer].signer)
+	msg, err := statement.NewAt(r.now, kind, body, r.parties[signer].signer)
 	require.NoError(r.t, err)
 	_, err = r.c.Submit(context.Background(), msg)
 	var ce *client.Error
@@ -229,7 +229,7 @@ func TestApplications(t *testing.T) {
 	// Without an approved application the holder cannot countersign.
 	l := r.defaultLetter("L-perm")
 	l.Datasets = append(l.Datasets, policy.LetterDataset{Name: "permits", Epsilon: 1_000_000, Delta: 1e-6})
-	msg, err := statement.New(statement.KindLetter, &l, r.parties["bank"].signer, r.parties["msb"].signer, r.parties["grid"].signer)
+	msg, err := statement.NewAt(r.now, statement.KindLetter, &l, r.parties["bank"].signer, r.parties["msb"].signer, r.parties["grid"].signer)
 	require.NoError(t, err)
 	_, err = r.c.Submit(context.Background(), msg)
 	require.ErrorContains(t, err, "msb countersigned it for dataset permits, which bank has no approved application for (Art. 34)")

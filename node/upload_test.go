@@ -188,7 +188,9 @@ func TestAbandonUpload(t *testing.T) {
 	before := r.sealedFiles()
 	file := loansFile(t, 200, nil)
 	re := r.interrupt(file)
-	require.Len(t, r.sealedFiles(), len(before)+len(r.pending()))
+	// A part in flight may be stored but not yet logged: wait for its
+	// entry (or its removal).
+	require.Eventually(t, func() bool { return len(r.sealedFiles()) == len(before)+len(r.pending()) }, time.Minute, time.Millisecond)
 
 	abandon := policy.Abandon{Dataset: "loans", Set: re.Set, Reason: "wrong extract"}
 	require.Contains(t, r.refused(statement.KindAbandon, abandon, "msb"), "can be abandoned only by its holder bank")

@@ -72,6 +72,9 @@ func ParseCalendar(text []byte) (*Calendar, error) {
 			return nil, bad(1, "not valid UTF-8")
 		}
 		line = strings.TrimSuffix(line, "\r")
+		if k := strings.IndexByte(line, '\r'); k >= 0 {
+			return nil, bad(k+1, "a carriage return inside the line")
+		}
 		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
 			continue
 		}

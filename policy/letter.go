@@ -32,7 +32,8 @@
 // 新疆维吾尔自治区数据条例) is signed by the applicant and by the holder of
 // every dataset it names (Art. 43), so its text is made to be read by the
 // people who sign it. It travels as a [C2SP signed note] whose text is
-// the header line "cleanroom/v1 letter" followed by the letter's body. This
+// a header line ("cleanroom/v2 letter", its time and nonce; package
+// internal/statement) followed by the letter's body. This
 // section defines the body, version 1; [Letter.MarshalText] writes it and
 // [ParseLetter] reads it. The format is fixed: any change is a new version
 // under a new header line.
@@ -171,7 +172,7 @@
 // # Example
 //
 // The letter of the green-credit scenario, signed by a bank, the market
-// supervision bureau and the grid operator (the "cleanroom/v1 letter"
+// supervision bureau and the grid operator (the "cleanroom/v2 letter"
 // header line and the signatures are not part of the body):
 //
 //	id: L-7

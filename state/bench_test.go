@@ -46,6 +46,7 @@ func newBig(tb testing.TB) *bigState {
 	auth, avkey := signer("authority")
 	_, nvkey := signer("node")
 	st := state.New()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	i := uint64(0)
 	apply := func(e *state.Entry) {
 		if err := st.Apply(i, e); err != nil {
@@ -54,13 +55,13 @@ func newBig(tb testing.TB) *bigState {
 		i++
 	}
 	stmt := func(kind statement.Kind, body any, ss ...note.Signer) *state.Entry {
-		msg, err := statement.New(kind, body, ss...)
+		msg, err := statement.NewAt(t0, kind, body, ss...)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		return &state.Entry{Kind: state.KindStatement, Statement: string(msg)}
+		return &state.Entry{Kind: state.KindStatement, Time: t0, Statement: string(msg)}
 	}
-	apply(&state.Entry{Kind: state.KindGenesis, Genesis: &state.Genesis{Origin: "bench", NodeKey: nvkey, AuthorityKey: avkey}})
+	apply(&state.Entry{Kind: state.KindGenesis, Time: t0, Genesis: &state.Genesis{Origin: "bench", NodeKey: nvkey, AuthorityKey: avkey}})
 	apply(stmt(statement.KindParty, policy.Party{Name: "authority", Kind: policy.PublicBody, Jurisdiction: "CN", Key: avkey}, auth))
 	const providers = 10
 	holders := make([]note.Signer, providers)
@@ -88,7 +89,7 @@ func newBig(tb testing.TB) *bigState {
 		apply(stmt(statement.KindDataset, policy.Dataset{Name: fmt.Sprintf("d%04d", d), Holder: holders[d%providers].Name(), Source: "s", Declaration: &policy.SourceDeclaration{Origin: "o", LegalBasis: "b", CollectedFrom: "2025-01-01", CollectedTo: "2025-12-31"},
 			Schema: sch, Sharing: policy.ShareUnconditional, Opening: policy.OpenUnconditional, Level: policy.General, Unit: "uscc", MaxRowsPerUnit: 1}, holders[d%providers]))
 	}
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// The letters are valid from t0.
 	const letters = 10_000
 	for l := range letters {
 		var lds []policy.LetterDataset

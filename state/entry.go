@@ -65,13 +65,55 @@ type Genesis struct {
 	AuthorityKey string `json:"authority_key"`
 	// Recipient is the node's age recipient for sealed uploads.
 	Recipient string `json:"recipient"`
+	// Window is how far a signed statement's time may be from the time of
+	// the entry that logs it, as a Go duration ("10m0s"); LetterWindow is
+	// how long a commitment letter, which gathers several signatures, may
+	// take from its time to its entry. Empty means DefaultWindow and
+	// DefaultLetterWindow. They are fixed for the deployment's life, so
+	// that a replay judges every statement as the node did.
+	Window       string `json:"window,omitempty"`
+	LetterWindow string `json:"letter_window,omitempty"`
+}
+
+// Windows returns the genesis's windows, with the defaults for empty ones.
+func (g *Genesis) Windows() (window, letter time.Duration, err error) {
+	window, letter = DefaultWindow, DefaultLetterWindow
+	if g.Window != "" {
+		if window, err = parseWindow(g.Window); err != nil {
+			return 0, 0, fmt.Errorf("genesis: window: %w", err)
+		}
+	}
+	if g.LetterWindow != "" {
+		if letter, err = parseWindow(g.LetterWindow); err != nil {
+			return 0, 0, fmt.Errorf("genesis: letter window: %w", err)
+		}
+	}
+	if letter < window {
+		return 0, 0, fmt.Errorf("genesis: the letter window %v is shorter than the window %v", letter, window)
+	}
+	return window, letter, nil
+}
+
+func parseWindow(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d.String() != s {
+		return 0, fmt.Errorf("%q is not a duration in Go's canonical form (such as 10m0s)", s)
+	}
+	if d < time.Second || d > MaxWindow {
+		return 0, fmt.Errorf("%v is outside [1s, %v]", d, MaxWindow)
+	}
+	return d, nil
 }
 
 // Receipt is the node's account of a sealed upload.
 type Receipt struct {
-	CiphertextSHA256 string `json:"ciphertext_sha256"`
-	CiphertextBytes  int64  `json:"ciphertext_bytes"`
-	PlaintextBytes   int64  `json:"plaintext_bytes"`
+	// Received is when the node began to receive the upload, which may be
+	// long before its entry: the upload statement's time is judged
+	// against it. Zero means the entry's time.
+	Received         time.Time `json:"received,omitzero"`
+	CiphertextSHA256 string    `json:"ciphertext_sha256"`
+	CiphertextBytes  int64     `json:"ciphertext_bytes"`
+	PlaintextBytes   int64     `json:"plaintext_bytes"`
 }
 
 // Decided is a query's decision as logged.

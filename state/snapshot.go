@@ -53,6 +53,15 @@ func (v *Snapshot) Genesis() *Genesis {
 	return &g
 }
 
+// Window returns how far a signed statement's time may be from its entry's
+// time (the genesis's window; DefaultWindow before the genesis).
+func (v *Snapshot) Window() time.Duration {
+	if v.m.window == 0 {
+		return DefaultWindow
+	}
+	return v.m.window
+}
+
 // Authority returns the authority's verifier, or nil before the genesis.
 func (v *Snapshot) Authority() note.Verifier { return v.m.authority }
 

@@ -17,7 +17,8 @@
 // the node's "time". The kinds:
 //
 //	genesis    the deployment's origin, the node's checkpoint key, the
-//	           authority's key and the node's age recipient; entry 0 only
+//	           authority's key, the node's age recipient and the time
+//	           windows of signed statements; entry 0 only
 //	statement  an accepted signed statement, verbatim with its signatures:
 //	           party (registration), dataset, upload (with the node's
 //	           receipt: ciphertext hash and sizes), letter, approval,
@@ -54,6 +55,17 @@
 // the key generation) stand in statement entries; an upload statement
 // with an "he" part records an HE-mode upload.
 //
+// # Replay
+//
+// Every signed statement carries its time and a nonce (package
+// statement). An entry takes a statement only if the statement's time is
+// within the genesis's window of the entry's time (a letter: not older
+// than the letter window; an upload: judged at the receipt's Received
+// time) and no statement on record has its nonce; a query's own signed
+// time is held to the same window. The nonces on record are rebuilt from
+// the ledger like everything else, so a replay decides as the node did
+// (ErrReplay, ErrStale).
+//
 // Entries hold statements, decisions and hashes: never a row value, a key
 // or a result. The only free text in them is what parties signed
 // (purposes, reasons, SQL), which an auditor must read to replay the
@@ -73,6 +85,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/protocols/dp"
@@ -151,11 +164,23 @@ type metaRec struct {
 	// back, so that a node cannot backdate an entry to before an effect
 	// that depends on time (an end of purpose, a deadline).
 	LastTime time.Time
+	// window and letterWindow are the genesis's freshness windows.
+	window, letterWindow time.Duration
 }
 
-// MaxClockSkew is how far a signed query's time may be from the time of
-// its decision entry.
-const MaxClockSkew = 10 * time.Minute
+// DefaultWindow is how far a signed statement's time may be from the time
+// of the entry that logs it, unless the genesis says otherwise; the node's
+// clock and the signer's must agree that well. A query's signed time
+// (policy.Request.Time) must be as close to its decision's.
+const DefaultWindow = 10 * time.Minute
+
+// DefaultLetterWindow is how long a commitment letter may take from its
+// time (when it was drafted) to its entry, unless the genesis says
+// otherwise: long enough for the applicant and every provider to sign.
+const DefaultLetterWindow = 30 * 24 * time.Hour
+
+// MaxWindow bounds both windows.
+const MaxWindow = 366 * 24 * time.Hour
 
 func idIndex(field string) *memdb.IndexSchema {
 	return &memdb.IndexSchema{Name: "id", Unique: true, Indexer: &memdb.StringFieldIndex{Field: field}}
@@ -258,6 +283,7 @@ func (s *State) Apply(index uint64, e *Entry) error {
 		m2.Genesis = *e.Genesis
 		v, _ := note.NewVerifier(e.Genesis.AuthorityKey)
 		m2.authority = v
+		m2.window, m2.letterWindow, _ = e.Genesis.Windows()
 	}
 	must(txn.Insert(tMeta, &m2))
 	txn.Commit()
@@ -292,10 +318,14 @@ func apply(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked) error {
 		if _, err := note.NewVerifier(e.Genesis.AuthorityKey); err != nil {
 			return fmt.Errorf("genesis: authority key: %v", err)
 		}
+		if err := keys.CheckVerifierKey(e.Genesis.AuthorityKey); err != nil {
+			return fmt.Errorf("genesis: authority key: %w", err)
+		}
 		if _, err := note.NewVerifier(e.Genesis.NodeKey); err != nil {
 			return fmt.Errorf("genesis: node key: %v", err)
 		}
-		return nil
+		_, _, err := e.Genesis.Windows()
+		return err
 	case KindStatement:
 		return applyStatement(txn, m, e, pre)
 	case KindDecision:
@@ -356,7 +386,10 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 	}
 	switch st.Kind {
 	case statement.KindParty:
-		return applyParty(txn, m, st)
+		if err := applyParty(txn, m, st); err != nil {
+			return err
+		}
+		return fresh(txn, m, st, e.Time)
 	case statement.KindDataset, statement.KindUpload, statement.KindLetter, statement.KindApproval,
 		statement.KindScenario, statement.KindRevocation, statement.KindAgent, statement.KindHESetup,
 		statement.KindIncident, statement.KindSeal, statement.KindExport, statement.KindDestroy,
@@ -367,6 +400,18 @@ func applyStatement(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked
 	}
 	st, err = resolve(txn, m, e.Statement, pre)
 	if err != nil {
+		return err
+	}
+	at := e.Time
+	if st.Kind == statement.KindUpload && e.Upload != nil && !e.Upload.Received.IsZero() {
+		// A large upload takes a while: its statement is judged by when
+		// it arrived.
+		if r := e.Upload.Received; r.After(e.Time) || e.Time.Sub(r) > m.letterWindow {
+			return fmt.Errorf("upload receipt: received at %s, logged at %s", r.UTC().Format(time.RFC3339Nano), e.Time.UTC().Format(time.RFC3339Nano))
+		}
+		at = e.Upload.Received
+	}
+	if err := fresh(txn, m, st, at); err != nil {
 		return err
 	}
 	switch st.Kind {
@@ -428,6 +473,9 @@ func checkParty(txn *memdb.Txn, authority note.Verifier, msg []byte) (*policy.Pa
 	pv, err := note.NewVerifier(p.Key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("party %s: key: %v", p.Name, err)
+	}
+	if err := keys.CheckVerifierKey(p.Key); err != nil {
+		return nil, nil, fmt.Errorf("party %s: key refused: %w", p.Name, err)
 	}
 	if pv.Name() != p.Name {
 		return nil, nil, fmt.Errorf("party %s: key is named %s", p.Name, pv.Name())
@@ -804,8 +852,11 @@ func applyDecision(txn *memdb.Txn, m *metaRec, e *Entry, pre *statement.Checked)
 	if err != nil {
 		return err
 	}
-	if d := e.Time.Sub(r.Time); d > MaxClockSkew || d < -MaxClockSkew {
-		return fmt.Errorf("query signed at %s, decided at %s: more than %v apart", r.Time.UTC().Format(time.RFC3339), e.Time.UTC().Format(time.RFC3339), MaxClockSkew)
+	if d := e.Time.Sub(r.Time); d > m.window || d < -m.window {
+		return &StaleError{What: "query", Signed: r.Time, At: e.Time, Window: m.window}
+	}
+	if err := fresh(txn, m, st, e.Time); err != nil {
+		return err
 	}
 	must(txn.Insert(tNonces, &nonceRec{ID: st.Signers[0] + "\x00" + r.Nonce}))
 	d := e.Decision
@@ -963,5 +1014,76 @@ func applyRevocation(txn *memdb.Txn, m *metaRec, st *statement.Statement) error 
 	l := *raw.(*letterRec)
 	l.State.Revoked = fmt.Sprintf("by %s: %s", by, rv.Reason)
 	must(txn.Insert(tLetters, &l))
+	return nil
+}
+
+// ErrReplay is matched (errors.Is) by the error about a statement whose
+// nonce a statement on record used already: it was captured and sent
+// again, or its author reused a nonce. It matches ErrConflict too. Sign a
+// new statement.
+var ErrReplay = errors.New("replayed statement")
+
+// ErrStale is matched (errors.Is) by a *StaleError: a statement whose
+// signed time is outside the window around its entry's time. Check the
+// signer's clock, and sign it again.
+var ErrStale = errors.New("statement outside the time window")
+
+// StaleError reports a signed time too far from the entry's time.
+type StaleError struct {
+	// What names the time: a statement's header time, or a query's time.
+	What   string
+	Signed time.Time
+	At     time.Time
+	Window time.Duration
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("%s signed at %s, received at %s: outside the window of %v", e.What,
+		e.Signed.UTC().Format(time.RFC3339Nano), e.At.UTC().Format(time.RFC3339Nano), e.Window)
+}
+
+// Is makes a StaleError match ErrStale.
+func (e *StaleError) Is(target error) bool { return target == ErrStale }
+
+type replayError struct {
+	nonce, kind string
+	entry       uint64
+}
+
+func (e *replayError) Error() string {
+	return fmt.Sprintf("replayed statement: a %s statement with nonce %s is on record already (entry %d)", e.kind, e.nonce, e.entry)
+}
+
+func (e *replayError) Is(target error) bool { return target == ErrReplay || target == ErrConflict }
+
+// stmtNonceRec records the nonce of a statement on record. Its ID starts
+// with a NUL byte, which no query nonce key (party name, NUL, nonce) does.
+type stmtNonceRec struct {
+	ID    string
+	Entry uint64
+}
+
+// fresh checks a verified statement's header against the entry that logs
+// it at time at: its time within the window (for a letter, not older than
+// the letter window), and its nonce never used by a statement on record;
+// then records the nonce. Everything it reads is in the ledger, so a
+// replay decides as the node did.
+func fresh(txn *memdb.Txn, m *metaRec, st *statement.Statement, at time.Time) error {
+	past := m.window
+	if st.Kind == statement.KindLetter {
+		past = m.letterWindow
+	}
+	if d := at.Sub(st.Time); d > past || d < -m.window {
+		w := m.window
+		if d > 0 {
+			w = past
+		}
+		return &StaleError{What: string(st.Kind) + " statement", Signed: st.Time, At: at, Window: w}
+	}
+	id := "\x00" + st.Nonce
+	if raw, _ := txn.First(tNonces, "id", id); raw != nil {
+		return &replayError{nonce: st.Nonce, kind: string(st.Kind), entry: raw.(*stmtNonceRec).Entry}
+	}
+	must(txn.Insert(tNonces, &stmtNonceRec{ID: id, Entry: m.Entries}))
 	return nil
 }

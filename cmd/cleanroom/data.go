@@ -632,9 +632,10 @@ letter's requirement decides, and sealed mode is the default.`,
 		if err != nil {
 			return err
 		}
+		now := time.Now().UTC()
 		req := policy.Request{
 			SQL: args[0], Letter: letter, Epsilon: epsilon, Recipient: recipient,
-			Nonce: statement.NewNonce(), Time: time.Now().UTC(), DryRun: dry, Mode: policy.Mode(mode),
+			Nonce: statement.NewNonce(), Time: now, DryRun: dry, Mode: policy.Mode(mode),
 		}
 		c, err := mk()
 		if err != nil {
@@ -655,7 +656,7 @@ letter's requirement decides, and sealed mode is the default.`,
 			}
 			req.ResultKey = client.ResultKeyHash(pk)
 		}
-		stmt, err := statement.New(statement.KindQuery, req, signer)
+		stmt, err := statement.NewAt(now, statement.KindQuery, req, signer)
 		if err != nil {
 			return err
 		}

@@ -67,7 +67,7 @@ func writeUsageCopy(t *testing.T) (string, string) {
 		return last.Index
 	}
 	stmt := func(kind statement.Kind, body any, ss ...note.Signer) *state.Entry {
-		msg, err := statement.New(kind, body, ss...)
+		msg, err := statement.NewAt(t0, kind, body, ss...)
 		require.NoError(t, err)
 		return &state.Entry{Kind: state.KindStatement, Time: t0, Statement: string(msg)}
 	}
@@ -90,7 +90,7 @@ func writeUsageCopy(t *testing.T) (string, string) {
 	add(stmt(statement.KindApproval, policy.Approval{Letter: "L-1", LetterSHA256: statement.Hash([]byte(le.Statement))}, auth))
 
 	req := policy.Request{SQL: "SELECT industry, SUM(amount) FROM loans GROUP BY industry", Letter: "L-1", Epsilon: "0.5", Nonce: "report-test-nonce-1", Time: t0.Add(time.Hour)}
-	msg, err := statement.New(statement.KindQuery, req, bank)
+	msg, err := statement.NewAt(req.Time, statement.KindQuery, req, bank)
 	require.NoError(t, err)
 	plan, err := query.Compile(req.SQL, query.CatalogFunc(func(string) (*schema.Schema, bool) { return &sch, true }))
 	require.NoError(t, err)

@@ -4,16 +4,14 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"time"
 
 	"github.com/xjdata/cleanroom/node"
 )
 
-func runNode(dir, listen, authorityKey, origin, identity string, cacheTTL time.Duration, cacheMiB int64) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+func runNode(cfg node.Config, listen string) error {
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	node.Version = version()
-	n, err := node.Open(node.Config{Dir: dir, AuthorityKey: authorityKey, Origin: origin, Identity: identity, Logger: log,
-		CacheTTL: cacheTTL, CacheBytes: cacheMiB << 20})
+	n, err := node.Open(cfg)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/xjdata/cleanroom/enclave"
-	"github.com/xjdata/cleanroom/node"
 	"io"
 	"maps"
 	"os"
@@ -20,8 +18,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xjdata/cleanroom/client"
+	"github.com/xjdata/cleanroom/enclave"
 	"github.com/xjdata/cleanroom/internal/keys"
 	"github.com/xjdata/cleanroom/internal/statement"
+	"github.com/xjdata/cleanroom/node"
 	"github.com/xjdata/cleanroom/policy"
 )
 
@@ -183,8 +183,7 @@ func submit(mk func() (*client.Client, error), stmt []byte, what string) error {
 
 func newNode() *cobra.Command {
 	var dir, listen, authority, origin, identity string
-	var cacheTTL time.Duration
-	var cacheMiB int64
+	var cfg node.Config
 	cmd := &cobra.Command{
 		Use:   "node --data DIR",
 		Short: "Run the compute node",
@@ -194,6 +193,16 @@ its signing key, its age identity, a self-signed TLS certificate and the
 ledger's genesis, which records --authority (required then). It prints the
 certificate pin clients need and writes DIR/node.json. SIGINT or SIGTERM stop
 it cleanly.
+
+Every signed statement carries its time and a nonce: the node takes one only
+within --window of its clock (a commitment letter, which gathers several
+signatures, within --letter-window of its drafting) and only once. Both
+windows are recorded in the genesis at first start and fixed then.
+
+Query answers, releases and denials alike, leave on a time grid (--slot) so
+that latency reveals neither the noise, the data's size nor the deny path.
+Each party has quotas: requests per second, upload bytes per second and
+queries at once; a request over one gets 429 with Retry-After.
 
 Decrypted rows stay in memory between queries for --cache-ttl after the
 last query that used them, within --cache-mib in all; past either they are
@@ -209,10 +218,12 @@ zeroed and dropped, and the next query decrypts them again.`,
 				}
 				akey = v
 			}
-			if cacheTTL <= 0 || cacheMiB <= 0 {
+			if cfg.CacheTTL <= 0 || cfg.CacheBytes <= 0 {
 				return errors.New("--cache-ttl and --cache-mib must be above 0")
 			}
-			return runNode(dir, listen, akey, origin, identity, cacheTTL, cacheMiB)
+			cfg.CacheBytes <<= 20
+			cfg.Dir, cfg.AuthorityKey, cfg.Origin, cfg.Identity = dir, akey, origin, identity
+			return runNode(cfg, listen)
 		},
 	}
 	cmd.Flags().StringVarP(&dir, "data", "d", "", "data directory (required)")
@@ -220,8 +231,17 @@ zeroed and dropped, and the next query decrypts them again.`,
 	cmd.Flags().StringVar(&authority, "authority", "", "the authority's .pub file (required at first start)")
 	cmd.Flags().StringVar(&origin, "origin", "", "deployment name in checkpoints (first start only)")
 	cmd.Flags().StringVar(&identity, "identity", "", "the node's age identity (default: DIR/node.age, created at first start)")
-	cmd.Flags().DurationVar(&cacheTTL, "cache-ttl", node.DefaultCacheTTL, "keep decrypted rows this long after their last query")
-	cmd.Flags().Int64Var(&cacheMiB, "cache-mib", node.DefaultCacheBytes>>20, "keep at most this many MiB of decrypted rows")
+	cmd.Flags().DurationVar(&cfg.Window, "window", 0, "how far a statement's signed time may be from the node's clock (first start only; default 10m)")
+	cmd.Flags().DurationVar(&cfg.LetterWindow, "letter-window", 0, "how old a commitment letter may be when submitted (first start only; default 720h)")
+	cmd.Flags().DurationVar(&cfg.Slot, "slot", node.DefaultSlot, "query answers (releases and denials) leave on this time grid; negative turns it off")
+	cmd.Flags().Float64Var(&cfg.Quotas.Rate, "quota-rate", node.DefaultRate, "signed requests per second per party (negative: no limit)")
+	cmd.Flags().IntVar(&cfg.Quotas.Burst, "quota-burst", node.DefaultBurst, "signed requests per party at once")
+	cmd.Flags().Float64Var(&cfg.Quotas.UploadBytes, "quota-upload-bytes", node.DefaultUploadBytes, "upload bytes per second per party (negative: no limit)")
+	cmd.Flags().Int64Var(&cfg.Quotas.UploadBurst, "quota-upload-burst", node.DefaultUploadBurst, "upload bytes per party at once")
+	cmd.Flags().IntVar(&cfg.Quotas.Queries, "quota-queries", node.DefaultQueries, "queries per party running at once (negative: no limit)")
+	cmd.Flags().Int64Var(&cfg.MaxUploadBytes, "max-upload-bytes", node.MaxUploadBytes, "largest upload (or upload part) ciphertext; larger ones get 413")
+	cmd.Flags().DurationVar(&cfg.CacheTTL, "cache-ttl", node.DefaultCacheTTL, "keep decrypted rows this long after their last query")
+	cmd.Flags().Int64Var(&cfg.CacheBytes, "cache-mib", node.DefaultCacheBytes>>20, "keep at most this many MiB of decrypted rows")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }

@@ -24,9 +24,12 @@
 //
 // Errors are an Error body with a 4xx or 5xx status: 400 malformed input,
 // 401 a statement without a valid signature by a registered key, 403 a
-// denied query (with its Decision), 404 unknown, 409 a conflict (duplicate,
-// replay), 413 too large, 422 rejected data, 503 the ledger cannot be
-// written (code "audit-unavailable": nothing was done).
+// denied query (with its Decision), 404 unknown, 409 a conflict (duplicate;
+// code "replayed" for a statement whose nonce is on record), 413 too
+// large, 422 rejected data (code "stale" for a statement signed outside
+// the node's time window), 503 the ledger cannot be written (code
+// "audit-unavailable": nothing was done), 429 a party over a quota (code
+// "quota", with a Retry-After header in seconds; nothing was done).
 package api
 
 import (
@@ -78,6 +81,9 @@ const (
 	CodeDenied      = "denied"
 	CodeNotFound    = "not-found"
 	CodeConflict    = "conflict"
+	CodeReplay      = "replayed"
+	CodeStale       = "stale"
+	CodeQuota       = "quota"
 	CodeTooLarge    = "too-large"
 	CodeRejected    = "rejected"
 	CodeUnavailable = "audit-unavailable"

@@ -7,6 +7,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"filippo.io/edwards25519"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -155,6 +157,62 @@ func CheckSecretMode(path string) error {
 	return nil
 }
 
+// WriteSecretIn is WriteSecret for the file name of root.
+func WriteSecretIn(root *os.Root, name string, b []byte) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := writeSync(f, b); err != nil {
+		root.Remove(name)
+		return err
+	}
+	d, err := root.Open(filepath.Dir(name))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// CheckSecretModeIn is CheckSecretMode for the file name of root.
+func CheckSecretModeIn(root *os.Root, name string) error {
+	fi, err := root.Stat(name)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		p := filepath.Join(root.Name(), name)
+		return fmt.Errorf("%s: secret key file has mode %v; want 0600 (chmod 600 %s)", p, fi.Mode().Perm(), p)
+	}
+	return nil
+}
+
+// LoadOrCreateSignerIn is LoadOrCreateSigner for the file name of root.
+func LoadOrCreateSignerIn(root *os.Root, file, name string) (note.Signer, string, error) {
+	if _, err := root.Stat(file); errors.Is(err, os.ErrNotExist) {
+		skey, _, err := Generate(name)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := WriteSecretIn(root, file, []byte(skey+"\n")); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := CheckSecretModeIn(root, file); err != nil {
+		return nil, "", err
+	}
+	b, err := root.ReadFile(file)
+	if err != nil {
+		return nil, "", err
+	}
+	s, v, err := ParseSigner(string(b))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", filepath.Join(root.Name(), file), err)
+	}
+	return s, v, nil
+}
+
 // LoadOrCreateSigner reads the signer key at path, first creating a new
 // one named name when the file does not exist.
 func LoadOrCreateSigner(path, name string) (note.Signer, string, error) {
@@ -169,3 +227,55 @@ func LoadOrCreateSigner(path, name string) (note.Signer, string, error) {
 	}
 	return LoadSigner(path)
 }
+
+// ErrWeakKey is wrapped by CheckVerifierKey's errors about the key itself:
+// a low-order point, a point with a low-order component, or a
+// non-canonical encoding. Generate a new key (cleanroom keygen).
+var ErrWeakKey = errors.New("weak Ed25519 public key")
+
+// CheckVerifierKey refuses a note verifier key ("name+hash+base64") whose
+// Ed25519 public key is not the canonical encoding of a point of the
+// prime-order subgroup. note.NewVerifier takes any 32 bytes; a key of low
+// order (or with a low-order component) verifies signatures that say
+// nothing about who made them, or verifies them differently under
+// different verification formulas, and a non-canonical encoding gives
+// one key two names. Keys made by Generate always pass.
+func CheckVerifierKey(vkey string) error {
+	parts := strings.SplitN(vkey, "+", 3)
+	if len(parts) != 3 {
+		return errors.New("not a verifier key (name+hash+key)")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(raw) != 1+ed25519.PublicKeySize || raw[0] != 1 {
+		return errors.New("not an Ed25519 verifier key")
+	}
+	return CheckPublicKey(raw[1:])
+}
+
+// CheckPublicKey is CheckVerifierKey for a raw 32-byte Ed25519 public key.
+func CheckPublicKey(pub []byte) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: %d bytes, want %d", ErrWeakKey, len(pub), ed25519.PublicKeySize)
+	}
+	p, err := new(edwards25519.Point).SetBytes(pub)
+	if err != nil {
+		return fmt.Errorf("%w: not a point of the curve", ErrWeakKey)
+	}
+	if !bytes.Equal(p.Bytes(), pub) {
+		return fmt.Errorf("%w: not the canonical encoding of its point", ErrWeakKey)
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return fmt.Errorf("%w: a point of low order", ErrWeakKey)
+	}
+	// [L]P is the identity exactly when P has no low-order component;
+	// L - 1 is the scalar -1.
+	minusOne := edwards25519.NewScalar().Negate(scalarOne)
+	lp := new(edwards25519.Point).ScalarMult(minusOne, p)
+	lp.Add(lp, p)
+	if lp.Equal(edwards25519.NewIdentityPoint()) != 1 {
+		return fmt.Errorf("%w: the point has a low-order component", ErrWeakKey)
+	}
+	return nil
+}
+
+var scalarOne, _ = edwards25519.NewScalar().SetCanonicalBytes(append([]byte{1}, make([]byte, 31)...))

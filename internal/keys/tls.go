@@ -49,13 +49,58 @@ func Pin(der []byte) string {
 }
 
 func createTLS(certPath, keyPath, name string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certPEM, keyPEM, err := newTLS(name)
 	if err != nil {
 		return err
 	}
+	if err := WriteSecret(keyPath, keyPEM); err != nil {
+		return err
+	}
+	return os.WriteFile(certPath, certPEM, 0o644)
+}
+
+// LoadOrCreateTLSIn is LoadOrCreateTLS for the files tls.crt and tls.key
+// of root.
+func LoadOrCreateTLSIn(root *os.Root, name string) (tls.Certificate, string, error) {
+	if _, err := root.Stat("tls.crt"); errors.Is(err, fs.ErrNotExist) {
+		certPEM, keyPEM, err := newTLS(name)
+		if err != nil {
+			return tls.Certificate{}, "", err
+		}
+		if err := WriteSecretIn(root, "tls.key", keyPEM); err != nil {
+			return tls.Certificate{}, "", err
+		}
+		if err := root.WriteFile("tls.crt", certPEM, 0o644); err != nil {
+			return tls.Certificate{}, "", err
+		}
+	}
+	if err := CheckSecretModeIn(root, "tls.key"); err != nil {
+		return tls.Certificate{}, "", err
+	}
+	certPEM, err := root.ReadFile("tls.crt")
+	if err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("tls: %w", err)
+	}
+	keyPEM, err := root.ReadFile("tls.key")
+	if err != nil {
+		return tls.Certificate{}, "", fmt.Errorf("tls: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, "", errors.New("tls: tls.crt and tls.key do not make a key pair")
+	}
+	return cert, Pin(cert.Certificate[0]), nil
+}
+
+// newTLS returns a new self-signed certificate and its key, PEM-encoded.
+func newTLS(name string) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
@@ -69,14 +114,11 @@ func createTLS(certPath, keyPath, name string) error {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	kb, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if err := WriteSecret(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})); err != nil {
-		return err
-	}
-	return os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), nil
 }

@@ -7,10 +7,17 @@
 // A statement is a C2SP signed note (golang.org/x/mod/sumdb/note, Ed25519)
 // whose text is a header line and a body:
 //
-//	cleanroom/v1 <kind>
+//	cleanroom/v2 <kind> <time> <nonce>
 //	<body>
 //
-// followed by a blank line and one or more signature lines. For every kind
+// followed by a blank line and one or more signature lines. The time is
+// when the statement was made, in UTC, as RFC 3339 with the fraction of a
+// second Go's time.RFC3339Nano writes (no trailing zeros); the nonce is 32
+// lower-case hex digits (128 random bits). Both are in one canonical form,
+// so that a statement's bytes are fixed by its signers. The node accepts a
+// statement only within a window of its time and only once per nonce
+// (package state), so that a captured statement cannot be sent again. For
+// every kind
 // but letter the body is one line: the JSON encoding of the kind's document
 // in package policy. A commitment letter's body is its own line-oriented
 // text format (policy.ParseLetter), made to be read by the people who sign
@@ -20,6 +27,12 @@
 //
 // The node logs each statement with its signatures, so who asked for what
 // can be proven later (Art. 42).
+//
+// # Versions
+//
+// Version 1 ("cleanroom/v1 <kind>") had no time and no nonce in its header;
+// it is refused (ErrMalformed), and a ledger that holds such statements
+// does not replay with this code.
 package statement
 
 import (
@@ -34,12 +47,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 )
 
 // Header is the first word of every statement's text.
-const Header = "cleanroom/v1"
+const Header = "cleanroom/v2"
+
+// NonceLen is the length of a statement's nonce: 32 hex digits.
+const NonceLen = 32
 
 // MaxBytes is the largest statement accepted, signatures included.
 const MaxBytes = 1 << 20
@@ -84,15 +101,23 @@ var kinds = map[Kind]bool{KindParty: true, KindDataset: true, KindUpload: true, 
 // opposed to its signatures).
 var ErrMalformed = errors.New("malformed statement")
 
-// Text returns the unsigned text of a statement of the given kind. The
-// body of a letter is an encoding.TextMarshaler (policy.Letter); every
-// other body is encoded as JSON.
-func Text(kind Kind, body any) ([]byte, error) {
+// Text returns the unsigned text of a statement of the given kind, made
+// now with a fresh nonce. The body of a letter is an
+// encoding.TextMarshaler (policy.Letter); every other body is encoded as
+// JSON.
+func Text(kind Kind, body any) ([]byte, error) { return TextAt(time.Now(), kind, body) }
+
+// TextAt is Text for a statement made at t (for a client whose clock is
+// not the system's, or a test's).
+func TextAt(t time.Time, kind Kind, body any) ([]byte, error) {
 	if !kinds[kind] {
 		return nil, fmt.Errorf("%w: unknown kind %q", ErrMalformed, kind)
 	}
+	if t.IsZero() {
+		return nil, fmt.Errorf("%w: a statement needs its time", ErrMalformed)
+	}
 	var b bytes.Buffer
-	b.WriteString(Header + " " + string(kind) + "\n")
+	b.WriteString(Header + " " + string(kind) + " " + FormatTime(t) + " " + NewNonce() + "\n")
 	if kind == KindLetter {
 		tm, ok := body.(encoding.TextMarshaler)
 		if !ok {
@@ -114,18 +139,27 @@ func Text(kind Kind, body any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// FormatTime returns t as a statement header writes it.
+func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
 // Sign returns text signed by each signer, as a note.
 func Sign(text []byte, signers ...note.Signer) ([]byte, error) {
 	return note.Sign(&note.Note{Text: string(text)}, signers...)
 }
 
-// New encodes body as a statement of the given kind signed by signers.
+// New encodes body as a statement of the given kind, made now with a fresh
+// nonce, signed by signers.
 func New(kind Kind, body any, signers ...note.Signer) ([]byte, error) {
-	t, err := Text(kind, body)
+	return NewAt(time.Now(), kind, body, signers...)
+}
+
+// NewAt is New for a statement made at t.
+func NewAt(t time.Time, kind Kind, body any, signers ...note.Signer) ([]byte, error) {
+	text, err := TextAt(t, kind, body)
 	if err != nil {
 		return nil, err
 	}
-	return Sign(t, signers...)
+	return Sign(text, signers...)
 }
 
 // Countersign adds signatures to an already signed statement, keeping every
@@ -155,6 +189,10 @@ func openUnverified(msg []byte) (*note.Note, error) {
 // Statement is a parsed statement.
 type Statement struct {
 	Kind Kind
+	// Time is when its author says the statement was made, and Nonce its
+	// random nonce: the header's fields.
+	Time  time.Time
+	Nonce string
 	// Body is the body as it stands in the text, without the header line:
 	// one line of JSON and its newline, or a letter's text.
 	Body []byte
@@ -221,21 +259,56 @@ func parseText(n *note.Note, msg []byte) (*Statement, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: no header line", ErrMalformed)
 	}
-	word, kind, ok := strings.Cut(head, " ")
-	if !ok || word != Header || !kinds[Kind(kind)] {
-		return nil, fmt.Errorf("%w: header %q is not %q followed by a known kind", ErrMalformed, head, Header)
+	f := strings.Split(head, " ")
+	if len(f) == 2 && f[0] == "cleanroom/v1" {
+		return nil, fmt.Errorf("%w: header %q is of version 1, which has no time and nonce; sign it again with this version (%s)", ErrMalformed, quoteCut(head), Header)
 	}
-	if Kind(kind) == KindLetter {
+	if len(f) != 4 || f[0] != Header || !kinds[Kind(f[1])] {
+		return nil, fmt.Errorf("%w: header %q is not %q, a known kind, a time and a nonce", ErrMalformed, quoteCut(head), Header)
+	}
+	kind := Kind(f[1])
+	t, err := time.Parse(time.RFC3339Nano, f[2])
+	if err != nil || FormatTime(t) != f[2] {
+		return nil, fmt.Errorf("%w: header time %q is not a UTC RFC 3339 time in its canonical form", ErrMalformed, quoteCut(f[2]))
+	}
+	if !validNonce(f[3]) {
+		return nil, fmt.Errorf("%w: header nonce %q is not %d lower-case hex digits", ErrMalformed, quoteCut(f[3]), NonceLen)
+	}
+	st := &Statement{Kind: kind, Time: t, Nonce: f[3], Text: []byte(n.Text), Raw: msg}
+	if kind == KindLetter {
 		if rest == "" {
 			return nil, fmt.Errorf("%w: empty letter", ErrMalformed)
 		}
-		return &Statement{Kind: KindLetter, Body: []byte(rest), Text: []byte(n.Text), Raw: msg}, nil
+		st.Body = []byte(rest)
+		return st, nil
 	}
 	body, ok := strings.CutSuffix(rest, "\n")
 	if !ok || body == "" || strings.Contains(body, "\n") || !json.Valid([]byte(body)) {
 		return nil, fmt.Errorf("%w: body must be one line of JSON", ErrMalformed)
 	}
-	return &Statement{Kind: Kind(kind), Body: []byte(body), Text: []byte(n.Text), Raw: msg}, nil
+	st.Body = []byte(body)
+	return st, nil
+}
+
+// quoteCut shortens s for an error message.
+func quoteCut(s string) string {
+	const max = 80
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
+
+func validNonce(s string) bool {
+	if len(s) != NonceLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // canonicalSignatures refuses signature lines whose base64 is not in its

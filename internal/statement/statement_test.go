@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
@@ -31,13 +32,21 @@ func key(t testing.TB, name string) (note.Signer, note.Verifier) {
 
 func TestRoundTrip(t *testing.T) {
 	s, v := key(t, "bank")
-	msg, err := New(KindQuery, body{A: "x", N: 3}, s)
+	at := time.Date(2026, 6, 1, 12, 0, 0, 5e6, time.FixedZone("XJT", 6*3600))
+	msg, err := NewAt(at, KindQuery, body{A: "x", N: 3}, s)
 	require.NoError(t, err)
-	require.True(t, strings.HasPrefix(string(msg), "cleanroom/v1 query\n{\"a\":\"x\",\"n\":3}\n\n— bank "))
+	head, _, _ := strings.Cut(string(msg), "\n")
+	f := strings.Fields(head)
+	require.Len(t, f, 4)
+	require.Equal(t, []string{"cleanroom/v2", "query", "2026-06-01T06:00:00.005Z"}, f[:3])
+	require.Regexp(t, `^[0-9a-f]{32}$`, f[3])
+	require.True(t, strings.HasPrefix(string(msg), head+"\n{\"a\":\"x\",\"n\":3}\n\n— bank "))
 
 	st, err := Verify(msg, note.VerifierList(v))
 	require.NoError(t, err)
 	require.Equal(t, KindQuery, st.Kind)
+	require.True(t, at.Equal(st.Time))
+	require.Equal(t, f[3], st.Nonce)
 	require.Equal(t, []string{"bank"}, st.Signers)
 	var b body
 	require.NoError(t, st.Decode(&b))
@@ -78,12 +87,24 @@ func TestVerifyErrors(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, "signature by bank does not verify", err.Error())
 
+	const stamp = " 2026-06-01T12:00:00Z 0123456789abcdef0123456789abcdef"
 	for name, m := range map[string]string{
-		"no header":      "hello\n{}\n",
-		"unknown kind":   "cleanroom/v1 pizza\n{}\n",
-		"two body lines": "cleanroom/v1 query\n{}\n{}\n",
-		"not json":       "cleanroom/v1 query\n{x\n",
-		"old version":    "cleanroom/v0 query\n{}\n",
+		"no header":              "hello\n{}\n",
+		"unknown kind":           "cleanroom/v2 pizza" + stamp + "\n{}\n",
+		"two body lines":         "cleanroom/v2 query" + stamp + "\n{}\n{}\n",
+		"not json":               "cleanroom/v2 query" + stamp + "\n{x\n",
+		"old version":            "cleanroom/v0 query\n{}\n",
+		"version 1":              "cleanroom/v1 query\n{}\n",
+		"version 1 stamped":      "cleanroom/v1 query" + stamp + "\n{}\n",
+		"no nonce":               "cleanroom/v2 query 2026-06-01T12:00:00Z\n{}\n",
+		"no time":                "cleanroom/v2 query 0123456789abcdef0123456789abcdef\n{}\n",
+		"short nonce":            "cleanroom/v2 query 2026-06-01T12:00:00Z 0123456789abcdef\n{}\n",
+		"upper-case nonce":       "cleanroom/v2 query 2026-06-01T12:00:00Z 0123456789ABCDEF0123456789abcdef\n{}\n",
+		"time zone not UTC":      "cleanroom/v2 query 2026-06-01T12:00:00+06:00 0123456789abcdef0123456789abcdef\n{}\n",
+		"trailing zero fraction": "cleanroom/v2 query 2026-06-01T12:00:00.500Z 0123456789abcdef0123456789abcdef\n{}\n",
+		"lower-case z":           "cleanroom/v2 query 2026-06-01T12:00:00z 0123456789abcdef0123456789abcdef\n{}\n",
+		"two spaces":             "cleanroom/v2 query  2026-06-01T12:00:00Z 0123456789abcdef0123456789abcdef\n{}\n",
+		"extra field":            "cleanroom/v2 query" + stamp + " x\n{}\n",
 	} {
 		signed, err := Sign([]byte(m), s)
 		require.NoError(t, err, name)
@@ -96,7 +117,7 @@ func TestVerifyErrors(t *testing.T) {
 
 func TestDecodeStrict(t *testing.T) {
 	s, v := key(t, "bank")
-	msg, err := Sign([]byte("cleanroom/v1 query\n{\"a\":\"x\",\"extra\":1}\n"), s)
+	msg, err := Sign([]byte("cleanroom/v2 query 2026-06-01T12:00:00Z 0123456789abcdef0123456789abcdef\n{\"a\":\"x\",\"extra\":1}\n"), s)
 	require.NoError(t, err)
 	st, err := Verify(msg, note.VerifierList(v))
 	require.NoError(t, err)
@@ -110,6 +131,7 @@ func FuzzStatement(f *testing.F) {
 	s, _ := key(f, "bank")
 	good, _ := New(KindQuery, body{A: "x"}, s)
 	f.Add(good)
+	f.Add([]byte("cleanroom/v2 letter 2026-06-01T12:00:00Z 0123456789abcdef0123456789abcdef\nid: L-1\n\n— bank AAAA\n"))
 	f.Add([]byte("cleanroom/v1 letter\nid: L-1\n\n— bank AAAA\n"))
 	f.Add([]byte("\n\n"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
@@ -136,6 +158,9 @@ func FuzzStatement(f *testing.F) {
 		var v1, v2 any
 		json.Unmarshal(st.Body, &v1)
 		json.Unmarshal(again.Body, &v2)
+		if FormatTime(st.Time) != strings.Fields(string(st.Text))[2] || len(st.Nonce) != NonceLen {
+			t.Fatalf("header fields do not round-trip: %q", strings.SplitN(string(st.Text), "\n", 2)[0])
+		}
 		if again.Kind != st.Kind || !reflect.DeepEqual(v1, v2) {
 			t.Fatalf("re-encoding changed the statement:\n%s\n%s", st.Body, again.Body)
 		}

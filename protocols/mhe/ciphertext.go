@@ -255,6 +255,17 @@ func (e *Encryptor) EncryptChunk(values []int64) (*Ciphertext, error) {
 	return e.encrypt(values)
 }
 
+// EncryptZero returns a fresh encryption of the zero plaintext, for
+// re-randomising a result (Add) or for a clear vector (AddVector). It is
+// the same as EncryptChunk(nil), without the work of encoding zeros.
+func (e *Encryptor) EncryptZero() (*Ciphertext, error) {
+	ct := newCiphertext(e.params)
+	if err := e.enc.EncryptZero(ct); err != nil {
+		return nil, fmt.Errorf("mhe: encrypt: %w", err)
+	}
+	return &Ciphertext{ct: ct}, nil
+}
+
 func (e *Encryptor) encrypt(values []int64) (*Ciphertext, error) {
 	e.emb.embedInt64(values, e.pt.Value)
 	ct := newCiphertext(e.params)
@@ -371,6 +382,30 @@ func EncryptVector(params bgv.Parameters, pk *PublicKey, values []int64) (*Ciphe
 		return nil, err
 	}
 	return enc.EncryptChunk(values)
+}
+
+// AddVector adds values (at most ChunkSize, each |v| <= MaxExactSum) to
+// coefficients 0..len-1 of ct's plaintext, in place: a plaintext addition,
+// exact, no noise. A fresh encryption of zero plus a vector is an
+// encryption of the vector, as EncryptVector makes.
+func AddVector(params bgv.Parameters, ct *Ciphertext, values []int64) error {
+	if err := checkParams(params); err != nil {
+		return err
+	}
+	if err := ct.valid("add vector"); err != nil {
+		return err
+	}
+	if len(values) > ChunkSize {
+		return fmt.Errorf("mhe: add vector: %d values, at most %d", len(values), ChunkSize)
+	}
+	if err := checkValues(values, 0); err != nil {
+		return err
+	}
+	emb := newPlainEmbedder(params)
+	p := emb.ringQ.NewPoly()
+	emb.embedInt64(values, p)
+	emb.ringQ.Add(ct.ct.Value[0], p, ct.ct.Value[0])
+	return nil
 }
 
 // AddConstant adds v (|v| <= MaxExactSum) to coefficient pos of ct's

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
+	"sync"
 
 	"github.com/tuneinsight/lattigo/v6/core/rlwe"
 	"github.com/tuneinsight/lattigo/v6/multiparty"
@@ -247,10 +248,14 @@ func (k *ResultSecretKey) Decrypt(params bgv.Parameters, ct *Ciphertext) ([]int6
 	if err := ct.valid("decrypt"); err != nil {
 		return nil, err
 	}
+	ecd, err := decoder()
+	if err != nil {
+		return nil, err
+	}
 	pt := rlwe.NewDecryptor(params, sk).DecryptNew(ct.ct)
 	setMetaData(params, pt.MetaData)
 	raw := make([]uint64, ChunkSize)
-	if err := bgv.NewEncoder(params).Decode(pt, raw); err != nil {
+	if err := ecd.Decode(pt, raw); err != nil {
 		return nil, fmt.Errorf("mhe: decrypt: %w", err)
 	}
 	out := make([]int64, ChunkSize)
@@ -263,3 +268,13 @@ func (k *ResultSecretKey) Decrypt(params bgv.Parameters, ct *Ciphertext) ([]int6
 	}
 	return out, nil
 }
+
+// decoder is the package's BGV encoder, built once (building one factors
+// T-1 and makes NTT tables) and used concurrently, as lattigo allows.
+var decoder = sync.OnceValues(func() (*bgv.Encoder, error) {
+	p, err := canonical()
+	if err != nil {
+		return nil, err
+	}
+	return bgv.NewEncoder(p), nil
+})

@@ -234,6 +234,23 @@ func TestArithmetic(t *testing.T) {
 	require.Error(t, AddConstant(s.params, a, 0, MaxExactSum+1))
 	require.Error(t, Add(s.params, a, nil))
 	require.Error(t, MulScalar(s.params, &Ciphertext{}, 2))
+	// A fresh zero plus a vector is the vector; plus a result, the result.
+	enc, err := NewEncryptor(s.params, s.cpk)
+	require.NoError(t, err)
+	z, err := enc.EncryptZero()
+	require.NoError(t, err)
+	require.NoError(t, AddVector(s.params, z, []int64{5, -6, MaxExactSum}))
+	got = s.reveal(t, z, nil)
+	require.Equal(t, []int64{5, -6, MaxExactSum}, got[:3])
+	require.Equal(t, make([]int64, ChunkSize-3), got[3:])
+	z2, err := enc.EncryptZero()
+	require.NoError(t, err)
+	require.NotEqual(t, z.KeySwitchID(), z2.KeySwitchID(), "fresh randomness")
+	require.NoError(t, Add(s.params, z2, b))
+	require.Equal(t, []int64{10, 20, 30, 40, 0}, s.reveal(t, z2, nil)[:5])
+	require.ErrorContains(t, AddVector(s.params, z, make([]int64, ChunkSize+1)), "at most")
+	require.ErrorContains(t, AddVector(s.params, z, []int64{0, -MaxExactSum - 1}), "value 1")
+	require.Error(t, AddVector(s.params, &Ciphertext{}, nil))
 }
 
 // TestEncryptValidation: the encryptor names the offending index.

@@ -176,6 +176,7 @@ package mhe
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/tuneinsight/lattigo/v6/schemes/bgv"
 )
@@ -198,8 +199,17 @@ var Literal = bgv.ParametersLiteral{
 	PlaintextModulus: PlaintextModulus,
 }
 
-// NewParameters returns the validated parameter set.
+// NewParameters returns the validated parameter set. It is built once:
+// every call returns the same immutable value, which may be used
+// concurrently.
 func NewParameters() (bgv.Parameters, error) {
+	return canonical()
+}
+
+// canonical is the package's parameter set, built once.
+var canonical = sync.OnceValues(newParameters)
+
+func newParameters() (bgv.Parameters, error) {
 	p, err := bgv.NewParametersFromLiteral(Literal)
 	if err != nil {
 		return bgv.Parameters{}, fmt.Errorf("mhe: parameters: %w", err)

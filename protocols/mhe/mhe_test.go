@@ -234,6 +234,7 @@ func TestArithmetic(t *testing.T) {
 	require.Error(t, AddConstant(s.params, a, 0, MaxExactSum+1))
 	require.Error(t, Add(s.params, a, nil))
 	require.Error(t, MulScalar(s.params, &Ciphertext{}, 2))
+
 	// A fresh zero plus a vector is the vector; plus a result, the result.
 	enc, err := NewEncryptor(s.params, s.cpk)
 	require.NoError(t, err)
@@ -597,6 +598,23 @@ func TestFloodingBudgetEdge(t *testing.T) {
 	ct := sum.Clone()
 	require.NoError(t, AddConstant(s.params, ct, 1, 99))
 	require.Equal(t, want, reveal(ct, gaussianFlooding))
+
+	// Without flooding, the noise of a switched fresh vector is its own
+	// plus the 8 shares' e_ks, each at most 2^18.3 (see the package
+	// documentation): below 2^21.3 + 2^15 + 1 < 2^22.
+	var shares [][]byte
+	for _, a := range s.agents {
+		b, err := a.keySwitchShare(s.params, vec, s.opPK, nil, constant(0))
+		require.NoError(t, err)
+		shares = append(shares, b)
+	}
+	switched, err := CombineKeySwitch(s.params, vec, shares)
+	require.NoError(t, err)
+	opKey, err := s.opSK.key()
+	require.NoError(t, err)
+	bits := maxBits(noise(t, s.params, opKey, switched, m))
+	t.Logf("switched without flooding (8 agents): %d bits", bits)
+	require.Less(t, bits, 22)
 }
 
 // TestFloodingSampler checks the flooding distribution: its width, its

@@ -524,15 +524,15 @@ func (a *Agent) keySwitch(ctx context.Context, req *api.KeySwitchRequest) (*api.
 		return nil, err
 	}
 	checked := time.Since(start)
-	shares := make([][]byte, len(cts))
-	for i, ct := range cts {
-		addend, err := mhe.MaskAddend(results[i])
-		if err != nil {
+	addends := make([][]uint64, len(cts))
+	for i := range cts {
+		if addends[i], err = mhe.MaskAddend(results[i]); err != nil {
 			return nil, err
 		}
-		if shares[i], err = sk.KeySwitchShare(a.params, ct, target, addend); err != nil {
-			return nil, err
-		}
+	}
+	shares, err := sk.KeySwitchShares(a.params, cts, target, addends, 0)
+	if err != nil {
+		return nil, err
 	}
 	// Durable before the answer: after a crash, the request is refused as
 	// a replay rather than answered with fresh shares.

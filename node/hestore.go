@@ -39,6 +39,9 @@ type heStore struct {
 	mu       sync.Mutex
 	cache    map[string]*heTable // by dataset and upload list
 	inflight map[string]bool     // dataset/upload being ingested
+
+	// zeros are encryptions of zero made ahead for re-randomisation.
+	zeros zeroPool
 }
 
 // heTable is a dataset's HE-mode rows: the clear and fingerprint columns
@@ -56,6 +59,8 @@ type heSegment struct {
 	first  int
 	rows   int
 	chunks map[string][]*mhe.Ciphertext
+	// totals are the columns' mhe.ColumnTotal, made on first use.
+	totals *columnTotals
 }
 
 type heReceipt struct {
@@ -251,7 +256,7 @@ func (s *heStore) load(dataset string, sc *schema.Schema, ids []string) (*heTabl
 		if err != nil {
 			return nil, fmt.Errorf("HE upload %s of %s: %w", id, dataset, err)
 		}
-		seg := heSegment{rows: u.Rows.Len, chunks: u.Chunks}
+		seg := heSegment{rows: u.Rows.Len, chunks: u.Chunks, totals: &columnTotals{}}
 		if t.rows == nil {
 			t.rows = u.Rows
 		} else {

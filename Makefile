@@ -66,6 +66,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzUnmarshalSecrets -fuzztime=$(FUZZTIME) ./protocols/mhe/
 	$(GO) test -run='^$$' -fuzz=FuzzRead -fuzztime=$(FUZZTIME) ./internal/heupload/
 	$(GO) test -run='^$$' -fuzz=FuzzReadKeySwitchRequest -fuzztime=$(FUZZTIME) ./internal/api/
+	$(GO) test -run='^$$' -fuzz=FuzzReadHEAnswer -fuzztime=$(FUZZTIME) ./internal/api/
 	$(GO) test -run='^$$' -fuzz=FuzzLimit -fuzztime=$(FUZZTIME) ./connectors/csv/
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./connectors/csv/
 	$(GO) test -run='^$$' -fuzz=FuzzGB18030 -fuzztime=$(FUZZTIME) ./connectors/csv/

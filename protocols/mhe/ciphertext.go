@@ -2,6 +2,7 @@ package mhe
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/big"
@@ -103,11 +104,31 @@ func (c *Ciphertext) KeySwitchID() [32]byte {
 	if err != nil {
 		return [32]byte{}
 	}
-	b := []byte("mhe key-switch c1 v1\x00")
+	b := []byte(keySwitchLabel)
 	for j, q := range params.Q() {
 		b = packResidue(b, c.ct.Value[1].Coeffs[j], q)
 	}
 	return digest(b)
+}
+
+// keySwitchLabel separates KeySwitchID from other hashes.
+const keySwitchLabel = "mhe key-switch c1 v1\x00"
+
+// ParseCiphertextID is ParseCiphertext that also returns the ciphertext's
+// KeySwitchID, hashed from b itself: once b parses, its last half holds c1
+// in the canonical encoding KeySwitchID hashes, so c1 need not be encoded
+// again.
+func ParseCiphertextID(params bgv.Parameters, b []byte) (*Ciphertext, [32]byte, error) {
+	ct, err := ParseCiphertext(params, b)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	h := sha256.New()
+	h.Write([]byte(keySwitchLabel))
+	h.Write(b[headerSize+(len(b)-headerSize)/2:]) // c0 then c1, equal sizes
+	var id [32]byte
+	h.Sum(id[:0])
+	return ct, id, nil
 }
 
 // Clone returns a deep copy.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,7 +74,8 @@ func (a *Agent) Handler() http.Handler {
 			a.answerError(w, r, err)
 			return
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Type", api.BinaryType)
+		w.Header().Set("Content-Length", strconv.Itoa(api.SharesLen(resp.Shares)))
 		api.WriteShares(w, resp.Shares)
 	})
 	return mux

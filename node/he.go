@@ -38,7 +38,8 @@ const agentTimeout = 2 * time.Minute
 
 // callAgent posts req to a provider's agent and decodes its answer into
 // resp. An agent's refusal comes back as an *AgentError. A key-switch
-// request and its shares travel in their binary form.
+// request (encoded once for every agent: a keySwitchBody) and its shares
+// travel in their binary form.
 func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path string, req, resp any) error {
 	ag, ok := snap.Agent(party)
 	if !ok {
@@ -48,19 +49,20 @@ func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path 
 	if err != nil {
 		return err
 	}
-	var body bytes.Buffer
+	var body io.Reader
 	ctype := "application/json"
-	if ks, ok := req.(*api.KeySwitchRequest); ok {
-		err, ctype = api.WriteKeySwitchRequest(&body, ks), "application/octet-stream"
+	if ks, ok := req.(keySwitchBody); ok {
+		body, ctype = bytes.NewReader(ks), api.BinaryType
 	} else {
-		err = json.NewEncoder(&body).Encode(req)
-	}
-	if err != nil {
-		return err
+		var b bytes.Buffer
+		if err := json.NewEncoder(&b).Encode(req); err != nil {
+			return err
+		}
+		body = &b
 	}
 	ctx, cancel := context.WithTimeout(ctx, agentTimeout)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ag.URL+path, &body)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ag.URL+path, body)
 	if err != nil {
 		return err
 	}
@@ -70,7 +72,12 @@ func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path 
 		return &AgentError{Party: party, Msg: "unreachable: " + err.Error()}
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<30))
+	var buf bytes.Buffer
+	if res.ContentLength > 0 && res.ContentLength <= 1<<30 {
+		buf.Grow(int(res.ContentLength))
+	}
+	_, err = buf.ReadFrom(io.LimitReader(res.Body, 1<<30))
+	b := buf.Bytes()
 	if err != nil {
 		return &AgentError{Party: party, Msg: "reading its answer: " + err.Error()}
 	}
@@ -91,6 +98,9 @@ func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path 
 	}
 	return nil
 }
+
+// keySwitchBody is a key-switch request in its binary form.
+type keySwitchBody []byte
 
 // agentClient returns a pinned HTTP client for an agent, kept so that its
 // connections are reused from one release to the next.
@@ -546,6 +556,11 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 
 	// Every provider's agent, in parallel; any refusal stops the release.
 	asked := time.Now()
+	var body bytes.Buffer
+	body.Grow(64 + len(target) + len(raw)*(mhe.CiphertextSize+8))
+	if err := api.WriteKeySwitchRequest(&body, &api.KeySwitchRequest{Result: resEntry, Ciphers: raw, Target: target}); err != nil {
+		return nil, err
+	}
 	shares := make([][][]byte, len(key.Providers))
 	errs := make([]error, len(key.Providers))
 	var wg sync.WaitGroup
@@ -554,7 +569,7 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 		go func() {
 			defer wg.Done()
 			var ks api.KeySwitchResponse
-			errs[i] = n.callAgent(ctx, n.snapshot(), p, "/v1/agent/keyswitch", &api.KeySwitchRequest{Result: resEntry, Ciphers: raw, Target: target}, &ks)
+			errs[i] = n.callAgent(ctx, n.snapshot(), p, "/v1/agent/keyswitch", keySwitchBody(body.Bytes()), &ks)
 			if errs[i] == nil && len(ks.Shares) != len(raw) {
 				errs[i] = &AgentError{Party: p, Msg: fmt.Sprintf("%d shares for %d ciphertexts", len(ks.Shares), len(raw))}
 			}

@@ -135,6 +135,18 @@ func WriteShares(w io.Writer, shares [][]byte) error {
 	return bw.Flush()
 }
 
+// SharesLen returns the length of WriteShares' output, for a
+// Content-Length header.
+func SharesLen(shares [][]byte) int {
+	n := len(sharesMagic) + uvarintLen(uint64(len(shares)))
+	for _, b := range shares {
+		n += uvarintLen(uint64(len(b))) + len(b)
+	}
+	return n
+}
+
+func uvarintLen(x uint64) int { return len(binary.AppendUvarint(nil, x)) }
+
 // ReadShares reads a key-switch response in the binary form, strictly.
 func ReadShares(r io.Reader) ([][]byte, error) {
 	br := bufio.NewReader(r)

@@ -26,6 +26,18 @@ func TestKeySwitchRoundTrip(t *testing.T) {
 	}
 	b.Reset()
 	WriteShares(&b, [][]byte{{9}})
+	if n := SharesLen([][]byte{{9}}); n != b.Len() {
+		t.Fatalf("SharesLen %d, written %d", n, b.Len())
+	}
+	many := make([][]byte, 200)
+	for i := range many {
+		many[i] = make([]byte, 245770)
+	}
+	var big bytes.Buffer
+	WriteShares(&big, many)
+	if n := SharesLen(many); n != big.Len() {
+		t.Fatalf("SharesLen %d, written %d", n, big.Len())
+	}
 	shares, err := ReadShares(&b)
 	if err != nil || len(shares) != 1 || shares[0][0] != 9 {
 		t.Fatalf("%v %v", shares, err)

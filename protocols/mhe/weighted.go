@@ -156,7 +156,7 @@ func weightedSums(ctx context.Context, params bgv.Parameters, chunks []*Cipherte
 
 	// Cut every group's spans into runs so that there are several items
 	// per worker (load balance) yet each run amortises its accumulator.
-	run := max(1, products/(8*workers))
+	run := max(1, products/(32*workers))
 	var items []workItem
 	for g, s := range spans {
 		if g == derived {

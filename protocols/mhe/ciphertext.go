@@ -203,15 +203,6 @@ func (e plainEmbedder) embedInt64(values []int64, p ring.Poly) {
 	e.finish(p)
 }
 
-// embedModT writes the plaintext of values mod T (each < T) into p.
-func (e plainEmbedder) embedModT(values []uint64, p ring.Poly) {
-	for j := range p.Coeffs {
-		copy(p.Coeffs[j], values) // T < q_j: already reduced
-		clear(p.Coeffs[j][len(values):])
-	}
-	e.finish(p)
-}
-
 // checkValues returns an error naming the first value outside
 // [-MaxExactSum, MaxExactSum]; offset is added to the reported index.
 func checkValues(values []int64, offset int) error {

@@ -436,6 +436,21 @@ func AddConstant(params bgv.Parameters, ct *Ciphertext, pos int, v int64) error 
 		return err
 	}
 	emb := newPlainEmbedder(params)
+	if pos == 0 {
+		// A constant polynomial is the same constant at every point of
+		// the NTT: add T^{-1}·v mod q_j to every NTT coefficient, the
+		// same sum as below without the transform.
+		for j, s := range emb.ringQ.SubRings {
+			var lift uint64
+			if v >= 0 {
+				lift = uint64(v)
+			} else {
+				lift = s.Modulus - uint64(-v)
+			}
+			s.AddScalar(ct.ct.Value[0].Coeffs[j], ring.MRed(lift, emb.tInvMon[j], s.Modulus, s.MRedConstant), ct.ct.Value[0].Coeffs[j])
+		}
+		return nil
+	}
 	p := emb.ringQ.NewPoly()
 	liftSigned(p, emb.ringQ.SubRings, pos, v)
 	emb.finish(p)

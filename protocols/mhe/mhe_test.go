@@ -249,6 +249,14 @@ func TestArithmetic(t *testing.T) {
 	require.NotEqual(t, z.KeySwitchID(), z2.KeySwitchID(), "fresh randomness")
 	require.NoError(t, Add(s.params, z2, b))
 	require.Equal(t, []int64{10, 20, 30, 40, 0}, s.reveal(t, z2, nil)[:5])
+	// AddConstant at position 0 skips the NTT: the same ciphertext as
+	// the transform gives.
+	for _, v := range []int64{0, 1, -1, 123456789, -987654321, MaxExactSum, -MaxExactSum} {
+		x, y := b.Clone(), b.Clone()
+		require.NoError(t, AddConstant(s.params, x, 0, v))
+		require.NoError(t, AddVector(s.params, y, []int64{v}))
+		require.Equal(t, y.Hash(), x.Hash(), "v = %d", v)
+	}
 	require.ErrorContains(t, AddVector(s.params, z, make([]int64, ChunkSize+1)), "at most")
 	require.ErrorContains(t, AddVector(s.params, z, []int64{0, -MaxExactSum - 1}), "value 1")
 	require.Error(t, AddVector(s.params, &Ciphertext{}, nil))

@@ -138,8 +138,16 @@ func (e *AgentError) Error() string {
 // collectivePath is where the node keeps the collective public key.
 func (n *Node) collectivePath() string { return filepath.Join(n.cfg.Dir, "he", "collective.pk") }
 
-// collectiveKey returns the collective public key once set up.
-func (n *Node) collectiveKey() (*mhe.PublicKey, error) {
+// collectiveKey returns the collective public key once set up, checked
+// against want, the SHA-256 (hex) the ledger names for it; the last one
+// read is kept.
+func (n *Node) collectiveKey(want string) (*mhe.PublicKey, error) {
+	c := &n.heStore.key
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pk != nil && c.hash == want {
+		return c.pk, nil
+	}
 	b, err := os.ReadFile(n.collectivePath())
 	if err != nil {
 		return nil, errors.New("HE mode is not set up on this node")
@@ -148,7 +156,18 @@ func (n *Node) collectiveKey() (*mhe.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the stored collective key: %w", err)
 	}
+	if h := pk.Hash(); hex.EncodeToString(h[:]) != want {
+		return nil, fmt.Errorf("the stored collective key is not the one the ledger names (%s)", want)
+	}
+	c.hash, c.pk = want, pk
 	return pk, nil
+}
+
+// keyCache keeps the collective key last read, by its hash.
+type keyCache struct {
+	mu   sync.Mutex
+	hash string
+	pk   *mhe.PublicKey
 }
 
 func (n *Node) handleHEKey(w http.ResponseWriter, r *http.Request) {
@@ -426,7 +445,7 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 	if err != nil {
 		return nil, err
 	}
-	pk, err := n.collectiveKey()
+	pk, err := n.collectiveKey(key.KeySHA256)
 	if err != nil {
 		return nil, err
 	}

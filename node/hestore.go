@@ -42,6 +42,8 @@ type heStore struct {
 
 	// zeros are encryptions of zero made ahead for re-randomisation.
 	zeros zeroPool
+	// key is the collective key, parsed.
+	key keyCache
 }
 
 // heTable is a dataset's HE-mode rows: the clear and fingerprint columns

@@ -76,6 +76,7 @@ FUZZ_TARGETS := \
 	./policy/:FuzzParseCalendar \
 	./internal/statement/:FuzzStatement \
 	./internal/api/:FuzzReadKeySwitchRequest \
+	./internal/api/:FuzzReadHEAnswer \
 	./internal/heupload/:FuzzRead \
 	./node/:FuzzAPIBodies \
 	./state/:FuzzDecodeEntry \

@@ -11,8 +11,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -70,7 +74,8 @@ func (a *Agent) Handler() http.Handler {
 			a.answerError(w, r, err)
 			return
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Type", api.BinaryType)
+		w.Header().Set("Content-Length", strconv.Itoa(api.SharesLen(resp.Shares)))
 		api.WriteShares(w, resp.Shares)
 	})
 	return mux
@@ -476,21 +481,29 @@ func (a *Agent) keySwitch(ctx context.Context, req *api.KeySwitchRequest) (*api.
 	if layout.ClearLen() > mhe.ChunkSize {
 		return nil, refuse("the release has %d clear values, more than one ciphertext holds", layout.ClearLen())
 	}
+	// Hashes, parsing and key-switch IDs first, on all cores; then the
+	// checks, in order.
 	cts := make([]*mhe.Ciphertext, len(req.Ciphers))
 	ids := make([]string, len(req.Ciphers))
+	hashes := make([]string, len(req.Ciphers))
+	parseErrs := make([]error, len(req.Ciphers))
+	eachCipher(len(req.Ciphers), func(i int) {
+		b := req.Ciphers[i]
+		hashes[i] = sha256Hex(b)
+		var id [32]byte
+		cts[i], id, parseErrs[i] = mhe.ParseCiphertextID(a.params, b)
+		ids[i] = hex.EncodeToString(id[:])
+	})
 	seen := map[string]int{}
-	for i, b := range req.Ciphers {
-		h := sha256Hex(b)
+	for i, h := range hashes {
 		if h != res.Ciphers[i] {
 			return nil, refuse("ciphertext %d has hash %s, the ledger names %s", i, h, res.Ciphers[i])
 		}
-		if cts[i], err = mhe.ParseCiphertext(a.params, b); err != nil {
+		if err := parseErrs[i]; err != nil {
 			return nil, refuse("ciphertext %d does not parse: %v", i, err)
 		}
 		// A share depends on a ciphertext through its c1 part only: two
 		// ciphertexts that differ in c0 alone are the same to switch.
-		id := cts[i].KeySwitchID()
-		ids[i] = hex.EncodeToString(id[:])
 		if prev, ok := a.journal.switched(ids[i]); ok {
 			return nil, refuse("ciphertext %d was already switched (its c1 part) for result entry %d", i, prev)
 		}
@@ -524,19 +537,19 @@ func (a *Agent) keySwitch(ctx context.Context, req *api.KeySwitchRequest) (*api.
 		return nil, err
 	}
 	checked := time.Since(start)
-	shares := make([][]byte, len(cts))
-	for i, ct := range cts {
-		addend, err := mhe.MaskAddend(results[i])
-		if err != nil {
-			return nil, err
-		}
-		if shares[i], err = sk.KeySwitchShare(a.params, ct, target, addend); err != nil {
+	addends := make([][]uint64, len(cts))
+	for i := range cts {
+		if addends[i], err = mhe.MaskAddend(results[i]); err != nil {
 			return nil, err
 		}
 	}
+	shares, err := sk.KeySwitchShares(a.params, cts, target, addends, 0)
+	if err != nil {
+		return nil, err
+	}
 	// Durable before the answer: after a crash, the request is refused as
 	// a replay rather than answered with fresh shares.
-	if err := a.journal.record(&issued{Result: req.Result, RequestSHA256: requestHash(req), Ciphers: ids}); err != nil {
+	if err := a.journal.record(&issued{Result: req.Result, RequestSHA256: requestHash(req, hashes), Ciphers: ids}); err != nil {
 		return nil, err
 	}
 	a.log.Info("key-switch shares issued", "result", req.Result, "decision", res.Decision, "ciphertexts", len(shares),
@@ -598,15 +611,30 @@ func mustSetup(snap *state.Snapshot) string {
 	return ""
 }
 
-// requestHash identifies a key-switch request.
-func requestHash(req *api.KeySwitchRequest) string {
+// requestHash identifies a key-switch request, given the SHA-256 of each
+// of its ciphertexts (hex).
+func requestHash(req *api.KeySwitchRequest, hashes []string) string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%d\n%s\n", req.Result, sha256Hex(req.Target))
-	for _, c := range req.Ciphers {
-		b.WriteString(sha256Hex(c))
+	for _, h := range hashes {
+		b.WriteString(h)
 		b.WriteByte('\n')
 	}
 	return sha256Hex(b.Bytes())
+}
+
+// eachCipher runs f(0), ..., f(n-1) on GOMAXPROCS goroutines.
+func eachCipher(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // ms renders a duration in milliseconds, for logs.

@@ -275,8 +275,15 @@ func (c *Client) QueryHE(ctx context.Context, stmt []byte, resultKey *mhe.Public
 	if err != nil {
 		return nil, err
 	}
-	var out api.QueryResponse
-	return &out, c.do(ctx, http.MethodPost, "/v1/he/queries", bytes.NewReader(body), map[string]string{"Content-Type": "application/json"}, &out)
+	var raw []byte
+	if err := c.do(ctx, http.MethodPost, "/v1/he/queries", bytes.NewReader(body), map[string]string{"Content-Type": "application/json", "Accept": api.BinaryType}, &raw); err != nil {
+		return nil, err
+	}
+	out, err := api.ReadHEAnswer(raw)
+	if err != nil {
+		return nil, fmt.Errorf("decoding the node's answer: %w", err)
+	}
+	return out, nil
 }
 
 // ResultKeyHash returns the hex SHA-256 a query names for a result key.

@@ -13,8 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/tuneinsight/lattigo/v6/schemes/bgv"
 
 	"github.com/xjdata/cleanroom/client"
 	"github.com/xjdata/cleanroom/enclave"
@@ -34,7 +38,8 @@ const agentTimeout = 2 * time.Minute
 
 // callAgent posts req to a provider's agent and decodes its answer into
 // resp. An agent's refusal comes back as an *AgentError. A key-switch
-// request and its shares travel in their binary form.
+// request (encoded once for every agent: a keySwitchBody) and its shares
+// travel in their binary form.
 func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path string, req, resp any) error {
 	ag, ok := snap.Agent(party)
 	if !ok {
@@ -44,19 +49,20 @@ func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path 
 	if err != nil {
 		return err
 	}
-	var body bytes.Buffer
+	var body io.Reader
 	ctype := "application/json"
-	if ks, ok := req.(*api.KeySwitchRequest); ok {
-		err, ctype = api.WriteKeySwitchRequest(&body, ks), "application/octet-stream"
+	if ks, ok := req.(keySwitchBody); ok {
+		body, ctype = bytes.NewReader(ks), api.BinaryType
 	} else {
-		err = json.NewEncoder(&body).Encode(req)
-	}
-	if err != nil {
-		return err
+		var b bytes.Buffer
+		if err := json.NewEncoder(&b).Encode(req); err != nil {
+			return err
+		}
+		body = &b
 	}
 	ctx, cancel := context.WithTimeout(ctx, agentTimeout)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ag.URL+path, &body)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, ag.URL+path, body)
 	if err != nil {
 		return err
 	}
@@ -66,7 +72,12 @@ func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path 
 		return &AgentError{Party: party, Msg: "unreachable: " + err.Error()}
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<30))
+	var buf bytes.Buffer
+	if res.ContentLength > 0 && res.ContentLength <= 1<<30 {
+		buf.Grow(int(res.ContentLength))
+	}
+	_, err = buf.ReadFrom(io.LimitReader(res.Body, 1<<30))
+	b := buf.Bytes()
 	if err != nil {
 		return &AgentError{Party: party, Msg: "reading its answer: " + err.Error()}
 	}
@@ -87,6 +98,9 @@ func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path 
 	}
 	return nil
 }
+
+// keySwitchBody is a key-switch request in its binary form.
+type keySwitchBody []byte
 
 // agentClient returns a pinned HTTP client for an agent, kept so that its
 // connections are reused from one release to the next.
@@ -124,8 +138,16 @@ func (e *AgentError) Error() string {
 // collectivePath is where the node keeps the collective public key.
 func (n *Node) collectivePath() string { return filepath.Join(n.cfg.Dir, "he", "collective.pk") }
 
-// collectiveKey returns the collective public key once set up.
-func (n *Node) collectiveKey() (*mhe.PublicKey, error) {
+// collectiveKey returns the collective public key once set up, checked
+// against want, the SHA-256 (hex) the ledger names for it; the last one
+// read is kept.
+func (n *Node) collectiveKey(want string) (*mhe.PublicKey, error) {
+	c := &n.heStore.key
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pk != nil && c.hash == want {
+		return c.pk, nil
+	}
 	b, err := os.ReadFile(n.collectivePath())
 	if err != nil {
 		return nil, errors.New("HE mode is not set up on this node")
@@ -134,7 +156,18 @@ func (n *Node) collectiveKey() (*mhe.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the stored collective key: %w", err)
 	}
+	if h := pk.Hash(); hex.EncodeToString(h[:]) != want {
+		return nil, fmt.Errorf("the stored collective key is not the one the ledger names (%s)", want)
+	}
+	c.hash, c.pk = want, pk
 	return pk, nil
+}
+
+// keyCache keeps the collective key last read, by its hash.
+type keyCache struct {
+	mu   sync.Mutex
+	hash string
+	pk   *mhe.PublicKey
 }
 
 func (n *Node) handleHEKey(w http.ResponseWriter, r *http.Request) {
@@ -412,10 +445,20 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 	if err != nil {
 		return nil, err
 	}
+	pk, err := n.collectiveKey(key.KeySHA256)
+	if err != nil {
+		return nil, err
+	}
+	mp := n.heStore.params
+	// The clear part runs on one core: another makes encryptions of zero
+	// for the re-randomisation meanwhile, and stops with it.
+	stopZeros := make(chan struct{})
+	go n.heStore.zeros.fill(mp, key.KeySHA256, pk, stopZeros)
 	prep, err := enclave.PrepareHE(ctx, run, tables, enclave.Params{
 		Epsilon: params.Epsilon.Float64(), Delta: params.Delta, MinGroupSize: params.MinGroupSize,
 		MaxGroupsPerUnit: params.MaxGroupsPerUnit, Noise: n.cfg.Noise,
 	}, hp.Encrypted)
+	close(stopZeros)
 	if err != nil {
 		return nil, err
 	}
@@ -436,11 +479,6 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 	if err := layout.CheckOverflow(kept, int64(key.MaxExact())); err != nil {
 		return nil, err
 	}
-	pk, err := n.collectiveKey()
-	if err != nil {
-		return nil, err
-	}
-	mp := n.heStore.params
 	nodeNoise := params.Noise != policy.NoiseProviders
 	noiseOf := func(v release.Value) (int64, error) {
 		if !nodeNoise {
@@ -462,37 +500,32 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 	summed := time.Since(start)
 	// Each value is made unique by a fresh encryption of zero: the same
 	// sum asked twice must not be the same ciphertext, which agents would
-	// (rightly) refuse to switch again.
-	cts := make([]*mhe.Ciphertext, len(hvs), len(hvs)+1)
-	errs := make([]error, len(hvs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, hv := range hvs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			ct := sums[i]
-			var err error
-			if hv.Scale != 1 {
-				err = mhe.MulScalar(mp, ct, hv.Scale)
-			}
-			if err == nil && hv.Offset != 0 {
-				err = mhe.AddConstant(mp, ct, 0, hv.Offset)
-			}
-			var zero *mhe.Ciphertext
-			if err == nil {
-				zero, err = mhe.EncryptVector(mp, pk, nil)
-			}
-			if err == nil {
-				err = mhe.Add(mp, ct, zero)
-			}
-			cts[i], errs[i] = ct, err
-		}()
+	// (rightly) refuse to switch again. The clear vector is one more fresh
+	// zero plus its values.
+	nZeros := len(hvs)
+	if layout.ClearLen() > 0 {
+		nZeros++
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	zeros, err := n.heStore.zeros.take(ctx, mp, key.KeySHA256, pk, nZeros)
+	if err != nil {
 		return nil, err
+	}
+	cts := make([]*mhe.Ciphertext, len(hvs), nZeros)
+	for i, hv := range hvs {
+		ct := sums[i]
+		if hv.Scale != 1 {
+			err = mhe.MulScalar(mp, ct, hv.Scale)
+		}
+		if err == nil && hv.Offset != 0 {
+			err = mhe.AddConstant(mp, ct, 0, hv.Offset)
+		}
+		if err == nil {
+			err = mhe.Add(mp, ct, zeros[i])
+		}
+		if err != nil {
+			return nil, err
+		}
+		cts[i] = ct
 	}
 	var clear []int64
 	for _, g := range prep.Groups {
@@ -512,8 +545,8 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 		}
 	}
 	if layout.ClearLen() > 0 {
-		ct, err := mhe.EncryptVector(mp, pk, clear)
-		if err != nil {
+		ct := zeros[len(hvs)]
+		if err := mhe.AddVector(mp, ct, clear); err != nil {
 			return nil, err
 		}
 		cts = append(cts, ct)
@@ -525,11 +558,13 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 	// Logged before any agent is asked: each agent checks this entry.
 	raw := make([][]byte, len(cts))
 	hashes := make([]string, len(cts))
-	for i, ct := range cts {
-		if raw[i], err = ct.MarshalBinary(); err != nil {
-			return nil, err
-		}
+	if err := parallel(ctx, len(cts), func(i int) error {
+		var err error
+		raw[i], err = cts[i].MarshalBinary()
 		hashes[i] = sha256Hex(raw[i])
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	computed := time.Since(start)
 	resEntry, err := n.append(&state.Entry{Kind: state.KindHEResult, HEResult: &state.HEResult{
@@ -540,14 +575,20 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 
 	// Every provider's agent, in parallel; any refusal stops the release.
 	asked := time.Now()
+	var body bytes.Buffer
+	body.Grow(64 + len(target) + len(raw)*(mhe.CiphertextSize+8))
+	if err := api.WriteKeySwitchRequest(&body, &api.KeySwitchRequest{Result: resEntry, Ciphers: raw, Target: target}); err != nil {
+		return nil, err
+	}
 	shares := make([][][]byte, len(key.Providers))
-	errs = make([]error, len(key.Providers))
+	errs := make([]error, len(key.Providers))
+	var wg sync.WaitGroup
 	for i, p := range key.Providers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var ks api.KeySwitchResponse
-			errs[i] = n.callAgent(ctx, n.snapshot(), p, "/v1/agent/keyswitch", &api.KeySwitchRequest{Result: resEntry, Ciphers: raw, Target: target}, &ks)
+			errs[i] = n.callAgent(ctx, n.snapshot(), p, "/v1/agent/keyswitch", keySwitchBody(body.Bytes()), &ks)
 			if errs[i] == nil && len(ks.Shares) != len(raw) {
 				errs[i] = &AgentError{Party: p, Msg: fmt.Sprintf("%d shares for %d ciphertexts", len(ks.Shares), len(raw))}
 			}
@@ -563,18 +604,18 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 	for _, g := range prep.Groups {
 		out.Groups = append(out.Groups, g.Values)
 	}
-	for i, ct := range cts {
+	if err := parallel(ctx, len(cts), func(i int) error {
 		per := make([][]byte, len(shares))
 		for k := range shares {
 			per[k] = shares[k][i]
 		}
-		sw, err := mhe.CombineKeySwitch(mp, ct, per)
-		if err != nil {
-			return nil, err
+		sw, err := mhe.CombineKeySwitch(mp, cts[i], per)
+		if err == nil {
+			out.Ciphers[i], err = sw.MarshalBinary()
 		}
-		if out.Ciphers[i], err = sw.MarshalBinary(); err != nil {
-			return nil, err
-		}
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	n.log.Info("HE release", "decision", decision, "groups", len(prep.Groups), "ciphertexts", len(cts),
 		"prepare_ms", ms(prepared), "sums_ms", ms(summed-prepared), "compute_ms", ms(computed),
@@ -590,7 +631,8 @@ func (e *refusedError) Unwrap() error { return e.err }
 
 // weightedSums computes each hidden value's Σ W·x over its encrypted
 // column: the values over one column go through mhe.WeightedSums
-// together, upload by upload, and each value's parts are added.
+// together, upload by upload, with the upload's column total, and each
+// value's parts are added.
 func (n *Node) weightedSums(ctx context.Context, aggs []release.Agg, hts map[string]*heTable, hvs []enclave.HEValue) ([]*mhe.Ciphertext, error) {
 	mp := n.heStore.params
 	out := make([]*mhe.Ciphertext, len(hvs))
@@ -610,17 +652,27 @@ func (n *Node) weightedSums(ctx context.Context, aggs []release.Agg, hts map[str
 		next := make([]int, len(idx)) // per value: its next weight
 		for _, seg := range ht.segments {
 			parts := make([]mhe.Weights, len(idx))
+			end := int32(seg.first + seg.rows)
 			for j, i := range idx {
 				w := hvs[i].Weights
-				k := next[j]
-				for k < len(w.Rows) && int(w.Rows[k]) < seg.first+seg.rows {
-					parts[j].Rows = append(parts[j].Rows, w.Rows[k]-int32(seg.first))
-					parts[j].W = append(parts[j].W, w.W[k])
-					k++
+				lo := next[j]
+				hi := lo + sort.Search(len(w.Rows)-lo, func(k int) bool { return w.Rows[lo+k] >= end })
+				next[j] = hi
+				if seg.first == 0 {
+					parts[j] = mhe.Weights{Rows: w.Rows[lo:hi], W: w.W[lo:hi]}
+					continue
 				}
-				next[j] = k
+				parts[j] = mhe.Weights{Rows: make([]int32, hi-lo), W: w.W[lo:hi]}
+				for k, r := range w.Rows[lo:hi] {
+					parts[j].Rows[k] = r - int32(seg.first)
+				}
 			}
-			got, err := mhe.WeightedSums(ctx, mp, seg.chunks[col.Name], parts, runtime.GOMAXPROCS(0))
+			chunks := seg.chunks[col.Name]
+			total, err := seg.totals.get(ctx, mp, col.Name, chunks, seg.rows)
+			if err != nil {
+				return nil, err
+			}
+			got, err := mhe.WeightedSumsWithTotal(ctx, mp, chunks, total, parts, runtime.GOMAXPROCS(0))
 			if err != nil {
 				return nil, err
 			}
@@ -639,6 +691,154 @@ func (n *Node) weightedSums(ctx context.Context, aggs []release.Agg, hts map[str
 		}
 	}
 	return out, nil
+}
+
+// columnTotals are an upload's mhe.ColumnTotal by column, each made the
+// first time a release sums the column: it costs one product per chunk,
+// and saves that much on every release whose groups take every row once
+// (see mhe.WeightedSumsWithTotal). Safe for concurrent use.
+type columnTotals struct {
+	mu     sync.Mutex
+	totals map[string]*mhe.ColumnTotal
+}
+
+// get returns the total of column name, whose chunks hold rows values.
+func (t *columnTotals) get(ctx context.Context, params bgv.Parameters, name string, chunks []*mhe.Ciphertext, rows int) (*mhe.ColumnTotal, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.totals[name]; ok {
+		return c, nil
+	}
+	c, err := mhe.NewColumnTotal(ctx, params, chunks, rows, runtime.GOMAXPROCS(0))
+	if err != nil {
+		return nil, err
+	}
+	if t.totals == nil {
+		t.totals = map[string]*mhe.ColumnTotal{}
+	}
+	t.totals[name] = c
+	return c, nil
+}
+
+// zeroPoolSize is how many encryptions of zero a zeroPool keeps ready:
+// 64 ciphertexts, 16 MB.
+const zeroPoolSize = 64
+
+// zeroPool keeps fresh encryptions of zero under the collective key for
+// the re-randomisation of results and the clear vector: they are made
+// while a release's clear part runs (on one core, leaving the other
+// idle), and each is taken once. Safe for concurrent use.
+type zeroPool struct {
+	mu      sync.Mutex
+	key     string // the collective key's hash the zeros are under
+	zeros   []*mhe.Ciphertext
+	filling bool
+}
+
+// fill makes encryptions of zero under pk (whose hash is key) until the
+// pool holds zeroPoolSize or stop is closed. One fill runs at a time:
+// another returns at once.
+func (p *zeroPool) fill(params bgv.Parameters, key string, pk *mhe.PublicKey, stop <-chan struct{}) {
+	p.mu.Lock()
+	if p.filling {
+		p.mu.Unlock()
+		return
+	}
+	p.filling = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.filling = false
+		p.mu.Unlock()
+	}()
+	enc, err := mhe.NewEncryptor(params, pk)
+	if err != nil {
+		return
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		p.mu.Lock()
+		full := p.key == key && len(p.zeros) >= zeroPoolSize
+		p.mu.Unlock()
+		if full {
+			return
+		}
+		z, err := enc.EncryptZero()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.key != key {
+			p.key, p.zeros = key, nil
+		}
+		p.zeros = append(p.zeros, z)
+		p.mu.Unlock()
+	}
+}
+
+// take returns n fresh encryptions of zero under pk (whose hash is key):
+// those the pool holds, and the rest made on all cores.
+func (p *zeroPool) take(ctx context.Context, params bgv.Parameters, key string, pk *mhe.PublicKey, n int) ([]*mhe.Ciphertext, error) {
+	out := make([]*mhe.Ciphertext, n)
+	p.mu.Lock()
+	have := 0
+	if p.key == key {
+		have = min(n, len(p.zeros))
+		copy(out, p.zeros[len(p.zeros)-have:])
+		clear(p.zeros[len(p.zeros)-have:])
+		p.zeros = p.zeros[:len(p.zeros)-have]
+	}
+	p.mu.Unlock()
+	encs := make(chan *mhe.Encryptor, runtime.GOMAXPROCS(0))
+	err := parallel(ctx, n-have, func(i int) error {
+		var enc *mhe.Encryptor
+		select {
+		case enc = <-encs:
+		default:
+			var err error
+			if enc, err = mhe.NewEncryptor(params, pk); err != nil {
+				return err
+			}
+		}
+		defer func() { encs <- enc }()
+		var err error
+		out[have+i], err = enc.EncryptZero()
+		return err
+	})
+	return out, err
+}
+
+// parallel runs f(0), ..., f(n-1) on GOMAXPROCS goroutines and returns
+// their errors joined; it stops starting new calls once one fails or ctx
+// is done.
+func parallel(ctx context.Context, n int, f func(i int) error) error {
+	var next atomic.Int64
+	var failed atomic.Bool
+	workers := min(n, runtime.GOMAXPROCS(0))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if errs[w] = ctx.Err(); errs[w] == nil {
+					errs[w] = f(i)
+				}
+				if errs[w] != nil {
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // ms renders a duration in milliseconds, for logs.

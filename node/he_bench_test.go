@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,6 +58,30 @@ func (h *heTimings) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// cpuTime returns the CPU time (user and system) the process has used so
+// far: node, agents and client all run in the benchmark's process, so its
+// growth over a query is the query's total CPU cost, a figure that other
+// load on the machine disturbs far less than wall time.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// writeAllocs writes the allocation profile so far to path.
+func writeAllocs(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+}
+
 func mean(xs []float64) float64 {
 	var s float64
 	for _, x := range xs {
@@ -72,7 +98,10 @@ func mean(xs []float64) float64 {
 // computation, the three agents' checks and key-switch shares over
 // loopback, and the operator's decryption; node-ms is the node's own time
 // (without the agents'), agents-ms the agents' round. "sealed" is the same
-// query in sealed mode.
+// query in sealed mode. cpu-ms is the CPU time of the whole process per
+// query (node, agents and client together). CLEANROOM_HE_CPUPROFILE names
+// a file for a CPU profile of the HE queries alone, CLEANROOM_HE_MEMPROFILE
+// a prefix for allocation profiles before and after them.
 func BenchmarkHEQuery(b *testing.B) {
 	rows := 1_000_000
 	if s := os.Getenv("CLEANROOM_BENCH_ROWS"); s != "" {
@@ -111,6 +140,25 @@ func BenchmarkHEQuery(b *testing.B) {
 	})
 	b.Run("he", func(b *testing.B) {
 		*timings = heTimings{}
+		if p := os.Getenv("CLEANROOM_HE_CPUPROFILE"); p != "" {
+			f, err := os.Create(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				b.Fatal(err)
+			}
+			defer pprof.StopCPUProfile()
+		}
+		// The allocations of the HE queries alone: go tool pprof -base
+		// $CLEANROOM_HE_MEMPROFILE.before $CLEANROOM_HE_MEMPROFILE.after
+		if p := os.Getenv("CLEANROOM_HE_MEMPROFILE"); p != "" {
+			writeAllocs(b, p+".before")
+			defer writeAllocs(b, p+".after")
+		}
+		cpu := cpuTime(b)
+		r.requests, r.decrypts = 0, 0
 		for b.Loop() {
 			res, _, err := r.queryHE("L-1", "0.01", sql)
 			if err != nil {
@@ -121,8 +169,12 @@ func BenchmarkHEQuery(b *testing.B) {
 			}
 		}
 		he = b.Elapsed() / time.Duration(b.N)
+		b.ReportMetric(float64((cpuTime(b)-cpu).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 		b.ReportMetric(mean(timings.node), "node-ms/op")
 		b.ReportMetric(mean(timings.agent), "agents-ms/op")
+		perOp := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+		b.Logf("operator: request %.1f ms (of which neither node nor agents %.1f ms), decryption %.1f ms",
+			perOp(r.requests), perOp(r.requests)-mean(timings.node)-mean(timings.agent), perOp(r.decrypts))
 		b.Logf("node: clear part %.1f ms, encrypted sums %.1f ms, all before the agents %.1f ms; per agent: sync %.1f ms, checks %.1f ms, shares %.1f ms",
 			mean(timings.prepare), mean(timings.sums), mean(timings.compute), mean(timings.sync), mean(timings.checks), mean(timings.shares))
 	})

@@ -58,6 +58,9 @@ type heRoom struct {
 	agents map[string]*heAgent
 	sk     *mhe.ResultSecretKey
 	pk     *mhe.PublicKey
+	// requests and decrypts add up the time queryHE spends waiting for
+	// the node's answer and decrypting it (benchmarks read them).
+	requests, decrypts time.Duration
 }
 
 var providers = []string{"msb", "grid", "bank"}
@@ -144,11 +147,15 @@ func (r *heRoom) queryHE(letter, eps, sql string) (*api.Result, *api.QueryRespon
 		Mode: policy.ModeHE, ResultKey: client.ResultKeyHash(r.pk),
 	}, r.parties["bank"].signer)
 	require.NoError(r.t, err)
+	start := time.Now()
 	resp, err := r.c.QueryHE(context.Background(), msg, r.pk)
 	if err != nil {
 		return nil, nil, err
 	}
+	answered := time.Now()
 	res, err := client.DecryptHE(resp.HE, r.sk)
+	r.requests += answered.Sub(start)
+	r.decrypts += time.Since(answered)
 	return res, resp, err
 }
 

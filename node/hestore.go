@@ -43,6 +43,11 @@ type heStore struct {
 	mu       sync.Mutex
 	cache    map[string]*heTable // by dataset and upload list
 	inflight map[string]bool     // dataset/upload being ingested
+
+	// zeros are encryptions of zero made ahead for re-randomisation.
+	zeros zeroPool
+	// key is the collective key, parsed.
+	key keyCache
 }
 
 // heTable is a dataset's HE-mode rows: the clear and fingerprint columns
@@ -60,6 +65,8 @@ type heSegment struct {
 	first  int
 	rows   int
 	chunks map[string][]*mhe.Ciphertext
+	// totals are the columns' mhe.ColumnTotal, made on first use.
+	totals *columnTotals
 }
 
 type heReceipt struct {
@@ -271,7 +278,7 @@ func (s *heStore) load(dataset string, sc *schema.Schema, ids []string) (*heTabl
 		if err != nil {
 			return nil, fmt.Errorf("HE upload %s of %s: %w", id, dataset, err)
 		}
-		seg := heSegment{rows: u.Rows.Len, chunks: u.Chunks}
+		seg := heSegment{rows: u.Rows.Len, chunks: u.Chunks, totals: &columnTotals{}}
 		if t.rows == nil {
 			t.rows = u.Rows
 		} else {

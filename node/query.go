@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,6 +174,13 @@ func (n *Node) serveQuery(w http.ResponseWriter, r *http.Request, raw, target []
 	if perr != nil {
 		n.log.Error("proof of a release", "entry", rel, "err", perr)
 		writeErr(w, http.StatusInternalServerError, api.CodeInternal, "the result is logged but its proof could not be built: "+perr.Error(), &rel)
+		return
+	}
+	if resp.HE != nil && strings.Contains(r.Header.Get("Accept"), api.BinaryType) {
+		// Megabytes of ciphertexts: as bytes, not base64 in JSON.
+		w.Header().Set("Content-Type", api.BinaryType)
+		w.WriteHeader(http.StatusOK)
+		api.WriteHEAnswer(w, &resp)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)

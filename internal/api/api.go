@@ -20,7 +20,9 @@
 //	GET  /v1/ledger/consistency?from=M        Consistency from size M to the latest checkpoint
 //	POST /v1/mhe/setup            a signed mhe-setup statement -> HESetupResult (runs the key generation)
 //	GET  /v1/mhe/key              the collective public key (binary)
-//	POST /v1/he/queries           HEQuery -> QueryResponse with HE
+//	POST /v1/he/queries           HEQuery -> QueryResponse with HE (in the
+//	                              binary form of WriteHEAnswer if the request
+//	                              says "Accept: application/octet-stream")
 //
 // Errors are an Error body with a 4xx or 5xx status: 400 malformed input,
 // 401 a statement without a valid signature by a registered key, 403 a

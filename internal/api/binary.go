@@ -2,29 +2,96 @@ package api
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 )
 
-// The key-switch round carries megabytes of ciphertexts and shares, so it
-// travels as bytes (Content-Type application/octet-stream) rather than as
-// base64 in JSON:
+// The key-switch round and the answer to an HE-mode query carry megabytes
+// of ciphertexts and shares, so they travel as bytes (Content-Type
+// BinaryType) rather than as base64 in JSON:
 //
 //	request   "cleanroom-keyswitch/v1\n", uvarint Result, blob Target,
 //	          uvarint n, n blobs (the ciphertexts)
 //	response  "cleanroom-shares/v1\n", uvarint n, n blobs
+//	HE answer "cleanroom-he-answer/v1\n", uvarint 1, blob (the
+//	          QueryResponse as JSON, without HE.Ciphers), uvarint n,
+//	          n blobs (HE.Ciphers)
 //
-// where a blob is a uvarint length and that many bytes.
+// where a blob is a uvarint length and that many bytes. A client asks for
+// the binary HE answer with the header "Accept: application/octet-stream".
 const (
 	keySwitchMagic = "cleanroom-keyswitch/v1\n"
 	sharesMagic    = "cleanroom-shares/v1\n"
+	heAnswerMagic  = "cleanroom-he-answer/v1\n"
 	// MaxBlob bounds one ciphertext, share or key in these messages.
 	MaxBlob = 1 << 20
 	// MaxBlobs bounds how many a message holds.
 	MaxBlobs = 1 << 14
+	// maxAnswerJSON bounds the JSON part of an HE answer.
+	maxAnswerJSON = 64 << 20
 )
+
+// BinaryType is the content type of the binary forms.
+const BinaryType = "application/octet-stream"
+
+// WriteHEAnswer writes the answer to an HE-mode query (resp.HE set) in the
+// binary form.
+func WriteHEAnswer(w io.Writer, resp *QueryResponse) error {
+	if resp.HE == nil {
+		return errors.New("HE answer: no HE result")
+	}
+	plain, he := *resp, *resp.HE
+	he.Ciphers = nil
+	plain.HE = &he
+	j, err := json.Marshal(&plain)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	bw.WriteString(heAnswerMagic)
+	writeBlobs(bw, [][]byte{j})
+	writeBlobs(bw, resp.HE.Ciphers)
+	return bw.Flush()
+}
+
+// ReadHEAnswer decodes the answer to an HE-mode query: the binary form,
+// strictly, or the JSON form of a node that does not send the binary one.
+func ReadHEAnswer(b []byte) (*QueryResponse, error) {
+	var resp QueryResponse
+	if !bytes.HasPrefix(b, []byte(heAnswerMagic)) {
+		if err := json.Unmarshal(b, &resp); err != nil {
+			return nil, err
+		}
+		return &resp, nil
+	}
+	br := bufio.NewReader(bytes.NewReader(b))
+	if err := readMagic(br, heAnswerMagic); err != nil {
+		return nil, err
+	}
+	j, err := readBlobsMax(br, maxAnswerJSON)
+	if err != nil || len(j) != 1 {
+		return nil, errors.New("HE answer: no JSON part")
+	}
+	cts, err := readBlobs(br)
+	if err != nil {
+		return nil, fmt.Errorf("HE answer: ciphertexts: %w", err)
+	}
+	if err := atEOF(br); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(j[0], &resp); err != nil {
+		return nil, fmt.Errorf("HE answer: %w", err)
+	}
+	if resp.HE == nil || resp.HE.Ciphers != nil {
+		return nil, errors.New("HE answer: the JSON part must hold an HE result without its ciphertexts")
+	}
+	resp.HE.Ciphers = cts
+	return &resp, nil
+}
 
 // WriteKeySwitchRequest writes req in the binary form.
 func WriteKeySwitchRequest(w io.Writer, req *KeySwitchRequest) error {
@@ -68,6 +135,18 @@ func WriteShares(w io.Writer, shares [][]byte) error {
 	return bw.Flush()
 }
 
+// SharesLen returns the length of WriteShares' output, for a
+// Content-Length header.
+func SharesLen(shares [][]byte) int {
+	n := len(sharesMagic) + uvarintLen(uint64(len(shares)))
+	for _, b := range shares {
+		n += uvarintLen(uint64(len(b))) + len(b)
+	}
+	return n
+}
+
+func uvarintLen(x uint64) int { return len(binary.AppendUvarint(nil, x)) }
+
 // ReadShares reads a key-switch response in the binary form, strictly.
 func ReadShares(r io.Reader) ([][]byte, error) {
 	br := bufio.NewReader(r)
@@ -90,6 +169,11 @@ func writeBlobs(w *bufio.Writer, blobs [][]byte) {
 }
 
 func readBlobs(r *bufio.Reader) ([][]byte, error) {
+	return readBlobsMax(r, MaxBlob)
+}
+
+// readBlobsMax reads blobs of at most maxLen bytes each.
+func readBlobsMax(r *bufio.Reader, maxLen uint64) ([][]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil || n > MaxBlobs {
 		return nil, errors.New("bad count")
@@ -97,7 +181,7 @@ func readBlobs(r *bufio.Reader) ([][]byte, error) {
 	out := make([][]byte, 0, min(n, 64))
 	for range n {
 		l, err := binary.ReadUvarint(r)
-		if err != nil || l > MaxBlob {
+		if err != nil || l > maxLen {
 			return nil, errors.New("bad length")
 		}
 		b := make([]byte, l)

@@ -2,6 +2,7 @@ package mhe
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/big"
@@ -103,11 +104,31 @@ func (c *Ciphertext) KeySwitchID() [32]byte {
 	if err != nil {
 		return [32]byte{}
 	}
-	b := []byte("mhe key-switch c1 v1\x00")
+	b := []byte(keySwitchLabel)
 	for j, q := range params.Q() {
 		b = packResidue(b, c.ct.Value[1].Coeffs[j], q)
 	}
 	return digest(b)
+}
+
+// keySwitchLabel separates KeySwitchID from other hashes.
+const keySwitchLabel = "mhe key-switch c1 v1\x00"
+
+// ParseCiphertextID is ParseCiphertext that also returns the ciphertext's
+// KeySwitchID, hashed from b itself: once b parses, its last half holds c1
+// in the canonical encoding KeySwitchID hashes, so c1 need not be encoded
+// again.
+func ParseCiphertextID(params bgv.Parameters, b []byte) (*Ciphertext, [32]byte, error) {
+	ct, err := ParseCiphertext(params, b)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	h := sha256.New()
+	h.Write([]byte(keySwitchLabel))
+	h.Write(b[headerSize+(len(b)-headerSize)/2:]) // c0 then c1, equal sizes
+	var id [32]byte
+	h.Sum(id[:0])
+	return ct, id, nil
 }
 
 // Clone returns a deep copy.
@@ -182,15 +203,6 @@ func (e plainEmbedder) embedInt64(values []int64, p ring.Poly) {
 	e.finish(p)
 }
 
-// embedModT writes the plaintext of values mod T (each < T) into p.
-func (e plainEmbedder) embedModT(values []uint64, p ring.Poly) {
-	for j := range p.Coeffs {
-		copy(p.Coeffs[j], values) // T < q_j: already reduced
-		clear(p.Coeffs[j][len(values):])
-	}
-	e.finish(p)
-}
-
 // checkValues returns an error naming the first value outside
 // [-MaxExactSum, MaxExactSum]; offset is added to the reported index.
 func checkValues(values []int64, offset int) error {
@@ -253,6 +265,17 @@ func (e *Encryptor) EncryptChunk(values []int64) (*Ciphertext, error) {
 		return nil, err
 	}
 	return e.encrypt(values)
+}
+
+// EncryptZero returns a fresh encryption of the zero plaintext, for
+// re-randomising a result (Add) or for a clear vector (AddVector). It is
+// the same as EncryptChunk(nil), without the work of encoding zeros.
+func (e *Encryptor) EncryptZero() (*Ciphertext, error) {
+	ct := newCiphertext(e.params)
+	if err := e.enc.EncryptZero(ct); err != nil {
+		return nil, fmt.Errorf("mhe: encrypt: %w", err)
+	}
+	return &Ciphertext{ct: ct}, nil
 }
 
 func (e *Encryptor) encrypt(values []int64) (*Ciphertext, error) {
@@ -373,6 +396,30 @@ func EncryptVector(params bgv.Parameters, pk *PublicKey, values []int64) (*Ciphe
 	return enc.EncryptChunk(values)
 }
 
+// AddVector adds values (at most ChunkSize, each |v| <= MaxExactSum) to
+// coefficients 0..len-1 of ct's plaintext, in place: a plaintext addition,
+// exact, no noise. A fresh encryption of zero plus a vector is an
+// encryption of the vector, as EncryptVector makes.
+func AddVector(params bgv.Parameters, ct *Ciphertext, values []int64) error {
+	if err := checkParams(params); err != nil {
+		return err
+	}
+	if err := ct.valid("add vector"); err != nil {
+		return err
+	}
+	if len(values) > ChunkSize {
+		return fmt.Errorf("mhe: add vector: %d values, at most %d", len(values), ChunkSize)
+	}
+	if err := checkValues(values, 0); err != nil {
+		return err
+	}
+	emb := newPlainEmbedder(params)
+	p := emb.ringQ.NewPoly()
+	emb.embedInt64(values, p)
+	emb.ringQ.Add(ct.ct.Value[0], p, ct.ct.Value[0])
+	return nil
+}
+
 // AddConstant adds v (|v| <= MaxExactSum) to coefficient pos of ct's
 // plaintext, in place. It is a plaintext addition: exact, no noise.
 func AddConstant(params bgv.Parameters, ct *Ciphertext, pos int, v int64) error {
@@ -389,6 +436,21 @@ func AddConstant(params bgv.Parameters, ct *Ciphertext, pos int, v int64) error 
 		return err
 	}
 	emb := newPlainEmbedder(params)
+	if pos == 0 {
+		// A constant polynomial is the same constant at every point of
+		// the NTT: add T^{-1}·v mod q_j to every NTT coefficient, the
+		// same sum as below without the transform.
+		for j, s := range emb.ringQ.SubRings {
+			var lift uint64
+			if v >= 0 {
+				lift = uint64(v)
+			} else {
+				lift = s.Modulus - uint64(-v)
+			}
+			s.AddScalar(ct.ct.Value[0].Coeffs[j], ring.MRed(lift, emb.tInvMon[j], s.Modulus, s.MRedConstant), ct.ct.Value[0].Coeffs[j])
+		}
+		return nil
+	}
 	p := emb.ringQ.NewPoly()
 	liftSigned(p, emb.ringQ.SubRings, pos, v)
 	emb.finish(p)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"sync"
 
 	"github.com/tuneinsight/lattigo/v6/schemes/bgv"
 )
@@ -94,9 +93,6 @@ var (
 	layoutSecretShare    = layout{kind: kindSecretShare, secret: true}
 	layoutResultKey      = layout{kind: kindResultKey, secret: true}
 )
-
-// canonical is the package's parameter set, built once.
-var canonical = sync.OnceValues(NewParameters)
 
 // checkParams returns an error unless params is the package's parameter set:
 // the noise analysis, the encodings and the packing all assume it.

@@ -82,6 +82,12 @@ func TestRoundTripsAndHashes(t *testing.T) {
 	require.Equal(t, sha256.Sum256(f.ct), ct.Hash())
 	require.Equal(t, ct.Hash(), ct.Clone().Hash())
 	require.NotEqual(t, ct.Hash(), ct.KeySwitchID())
+	again, id, err := ParseCiphertextID(f.params, f.ct)
+	require.NoError(t, err)
+	require.Equal(t, ct.KeySwitchID(), id)
+	require.Equal(t, ct.Hash(), again.Hash())
+	_, _, err = ParseCiphertextID(f.params, f.ct[:100])
+	require.Error(t, err)
 
 	pk, err := ParsePublicKey(f.params, f.pk)
 	require.NoError(t, err)
@@ -212,12 +218,15 @@ func FuzzParseCiphertext(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ct, err := ParseCiphertext(fx.params, b)
+		_, id, idErr := ParseCiphertextID(fx.params, b)
+		require.Equal(t, err == nil, idErr == nil)
 		if err != nil {
 			return
 		}
 		out, err := ct.MarshalBinary()
 		require.NoError(t, err)
 		require.Equal(t, b, out)
+		require.Equal(t, ct.KeySwitchID(), id)
 	})
 }
 

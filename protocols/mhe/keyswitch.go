@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"math"
 	mrand "math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/tuneinsight/lattigo/v6/core/rlwe"
 	"github.com/tuneinsight/lattigo/v6/multiparty"
@@ -79,6 +82,12 @@ func gaussianFlooding(out []int64) {
 // combined ciphertext decrypts to the plaintext of ct plus the sum of all
 // agents' addends; see MaskAddend.
 //
+// The encryption of zero (u_i·target + e_i) is drawn directly mod Q, as
+// lattigo does for a parameter set without the special modulus P, not in
+// QP and divided by P: that division only makes its noise smaller, which
+// the flooding makes irrelevant (see the package documentation), and it
+// takes more than half the work of a share.
+//
 // An agent must produce at most one share per ct.KeySwitchID(), ever: the
 // share depends on ct only through c1, and two shares for the same c1 with
 // the same secret are a retry, which lattigo's SECURITY.md ("On the
@@ -90,7 +99,23 @@ func (s *SecretShare) KeySwitchShare(params bgv.Parameters, ct *Ciphertext, targ
 	return s.keySwitchShare(params, ct, target, addend, gaussianFlooding)
 }
 
+// KeySwitchShares returns the agent's shares of several ciphertexts, with
+// addends[i] (nil for none) for cts[i]; addends may be nil. It is
+// KeySwitchShare for each, on workers goroutines (GOMAXPROCS if workers
+// <= 0), and the same rule holds: at most one share per KeySwitchID, ever.
+func (s *SecretShare) KeySwitchShares(params bgv.Parameters, cts []*Ciphertext, target *PublicKey, addends [][]uint64, workers int) ([][]byte, error) {
+	return s.keySwitchShares(params, cts, target, addends, workers, gaussianFlooding)
+}
+
 func (s *SecretShare) keySwitchShare(params bgv.Parameters, ct *Ciphertext, target *PublicKey, addend []uint64, flood noiseSource) ([]byte, error) {
+	out, err := s.keySwitchShares(params, []*Ciphertext{ct}, target, [][]uint64{addend}, 1, flood)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+func (s *SecretShare) keySwitchShares(params bgv.Parameters, cts []*Ciphertext, target *PublicKey, addends [][]uint64, workers int, flood noiseSource) ([][]byte, error) {
 	if err := checkParams(params); err != nil {
 		return nil, err
 	}
@@ -98,49 +123,109 @@ func (s *SecretShare) keySwitchShare(params bgv.Parameters, ct *Ciphertext, targ
 	if err != nil {
 		return nil, err
 	}
-	if err := ct.valid("key-switch share"); err != nil {
-		return nil, err
-	}
 	if target == nil || target.pk == nil {
 		return nil, errors.New("mhe: key-switch share: empty target key")
 	}
-	if addend != nil {
-		if len(addend) != ChunkSize {
-			return nil, fmt.Errorf("mhe: key-switch share: addend of length %d, want %d", len(addend), ChunkSize)
+	if addends != nil && len(addends) != len(cts) {
+		return nil, fmt.Errorf("mhe: key-switch shares: %d addends for %d ciphertexts", len(addends), len(cts))
+	}
+	for k, ct := range cts {
+		if err := ct.valid("key-switch share"); err != nil {
+			return nil, err
 		}
-		for i, a := range addend {
+		if addends == nil || addends[k] == nil {
+			continue
+		}
+		if len(addends[k]) != ChunkSize {
+			return nil, fmt.Errorf("mhe: key-switch share: addend of length %d, want %d", len(addends[k]), ChunkSize)
+		}
+		for i, a := range addends[k] {
 			if a >= PlaintextModulus {
 				return nil, fmt.Errorf("mhe: key-switch share: addend %d is %d, not reduced mod T", i, a)
 			}
 		}
 	}
-
-	// Lattigo's own noise (params.Xe(), σ = 3.2) comes on top of the
-	// flooding added below.
-	pcks, err := multiparty.NewPublicKeySwitchProtocol(params, params.Xe())
+	sp, err := switchParams()
 	if err != nil {
-		return nil, fmt.Errorf("mhe: key-switch share: %w", err)
+		return nil, err
 	}
-	share := pcks.AllocateShare(ct.ct.Level())
-	pcks.GenShare(sk, target.pk, ct.ct, &share)
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, len(cts)))
 
-	ringQ := params.RingQ()
-	p := ringQ.NewPoly()
-	noise := make([]int64, ChunkSize)
-	flood(noise)
-	for i, v := range noise {
-		liftSigned(p, ringQ.SubRings, i, v)
-	}
-	clear(noise)
-	ringQ.NTT(p, p)
-	ringQ.Add(share.Value[0], p, share.Value[0])
+	out := make([][]byte, len(cts))
+	errs := make([]error, workers)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			// Lattigo's own noise (params.Xe(), σ = 3.2) comes on top of
+			// the flooding added below.
+			pcks, err := multiparty.NewPublicKeySwitchProtocol(sp, params.Xe())
+			if err != nil {
+				errs[w] = fmt.Errorf("mhe: key-switch share: %w", err)
+				return
+			}
+			emb := newPlainEmbedder(params)
+			ringQ := emb.ringQ
+			p, f := ringQ.NewPoly(), ringQ.NewPoly()
+			noise := make([]int64, ChunkSize)
+			defer func() { // the shares' secrets do not outlive them
+				clear(noise)
+				p.Zero()
+				f.Zero()
+			}()
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(cts) {
+					return
+				}
+				ct := cts[k]
+				share := pcks.AllocateShare(ct.ct.Level())
+				pcks.GenShare(sk, target.pk, ct.ct, &share)
 
-	if addend != nil {
-		newPlainEmbedder(params).embedModT(addend, p)
-		ringQ.Add(share.Value[0], p, share.Value[0])
+				// flood_i + T^{-1}·addend in the coefficient domain, then
+				// one NTT for both.
+				p.Zero()
+				if addends != nil && addends[k] != nil {
+					for j, sr := range ringQ.SubRings {
+						copy(p.Coeffs[j], addends[k]) // T < q_j: already reduced
+						sr.MulScalarMontgomery(p.Coeffs[j], emb.tInvMon[j], p.Coeffs[j])
+					}
+				}
+				flood(noise)
+				for i, v := range noise {
+					liftSigned(f, ringQ.SubRings, i, v)
+				}
+				ringQ.Add(p, f, p)
+				ringQ.NTT(p, p)
+				ringQ.Add(share.Value[0], p, share.Value[0])
+				out[k] = layoutKeySwitchShare.encodePolys(params, share.Value[0].Coeffs, share.Value[1].Coeffs)
+			}
+		})
 	}
-	return layoutKeySwitchShare.encodePolys(params, share.Value[0].Coeffs, share.Value[1].Coeffs), nil
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
+
+// switchParams is the parameter set key-switch shares are made with: the
+// package's, without the special modulus P (see KeySwitchShare). Its ring
+// mod Q is the package's: the same moduli, the same NTT.
+var switchParams = sync.OnceValues(func() (bgv.Parameters, error) {
+	p, err := canonical()
+	if err != nil {
+		return bgv.Parameters{}, err
+	}
+	sp, err := bgv.NewParametersFromLiteral(bgv.ParametersLiteral{LogN: p.LogN(), Q: p.Q(), PlaintextModulus: p.PlaintextModulus()})
+	if err != nil {
+		return bgv.Parameters{}, fmt.Errorf("mhe: key-switch parameters: %w", err)
+	}
+	return sp, nil
+})
 
 // parseKeySwitchShare strictly decodes a key-switch share.
 func parseKeySwitchShare(params bgv.Parameters, b []byte) (multiparty.PublicKeySwitchShare, error) {
@@ -247,10 +332,14 @@ func (k *ResultSecretKey) Decrypt(params bgv.Parameters, ct *Ciphertext) ([]int6
 	if err := ct.valid("decrypt"); err != nil {
 		return nil, err
 	}
+	ecd, err := decoder()
+	if err != nil {
+		return nil, err
+	}
 	pt := rlwe.NewDecryptor(params, sk).DecryptNew(ct.ct)
 	setMetaData(params, pt.MetaData)
 	raw := make([]uint64, ChunkSize)
-	if err := bgv.NewEncoder(params).Decode(pt, raw); err != nil {
+	if err := ecd.Decode(pt, raw); err != nil {
 		return nil, fmt.Errorf("mhe: decrypt: %w", err)
 	}
 	out := make([]int64, ChunkSize)
@@ -263,3 +352,13 @@ func (k *ResultSecretKey) Decrypt(params bgv.Parameters, ct *Ciphertext) ([]int6
 	}
 	return out, nil
 }
+
+// decoder is the package's BGV encoder, built once (building one factors
+// T-1 and makes NTT tables) and used concurrently, as lattigo allows.
+var decoder = sync.OnceValues(func() (*bgv.Encoder, error) {
+	p, err := canonical()
+	if err != nil {
+		return nil, err
+	}
+	return bgv.NewEncoder(p), nil
+})

@@ -234,6 +234,32 @@ func TestArithmetic(t *testing.T) {
 	require.Error(t, AddConstant(s.params, a, 0, MaxExactSum+1))
 	require.Error(t, Add(s.params, a, nil))
 	require.Error(t, MulScalar(s.params, &Ciphertext{}, 2))
+
+	// A fresh zero plus a vector is the vector; plus a result, the result.
+	enc, err := NewEncryptor(s.params, s.cpk)
+	require.NoError(t, err)
+	z, err := enc.EncryptZero()
+	require.NoError(t, err)
+	require.NoError(t, AddVector(s.params, z, []int64{5, -6, MaxExactSum}))
+	got = s.reveal(t, z, nil)
+	require.Equal(t, []int64{5, -6, MaxExactSum}, got[:3])
+	require.Equal(t, make([]int64, ChunkSize-3), got[3:])
+	z2, err := enc.EncryptZero()
+	require.NoError(t, err)
+	require.NotEqual(t, z.KeySwitchID(), z2.KeySwitchID(), "fresh randomness")
+	require.NoError(t, Add(s.params, z2, b))
+	require.Equal(t, []int64{10, 20, 30, 40, 0}, s.reveal(t, z2, nil)[:5])
+	// AddConstant at position 0 skips the NTT: the same ciphertext as
+	// the transform gives.
+	for _, v := range []int64{0, 1, -1, 123456789, -987654321, MaxExactSum, -MaxExactSum} {
+		x, y := b.Clone(), b.Clone()
+		require.NoError(t, AddConstant(s.params, x, 0, v))
+		require.NoError(t, AddVector(s.params, y, []int64{v}))
+		require.Equal(t, y.Hash(), x.Hash(), "v = %d", v)
+	}
+	require.ErrorContains(t, AddVector(s.params, z, make([]int64, ChunkSize+1)), "at most")
+	require.ErrorContains(t, AddVector(s.params, z, []int64{0, -MaxExactSum - 1}), "value 1")
+	require.Error(t, AddVector(s.params, &Ciphertext{}, nil))
 }
 
 // TestEncryptValidation: the encryptor names the offending index.
@@ -389,6 +415,127 @@ func TestWeightedSumsManyChunks(t *testing.T) {
 	}
 }
 
+// TestWeightedSumsWithTotal checks that deriving a group from the column
+// total gives the same ciphertexts, bit for bit, as computing it, with
+// the products it should save, whether the groups take every row once
+// with weight 1 or not.
+func TestWeightedSumsWithTotal(t *testing.T) {
+	s := newSetup(t, 3)
+	rng := mrand.New(mrand.NewPCG(7, 8))
+	const rows = 4*ChunkSize + 100 // 5 chunks, the last one short
+	values := make([]int64, rows)
+	for i := range values {
+		values[i] = rng.Int64N(1<<40) - 1<<39
+	}
+	chunks := s.encryptColumn(t, values)
+	ctx := context.Background()
+	total, err := NewColumnTotal(ctx, s.params, chunks, rows, 2)
+	require.NoError(t, err)
+
+	// groupsOf puts row r in group of(r) (skipped if negative) with
+	// weight w(r).
+	groupsOf := func(n int, of func(r int) int, w func(r int) int64) []Weights {
+		groups := make([]Weights, n)
+		for r := range rows {
+			if g := of(r); g >= 0 {
+				groups[g].Rows = append(groups[g].Rows, int32(r))
+				groups[g].W = append(groups[g].W, w(r))
+			}
+		}
+		return groups
+	}
+	one := func(int) int64 { return 1 }
+	mod := func(n int) func(int) int { return func(r int) int { return r % n } }
+	cases := []struct {
+		name   string
+		groups []Weights
+		saved  int // products saved
+	}{
+		{"every row once", groupsOf(10, mod(10), one), 5},
+		{"one group", groupsOf(1, mod(1), one), 5},
+		{"a row dropped in chunk 2", groupsOf(4, func(r int) int {
+			if r == 2*ChunkSize+7 {
+				return -1
+			}
+			return r % 4
+		}, one), 4},
+		{"a weight of 2 in chunk 0", groupsOf(3, mod(3), func(r int) int64 { return map[bool]int64{false: 1, true: 2}[r == 5] }), 4},
+		{"chunk 4 untouched", groupsOf(3, func(r int) int {
+			if r >= 4*ChunkSize {
+				return -1
+			}
+			return r % 3
+		}, one), 3}, // derived group in 4 chunks, one correction
+		{"half the rows", groupsOf(3, func(r int) int {
+			if r%2 == 0 {
+				return -1
+			}
+			return r % 3
+		}, one), 0}, // a correction per chunk: not worth it
+		{"groups of uneven reach", groupsOf(3, func(r int) int {
+			if r < ChunkSize {
+				return r % 3
+			}
+			return r % 2
+		}, one), 5},
+	}
+	// Rows past the end of the column, and a row in two groups.
+	past := groupsOf(2, mod(2), one)
+	past[0].Rows = append(past[0].Rows, rows+3)
+	past[0].W = append(past[0].W, 1)
+	cases = append(cases, struct {
+		name   string
+		groups []Weights
+		saved  int
+	}{"a row past the end", past, 4})
+	cases = append(cases, struct {
+		name   string
+		groups []Weights
+		saved  int
+	}{"row 0 in both groups, row 2 in none", func() []Weights {
+		g := groupsOf(2, mod(2), one)
+		g[1].Rows = append([]int32{0}, g[1].Rows...)
+		g[1].W = append([]int64{1}, g[1].W...)
+		g[0].Rows, g[0].W = g[0].Rows[2:], g[0].W[2:] // drops rows 0 and 2
+		g[0].Rows = append([]int32{0}, g[0].Rows...)
+		g[0].W = append([]int64{1}, g[0].W...)
+		return g
+	}(), 4})
+
+	for _, tc := range cases {
+		want, direct, err := weightedSums(ctx, s.params, chunks, nil, tc.groups, 2)
+		require.NoError(t, err, tc.name)
+		got, derived, err := weightedSums(ctx, s.params, chunks, total, tc.groups, 2)
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tc.saved, direct-derived, tc.name)
+		for g := range want {
+			require.Equal(t, want[g].Hash(), got[g].Hash(), "%s: group %d", tc.name, g)
+		}
+	}
+
+	// A derived result decrypts to its sum.
+	groups := groupsOf(3, mod(3), one)
+	got, err := WeightedSumsWithTotal(ctx, s.params, chunks, total, groups, 2)
+	require.NoError(t, err)
+	for g := range groups {
+		var sum int64
+		for _, r := range groups[g].Rows {
+			sum += values[r]
+		}
+		require.Equal(t, sum, s.reveal(t, got[g], nil)[0], "group %d", g)
+	}
+
+	// A total is for its own chunks only.
+	_, err = WeightedSumsWithTotal(ctx, s.params, chunks[:4], total, nil, 1)
+	require.ErrorContains(t, err, "a column total of 5 chunks for 4")
+	other := append([]*Ciphertext(nil), chunks...)
+	other[3] = chunks[3].Clone()
+	_, err = WeightedSumsWithTotal(ctx, s.params, other, total, nil, 1)
+	require.ErrorContains(t, err, "chunk 3 differs")
+	_, err = NewColumnTotal(ctx, s.params, chunks, 4*ChunkSize, 1)
+	require.ErrorContains(t, err, "cannot fill 5 chunks")
+}
+
 // TestFloodingBudgetEdge puts the noise budget at its edge: 8 agents, a
 // weighted sum of 1M rows with weight 64, and every agent's flooding at its
 // bound +6σ (then -6σ) on every coefficient. Decryption stays exact. With
@@ -459,6 +606,23 @@ func TestFloodingBudgetEdge(t *testing.T) {
 	ct := sum.Clone()
 	require.NoError(t, AddConstant(s.params, ct, 1, 99))
 	require.Equal(t, want, reveal(ct, gaussianFlooding))
+
+	// Without flooding, the noise of a switched fresh vector is its own
+	// plus the 8 shares' e_ks, each at most 2^18.3 (see the package
+	// documentation): below 2^21.3 + 2^15 + 1 < 2^22.
+	var shares [][]byte
+	for _, a := range s.agents {
+		b, err := a.keySwitchShare(s.params, vec, s.opPK, nil, constant(0))
+		require.NoError(t, err)
+		shares = append(shares, b)
+	}
+	switched, err := CombineKeySwitch(s.params, vec, shares)
+	require.NoError(t, err)
+	opKey, err := s.opSK.key()
+	require.NoError(t, err)
+	bits := maxBits(noise(t, s.params, opKey, switched, m))
+	t.Logf("switched without flooding (8 agents): %d bits", bits)
+	require.Less(t, bits, 22)
 }
 
 // TestFloodingSampler checks the flooding distribution: its width, its

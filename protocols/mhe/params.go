@@ -80,8 +80,11 @@
 //   - f_i, the flooding of agent i: a discrete Gaussian of σ = 2^54,
 //     truncated at 6σ, so |Σ f_i| <= 8·6·2^54 = 0.75·2^60.
 //   - e_ks,i, the encryption of zero under the operator's key inside the
-//     share: ModDown rounding |r0 + r1·s_op| <= 1/2 + N/2 plus lattigo's
-//     own noise (σ 3.2, bound 19.2): below 2^12.1 each, 2^15.1 for 8.
+//     share, drawn mod Q (see KeySwitchShare): u_i·e_op + e0_i +
+//     s_op·e1_i plus lattigo's own share noise, where u_i and s_op are
+//     ternary and every e is bounded by 19.2 (σ 3.2, 6σ), so at most
+//     2·N·19.2 + 2·19.2 < 2^18.3 each, 2^21.3 for 8 (measured: 2^12
+//     for 8 agents, TestFloodingBudgetEdge).
 //   - e_ct, the result's noise. A fresh encryption under the collective key
 //     has |e| <= 1/2 + N·P/2 <= 2^15 + 1 (the collective secret has
 //     coefficients up to P; measured standard deviation 21, 37 and 60 for
@@ -92,7 +95,7 @@
 //     AddConstant adds no noise, Add adds noises, MulScalar multiplies by
 //     |k|.
 //
-// Total: |e| <= 0.75·2^60 + 2^55.01 + 2^15.1 < 0.782·2^60 < B, so a single
+// Total: |e| <= 0.75·2^60 + 2^55.01 + 2^21.3 < 0.782·2^60 < B, so a single
 // result within the envelope decrypts exactly with certainty, not merely
 // with high probability, for any 3 to 8 agents (up to about 7 maximal
 // results can be added together). σ = 2^55 would allow 1.5·2^60 > B, so
@@ -106,8 +109,10 @@
 // HomomorphicEncryption.org standard (bound 218 for ternary secrets).
 //
 // Flooding: the operator, knowing its key, learns M_j + T·e_j at every
-// coefficient, hence e_j; flooding hides the secret-dependent part
-// (e_ct + e_ks) behind each agent's f_i. With one honest agent, the
+// coefficient, hence e_j; flooding hides the part that depends on the
+// collective secret (e_ct; e_ks is fresh randomness, independent of every
+// key share, and only adds to the hiding) behind each agent's f_i. With
+// one honest agent, the
 // statistical distance per switched ciphertext is about
 // √N·|e_ct|/(2σ): about 2^-26 for a 1M-row sum of weight 64 (typical
 // |e_ct| ≈ 2^22), about 2^-22 at the envelope (typical 2^26), about 2^-40
@@ -176,6 +181,7 @@ package mhe
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/tuneinsight/lattigo/v6/schemes/bgv"
 )
@@ -198,8 +204,17 @@ var Literal = bgv.ParametersLiteral{
 	PlaintextModulus: PlaintextModulus,
 }
 
-// NewParameters returns the validated parameter set.
+// NewParameters returns the validated parameter set. It is built once:
+// every call returns the same immutable value, which may be used
+// concurrently.
 func NewParameters() (bgv.Parameters, error) {
+	return canonical()
+}
+
+// canonical is the package's parameter set, built once.
+var canonical = sync.OnceValues(newParameters)
+
+func newParameters() (bgv.Parameters, error) {
 	p, err := bgv.NewParametersFromLiteral(Literal)
 	if err != nil {
 		return bgv.Parameters{}, fmt.Errorf("mhe: parameters: %w", err)

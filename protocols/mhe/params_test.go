@@ -56,3 +56,23 @@ func TestAggregationIsExact(t *testing.T) {
 		require.Equal(t, want, g, "slot %d", i)
 	}
 }
+
+// TestSwitchParamsShareTheRing: key-switch shares are made with the
+// parameter set without P; its ring mod Q must be the package's, moduli
+// and NTT alike, or shares would not combine with ciphertexts.
+func TestSwitchParamsShareTheRing(t *testing.T) {
+	p, err := NewParameters()
+	require.NoError(t, err)
+	sp, err := switchParams()
+	require.NoError(t, err)
+	require.Equal(t, 0, sp.PCount())
+	require.Equal(t, p.Q(), sp.Q())
+	require.Equal(t, p.PlaintextModulus(), sp.PlaintextModulus())
+	require.Equal(t, p.N(), sp.N())
+	a, b := p.RingQ(), sp.RingQ()
+	for j := range a.SubRings {
+		require.Equal(t, a.SubRings[j].RootsForward, b.SubRings[j].RootsForward, "modulus %d", j)
+		require.Equal(t, a.SubRings[j].RootsBackward, b.SubRings[j].RootsBackward, "modulus %d", j)
+		require.Equal(t, a.SubRings[j].MRedConstant, b.SubRings[j].MRedConstant, "modulus %d", j)
+	}
+}

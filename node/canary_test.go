@@ -102,7 +102,14 @@ func TestCanaries(t *testing.T) {
 	require.NoError(t, err)
 	r.submit(statement.KindParty, policy.Party{Name: "auditor", Kind: policy.PublicBody, Jurisdiction: "CN", Key: vkey}, r.parties["bureau"].signer, signer)
 	keyFiles := map[string]string{} // marker -> the file that holds it
-	secretOf := func(s string) string { return s[strings.LastIndexByte(s, '+')+1:] }
+	// A note signer key is PRIVATE+KEY+name+hash+key, and its base64 key
+	// may itself hold '+'; other key lines (age, PEM) are secret whole.
+	secretOf := func(s string) string {
+		if p := strings.SplitN(s, "+", 5); len(p) == 5 && p[0] == "PRIVATE" && p[1] == "KEY" {
+			return p[4]
+		}
+		return s
+	}
 	keyMarkers := []string{secretOf(strings.TrimSpace(skey))}
 	for _, f := range []string{"node.key", "node.age", "tls.key"} {
 		b, err := os.ReadFile(filepath.Join(r.dir, f))
@@ -143,6 +150,9 @@ func TestCanaries(t *testing.T) {
 	}
 	r.stop()
 
+	for _, m := range keyMarkers {
+		require.GreaterOrEqual(t, len(m), 16, "a key marker too short to be unique (from %q)", keyFiles[m])
+	}
 	markers := append(append(append([]string{}, rowMarkers...), keyMarkers...), password)
 	require.GreaterOrEqual(t, len(markers), 1000)
 	found := func(where string, b []byte, own string) {

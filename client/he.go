@@ -332,18 +332,84 @@ func DecryptHE(he *api.HEResult, sk *mhe.ResultSecretKey) (*api.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	res := &api.Result{}
+	cis, err := describeHE(he, layout, raw, res)
+	if err != nil {
+		return nil, err
+	}
 	// HAVING, ORDER BY and LIMIT, on the decrypted noisy values, as the
 	// enclave applies them in sealed mode.
 	keep, err := he.Plan.Select(rows, he.Groups)
 	if err != nil {
 		return nil, err
 	}
-	res := &api.Result{Rows: make([][]string, len(keep))}
+	res.Rows = make([][]string, len(keep))
 	for i, k := range keep {
 		res.Rows[i] = rows[k]
+		if cis != nil {
+			res.Intervals = append(res.Intervals, cis[k])
+		}
 	}
 	for _, o := range he.Plan.Outputs {
 		res.Columns = append(res.Columns, o.Name)
 	}
 	return res, nil
+}
+
+// heAlpha is the level of an HE result's intervals, as in sealed mode:
+// 95%.
+const heAlpha = 0.05
+
+// describeHE sets res's Stats and Selection from the noise an HE result
+// declares, as sealed mode describes its values, and returns per group
+// and output column the values' confidence intervals (nil when the
+// mechanism is not the DP library's or the node declares none).
+func describeHE(he *api.HEResult, layout release.Layout, raw []int64, res *api.Result) ([][]*api.Interval, error) {
+	if he.Draws < 1 {
+		return nil, nil // a node that does not describe its noise
+	}
+	if err := he.Privacy.Validate(); err != nil {
+		return nil, fmt.Errorf("the result's privacy parameters: %w", err)
+	}
+	mech := he.Mechanism
+	if he.Draws > 1 {
+		mech = fmt.Sprintf("%s, one sample from each of %d providers", mech, he.Draws)
+	}
+	naggs := len(he.Aggs)
+	p := he.Privacy
+	res.Selection = &api.Stats{Mechanism: he.Mechanism, Epsilon: p.Epsilon / float64(naggs+1), Delta: p.Delta, L0: p.MaxGroupsPerUnit, LInf: 1}
+	res.Stats = make([]*api.Stats, len(he.Plan.Outputs))
+	ai := 0
+	for i, o := range he.Plan.Outputs {
+		if o.Func != "" {
+			s := release.SensitivityOf(he.Aggs[ai], p, naggs)
+			res.Stats[i] = &api.Stats{Mechanism: mech, Epsilon: s.Epsilon, L0: s.L0, LInf: s.LInf}
+			ai++
+		}
+	}
+	n, ok := release.NoiseNamed(he.Mechanism)
+	if !ok {
+		return nil, nil
+	}
+	byAgg, err := layout.Intervals(p, n, he.Draws, raw, heAlpha)
+	if err != nil {
+		return nil, err
+	}
+	res.Level = 1 - heAlpha
+	out := make([][]*api.Interval, len(byAgg))
+	for g, cis := range byAgg {
+		out[g] = make([]*api.Interval, len(he.Plan.Outputs))
+		ai := 0
+		for i, o := range he.Plan.Outputs {
+			if o.Func == "" {
+				continue
+			}
+			if ci := cis[ai]; ci != nil {
+				lo, hi := release.FormatInterval(he.Aggs[ai], *ci)
+				out[g][i] = &api.Interval{Lo: lo, Hi: hi}
+			}
+			ai++
+		}
+	}
+	return out, nil
 }

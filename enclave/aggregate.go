@@ -523,14 +523,8 @@ func (e *exec) run(ctx context.Context) (*Result, error) {
 
 // stats describe how aggregate a is released.
 func (e *exec) stats(a *aggSpec, mech string) *Stats {
-	priv := e.privacy()
-	s := &Stats{Mechanism: mech, Epsilon: e.eps(), L0: priv.MaxGroupsPerUnit, LInf: float64(priv.LInf)}
-	if ks := release.Kinds(a.rel); len(ks) > 0 {
-		if c, err := release.Calibrate(a.rel, ks[0], priv, len(e.aggs)); err == nil {
-			s.LInf = c.LInf
-		}
-	}
-	return s
+	s := release.SensitivityOf(a.rel, e.privacy(), len(e.aggs))
+	return &Stats{Mechanism: mech, Epsilon: s.Epsilon, L0: s.L0, LInf: s.LInf}
 }
 
 // finish noises one aggregate of one group and renders it, with its
@@ -621,29 +615,9 @@ func (e *exec) finish(a *aggSpec, s *acc, priv release.Privacy) (string, *Interv
 	return "", nil, errors.New("enclave: unknown aggregate " + string(a.fn()))
 }
 
-// renderInterval renders a confidence interval (in units of 10^-Scale) as
-// the value is rendered: COUNTs and SUMs as whole units (outward), AVG
-// with its decimals.
+// renderInterval renders a confidence interval as its value is
+// rendered (release.FormatInterval).
 func renderInterval(a release.Agg, ci dp.Interval) *Interval {
-	switch a.Func {
-	case query.Avg:
-		return &Interval{Lo: release.FormatMean(ci.Lo, a.Scale), Hi: release.FormatMean(ci.Hi, a.Scale)}
-	}
-	lo, hi := clampInt(math.Floor(ci.Lo)), clampInt(math.Ceil(ci.Hi))
-	if a.Func == query.Sum {
-		return &Interval{Lo: query.FormatUnits(lo, a.Scale), Hi: query.FormatUnits(hi, a.Scale)}
-	}
-	return &Interval{Lo: strconv.FormatInt(lo, 10), Hi: strconv.FormatInt(hi, 10)}
-}
-
-func clampInt(x float64) int64 {
-	switch {
-	case math.IsNaN(x):
-		return 0
-	case x >= math.MaxInt64:
-		return math.MaxInt64
-	case x <= math.MinInt64:
-		return math.MinInt64
-	}
-	return int64(x)
+	lo, hi := release.FormatInterval(a, ci)
+	return &Interval{Lo: lo, Hi: hi}
 }

@@ -600,7 +600,12 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 		return nil, &refusedError{err}
 	}
 	switched := time.Since(asked)
-	out := &api.HEResult{ResultEntry: resEntry, Plan: plan, Aggs: prep.Aggs, Ciphers: make([][]byte, len(cts))}
+	out := &api.HEResult{ResultEntry: resEntry, Plan: plan, Aggs: prep.Aggs, Ciphers: make([][]byte, len(cts)),
+		Privacy: prep.Privacy, Mechanism: release.Mechanism(n.cfg.Noise), Draws: 1}
+	if !nodeNoise {
+		// The agents draw with the library's default mechanism.
+		out.Mechanism, out.Draws = release.Mechanism(nil), len(key.Providers)
+	}
 	for _, g := range prep.Groups {
 		out.Groups = append(out.Groups, g.Values)
 	}

@@ -199,8 +199,54 @@ func TestHEModeIsExact(t *testing.T) {
 		require.NotEmpty(t, he.Rows, sql)
 		require.Equal(t, sealed.Result.Columns, he.Columns, sql)
 		require.Equal(t, sealed.Result.Rows, he.Rows, sql)
+		require.Equal(t, sealed.Result.Stats, he.Stats, sql)
+		require.Equal(t, sealed.Result.Selection, he.Selection, sql)
 		require.Equal(t, policy.ModeHE, resp.Decision.Params.Mode)
 		require.NotNil(t, resp.ReleaseEntry, sql)
+	}
+}
+
+// TestHEIntervals runs queries with real noise in both modes: an HE
+// answer describes its values as a sealed one does (mechanism, ε, L0,
+// L∞) and carries their 95% intervals, which hold the value and, for
+// COUNT and SUM away from zero, are as wide as the sealed answer's (the
+// same mechanism and calibration).
+func TestHEIntervals(t *testing.T) {
+	r := newHERoom(t, 400, nil)
+	sql := "SELECT l.green, COUNT(*), SUM(l.amount), AVG(l.amount) FROM loans l GROUP BY l.green"
+	sealed, err := r.query("bank", "L-1", "0.2", "", sql)
+	require.NoError(t, err)
+	he, _, err := r.queryHE("L-1", "0.2", sql)
+	require.NoError(t, err)
+	require.Equal(t, sealed.Result.Stats, he.Stats)
+	require.Equal(t, sealed.Result.Selection, he.Selection)
+	require.Equal(t, 0.95, he.Level)
+	require.Equal(t, "Laplace Noise", he.Stats[1].Mechanism)
+	require.Len(t, he.Intervals, len(he.Rows))
+	width := func(ci *api.Interval) float64 {
+		lo, err := strconv.ParseFloat(ci.Lo, 64)
+		require.NoError(t, err)
+		hi, err := strconv.ParseFloat(ci.Hi, 64)
+		require.NoError(t, err)
+		return hi - lo
+	}
+	for i, row := range he.Rows {
+		require.Nil(t, he.Intervals[i][0], "a grouping value has no interval")
+		for j := 1; j < len(row); j++ {
+			ci := he.Intervals[i][j]
+			require.NotNil(t, ci, "row %d column %s", i, he.Columns[j])
+			v, err := strconv.ParseFloat(row[j], 64)
+			require.NoError(t, err)
+			lo, _ := strconv.ParseFloat(ci.Lo, 64)
+			hi, _ := strconv.ParseFloat(ci.Hi, 64)
+			require.True(t, lo <= v && v <= hi, "row %d %s: %v outside [%s, %s]", i, he.Columns[j], v, ci.Lo, ci.Hi)
+			if j <= 2 && lo > 0 {
+				sci := sealed.Result.Intervals[i][j]
+				if sl, _ := strconv.ParseFloat(sci.Lo, 64); sl > 0 {
+					require.InDelta(t, width(sci), width(ci), 2, "row %d %s: widths", i, he.Columns[j])
+				}
+			}
+		}
 	}
 }
 
@@ -513,6 +559,8 @@ func TestHEProvidersNoise(t *testing.T) {
 		he, resp, err := r.queryHE("L-2", "0.01", sql)
 		require.NoError(t, err, sql)
 		require.Equal(t, policy.NoiseProviders, resp.Decision.Params.Noise)
+		require.Equal(t, 3, resp.HE.Draws)
+		require.Contains(t, he.Stats[len(he.Stats)-1].Mechanism, "one sample from each of 3 providers")
 		require.Equal(t, len(sealed.Result.Rows), len(he.Rows), sql)
 		groups := len(resp.HE.Plan.GroupBy)
 		for i, row := range sealed.Result.Rows {

@@ -630,35 +630,151 @@ func (c Calibration) drawMean(a Agg, p Privacy, n noise.Noise) (sum2, count int6
 // derived from its parts' and clamped to [Min, Max]. naggs and p are as
 // for Calibrate. It costs no budget.
 func Interval(a Agg, p Privacy, naggs int, n noise.Noise, vals []int64, alpha float64) (dp.Interval, error) {
+	ci, _, err := IntervalOfDraws(a, p, naggs, n, vals, alpha, 1)
+	return ci, err
+}
+
+// IntervalOfDraws is Interval for values that each carry the sum of draws
+// independent noise samples of the calibrated scale, as under a letter's
+// noise: providers (one sample per provider's agent). For one draw it is
+// Interval. For more, a COUNT's or SUM's interval is the union bound:
+// each sample lies within its own interval at level 1 − alpha/draws, so
+// their sum lies within draws times it with probability at least
+// 1 − alpha; ok is false for an AVG, whose interval the DP library
+// derives only for one sample per part.
+func IntervalOfDraws(a Agg, p Privacy, naggs int, n noise.Noise, vals []int64, alpha float64, draws int) (ci dp.Interval, ok bool, err error) {
 	kinds := Kinds(a)
 	if len(kinds) == 0 || len(vals) != len(kinds) {
-		return dp.Interval{}, fmt.Errorf("release: %s: %d values for an interval, want %d", a.name(), len(vals), len(kinds))
+		return dp.Interval{}, false, fmt.Errorf("release: %s: %d values for an interval, want %d", a.name(), len(vals), len(kinds))
+	}
+	if draws < 1 {
+		return dp.Interval{}, false, fmt.Errorf("release: %s: %d noise draws", a.name(), draws)
 	}
 	c, err := Calibrate(a, kinds[0], p, naggs)
 	if err != nil {
-		return dp.Interval{}, err
+		return dp.Interval{}, false, err
 	}
-	switch kinds[0] {
-	case Count, Distinct:
-		ci, err := dp.IntervalInt64(n, vals[0], c.L0, c.Rows, c.Epsilon, 0, alpha)
-		if err != nil {
-			return dp.Interval{}, err
+	if kinds[0] == AvgSum2 {
+		if draws > 1 {
+			return dp.Interval{}, false, nil
 		}
-		return dp.Interval{Lo: math.Max(ci.Lo, 0), Hi: math.Max(ci.Hi, 0)}, nil
-	case Sum:
-		ci, err := dp.IntervalInt64(n, vals[0], c.L0, int64(c.LInf), c.Epsilon, 0, alpha)
-		if err != nil {
-			return dp.Interval{}, err
-		}
-		if c.Lo >= 0 {
-			ci.Lo, ci.Hi = math.Max(ci.Lo, 0), math.Max(ci.Hi, 0)
-		}
-		if c.Hi <= 0 {
-			ci.Lo, ci.Hi = math.Min(ci.Lo, 0), math.Min(ci.Hi, 0)
-		}
-		return ci, nil
+		ci, err := dp.MeanInterval(n, vals[1], float64(vals[0])/2, c.L0, p.LInf, float64(a.Min), float64(a.Max), c.AggEpsilon, 0, alpha)
+		return ci, err == nil, err
 	}
-	return dp.MeanInterval(n, vals[1], float64(vals[0])/2, c.L0, p.LInf, float64(a.Min), float64(a.Max), c.AggEpsilon, 0, alpha)
+	lInf := int64(c.LInf)
+	if kinds[0] == Count || kinds[0] == Distinct {
+		lInf = c.Rows
+	}
+	if draws == 1 {
+		ci, err = dp.IntervalInt64(n, vals[0], c.L0, lInf, c.Epsilon, 0, alpha)
+	} else {
+		// One sample's interval around 0, widened draws times around
+		// the value.
+		ci, err = dp.IntervalInt64(n, 0, c.L0, lInf, c.Epsilon, 0, alpha/float64(draws))
+		k, v := float64(draws), float64(vals[0])
+		ci = dp.Interval{Lo: v + k*ci.Lo, Hi: v + k*ci.Hi}
+	}
+	if err != nil {
+		return dp.Interval{}, false, err
+	}
+	switch {
+	case kinds[0] != Sum:
+		ci.Lo, ci.Hi = math.Max(ci.Lo, 0), math.Max(ci.Hi, 0)
+	case c.Lo >= 0:
+		ci.Lo, ci.Hi = math.Max(ci.Lo, 0), math.Max(ci.Hi, 0)
+	case c.Hi <= 0:
+		ci.Lo, ci.Hi = math.Min(ci.Lo, 0), math.Min(ci.Hi, 0)
+	}
+	return ci, true, nil
+}
+
+// Intervals returns, per group and per aggregate (in l.Aggs order), the
+// confidence interval at level 1 − alpha of the exact value behind the
+// noisy values raw (in Values order, as Finish takes them), each of which
+// carries draws samples of noise n (see IntervalOfDraws): nil where there
+// is none.
+func (l Layout) Intervals(p Privacy, n noise.Noise, draws int, raw []int64, alpha float64) ([][]*dp.Interval, error) {
+	if len(raw) != len(l.Values) {
+		return nil, fmt.Errorf("release: %d values for a layout of %d", len(raw), len(l.Values))
+	}
+	out := make([][]*dp.Interval, l.Groups)
+	for g := range out {
+		vals := raw[g*l.perGroup : (g+1)*l.perGroup]
+		out[g] = make([]*dp.Interval, len(l.Aggs))
+		i := 0
+		for ai, a := range l.Aggs {
+			k := len(Kinds(a))
+			ci, ok, err := IntervalOfDraws(a, p, len(l.Aggs), n, vals[i:i+k], alpha, draws)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out[g][ai] = &ci
+			}
+			i += k
+		}
+	}
+	return out, nil
+}
+
+// FormatInterval renders a confidence interval of aggregate a (in units
+// of 10^-Scale) as a's value is rendered: COUNTs and SUMs as whole units,
+// rounded outward; AVG with its decimals.
+func FormatInterval(a Agg, ci dp.Interval) (lo, hi string) {
+	if a.Func == query.Avg {
+		return FormatMean(ci.Lo, a.Scale), FormatMean(ci.Hi, a.Scale)
+	}
+	l, h := clampInt(math.Floor(ci.Lo)), clampInt(math.Ceil(ci.Hi))
+	if a.Func == query.Sum {
+		return query.FormatUnits(l, a.Scale), query.FormatUnits(h, a.Scale)
+	}
+	return strconv.FormatInt(l, 10), strconv.FormatInt(h, 10)
+}
+
+// clampInt converts x to an int64, saturating; NaN is 0.
+func clampInt(x float64) int64 {
+	switch {
+	case math.IsNaN(x):
+		return 0
+	case x >= math.MaxInt64:
+		return math.MaxInt64
+	case x <= math.MinInt64:
+		return math.MinInt64
+	}
+	return int64(x)
+}
+
+// Sensitivity is what the noise of an aggregate's values is calibrated
+// to: its share of ε, the groups one privacy unit may contribute to (L0),
+// and a unit's largest effect on one group's value (L∞; for an AVG, on
+// its sum part).
+type Sensitivity struct {
+	Epsilon float64
+	L0      int64
+	LInf    float64
+}
+
+// SensitivityOf returns aggregate a's Sensitivity under p in a query of
+// naggs aggregates.
+func SensitivityOf(a Agg, p Privacy, naggs int) Sensitivity {
+	s := Sensitivity{Epsilon: p.Epsilon / float64(naggs+1), L0: p.MaxGroupsPerUnit, LInf: float64(p.LInf)}
+	if ks := Kinds(a); len(ks) > 0 {
+		if c, err := Calibrate(a, ks[0], p, naggs); err == nil {
+			s.LInf = c.LInf
+		}
+	}
+	return s
+}
+
+// NoiseNamed returns the DP library's mechanism that Mechanism names
+// name, and false for any other name.
+func NoiseNamed(name string) (noise.Noise, bool) {
+	for _, n := range []noise.Noise{noise.Laplace(), noise.Gaussian()} {
+		if Mechanism(n) == name {
+			return n, true
+		}
+	}
+	return nil, false
 }
 
 // Mechanism names the noise mechanism n (nil: the library's Laplace), for

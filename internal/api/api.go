@@ -310,6 +310,15 @@ type HEResult struct {
 	// Ciphers are the ciphertexts under the operator's key, in layout
 	// order: one per hidden value, then the clear vector.
 	Ciphers [][]byte `json:"ciphers"`
+	// Privacy is what the values' noise is calibrated to, Mechanism the
+	// DP library's noise (release.Mechanism), and Draws how many noise
+	// samples each value carries: 1 when the node adds the noise, one
+	// per provider under a letter's noise: providers. The operator's
+	// client derives each value's description and confidence interval
+	// from them.
+	Privacy   release.Privacy `json:"privacy"`
+	Mechanism string          `json:"mechanism"`
+	Draws     int             `json:"draws"`
 }
 
 // HESetupResult answers POST /v1/mhe/setup.

@@ -588,9 +588,27 @@ type result struct {
 	DecisionEntry uint64 `json:"decision_entry"`
 	ReleaseEntry  uint64 `json:"release_entry"`
 	Result        struct {
-		Columns []string   `json:"columns"`
-		Rows    [][]string `json:"rows"`
+		Columns   []string   `json:"columns"`
+		Rows      [][]string `json:"rows"`
+		Intervals [][]*struct {
+			Lo string `json:"lo"`
+			Hi string `json:"hi"`
+		} `json:"intervals"`
 	} `json:"result"`
+}
+
+// interval renders the confidence interval of the last column of row i,
+// or "" when it has none.
+func (r *result) interval(i int) string {
+	if i >= len(r.Result.Intervals) {
+		return ""
+	}
+	row := r.Result.Intervals[i]
+	if len(row) == 0 || row[len(row)-1] == nil {
+		return ""
+	}
+	ci := row[len(row)-1]
+	return "[" + ci.Lo + ", " + ci.Hi + "]"
 }
 
 func (d *demo) queryJSON(what, letter, eps, sql string, extra ...string) (*result, bool) {
@@ -656,7 +674,7 @@ func (d *demo) sideBySide(sealed, he *result, truth func([]string) (float64, boo
 	defer w.Flush()
 	cols := he.Result.Columns
 	last := len(cols) - 1
-	fmt.Fprintf(w, "    %-28s %16s %16s %16s\n", strings.Join(cols[:last], ", "), "sealed", "HE", "true")
+	fmt.Fprintf(w, "    %-28s %16s %16s %16s   %s\n", strings.Join(cols[:last], ", "), "sealed", "HE", "true", "HE 95% CI")
 	sealedOf := map[string]string{}
 	if sealed != nil {
 		for _, row := range sealed.Result.Rows {
@@ -664,7 +682,8 @@ func (d *demo) sideBySide(sealed, he *result, truth func([]string) (float64, boo
 		}
 	}
 	matched := 0
-	for _, row := range he.Result.Rows {
+	noCI := false
+	for i, row := range he.Result.Rows {
 		tv, ok := truth(row[:last])
 		if ok {
 			matched++
@@ -673,7 +692,14 @@ func (d *demo) sideBySide(sealed, he *result, truth func([]string) (float64, boo
 		if sv == "" {
 			sv = "(withheld)"
 		}
-		fmt.Fprintf(w, "    %-28s %16s %16s %16.0f\n", strings.Join(row[:last], ", "), sv, row[last], tv)
+		ci := he.interval(i)
+		if ci == "" {
+			ci, noCI = "(none)", true
+		}
+		fmt.Fprintf(w, "    %-28s %16s %16s %16.0f   %s\n", strings.Join(row[:last], ", "), sv, row[last], tv, ci)
+	}
+	if noCI {
+		fmt.Fprintln(w, "    (an AVG whose noise several providers drew has no interval: the DP library derives one for a single draw only)")
 	}
 	d.expect(matched == len(he.Result.Rows), "every group released in HE mode should exist in the true answer")
 }

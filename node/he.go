@@ -51,8 +51,13 @@ func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path 
 	}
 	var body io.Reader
 	ctype := "application/json"
+	// The most an answer may hold: shares are as large as the
+	// ciphertexts the request carries, so a key-switch answer is bounded
+	// by its request.
+	limit := int64(maxAgentAnswer)
 	if ks, ok := req.(keySwitchBody); ok {
 		body, ctype = bytes.NewReader(ks), api.BinaryType
+		limit = int64(len(ks)) + 1<<16
 	} else {
 		var b bytes.Buffer
 		if err := json.NewEncoder(&b).Encode(req); err != nil {
@@ -72,14 +77,20 @@ func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path 
 		return &AgentError{Party: party, Msg: "unreachable: " + err.Error()}
 	}
 	defer res.Body.Close()
+	if res.ContentLength > limit {
+		return &AgentError{Party: party, Msg: fmt.Sprintf("an answer of %d bytes, more than the %d its request allows", res.ContentLength, limit)}
+	}
 	var buf bytes.Buffer
-	if res.ContentLength > 0 && res.ContentLength <= 1<<30 {
+	if res.ContentLength > 0 {
 		buf.Grow(int(res.ContentLength))
 	}
-	_, err = buf.ReadFrom(io.LimitReader(res.Body, 1<<30))
+	read, err := buf.ReadFrom(io.LimitReader(res.Body, limit+1))
 	b := buf.Bytes()
 	if err != nil {
 		return &AgentError{Party: party, Msg: "reading its answer: " + err.Error()}
+	}
+	if read > limit {
+		return &AgentError{Party: party, Msg: fmt.Sprintf("an answer of more than the %d bytes its request allows", limit)}
 	}
 	if res.StatusCode != http.StatusOK {
 		var e api.Error
@@ -98,6 +109,10 @@ func (n *Node) callAgent(ctx context.Context, snap *state.Snapshot, party, path 
 	}
 	return nil
 }
+
+// maxAgentAnswer bounds an agent's answer to anything but a key switch
+// (setup shares and the like).
+const maxAgentAnswer = 64 << 20
 
 // keySwitchBody is a key-switch request in its binary form.
 type keySwitchBody []byte

@@ -312,15 +312,21 @@ func (r *heRoom) restartAgent(t *testing.T, party string) {
 	r.agents[party] = &heAgent{party: party, dir: old.dir, ag: ag, srv: srv}
 }
 
-// toggled serves h, or answers 503 while down is set.
+// toggled serves h, or answers 503 while down is set, or announces a
+// 512 MiB answer and sends a few bytes while huge is set.
 type toggled struct {
-	h    http.Handler
-	down atomic.Bool
+	h          http.Handler
+	down, huge atomic.Bool
 }
 
 func (t *toggled) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if t.down.Load() {
 		http.Error(w, "down for the test", http.StatusServiceUnavailable)
+		return
+	}
+	if t.huge.Load() {
+		w.Header().Set("Content-Length", strconv.Itoa(512<<20))
+		w.Write([]byte("CRSHARES"))
 		return
 	}
 	t.h.ServeHTTP(w, r)
@@ -405,6 +411,14 @@ func TestAgentsRefuse(t *testing.T) {
 	require.False(t, r.released(decision))
 	resultEntry, res := r.heResultOf(decision)
 	tg.down.Store(false)
+
+	// An agent announcing an answer larger than the shares of its request
+	// can be: refused before the node makes room for it.
+	tg.huge.Store(true)
+	_, _, err = r.queryHE("L-1", "0.01", sql)
+	require.ErrorContains(t, err, "more than the")
+	require.ErrorContains(t, err, "its request allows")
+	tg.huge.Store(false)
 
 	t.Run("decision missing from the ledger", func(t *testing.T) {
 		err := askAgent(t, r.agents["msb"], api.KeySwitchRequest{Result: 1 << 40, Ciphers: [][]byte{{1}}, Target: target})

@@ -184,13 +184,33 @@ func readBlobsMax(r *bufio.Reader, maxLen uint64) ([][]byte, error) {
 		if err != nil || l > maxLen {
 			return nil, errors.New("bad length")
 		}
-		b := make([]byte, l)
-		if _, err := io.ReadFull(r, b); err != nil {
+		b, err := readN(r, l)
+		if err != nil {
 			return nil, errors.New("cut short")
 		}
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// eagerAlloc is the largest blob readN allocates at once, before its
+// bytes arrive: a larger one grows with the bytes actually read, so that
+// a declared length costs no more memory than the input holds.
+const eagerAlloc = 1 << 20
+
+// readN reads exactly n bytes.
+func readN(r io.Reader, n uint64) ([]byte, error) {
+	if n <= eagerAlloc {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	var buf bytes.Buffer
+	m, err := buf.ReadFrom(io.LimitReader(r, int64(n)))
+	if err == nil && uint64(m) != n {
+		err = io.ErrUnexpectedEOF
+	}
+	return buf.Bytes(), err
 }
 
 func readMagic(r *bufio.Reader, magic string) error {

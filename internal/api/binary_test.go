@@ -3,8 +3,10 @@ package api
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"reflect"
+	"runtime"
 	"testing"
 )
 
@@ -144,4 +146,37 @@ func FuzzReadHEAnswer(f *testing.F) {
 			t.Fatalf("round trip: %s -> %s", a, c)
 		}
 	})
+}
+
+// TestDeclaredLengthsCostNoMemory sends each binary reader a few bytes
+// that declare a blob of tens of megabytes: each refuses the message
+// without allocating anywhere near what was declared.
+func TestDeclaredLengthsCostNoMemory(t *testing.T) {
+	declare := func(magic string, prefix ...byte) []byte {
+		b := append([]byte(magic), prefix...)
+		b = binary.AppendUvarint(b, 1)          // one blob
+		b = binary.AppendUvarint(b, 60<<20)     // of 60 MiB
+		return append(b, "only a few bytes"...) // that are not there
+	}
+	readers := map[string]func() error{
+		"HE answer": func() error { _, err := ReadHEAnswer(declare(heAnswerMagic)); return err },
+		"key-switch request": func() error {
+			_, err := ReadKeySwitchRequest(bytes.NewReader(declare(keySwitchMagic, 7)))
+			return err
+		},
+		"shares": func() error { _, err := ReadShares(bytes.NewReader(declare(sharesMagic))); return err },
+	}
+	for name, read := range readers {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		err := read()
+		runtime.ReadMemStats(&after)
+		if err == nil {
+			t.Errorf("%s: a cut-short blob accepted", name)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+			t.Errorf("%s: %d bytes allocated for a message of a few bytes", name, n)
+		}
+	}
 }

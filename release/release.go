@@ -671,8 +671,7 @@ func IntervalOfDraws(a Agg, p Privacy, naggs int, n noise.Noise, vals []int64, a
 		// One sample's interval around 0, widened draws times around
 		// the value.
 		ci, err = dp.IntervalInt64(n, 0, c.L0, lInf, c.Epsilon, 0, alpha/float64(draws))
-		k, v := float64(draws), float64(vals[0])
-		ci = dp.Interval{Lo: v + k*ci.Lo, Hi: v + k*ci.Hi}
+		ci = dp.Interval{Lo: widen(vals[0], draws, ci.Lo, -1), Hi: widen(vals[0], draws, ci.Hi, +1)}
 	}
 	if err != nil {
 		return dp.Interval{}, false, err
@@ -744,6 +743,31 @@ func clampInt(x float64) int64 {
 	return int64(x)
 }
 
+// widen returns v + k·off rounded outward (dir < 0 down, > 0 up): in
+// integers, since a sum near 2^58 is not exact in a float64, and then to
+// the nearest float64 on the outer side. Far beyond any exact sum it
+// falls back to floating point.
+func widen(v int64, k int, off float64, dir int) float64 {
+	if dir < 0 {
+		off = math.Floor(off)
+	} else {
+		off = math.Ceil(off)
+	}
+	const far = 1 << 61
+	if math.IsNaN(off) || math.Abs(off)*float64(k) > far || v > far || v < -far {
+		return float64(v) + float64(k)*off
+	}
+	x := v + int64(k)*int64(off)
+	f := float64(x)
+	switch {
+	case dir < 0 && int64(f) > x:
+		f = math.Nextafter(f, math.Inf(-1))
+	case dir > 0 && int64(f) < x:
+		f = math.Nextafter(f, math.Inf(1))
+	}
+	return f
+}
+
 // Sensitivity is what the noise of an aggregate's values is calibrated
 // to: its share of ε, the groups one privacy unit may contribute to (L0),
 // and a unit's largest effect on one group's value (L∞; for an AVG, on
@@ -767,12 +791,11 @@ func SensitivityOf(a Agg, p Privacy, naggs int) Sensitivity {
 }
 
 // NoiseNamed returns the DP library's mechanism that Mechanism names
-// name, and false for any other name.
+// name, among those whose values carry no δ of their own and so whose
+// intervals Interval computes (Laplace), and false for any other name.
 func NoiseNamed(name string) (noise.Noise, bool) {
-	for _, n := range []noise.Noise{noise.Laplace(), noise.Gaussian()} {
-		if Mechanism(n) == name {
-			return n, true
-		}
+	if n := noise.Laplace(); Mechanism(n) == name {
+		return n, true
 	}
 	return nil, false
 }

@@ -567,3 +567,36 @@ func TestIntervalOfDraws(t *testing.T) {
 		t.Error("zero draws accepted")
 	}
 }
+
+// TestIntervalOfDrawsRoundsOutward checks intervals of several draws
+// around sums that float64 cannot hold exactly (2^57 + i, i < 64, where
+// float64s are 32 apart): their bounds lie outside the exact integer
+// bounds, never inside.
+func TestIntervalOfDrawsRoundsOutward(t *testing.T) {
+	sum := release.Agg{Func: query.Sum, Column: ptr(cAmount), Encrypted: true, Min: 0, Max: 1000}
+	p := release.Privacy{Epsilon: 3, MinGroupSize: 1, MaxGroupsPerUnit: 2, LInf: 4}
+	const draws = 3
+	// The one-draw interval around 0, clamped at 0 for a SUM of
+	// non-negative values: its upper bound is the half-width.
+	one, err := release.Interval(sum, p, 1, nil, []int64{0}, 0.05/draws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(64) {
+		v := int64(1<<57) + i
+		ci, ok, err := release.IntervalOfDraws(sum, p, 1, nil, []int64{v}, 0.05, draws)
+		if err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		wantHi := big.NewInt(v + draws*int64(math.Ceil(one.Hi)))
+		hi, _ := new(big.Float).SetFloat64(ci.Hi).Int(nil)
+		if hi.Cmp(wantHi) < 0 {
+			t.Errorf("value %d: upper bound %s below the exact %s", v, hi, wantHi)
+		}
+		wantLo := big.NewInt(v - draws*int64(math.Ceil(one.Hi)))
+		lo, _ := new(big.Float).SetFloat64(ci.Lo).Int(nil)
+		if lo.Cmp(wantLo) > 0 {
+			t.Errorf("value %d: lower bound %s above the exact %s", v, lo, wantLo)
+		}
+	}
+}

@@ -84,7 +84,10 @@
 //     s_op·e1_i plus lattigo's own share noise, where u_i and s_op are
 //     ternary and every e is bounded by 19.2 (σ 3.2, 6σ), so at most
 //     2·N·19.2 + 2·19.2 < 2^18.3 each, 2^21.3 for 8 (measured: 2^12
-//     for 8 agents, TestFloodingBudgetEdge).
+//     for 8 agents, TestFloodingBudgetEdge). This assumes the operator's
+//     result key was made honestly (GenerateResultKey, e_op <= 19.2): an
+//     operator who crafts a noisier key spoils only its own decryption;
+//     what a share reveals to it is s_i·c1 under the flooding either way.
 //   - e_ct, the result's noise. A fresh encryption under the collective key
 //     has |e| <= 1/2 + N·P/2 <= 2^15 + 1 (the collective secret has
 //     coefficients up to P; measured standard deviation 21, 37 and 60 for

@@ -17,10 +17,13 @@ build:
 demo: build
 	$(GO) run ./examples/greencredit --bin $(BIN) $(DEMO_ARGS)
 
-## test: every test, with the race detector; then the DP statistical tests at full size without it
+## test: every test, with the race detector; then, without it, the tests
+## that take fewer samples under it at their full size (DP statistics,
+## sampled ledger flips)
 test:
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 	$(GO) test -count=1 -run '^(TestNoiseMoments|TestEmpiricalEpsilon)$$' ./enclave/
+	$(GO) test -count=1 -run '^TestVerifyDetectsSampledFlips$$' ./ledger/
 
 ## test-crash: SIGKILL a node 200 times during a stream of queries; check the ledger after every restart
 test-crash:

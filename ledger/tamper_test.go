@@ -237,13 +237,14 @@ func flipByte(t *testing.T, dir, name string, p int, mask byte) (restore func())
 // positions of both files of a 2,000-entry log, with random non-zero
 // masks, and requires Verify to refuse every one; an entries-file flip
 // must be named as the entry holding the byte. The 20,000 flips (2,000
-// under -short) are
-// shared by one worker per CPU (up to 4), each on its own copy of the log
-// and with its own seed, so the sample does not depend on timing.
+// under -short or the race detector; make test runs the full count
+// without it) are shared by one worker per CPU (up to 4), each on its own
+// copy of the log and with its own seed, so the sample does not depend on
+// timing.
 func TestVerifyDetectsSampledFlips(t *testing.T) {
 	const n = 2000
 	flips := 20_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		flips = 2_000
 	}
 	src := t.TempDir()

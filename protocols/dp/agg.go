@@ -290,14 +290,8 @@ func NewBoundedMean(opt *BoundedMeanOptions) (*BoundedMean, error) {
 	if opt == nil {
 		return nil, errors.New("dp: bounded mean: options are required")
 	}
-	if err := checkCommon("bounded mean", opt.Epsilon, opt.Delta, opt.MaxPartitionsContributed); err != nil {
+	if err := checkBounded("bounded mean", opt.Epsilon, opt.Delta, opt.MaxPartitionsContributed, opt.MaxContributionsPerPartition, opt.Lower, opt.Upper); err != nil {
 		return nil, err
-	}
-	if opt.MaxContributionsPerPartition < 1 {
-		return nil, fmt.Errorf("dp: bounded mean: MaxContributionsPerPartition must be at least 1, got %d", opt.MaxContributionsPerPartition)
-	}
-	if math.IsNaN(opt.Lower) || math.IsNaN(opt.Upper) || math.IsInf(opt.Lower, 0) || math.IsInf(opt.Upper, 0) || opt.Lower >= opt.Upper {
-		return nil, fmt.Errorf("dp: bounded mean: want finite bounds with Lower < Upper, got [%v, %v]", opt.Lower, opt.Upper)
 	}
 	m, err := dpagg.NewBoundedMean(&dpagg.BoundedMeanOptions{
 		Epsilon:                      opt.Epsilon,

@@ -48,14 +48,8 @@ func NewQuantiles(opt *QuantilesOptions) (*Quantiles, error) {
 	if opt == nil {
 		return nil, errors.New("dp: quantiles: options are required")
 	}
-	if err := checkCommon("quantiles", opt.Epsilon, opt.Delta, opt.MaxPartitionsContributed); err != nil {
+	if err := checkBounded("quantiles", opt.Epsilon, opt.Delta, opt.MaxPartitionsContributed, opt.MaxContributionsPerPartition, opt.Lower, opt.Upper); err != nil {
 		return nil, err
-	}
-	if opt.MaxContributionsPerPartition < 1 {
-		return nil, fmt.Errorf("dp: quantiles: MaxContributionsPerPartition must be at least 1, got %d", opt.MaxContributionsPerPartition)
-	}
-	if !finiteBounds(opt.Lower, opt.Upper) {
-		return nil, fmt.Errorf("dp: quantiles: want finite bounds with Lower < Upper, got [%v, %v]", opt.Lower, opt.Upper)
 	}
 	q, err := dpagg.NewBoundedQuantiles(&dpagg.BoundedQuantilesOptions{
 		Epsilon:                      opt.Epsilon,
@@ -104,8 +98,20 @@ func (q *Quantiles) Result(rank float64) (float64, error) {
 	return r, nil
 }
 
-func finiteBounds(lo, hi float64) bool {
-	return !math.IsNaN(lo) && !math.IsNaN(hi) && !math.IsInf(lo, 0) && !math.IsInf(hi, 0) && lo < hi
+// checkBounded is checkCommon for an aggregation of values clamped to
+// [lower, upper], l∞ of them per unit and partition: at least one, and
+// finite bounds with lower < upper.
+func checkBounded(what string, epsilon, delta float64, l0, lInf int64, lower, upper float64) error {
+	if err := checkCommon(what, epsilon, delta, l0); err != nil {
+		return err
+	}
+	if lInf < 1 {
+		return fmt.Errorf("dp: %s: MaxContributionsPerPartition must be at least 1, got %d", what, lInf)
+	}
+	if math.IsNaN(lower) || math.IsNaN(upper) || math.IsInf(lower, 0) || math.IsInf(upper, 0) || lower >= upper {
+		return fmt.Errorf("dp: %s: want finite bounds with Lower < Upper, got [%v, %v]", what, lower, upper)
+	}
+	return nil
 }
 
 // VarianceOptions configures [VarianceNoise].
@@ -150,14 +156,8 @@ func VarianceNoise(opt *VarianceOptions) (noisy VarianceParts, sumGranularity, s
 	if opt == nil {
 		return VarianceParts{}, 0, 0, errors.New("dp: variance: options are required")
 	}
-	if err := checkCommon("variance", opt.Epsilon, opt.Delta, opt.MaxPartitionsContributed); err != nil {
+	if err := checkBounded("variance", opt.Epsilon, opt.Delta, opt.MaxPartitionsContributed, opt.MaxContributionsPerPartition, opt.Lower, opt.Upper); err != nil {
 		return VarianceParts{}, 0, 0, err
-	}
-	if opt.MaxContributionsPerPartition < 1 {
-		return VarianceParts{}, 0, 0, fmt.Errorf("dp: variance: MaxContributionsPerPartition must be at least 1, got %d", opt.MaxContributionsPerPartition)
-	}
-	if !finiteBounds(opt.Lower, opt.Upper) {
-		return VarianceParts{}, 0, 0, fmt.Errorf("dp: variance: want finite bounds with Lower < Upper, got [%v, %v]", opt.Lower, opt.Upper)
 	}
 	n := defaultNoise(opt.Noise)
 	v, err := dpagg.NewBoundedVariance(&dpagg.BoundedVarianceOptions{

@@ -192,12 +192,9 @@ func BenchmarkCleanroom(b *testing.B) {
 		}
 		return a
 	}
-	b.Run("cached", func(b *testing.B) {
-		tables, err := s.load()
-		if err != nil {
-			b.Fatal(err)
-		}
-		run(b, tables)
+	// loop times the query over tables already loaded, with its peak
+	// memory and the columns' size, and checks the last answer.
+	loop := func(b *testing.B, tables map[string]*enclave.Table) {
 		base := startPeak(b)
 		var a answer
 		for b.Loop() {
@@ -206,6 +203,14 @@ func BenchmarkCleanroom(b *testing.B) {
 		reportPeak(b, base)
 		b.ReportMetric(float64(columnsSize(tables))/(1<<20), "columns-MiB")
 		check(b, "Cleanroom", a, true)
+	}
+	b.Run("cached", func(b *testing.B) {
+		tables, err := s.load()
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, tables)
+		loop(b, tables)
 	})
 	b.Run("cold", func(b *testing.B) {
 		loaded, err := s.load()
@@ -216,14 +221,7 @@ func BenchmarkCleanroom(b *testing.B) {
 		for name, t := range loaded {
 			tables[name] = &enclave.Table{Name: t.Name, Schema: t.Schema, Rows: t.Rows, Unit: t.Unit, MaxRowsPerUnit: t.MaxRowsPerUnit}
 		}
-		base := startPeak(b)
-		var a answer
-		for b.Loop() {
-			a = run(b, tables)
-		}
-		reportPeak(b, base)
-		b.ReportMetric(float64(columnsSize(tables))/(1<<20), "columns-MiB")
-		check(b, "Cleanroom", a, true)
+		loop(b, tables)
 	})
 	b.Run("decrypt", func(b *testing.B) {
 		base := startPeak(b)

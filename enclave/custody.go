@@ -161,8 +161,12 @@ func (c *Custody) String() string { return "enclave.Custody(" + c.recipient + ")
 // GoString is String, so that %#v does not print the secret key either.
 func (c *Custody) GoString() string { return c.String() }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// syncDir fsyncs the folder dir.
+func syncDir(dir string) error { return syncOpened(os.Open, dir) }
+
+// syncOpened fsyncs the folder dir, opened with open.
+func syncOpened(open func(string) (*os.File, error), dir string) error {
+	d, err := open(dir)
 	if err != nil {
 		return fmt.Errorf("enclave: syncing %s: %w", dir, err)
 	}

@@ -639,17 +639,7 @@ func HashFilesFS(fsys fs.FS, dir, prefix string) ([]FileHash, error) {
 }
 
 // syncRootDir fsyncs the folder dir of root.
-func syncRootDir(root *os.Root, dir string) error {
-	d, err := root.Open(dir)
-	if err != nil {
-		return fmt.Errorf("enclave: syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("enclave: syncing %s: %w", dir, err)
-	}
-	return nil
-}
+func syncRootDir(root *os.Root, dir string) error { return syncOpened(root.Open, dir) }
 
 // randomSuffix returns 16 random hex digits for a temporary file's name.
 func randomSuffix() string {

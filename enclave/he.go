@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/xjdata/cleanroom/query"
 	"github.com/xjdata/cleanroom/release"
@@ -210,7 +213,10 @@ func (e *exec) fillHE(ctx context.Context, b *bounded, rel []int32, prep *HEPrep
 			}
 		}
 	}
-	ws := make([]weightScratch, len(e.tabs))
+	weights, err := e.groupWeights(ctx, b, prep, start, order)
+	if err != nil {
+		return err
+	}
 
 	perGroup := prep.Layout.PerGroup()
 	for ri, g := range rel {
@@ -221,28 +227,15 @@ func (e *exec) fillHE(ctx context.Context, b *bounded, rel []int32, prep *HEPrep
 		hg.Values = e.groupValues(b, g)
 		vals := prep.Layout.Values[ri*perGroup : (ri+1)*perGroup]
 		hg.Clear = make([]int64, 0, perGroup)
-		var kept []int32
-		if start != nil {
-			kept = order[start[ri]:start[ri+1]]
-		}
-		var tw []*release.Weights // per table: this group's weights, once computed
-		if hidden {
-			tw = make([]*release.Weights, len(e.tabs))
-		}
 		j := 0 // index in clearAggs
 		for _, v := range vals {
 			a := e.aggs[v.Agg]
 			if v.Cipher >= 0 {
-				t := a.col.t
-				if tw[t] == nil {
-					w := ws[t].weights(e.tabs[t].Rows.Len, b.rows[t], kept)
-					tw[t] = &w
-				}
 				scale, offset, err := prep.Aggs[v.Agg].Affine(hg.Rows)
 				if err != nil {
 					return fmt.Errorf("enclave: %w", err)
 				}
-				hg.Encrypted = append(hg.Encrypted, HEValue{Agg: v.Agg, Weights: *tw[t], Scale: scale, Offset: offset})
+				hg.Encrypted = append(hg.Encrypted, HEValue{Agg: v.Agg, Weights: weights[ri][a.col.t], Scale: scale, Offset: offset})
 				continue
 			}
 			switch v.Kind {
@@ -262,6 +255,47 @@ func (e *exec) fillHE(ctx context.Context, b *bounded, rel []int32, prep *HEPrep
 		}
 	}
 	return nil
+}
+
+// groupWeights returns, per released group (kept joined rows
+// order[start[ri]:start[ri+1]]) and per table that an encrypted value
+// reads, the group's weights over the table; nil without encrypted
+// values. The groups are spread over the cores, each worker with its own
+// scratch.
+func (e *exec) groupWeights(ctx context.Context, b *bounded, prep *HEPrep, start, order []int32) ([][]release.Weights, error) {
+	if start == nil {
+		return nil, nil
+	}
+	nrel := len(start) - 1
+	read := make([]bool, len(e.tabs)) // tables an encrypted value reads
+	for _, v := range prep.Layout.Values {
+		if v.Cipher >= 0 {
+			read[e.aggs[v.Agg].col.t] = true
+		}
+	}
+	weights := make([][]release.Weights, nrel)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(nrel, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			ws := make([]weightScratch, len(e.tabs))
+			for ctx.Err() == nil {
+				ri := int(next.Add(1) - 1)
+				if ri >= nrel {
+					return
+				}
+				kept := order[start[ri]:start[ri+1]]
+				weights[ri] = make([]release.Weights, len(e.tabs))
+				for t, r := range read {
+					if r {
+						weights[ri][t] = ws[t].weights(e.tabs[t].Rows.Len, b.rows[t], kept)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return weights, ctx.Err()
 }
 
 // weightScratch counts how often each row of one table is used, reused

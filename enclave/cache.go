@@ -7,8 +7,8 @@ import (
 
 // tableCache keeps what Execute derives from a table's rows alone, so that
 // repeated queries over the same loaded rows do not derive it again: the
-// codes of columns, join indexes, and translations of codes between the
-// columns of two tables. Store.Load attaches one to the rows it caches; a
+// codes of columns, join indexes, translations of codes between the
+// columns of two tables, and the joined rows of unfiltered joins. Store.Load attaches one to the rows it caches; a
 // Table built by hand has none, and Execute then derives what it needs
 // per query.
 //
@@ -19,6 +19,9 @@ import (
 type tableCache struct {
 	mu   sync.Mutex
 	cols map[int]*colCache
+	// joins are the joined rows of the joins that start at this table,
+	// most recently used last (see joinedRows).
+	joins []*joinEntry
 }
 
 type colCache struct {

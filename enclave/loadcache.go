@@ -149,6 +149,12 @@ func (tc *tableCache) wipe() {
 		}
 	}
 	tc.cols = map[int]*colCache{}
+	for _, je := range tc.joins {
+		for _, r := range je.rows {
+			clear(r)
+		}
+	}
+	tc.joins = nil
 }
 
 // size estimates the memory rows take: 8 bytes an int, bool or date, 16

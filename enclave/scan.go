@@ -356,17 +356,9 @@ func (e *exec) bound(ctx context.Context) (*bounded, error) {
 		}
 		sels[i] = s
 	}
-	rows := make([][]int32, len(e.tabs))
-	rows[0] = sels[0]
-	if rows[0] == nil {
-		rows[0] = allRows(e.tabs[0].Rows.Len)
-	}
-	for t := 1; t < len(e.tabs); t++ {
-		out, err := e.join(ctx, rows, sels, t)
-		if err != nil {
-			return nil, err
-		}
-		copy(rows, out)
+	rows, err := e.joinedRows(ctx, sels)
+	if err != nil {
+		return nil, err
 	}
 	n := len(rows[0])
 

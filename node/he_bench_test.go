@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"sync"
@@ -77,6 +78,7 @@ func writeAllocs(b *testing.B, path string) {
 		b.Fatal(err)
 	}
 	defer f.Close()
+	runtime.GC() // the profile is as of the last collection
 	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		b.Fatal(err)
 	}

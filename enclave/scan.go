@@ -516,10 +516,8 @@ func (e *exec) selectGroups(b *bounded) ([]int32, []bool, int, error) {
 			if err != nil {
 				return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
 			}
-			for range units[g] {
-				if err := sel.AddUnit(); err != nil {
-					return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
-				}
+			if err := sel.AddUnits(units[g]); err != nil {
+				return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)
 			}
 			if count, keep, err = sel.Result(); err != nil {
 				return nil, nil, 0, fmt.Errorf("enclave: group selection: %w", err)

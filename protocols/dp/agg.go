@@ -487,6 +487,18 @@ func (s *Selection) AddUnit() error {
 	return nil
 }
 
+// AddUnits counts k more distinct privacy units in the partition at once,
+// as k calls of AddUnit do (k >= 0).
+func (s *Selection) AddUnits(k int64) error {
+	if k < 0 {
+		return fmt.Errorf("dp: selection: %d units added", k)
+	}
+	if err := s.count.IncrementBy(k); err != nil {
+		return spentError("selection", s.spent, err)
+	}
+	return nil
+}
+
 // Result decides, once, whether the partition may be released. When it
 // may, count is the noisy number of units (at or above the threshold);
 // otherwise count is 0 and keep false.

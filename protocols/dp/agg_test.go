@@ -83,18 +83,28 @@ func TestSelectionExact(t *testing.T) {
 		units     int
 		threshold float64
 		keep      bool
+		atOnce    bool // AddUnits rather than AddUnit per unit
 	}{
 		{units: 5, threshold: 5, keep: true},
 		{units: 4, threshold: 4.5, keep: false},
 		{units: 0, threshold: 0, keep: true},
+		{units: 5, threshold: 5, keep: true, atOnce: true},
+		{units: 4, threshold: 4.5, keep: false, atOnce: true},
+		{units: 0, threshold: 0, keep: true, atOnce: true},
 	} {
 		s, err := dp.NewSelection(&dp.SelectionOptions{Epsilon: 1, Delta: 1e-5, MaxPartitionsContributed: 2, Noise: dptest.InsecureNoNoise{ThresholdValue: tc.threshold}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range tc.units {
-			if err := s.AddUnit(); err != nil {
+		if tc.atOnce {
+			if err := s.AddUnits(int64(tc.units)); err != nil {
 				t.Fatal(err)
+			}
+		} else {
+			for range tc.units {
+				if err := s.AddUnit(); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		n, keep, err := s.Result()
@@ -104,6 +114,16 @@ func TestSelectionExact(t *testing.T) {
 		if _, _, err := s.Result(); !errors.Is(err, dp.ErrSpent) {
 			t.Errorf("second Result: got %v, want ErrSpent", err)
 		}
+		if err := s.AddUnits(1); !errors.Is(err, dp.ErrSpent) {
+			t.Errorf("AddUnits after Result: got %v, want ErrSpent", err)
+		}
+	}
+	s, err := dp.NewSelection(&dp.SelectionOptions{Epsilon: 1, Delta: 1e-5, MaxPartitionsContributed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddUnits(-1); err == nil {
+		t.Error("AddUnits(-1) succeeded")
 	}
 }
 

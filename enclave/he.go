@@ -131,10 +131,8 @@ func (e *exec) fillHE(ctx context.Context, b *bounded, rel []int32, prep *HEPrep
 	relIdx := relIndex(b.ngroups, rel)
 
 	// Kept rows per released group.
-	for p := range b.pairs {
-		if ri := relIdx[b.pairs[p].group]; ri >= 0 {
-			prep.Groups[ri].Rows += b.pairs[p].rows
-		}
+	for ri, g := range rel {
+		prep.Groups[ri].Rows = b.groupRows[g]
 	}
 
 	// Exact sums of the clear SUM and AVG columns, in one pass in scan
@@ -189,15 +187,8 @@ func (e *exec) fillHE(ctx context.Context, b *bounded, rel []int32, prep *HEPrep
 	var start, order []int32
 	if hidden && nrel > 0 {
 		start = make([]int32, nrel+1)
-		for k := 0; k < b.n; k++ {
-			if b.pairOf[k] >= 0 {
-				if ri := relIdx[b.gids[k]]; ri >= 0 {
-					start[ri+1]++
-				}
-			}
-		}
-		for i := 1; i <= nrel; i++ {
-			start[i] += start[i-1]
+		for ri := range nrel {
+			start[ri+1] = start[ri] + int32(prep.Groups[ri].Rows)
 		}
 		order = make([]int32, start[nrel])
 		next := slices.Clone(start[:nrel])

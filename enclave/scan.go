@@ -216,6 +216,9 @@ type bounded struct {
 	// pair, or -1 when contribution bounding dropped the row.
 	pairOf []int32
 	pairs  []pairState
+	// groupUnits and groupRows are, per group, its distinct units (its
+	// pairs) and its kept joined rows.
+	groupUnits, groupRows []int64
 }
 
 // eps is the ε of each aggregate and of the group selection.
@@ -395,11 +398,11 @@ func (e *exec) bound(ctx context.Context) (*bounded, error) {
 			return nil, err
 		}
 	}
-	pairOf, pairs, err := e.boundUnits(ctx, units, nunits, gids)
-	if err != nil {
+	b := &bounded{rows: rows, n: n, gids: gids, ngroups: ngroups, groupRep: groupRep}
+	if err := e.boundUnits(ctx, units, nunits, b); err != nil {
 		return nil, err
 	}
-	return &bounded{rows: rows, n: n, gids: gids, ngroups: ngroups, groupRep: groupRep, pairOf: pairOf, pairs: pairs}, nil
+	return b, nil
 }
 
 // plantedNoBounding skips contribution bounding while the noise stays
@@ -411,9 +414,11 @@ var plantedNoBounding bool
 // first L0 groups, and at most L∞ rows in each. It is one sequential pass,
 // bound by memory latency (a unit's state is read at random): split by
 // unit among the cores, the workers compete for the same cache lines and
-// memory bandwidth, and it measured slower.
-func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, gids []int32) ([]int32, []pairState, error) {
-	n := len(units)
+// memory bandwidth, and it measured slower. It sets b's pairOf, pairs,
+// groupUnits and groupRows from the joined rows' units and b.gids.
+func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, b *bounded) error {
+	n, gids := len(units), b.gids
+	groupUnits, groupRows := make([]int64, b.ngroups), make([]int64, b.ngroups)
 	// Per unit: its first pair (its head) and how many groups it is in.
 	type unitState struct{ head, groups int32 }
 	ustate := make([]unitState, nunits)
@@ -428,7 +433,7 @@ func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, gids [
 	}
 	for k := range n {
 		if k%ctxEvery == 0 && ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return ctx.Err()
 		}
 		u, g := units[k], gids[k]
 		if g < 0 {
@@ -446,6 +451,7 @@ func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, gids [
 				continue
 			}
 			us.groups++
+			groupUnits[g]++
 			p = int32(len(pairs))
 			pairs = append(pairs, pairState{group: g, next: us.head})
 			us.head = p
@@ -456,9 +462,11 @@ func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, gids [
 			continue
 		}
 		ps.rows++
+		groupRows[g]++
 		pairOf[k] = p
 	}
-	return pairOf, pairs, nil
+	b.pairOf, b.pairs, b.groupUnits, b.groupRows = pairOf, pairs, groupUnits, groupRows
+	return nil
 }
 
 // selectGroups runs group selection (step 5 of the package doc): it
@@ -467,10 +475,7 @@ func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, gids [
 func (e *exec) selectGroups(b *bounded) ([]int32, []bool, int, error) {
 	eps := e.eps()
 	grouped := len(e.groups) > 0
-	units := make([]int64, b.ngroups) // distinct units per group: one pair each
-	for _, p := range b.pairs {
-		units[p.group]++
-	}
+	units := b.groupUnits
 	if e.public != nil {
 		// Every combination is released, in order; the noisy count of
 		// units only withholds the aggregates of a small group.

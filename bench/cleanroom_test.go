@@ -128,15 +128,20 @@ func (s *sealedData) load() (map[string]*enclave.Table, error) {
 	return tables, nil
 }
 
-// columnsSize is the size of the decrypted columns: 8 bytes per int, bool
-// or date, a string's header (16 bytes) and bytes per string.
+// columnsSize is the size of the decrypted columns as plain Go values: 8
+// bytes per int, bool or date, a string's header (16 bytes) and bytes per
+// string (whatever form the engine keeps them in: the loaded columns
+// hold their strings dictionary-coded, in less).
 func columnsSize(tables map[string]*enclave.Table) int64 {
 	var n int64
 	for _, t := range tables {
-		for _, v := range t.Rows.Cols {
+		for i := range t.Rows.Cols {
+			v := &t.Rows.Cols[i]
 			n += 8 * int64(len(v.Ints))
-			for _, s := range v.Strs {
-				n += 16 + int64(len(s))
+			if v.Type == schema.String {
+				for r := range v.Len() {
+					n += 16 + int64(len(v.Str(r)))
+				}
 			}
 		}
 	}

@@ -2,9 +2,11 @@ package enclave
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xjdata/cleanroom/query"
 	"github.com/xjdata/cleanroom/schema"
@@ -56,7 +58,14 @@ func directRange(col schema.Column) (min int64, n int, ok bool) {
 func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 	v := &t.Rows.Cols[c]
 	n := t.Rows.Len
-	cc := &colCodes{codes: make([]int32, n)}
+	cc := &colCodes{}
+	if v.Type == schema.String && v.Dict != nil {
+		if err := dictCodes(ctx, t, c, cc); err != nil {
+			return nil, err
+		}
+		return cc, nil
+	}
+	cc.codes = make([]int32, n)
 	if lo, width, ok := directRange(t.Schema.Columns[c]); ok {
 		cc.direct, cc.lo, cc.n = true, lo, int32(width)
 		err := parallel(ctx, n, func(_, a, b int) error {
@@ -81,6 +90,66 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 		return nil, err
 	}
 	return cc, nil
+}
+
+// dictCodes codes column c of t, a dictionary-coded string column: its
+// dictionary's entries are coded (each hashed once: far fewer than the
+// rows when its blocks repeat values, as a stored upload's do), and each
+// row's code is its entry's. With entries in order of first use (as
+// loading makes them), the codes are those dictionary gives the rows'
+// values. A dictionary whose entries are distinct lends its codes
+// unchanged (cc.codes shares the column's Codes). It checks the
+// dictionary's offsets and the rows' codes, which a Table built by hand
+// might get wrong.
+func dictCodes(ctx context.Context, t *Table, c int, cc *colCodes) error {
+	v := &t.Rows.Cols[c]
+	d := v.Dict
+	name := t.Schema.Columns[c].Name
+	if len(d.Offs) == 0 || d.Offs[0] != 0 {
+		return fmt.Errorf("enclave: table %s: column %s: a dictionary's offsets must start at 0", t.Name, name)
+	}
+	entries := make([]string, d.Len())
+	for i := range entries {
+		if lo, hi := d.Offs[i], d.Offs[i+1]; hi < lo || hi > int64(len(d.Bytes)) {
+			return fmt.Errorf("enclave: table %s: column %s: dictionary entry %d spans [%d, %d) of %d bytes", t.Name, name, i, lo, hi, len(d.Bytes))
+		}
+		entries[i] = d.At(i)
+	}
+	remap := make([]int32, len(entries))
+	var err error
+	cc.byStr, cc.strs, err = dictionary(ctx, entries, remap)
+	if err != nil {
+		return err
+	}
+	cc.n = int32(len(cc.strs))
+	distinct := len(cc.strs) == len(entries)
+	if distinct {
+		cc.codes = v.Codes
+	} else {
+		cc.codes = make([]int32, len(v.Codes))
+	}
+	var bad atomic.Int64
+	bad.Store(-1)
+	err = parallel(ctx, len(v.Codes), func(_, lo, hi int) error {
+		for r := lo; r < hi; r++ {
+			x := v.Codes[r]
+			if x < 0 || int(x) >= len(remap) {
+				bad.CompareAndSwap(-1, int64(r))
+				return nil
+			}
+			if !distinct {
+				cc.codes[r] = remap[x]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if r := bad.Load(); r >= 0 {
+		return fmt.Errorf("enclave: table %s: column %s: row %d has code %d, the dictionary %d entries", t.Name, name, r, v.Codes[r], len(entries))
+	}
+	return nil
 }
 
 // dictionary codes vals densely in order of first appearance, into codes,

@@ -24,8 +24,13 @@
 // store's directory. [Store.Ingest] streams the ciphertext to a temporary
 // file while decrypting it in memory and checking every row against the
 // schema; only a fully valid upload is kept (fsync, rename, fsync of the
-// folder). Plaintext never touches the disk. [Store.Load] decrypts uploads
-// into memory and caches the result.
+// folder). Plaintext never touches the disk. The stored plaintext is the
+// node's columnar form (strings dictionary-coded per block, an index of
+// the blocks at the end) inside the age stream. [Store.Load] decrypts
+// uploads into memory, several parts of a file at once (age's random
+// access), and caches the result; string columns stay dictionary-coded in
+// memory, and [Store]'s cache wipes their dictionaries and codes with the
+// rest.
 //
 // # Execution
 //

@@ -26,10 +26,10 @@ type colCodes struct {
 	direct bool
 	lo     int64
 	// The value of each code (not for direct codes), and the code of each
-	// value.
+	// value (str is strs' table).
 	strs  []string
 	ints  []int64
-	byStr map[string]int32
+	str   *strTable
 	byInt map[int64]int32
 }
 
@@ -59,10 +59,18 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 	v := &t.Rows.Cols[c]
 	n := t.Rows.Len
 	cc := &colCodes{}
-	if v.Type == schema.String && v.Dict != nil {
+	switch {
+	case v.Type == schema.String && v.Dict != nil:
 		if err := dictCodes(ctx, t, c, cc); err != nil {
 			return nil, err
 		}
+		return cc, nil
+	case v.Type == schema.String:
+		var err error
+		if cc.str, cc.codes, err = buildStrTable(ctx, v.Strs); err != nil {
+			return nil, err
+		}
+		cc.strs, cc.n = cc.str.strs, int32(len(cc.str.strs))
 		return cc, nil
 	}
 	cc.codes = make([]int32, n)
@@ -79,16 +87,10 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 		return cc, err
 	}
 	var err error
-	if v.Type == schema.String {
-		cc.byStr, cc.strs, err = dictionary(ctx, v.Strs, cc.codes)
-		cc.n = int32(len(cc.strs))
-	} else {
-		cc.byInt, cc.ints, err = dictionary(ctx, v.Ints, cc.codes)
-		cc.n = int32(len(cc.ints))
-	}
-	if err != nil {
+	if cc.byInt, cc.ints, err = dictionary(ctx, v.Ints, cc.codes); err != nil {
 		return nil, err
 	}
+	cc.n = int32(len(cc.ints))
 	return cc, nil
 }
 
@@ -115,13 +117,12 @@ func dictCodes(ctx context.Context, t *Table, c int, cc *colCodes) error {
 		}
 		entries[i] = d.At(i)
 	}
-	remap := make([]int32, len(entries))
+	var remap []int32
 	var err error
-	cc.byStr, cc.strs, err = dictionary(ctx, entries, remap)
-	if err != nil {
+	if cc.str, remap, err = buildStrTable(ctx, entries); err != nil {
 		return err
 	}
-	cc.n = int32(len(cc.strs))
+	cc.strs, cc.n = cc.str.strs, int32(len(cc.str.strs))
 	distinct := len(cc.strs) == len(entries)
 	if distinct {
 		cc.codes = v.Codes
@@ -242,9 +243,7 @@ func (cc *colCodes) codeOf(v query.Value, str bool) int32 {
 		}
 		return -1
 	case str:
-		if c, ok := cc.byStr[v.Str]; ok {
-			return c
-		}
+		return cc.str.lookup(v.Str)
 	default:
 		if c, ok := cc.byInt[v.Int]; ok {
 			return c
@@ -315,21 +314,25 @@ func probe(ctx context.Context, a *colCodes, tr []int32, ix *keyIndex) ([]int32,
 
 // translate maps each code of column a to the code of the same value in
 // column b, or -1 when b has no such value: how a join probes b's index
-// with a's codes. Both columns have the same type.
+// with a's codes. Both columns have the same type. The codes are split
+// over the cores; it runs to completion.
 func translate(a, b *colCodes, str bool) []int32 {
 	out := make([]int32, a.n)
-	for code := range out {
-		var v query.Value
-		switch {
-		case a.direct:
-			v.Int = a.lo + int64(code)
-		case str:
-			v.Str = a.strs[code]
-		default:
-			v.Int = a.ints[code]
+	parallel(context.Background(), len(out), func(_, lo, hi int) error {
+		for code := lo; code < hi; code++ {
+			var v query.Value
+			switch {
+			case a.direct:
+				v.Int = a.lo + int64(code)
+			case str:
+				v.Str = a.strs[code]
+			default:
+				v.Int = a.ints[code]
+			}
+			out[code] = b.codeOf(v, str)
 		}
-		out[code] = b.codeOf(v, str)
-	}
+		return nil
+	})
 	return out
 }
 

@@ -138,8 +138,9 @@ func (e *cacheEntry) wipe() {
 }
 
 // wipe zeroes what codes keep (the codes, the dictionary of an int
-// column; a string column's dictionary shares the rows' bytes, which
-// columns.wipe zeroes) and drops the maps that hold values as keys.
+// column, a string column's hash table; its values share the rows'
+// bytes, which columns.wipe zeroes) and drops the maps that hold values
+// as keys.
 func (tc *tableCache) wipe() {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
@@ -148,7 +149,10 @@ func (tc *tableCache) wipe() {
 			clear(c.codes)
 			clear(c.ints)
 			clear(c.strs)
-			c.byStr, c.byInt = nil, nil
+			if c.str != nil {
+				c.str.wipe()
+			}
+			c.str, c.byInt = nil, nil
 		}
 	}
 	tc.cols = map[int]*colCache{}

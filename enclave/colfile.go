@@ -2,11 +2,13 @@ package enclave
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math/bits"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -452,21 +454,43 @@ func (t *colTotals) addRows(n int, cols int) {
 
 // grow makes room for t in every column, so that filling them does not
 // reallocate. Past the most a table holds, it does nothing: the rows are
-// refused as they come.
+// refused as they come. The columns are allocated on every core, the
+// largest first: a fresh allocation's cost is mostly the kernel's, paging
+// in (and zeroing) the memory.
 func (cb *colBlocks) grow(t colTotals) {
 	if t.rows <= 0 || t.rows > maxRows-cb.rows {
 		return
 	}
+	type job struct {
+		bytes int64
+		alloc func()
+	}
+	var jobs []job
 	for i := range cb.cols {
 		v := &cb.cols[i]
 		if v.Dict == nil {
-			v.Ints = slices.Grow(v.Ints, t.rows)
+			jobs = append(jobs, job{8 * int64(t.rows), func() { v.Ints = slices.Grow(v.Ints, t.rows) }})
 			continue
 		}
-		v.Codes = slices.Grow(v.Codes, t.rows)
-		v.Dict.Offs = slices.Grow(v.Dict.Offs, int(min(t.entries[i], maxRows)))
-		v.Dict.Bytes = slices.Grow(v.Dict.Bytes, int(min(t.bytes[i], 1<<40)))
+		entries, bytes := int(min(t.entries[i], maxRows)), int(min(t.bytes[i], 1<<40))
+		jobs = append(jobs,
+			job{4 * int64(t.rows), func() { v.Codes = slices.Grow(v.Codes, t.rows) }},
+			job{8 * int64(entries), func() { v.Dict.Offs = slices.Grow(v.Dict.Offs, entries) }},
+			job{int64(bytes), func() { v.Dict.Bytes = slices.Grow(v.Dict.Bytes, bytes) }})
 	}
+	slices.SortStableFunc(jobs, func(a, b job) int { return cmp.Compare(b.bytes, a.bytes) })
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(jobs), runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := next.Add(1) - 1; j < int64(len(jobs)); j = next.Add(1) - 1 {
+				jobs[j].alloc()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // checkRows refuses n more rows past the most a table holds.

@@ -26,10 +26,9 @@ type colCodes struct {
 	direct bool
 	lo     int64
 	// The value of each code (not for direct codes), and the code of each
-	// value (str is strs' table).
-	strs  []string
-	ints  []int64
+	// value: a string column's table, an int column's values and map.
 	str   *strTable
+	ints  []int64
 	byInt map[int64]int32
 }
 
@@ -67,10 +66,10 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 		return cc, nil
 	case v.Type == schema.String:
 		var err error
-		if cc.str, cc.codes, err = buildStrTable(ctx, v.Strs); err != nil {
+		if cc.str, cc.codes, err = buildStrTable(ctx, strVals{plain: v.Strs}); err != nil {
 			return nil, err
 		}
-		cc.strs, cc.n = cc.str.strs, int32(len(cc.str.strs))
+		cc.n = cc.str.n()
 		return cc, nil
 	}
 	cc.codes = make([]int32, n)
@@ -110,20 +109,19 @@ func dictCodes(ctx context.Context, t *Table, c int, cc *colCodes) error {
 	if len(d.Offs) == 0 || d.Offs[0] != 0 {
 		return fmt.Errorf("enclave: table %s: column %s: a dictionary's offsets must start at 0", t.Name, name)
 	}
-	entries := make([]string, d.Len())
+	entries := d.Len()
 	for i := range entries {
 		if lo, hi := d.Offs[i], d.Offs[i+1]; hi < lo || hi > int64(len(d.Bytes)) {
 			return fmt.Errorf("enclave: table %s: column %s: dictionary entry %d spans [%d, %d) of %d bytes", t.Name, name, i, lo, hi, len(d.Bytes))
 		}
-		entries[i] = d.At(i)
 	}
 	var remap []int32
 	var err error
-	if cc.str, remap, err = buildStrTable(ctx, entries); err != nil {
+	if cc.str, remap, err = buildStrTable(ctx, strVals{dict: d}); err != nil {
 		return err
 	}
-	cc.strs, cc.n = cc.str.strs, int32(len(cc.str.strs))
-	distinct := len(cc.strs) == len(entries)
+	cc.n = cc.str.n()
+	distinct := int(cc.n) == entries
 	if distinct {
 		cc.codes = v.Codes
 	} else {
@@ -148,7 +146,7 @@ func dictCodes(ctx context.Context, t *Table, c int, cc *colCodes) error {
 		return err
 	}
 	if r := bad.Load(); r >= 0 {
-		return fmt.Errorf("enclave: table %s: column %s: row %d has code %d, the dictionary %d entries", t.Name, name, r, v.Codes[r], len(entries))
+		return fmt.Errorf("enclave: table %s: column %s: row %d has code %d, the dictionary %d entries", t.Name, name, r, v.Codes[r], entries)
 	}
 	return nil
 }
@@ -260,7 +258,7 @@ func (cc *colCodes) passCodes(op query.Op, x query.Value, str bool) []bool {
 		var c int
 		switch {
 		case str:
-			c = strings.Compare(cc.strs[code], x.Str)
+			c = strings.Compare(cc.str.value(int32(code)), x.Str)
 		case cc.direct:
 			c = cmpInt(cc.lo+int64(code), x.Int)
 		default:
@@ -325,7 +323,7 @@ func translate(a, b *colCodes, str bool) []int32 {
 			case a.direct:
 				v.Int = a.lo + int64(code)
 			case str:
-				v.Str = a.strs[code]
+				v.Str = a.str.value(int32(code))
 			default:
 				v.Int = a.ints[code]
 			}

@@ -148,7 +148,6 @@ func (tc *tableCache) wipe() {
 		if c := cc.codes; c != nil {
 			clear(c.codes)
 			clear(c.ints)
-			clear(c.strs)
 			if c.str != nil {
 				c.str.wipe()
 			}

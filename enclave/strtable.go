@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"runtime"
 	"sync"
+
+	"github.com/xjdata/cleanroom/schema"
 )
 
 // strSeed hashes the strings of every strTable of the process: a random
@@ -20,13 +22,47 @@ var strSeed = maphash.MakeSeed()
 // slot holds a fragment of the value's hash and its code; the values
 // themselves are compared only when fragments agree.
 //
+// It holds no pointer per value (the values are read where they are: a
+// dictionary's bytes, or the column's strings), so that the garbage
+// collector has nothing to scan in it.
+//
 // Read-only once built: safe for concurrent use.
 type strTable struct {
 	shift uint      // a hash's partition is hash >> shift
 	slots []strSlot // the partitions, one after the other
 	off   []int     // partition p is slots[off[p]:off[p+1]], a power of two long
-	strs  []string  // the value of each code
+	vals  strVals   // the values coded
+	first []int32   // per code, the index in vals of its first occurrence
 }
+
+// strVals are the strings a strTable codes: a dictionary's entries, or
+// plain strings.
+type strVals struct {
+	dict  *schema.Dict
+	plain []string
+}
+
+// len returns the number of values.
+func (v strVals) len() int {
+	if v.dict != nil {
+		return v.dict.Len()
+	}
+	return len(v.plain)
+}
+
+// at returns value i.
+func (v strVals) at(i int) string {
+	if v.dict != nil {
+		return v.dict.At(i)
+	}
+	return v.plain[i]
+}
+
+// value returns the value of a code.
+func (t *strTable) value(code int32) string { return t.vals.at(int(t.first[code])) }
+
+// n returns the number of codes.
+func (t *strTable) n() int32 { return int32(len(t.first)) }
 
 // strSlot is one slot: a fragment of the value's hash and its code plus
 // one (0: empty).
@@ -50,13 +86,13 @@ func strFrag(h uint64) uint32 { return uint32(h >> 24) }
 // partitions by hash, finds each partition's first occurrences on the
 // core that owns it, and numbers the values in one pass in order. It
 // runs to completion unless ctx is done.
-func buildStrTable(ctx context.Context, vals []string) (*strTable, []int32, error) {
-	n := len(vals)
+func buildStrTable(ctx context.Context, vals strVals) (*strTable, []int32, error) {
+	n := vals.len()
 	parts := 1
 	for parts*strPartEntries < n {
 		parts *= 2
 	}
-	t := &strTable{shift: uint(64 - bits.TrailingZeros(uint(parts)))}
+	t := &strTable{shift: uint(64 - bits.TrailingZeros(uint(parts))), vals: vals}
 	if parts == 1 {
 		t.shift = 64 // every hash in partition 0 (a shift by 64 gives 0)
 	}
@@ -71,7 +107,7 @@ func buildStrTable(ctx context.Context, vals []string) (*strTable, []int32, erro
 			if (r-lo)%ctxEvery == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			h := maphash.String(strSeed, vals[r])
+			h := maphash.String(strSeed, vals.at(r))
 			hashes[r] = h
 			c[h>>t.shift]++
 		}
@@ -101,12 +137,15 @@ func buildStrTable(ctx context.Context, vals []string) (*strTable, []int32, erro
 		t.off[p+1] = t.off[p] + max(8, 1<<bits.Len(uint(2*size)))
 	}
 	partStart[parts] = n
-	order := make([]int32, n)
+	// order and ordHash: each partition's values and their hashes, read
+	// in turn as the partition is built.
+	order, ordHash := make([]int32, n), make([]uint64, n)
 	if err := parallel(ctx, n, func(w, lo, hi int) error {
 		next := starts[w]
 		for r := lo; r < hi; r++ {
-			p := hashes[r] >> t.shift
-			order[next[p]] = int32(r)
+			h := hashes[r]
+			p := h >> t.shift
+			order[next[p]], ordHash[next[p]] = int32(r), h
 			next[p]++
 		}
 		return nil
@@ -117,20 +156,23 @@ func buildStrTable(ctx context.Context, vals []string) (*strTable, []int32, erro
 	// index): the slot keeps its row plus one until the codes are known.
 	t.slots = make([]strSlot, t.off[parts])
 	rep := make([]int32, n)
+	distinct := make([]int, parts)
 	err = parallelParts(ctx, n, parts, func(p int) {
 		slots := t.slots[t.off[p]:t.off[p+1]]
 		mask := uint64(len(slots) - 1)
-		for _, r := range order[partStart[p]:partStart[p+1]] {
-			h := hashes[r]
+		hs := ordHash[partStart[p]:partStart[p+1]]
+		for k, r := range order[partStart[p]:partStart[p+1]] {
+			h := hs[k]
 			frag := strFrag(h)
 			for i := h & mask; ; i = (i + 1) & mask {
 				s := &slots[i]
 				if s.code == 0 {
 					*s = strSlot{frag: frag, code: r + 1}
 					rep[r] = r
+					distinct[p]++
 					break
 				}
-				if s.frag == frag && vals[s.code-1] == vals[r] {
+				if s.frag == frag && vals.at(int(s.code-1)) == vals.at(int(r)) {
 					rep[r] = s.code - 1
 					break
 				}
@@ -142,11 +184,16 @@ func buildStrTable(ctx context.Context, vals []string) (*strTable, []int32, erro
 	}
 	// Codes in order of first appearance, in place of rep: a value's
 	// first occurrence comes before every other, whose code is then known.
+	total := 0
+	for _, d := range distinct {
+		total += d
+	}
+	t.first = make([]int32, 0, total)
 	codes := rep
 	for r, first := range rep {
 		if int(first) == r {
-			codes[r] = int32(len(t.strs))
-			t.strs = append(t.strs, vals[r])
+			codes[r] = int32(len(t.first))
+			t.first = append(t.first, int32(r))
 		} else {
 			codes[r] = codes[first]
 		}
@@ -201,7 +248,7 @@ func (t *strTable) lookup(s string) int32 {
 		if sl.code == 0 {
 			return -1
 		}
-		if sl.frag == frag && t.strs[sl.code-1] == s {
+		if sl.frag == frag && t.value(sl.code-1) == s {
 			return sl.code - 1
 		}
 	}
@@ -211,5 +258,6 @@ func (t *strTable) lookup(s string) int32 {
 // drops its values.
 func (t *strTable) wipe() {
 	clear(t.slots)
-	clear(t.strs)
+	clear(t.first)
+	t.vals = strVals{}
 }

@@ -20,7 +20,7 @@ func TestStrTable(t *testing.T) {
 				vals[i] = fmt.Sprintf("v%d", x)
 			}
 		}
-		tab, codes, err := buildStrTable(context.Background(), vals)
+		tab, codes, err := buildStrTable(context.Background(), strVals{plain: vals})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +36,11 @@ func TestStrTable(t *testing.T) {
 			}
 			want[i] = c
 		}
-		if !slices.Equal(codes, want) || !slices.Equal(tab.strs, strs) {
+		var got []string
+		for c := range tab.n() {
+			got = append(got, tab.value(c))
+		}
+		if !slices.Equal(codes, want) || !slices.Equal(got, strs) {
 			t.Fatalf("n=%d: codes or values differ from first appearance", n)
 		}
 		for v, c := range seen {
@@ -52,7 +56,7 @@ func TestStrTable(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := buildStrTable(ctx, []string{"a"}); err == nil {
+	if _, _, err := buildStrTable(ctx, strVals{plain: []string{"a"}}); err == nil {
 		t.Error("a cancelled build succeeded")
 	}
 }

@@ -99,18 +99,22 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 // row's code is its entry's. With entries in order of first use (as
 // loading makes them), the codes are those dictionary gives the rows'
 // values. A dictionary whose entries are distinct lends its codes
-// unchanged (cc.codes shares the column's Codes). It checks the
-// dictionary's offsets and the rows' codes, which a Table built by hand
-// might get wrong.
+// unchanged (cc.codes shares the column's Codes); a column without codes
+// (each row its own entry) takes the entries' codes. It checks the
+// dictionary's offsets or width and the rows' codes, which a Table built
+// by hand might get wrong.
 func dictCodes(ctx context.Context, t *Table, c int, cc *colCodes) error {
 	v := &t.Rows.Cols[c]
 	d := v.Dict
 	name := t.Schema.Columns[c].Name
-	if len(d.Offs) == 0 || d.Offs[0] != 0 {
+	switch {
+	case d.Offs == nil && (d.Width <= 0 || len(d.Bytes)%d.Width != 0):
+		return fmt.Errorf("enclave: table %s: column %s: a dictionary without offsets needs a width above 0 that divides its %d bytes, not %d", t.Name, name, len(d.Bytes), d.Width)
+	case d.Offs != nil && (len(d.Offs) == 0 || d.Offs[0] != 0):
 		return fmt.Errorf("enclave: table %s: column %s: a dictionary's offsets must start at 0", t.Name, name)
 	}
 	entries := d.Len()
-	for i := range entries {
+	for i := range len(d.Offs) - 1 {
 		if lo, hi := d.Offs[i], d.Offs[i+1]; hi < lo || hi > int64(len(d.Bytes)) {
 			return fmt.Errorf("enclave: table %s: column %s: dictionary entry %d spans [%d, %d) of %d bytes", t.Name, name, i, lo, hi, len(d.Bytes))
 		}
@@ -121,6 +125,10 @@ func dictCodes(ctx context.Context, t *Table, c int, cc *colCodes) error {
 		return err
 	}
 	cc.n = cc.str.n()
+	if v.Codes == nil {
+		cc.codes = remap // row r is entry r
+		return nil
+	}
 	distinct := int(cc.n) == entries
 	if distinct {
 		cc.codes = v.Codes

@@ -38,16 +38,19 @@ import (
 //	                per row its value minus the smallest in w bytes,
 //	                little-endian
 //	            string: the block's dictionary, then the rows' codes:
-//	                uvarint d, its number of entries (1 to rows); d × 4
-//	                bytes, little-endian uint32 lengths; the entries'
-//	                bytes, one after the other; then per row its code, in 1
-//	                byte if d ≤ 256, else 2 (little-endian). Entries are in
-//	                the order in which rows first use them, and all used: a
-//	                row's code is at most one more than every code before
-//	                it. When d = rows the codes are 0, 1, … and not written.
+//	                uvarint d, its number of entries (1 to rows); uvarint
+//	                w: 0, then d × 4 bytes, little-endian uint32 lengths,
+//	                or, when every entry is w−1 ≥ 1 bytes long, w and no
+//	                lengths; the entries' bytes, one after the other; then
+//	                per row its code, in 1 byte if d ≤ 256, else 2
+//	                (little-endian). Entries are in the order in which rows
+//	                first use them, and all used: a row's code is at most
+//	                one more than every code before it. When d = rows the
+//	                codes are 0, 1, … and not written.
 //	index     uvarint the number of blocks; per block: uvarint its bytes,
-//	          uvarint its rows, and per string column uvarint d and uvarint
-//	          the bytes of its entries; then uvarint the total of rows
+//	          uvarint its rows, and per string column uvarint d, uvarint
+//	          the bytes of its entries and uvarint w; then uvarint the
+//	          total of rows
 //	footer    8 bytes, little-endian uint64: the index's offset in the file
 //
 // A block holds at most colBlockRows rows, and ends at the row that
@@ -60,8 +63,11 @@ import (
 // Codes and Dict): each block's entries are appended to its column's
 // dictionary, its codes offset by the entries before, so that coding a
 // column for a join or a GROUP BY (codes.go) hashes its dictionary, not
-// its rows. No value is copied twice and no pointer is held per row;
-// Columns.wipe zeroes every value, dictionary and code.
+// its rows. A column whose entries all have one width keeps no offsets
+// (schema.Dict.Width), and one whose blocks hold distinct values (each
+// row its own entry, say an identifier) no codes. No value is copied
+// twice and no pointer is held per row; columns.wipe zeroes every value,
+// dictionary and code.
 //
 // CRCOLS1 (Ingest wrote it before; Load still reads it, see colfile1.go):
 // blocks of typed vectors (a uvarint row count, then per column 8-byte
@@ -186,6 +192,21 @@ func (d *blockDict) add(s string) {
 	d.codes = append(d.codes, code)
 }
 
+// width returns w of the format: one more than the length of every
+// entry when they are all as long and not empty, else 0.
+func (d *blockDict) width() uint64 {
+	l := d.lens[0]
+	if l == 0 || len(d.arena) != int(l)*len(d.lens) {
+		return 0
+	}
+	for _, x := range d.lens {
+		if x != l {
+			return 0
+		}
+	}
+	return uint64(l) + 1
+}
+
 // reset empties the dictionary for the next block.
 func (d *blockDict) reset() {
 	clear(d.seen)
@@ -254,8 +275,11 @@ func (cw *colWriter) flush() error {
 	for i := range cw.s.Columns {
 		if d := cw.dicts[i]; d != nil {
 			buf = binary.AppendUvarint(buf, uint64(len(d.lens)))
-			for _, l := range d.lens {
-				buf = binary.LittleEndian.AppendUint32(buf, l)
+			buf = binary.AppendUvarint(buf, d.width())
+			if d.width() == 0 {
+				for _, l := range d.lens {
+					buf = binary.LittleEndian.AppendUint32(buf, l)
+				}
 			}
 			buf = append(buf, d.arena...)
 			switch {
@@ -285,6 +309,7 @@ func (cw *colWriter) flush() error {
 		if d != nil {
 			cw.index = binary.AppendUvarint(cw.index, uint64(len(d.lens)))
 			cw.index = binary.AppendUvarint(cw.index, uint64(len(d.arena)))
+			cw.index = binary.AppendUvarint(cw.index, d.width())
 			d.reset()
 		}
 	}
@@ -404,7 +429,10 @@ func (c *columns) size() int64 {
 // file's (or block's) dictionary after the previous ones. Columnar files
 // say their sizes before their rows (extend), so that each column is
 // allocated once at its final size; the older forms grow the columns as
-// they fill, from the size reserve announced.
+// they fill, from the size grow announced. Planned (plan) before any row,
+// a string column keeps no offsets when every entry of every file is of
+// one width, and no codes when every block of every file holds distinct
+// values; a file that breaks either writes them out (materialize).
 type colBlocks struct {
 	s    *schema.Schema
 	cols []schema.Vector
@@ -417,38 +445,104 @@ func newColBlocks(s *schema.Schema) *colBlocks {
 		cb.cols[i].Type = c.Type
 		if c.Type == schema.String {
 			cb.cols[i].Dict = &schema.Dict{Offs: []int64{0}}
+			cb.cols[i].Codes = []int32{}
 		}
 	}
 	return cb
 }
 
 // colTotals is what gathered columns will hold: rows, and per column the
-// entries and bytes of its dictionary (string columns).
+// entries and bytes of its dictionary, the width of every entry (0 if
+// they differ) and whether each row is its own entry (string columns).
 type colTotals struct {
 	rows           int
 	entries, bytes []int64
+	width          []int
+	identity       []bool
+}
+
+func (t *colTotals) init(cols int) {
+	if t.entries == nil {
+		t.entries, t.bytes = make([]int64, cols), make([]int64, cols)
+		t.width, t.identity = make([]int, cols), make([]bool, cols)
+		for i := range t.identity {
+			t.width[i], t.identity[i] = -1, true // nothing seen yet
+		}
+	}
 }
 
 // add counts a columnar file's rows and dictionaries.
 func (t *colTotals) add(f *colFile) {
-	if t.entries == nil {
-		t.entries, t.bytes = make([]int64, len(f.entries)), make([]int64, len(f.bytes))
-	}
+	t.init(len(f.entries))
 	t.rows += f.rows
 	for i := range f.entries {
 		t.entries[i] += f.entries[i]
 		t.bytes[i] += f.bytes[i]
+		if f.rows > 0 {
+			if t.width[i] == -1 {
+				t.width[i] = f.width[i]
+			} else if t.width[i] != f.width[i] {
+				t.width[i] = 0
+			}
+			t.identity[i] = t.identity[i] && f.identity[i]
+		}
 	}
 }
 
-// addRows counts n rows of an older form, an entry each.
+// addRows counts n rows of an older form, an entry each (with offsets
+// and codes).
 func (t *colTotals) addRows(n int, cols int) {
-	if t.entries == nil {
-		t.entries, t.bytes = make([]int64, cols), make([]int64, cols)
-	}
+	t.init(cols)
 	t.rows += n
 	for i := range t.entries {
 		t.entries[i] += int64(n)
+		t.width[i], t.identity[i] = 0, false
+	}
+}
+
+// plan sets, before any row, which string columns keep no offsets (their
+// entries' width) and which no codes, from what t says all files hold.
+func (cb *colBlocks) plan(t colTotals) {
+	if cb.rows > 0 || t.entries == nil {
+		return
+	}
+	for i := range cb.cols {
+		v := &cb.cols[i]
+		if v.Dict == nil {
+			continue
+		}
+		if t.width[i] > 0 {
+			v.Dict = &schema.Dict{Width: t.width[i]}
+		}
+		if t.identity[i] {
+			v.Codes = nil
+		}
+	}
+}
+
+// materializeOffs gives string column c offsets, if it has none.
+func (cb *colBlocks) materializeOffs(c int) {
+	d := cb.cols[c].Dict
+	if d.Offs != nil {
+		return
+	}
+	offs := make([]int64, d.Len()+1)
+	for i := range offs {
+		offs[i] = int64(i * d.Width)
+	}
+	d.Offs, d.Width = offs, 0
+}
+
+// materializeCodes gives string column c codes, if it has none (each row
+// its own entry).
+func (cb *colBlocks) materializeCodes(c int) {
+	v := &cb.cols[c]
+	if v.Codes != nil {
+		return
+	}
+	v.Codes = make([]int32, cb.rows)
+	for r := range v.Codes {
+		v.Codes[r] = int32(r)
 	}
 }
 
@@ -473,10 +567,13 @@ func (cb *colBlocks) grow(t colTotals) {
 			continue
 		}
 		entries, bytes := int(min(t.entries[i], maxRows)), int(min(t.bytes[i], 1<<40))
-		jobs = append(jobs,
-			job{4 * int64(t.rows), func() { v.Codes = slices.Grow(v.Codes, t.rows) }},
-			job{8 * int64(entries), func() { v.Dict.Offs = slices.Grow(v.Dict.Offs, entries) }},
-			job{int64(bytes), func() { v.Dict.Bytes = slices.Grow(v.Dict.Bytes, bytes) }})
+		if v.Codes != nil {
+			jobs = append(jobs, job{4 * int64(t.rows), func() { v.Codes = slices.Grow(v.Codes, t.rows) }})
+		}
+		if v.Dict.Offs != nil {
+			jobs = append(jobs, job{8 * int64(entries), func() { v.Dict.Offs = slices.Grow(v.Dict.Offs, entries) }})
+		}
+		jobs = append(jobs, job{int64(bytes), func() { v.Dict.Bytes = slices.Grow(v.Dict.Bytes, bytes) }})
 	}
 	slices.SortStableFunc(jobs, func(a, b job) int { return cmp.Compare(b.bytes, a.bytes) })
 	var next atomic.Int64
@@ -501,19 +598,20 @@ func (cb *colBlocks) checkRows(n int) error {
 	return nil
 }
 
-// extend lengthens every column by rows rows, and each string column's
-// dictionary by entries[c] entries of bytes[c] bytes, each allocated at
-// once at its final length, and returns where the new rows, entries and
-// bytes start. The caller fills them.
-func (cb *colBlocks) extend(rows int, entries, bytes []int64) (rowBase int, entryBase, byteBase []int64, err error) {
-	if err := cb.checkRows(rows); err != nil {
+// extend lengthens every column by f's rows, and each string column's
+// dictionary by f's entries and bytes, each allocated at once at its
+// final length (a column whose plan f breaks first gets its offsets or
+// codes), and returns where the new rows, entries and bytes start. The
+// caller fills them.
+func (cb *colBlocks) extend(f *colFile) (rowBase int, entryBase, byteBase []int64, err error) {
+	if err := cb.checkRows(f.rows); err != nil {
 		return 0, nil, nil, err
 	}
 	entryBase, byteBase = make([]int64, len(cb.cols)), make([]int64, len(cb.cols))
 	for i := range cb.cols {
 		if d := cb.cols[i].Dict; d != nil {
 			entryBase[i], byteBase[i] = int64(d.Len()), int64(len(d.Bytes))
-			if entries[i] > int64(maxRows)-entryBase[i] {
+			if f.entries[i] > int64(maxRows)-entryBase[i] {
 				return 0, nil, nil, fmt.Errorf("enclave: %w: column %s: more than %d dictionary entries", errColFormat, cb.s.Columns[i].Name, maxRows)
 			}
 		}
@@ -521,16 +619,26 @@ func (cb *colBlocks) extend(rows int, entries, bytes []int64) (rowBase int, entr
 	for i := range cb.cols {
 		v := &cb.cols[i]
 		if v.Dict == nil {
-			v.Ints = lengthen(v.Ints, rows)
+			v.Ints = lengthen(v.Ints, f.rows)
 			continue
 		}
+		if f.rows > 0 && v.Dict.Offs == nil && f.width[i] != v.Dict.Width {
+			cb.materializeOffs(i)
+		}
+		if f.rows > 0 && v.Codes == nil && !f.identity[i] {
+			cb.materializeCodes(i)
+		}
 		d := v.Dict
-		v.Codes = lengthen(v.Codes, rows)
-		d.Offs = lengthen(d.Offs, int(entries[i]))
-		d.Bytes = lengthen(d.Bytes, int(bytes[i]))
+		if v.Codes != nil {
+			v.Codes = lengthen(v.Codes, f.rows)
+		}
+		if d.Offs != nil {
+			d.Offs = lengthen(d.Offs, int(f.entries[i]))
+		}
+		d.Bytes = lengthen(d.Bytes, int(f.bytes[i]))
 	}
 	rowBase = cb.rows
-	cb.rows += rows
+	cb.rows += f.rows
 	return rowBase, entryBase, byteBase, nil
 }
 
@@ -545,6 +653,8 @@ func lengthen[T any](s []T, n int) []T {
 // dictionary entry (the older forms: Execute's coding merges equal
 // entries).
 func (cb *colBlocks) addStrings(c int, strs []string) {
+	cb.materializeOffs(c)
+	cb.materializeCodes(c)
 	v := &cb.cols[c]
 	d := v.Dict
 	for _, s := range strs {
@@ -599,8 +709,11 @@ type colFile struct {
 	size    int64
 	rows    int
 	entries []int64 // per string column: its dictionaries' entries, in all
-	bytes   []int64 // and their bytes
-	blocks  []colBlock
+	bytes   []int64 // and their bytes,
+	width   []int   // the width of every entry, or 0 if they differ,
+	// and whether every block holds distinct values (d = rows)
+	identity []bool
+	blocks   []colBlock
 }
 
 // colBlock is one block of a colFile, as its index describes it.
@@ -608,10 +721,11 @@ type colBlock struct {
 	off, bytes int64
 	rows       int
 	row        int // the rows before it, in the file
-	// Per column (string columns only): its dictionary's entries and
-	// bytes, and the entries and bytes of the blocks before it.
-	ents, entBase   []int32
-	nbytes, byteOff []int64
+	// Per column (string columns only): its dictionary's entries, bytes
+	// and w (see the format), and the entries and bytes of the blocks
+	// before it.
+	ents, entBase, w []int32
+	nbytes, byteOff  []int64
 }
 
 // openColFile reads the header and index of a CRCOLS2 file of s, size
@@ -668,7 +782,10 @@ func openColFile(ra io.ReaderAt, size int64, s *schema.Schema) (*colFile, error)
 		return nil, fail("an index of %d blocks in %d bytes", nblocks, len(index))
 	}
 	f := &colFile{ra: ra, size: size, entries: make([]int64, len(s.Columns)), bytes: make([]int64, len(s.Columns)),
-		blocks: make([]colBlock, nblocks)}
+		width: make([]int, len(s.Columns)), identity: make([]bool, len(s.Columns)), blocks: make([]colBlock, nblocks)}
+	for i := range f.identity {
+		f.width[i], f.identity[i] = -1, true // nothing seen yet
+	}
 	var strCols, intCols int64
 	for _, c := range s.Columns {
 		if c.Type == schema.String {
@@ -695,7 +812,7 @@ func openColFile(ra io.ReaderAt, size int64, s *schema.Schema) (*colFile, error)
 			return nil, fail("block %d: %d bytes for %d rows at %d, the blocks end at %d", bi, nbytes, rows, off, indexOff)
 		}
 		*b = colBlock{off: off, bytes: int64(nbytes), rows: int(rows), row: f.rows,
-			ents: make([]int32, len(s.Columns)), entBase: make([]int32, len(s.Columns)),
+			ents: make([]int32, len(s.Columns)), entBase: make([]int32, len(s.Columns)), w: make([]int32, len(s.Columns)),
 			nbytes: make([]int64, len(s.Columns)), byteOff: make([]int64, len(s.Columns))}
 		for c, col := range s.Columns {
 			if col.Type != schema.String {
@@ -703,13 +820,24 @@ func openColFile(ra io.ReaderAt, size int64, s *schema.Schema) (*colFile, error)
 			}
 			d, ok1 := uv()
 			db, ok2 := uv()
-			if !ok1 || !ok2 {
+			w, ok3 := uv()
+			if !ok1 || !ok2 || !ok3 {
 				return nil, fail("truncated index")
 			}
 			if d < 1 || d > rows || db > colMaxArena || db > nbytes {
 				return nil, fail("block %d, column %s: %d entries of %d bytes for %d rows", bi, col.Name, d, db, rows)
 			}
-			b.ents[c], b.nbytes[c] = int32(d), int64(db)
+			if w == 1 || w > colMaxArena || (w > 1 && (w-1)*d != db) {
+				return nil, fail("block %d, column %s: %d entries of %d bytes, each of %d", bi, col.Name, d, db, int64(w)-1)
+			}
+			width := max(int(w)-1, 0)
+			if f.width[c] == -1 {
+				f.width[c] = width
+			} else if f.width[c] != width {
+				f.width[c] = 0
+			}
+			f.identity[c] = f.identity[c] && d == rows
+			b.ents[c], b.nbytes[c], b.w[c] = int32(d), int64(db), int32(w)
 			b.entBase[c], b.byteOff[c] = int32(f.entries[c]), f.bytes[c]
 			f.entries[c] += int64(d)
 			f.bytes[c] += int64(db)
@@ -730,6 +858,9 @@ func openColFile(ra io.ReaderAt, size int64, s *schema.Schema) (*colFile, error)
 		return nil, fail("the blocks end at %d, the index starts at %d", off, indexOff)
 	case len(index) != 0:
 		return nil, fail("%d bytes after the index", len(index))
+	}
+	for i := range f.width {
+		f.width[i] = max(f.width[i], 0)
 	}
 	return f, nil
 }
@@ -755,7 +886,7 @@ var colMinParallel int64 = 4 << 20
 // ranges, one per worker (at most workers, each of at least
 // colMinParallel bytes), each read and decoded straight into place.
 func (f *colFile) read(cb *colBlocks, workers int) error {
-	rowBase, entryBase, byteBase, err := cb.extend(f.rows, f.entries, f.bytes)
+	rowBase, entryBase, byteBase, err := cb.extend(f)
 	if err != nil {
 		return err
 	}
@@ -861,31 +992,50 @@ func (d *colDecoder) block(b *colBlock) error {
 		if n != uint64(b.ents[c]) {
 			return fail("column %s: %d entries, the index says %d", d.cb.s.Columns[c].Name, n, b.ents[c])
 		}
-		ents := int(b.ents[c])
-		lens := d.scratch[:4*ents]
-		if err := r.full(lens); err != nil {
+		w, err := r.uvarint()
+		if err != nil {
 			return err
 		}
-		e0, b0 := d.entryBase[c]+int64(b.entBase[c]), d.byteBase[c]+b.byteOff[c]
-		offs := v.Dict.Offs[e0+1 : e0+1+int64(ents)]
-		end := b0
-		for j := range offs {
-			end += int64(binary.LittleEndian.Uint32(lens[4*j:]))
-			offs[j] = end
+		if w != uint64(b.w[c]) {
+			return fail("column %s: w %d, the index says %d", d.cb.s.Columns[c].Name, w, b.w[c])
 		}
-		if end-b0 != b.nbytes[c] {
-			return fail("column %s: entries of %d bytes, the index says %d", d.cb.s.Columns[c].Name, end-b0, b.nbytes[c])
+		ents := int(b.ents[c])
+		e0, b0 := d.entryBase[c]+int64(b.entBase[c]), d.byteBase[c]+b.byteOff[c]
+		end := b0 + b.nbytes[c]
+		// The offsets, unless the column keeps none (its entries all of
+		// the width extend checked).
+		switch offs := v.Dict.Offs; {
+		case w > 0 && offs != nil:
+			for j := range ents {
+				offs[e0+1+int64(j)] = b0 + int64(j+1)*int64(w-1)
+			}
+		case w == 0:
+			lens := d.scratch[:4*ents]
+			if err := r.full(lens); err != nil {
+				return err
+			}
+			at := b0
+			for j := range ents {
+				at += int64(binary.LittleEndian.Uint32(lens[4*j:]))
+				offs[e0+1+int64(j)] = at
+			}
+			if at != end {
+				return fail("column %s: entries of %d bytes, the index says %d", d.cb.s.Columns[c].Name, at-b0, b.nbytes[c])
+			}
 		}
 		if err := r.full(v.Dict.Bytes[b0:end]); err != nil {
 			return err
 		}
-		codes := v.Codes[row : row+b.rows]
 		if ents == b.rows {
-			for j := range codes {
-				codes[j] = int32(e0) + int32(j)
+			if v.Codes != nil {
+				codes := v.Codes[row : row+b.rows]
+				for j := range codes {
+					codes[j] = int32(e0) + int32(j)
+				}
 			}
 			continue
 		}
+		codes := v.Codes[row : row+b.rows]
 		cw := 1
 		if ents > 1<<8 {
 			cw = 2

@@ -74,6 +74,12 @@ func readColumns1(r byteReader, s *schema.Schema, cb *colBlocks) error {
 			return fail("column %d (%s) is not of the schema's type %s", i, c.Name, c.Type)
 		}
 	}
+	for i := range cb.cols {
+		if cb.cols[i].Dict != nil {
+			cb.materializeOffs(i)
+			cb.materializeCodes(i)
+		}
+	}
 	var total uint64
 	scratch := make([]byte, 8*colBlockRows)
 	defer clear(scratch)

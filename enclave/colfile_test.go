@@ -55,11 +55,18 @@ func encodeColsOf(t testing.TB, s *schema.Schema, batches ...*schema.Batch) []by
 	return buf.Bytes()
 }
 
-// readCols reads a CRCOLS2 file of s into cb with up to workers workers.
+// readCols reads a CRCOLS2 file of s into cb with up to workers workers,
+// planned from the file, as Store.load plans, when cb is empty.
 func readCols(data []byte, s *schema.Schema, cb *colBlocks, workers int) error {
 	f, err := openColFile(bytes.NewReader(data), int64(len(data)), s)
 	if err != nil {
 		return err
+	}
+	if cb.rows == 0 {
+		var t colTotals
+		t.add(f)
+		cb.plan(t)
+		cb.grow(t)
 	}
 	return f.read(cb, workers)
 }
@@ -161,18 +168,18 @@ func TestColumnsEncoding(t *testing.T) {
 		blocks int
 		size   int // bytes of the blocks
 	}{
-		{"constant", mk(1000, func(int) string { return "x" }, func(int) int64 { return 7 }),
-			1, 1 + 4 + 1 + 1000 + 9 + 1000},
+		{"constant, one width", mk(1000, func(int) string { return "x" }, func(int) int64 { return 7 }),
+			1, 1 + 1 + 1 + 1000 + 9 + 1000},
 		{"256 values, 1-byte codes, 2-byte ints", mk(1000, func(r int) string { return fmt.Sprintf("%03d", r%256) }, func(r int) int64 { return int64(r) }),
-			1, 2 + 256*4 + 256*3 + 1000 + 9 + 2*1000},
+			1, 2 + 1 + 256*3 + 1000 + 9 + 2*1000},
 		{"257 values, 2-byte codes", mk(1000, func(r int) string { return fmt.Sprintf("%03d", r%257) }, func(int) int64 { return -1 }),
-			1, 2 + 257*4 + 257*3 + 2*1000 + 9 + 1000},
-		{"distinct, codes omitted, 8-byte ints", mk(300, func(r int) string { return fmt.Sprint(r) }, func(r int) int64 { return int64(r) << 54 }),
-			1, 2 + 300*4 + 10 + 2*90 + 3*200 + 9 + 8*300},
+			1, 2 + 1 + 257*3 + 2*1000 + 9 + 1000},
+		{"distinct, codes omitted, lengths, 8-byte ints", mk(300, func(r int) string { return fmt.Sprint(r) }, func(r int) int64 { return int64(r) << 54 }),
+			1, 2 + 1 + 300*4 + 10 + 2*90 + 3*200 + 9 + 8*300},
 		{"extremes, 8-byte ints", mk(2, func(int) string { return "" }, func(r int) int64 { return []int64{math.MaxInt64, math.MinInt64}[r] }),
-			1, 1 + 4 + 0 + 2 + 9 + 16},
+			1, 1 + 1 + 4 + 0 + 2 + 9 + 16},
 		{"5-byte ints", mk(2, func(int) string { return "" }, func(r int) int64 { return int64(r) << 32 }),
-			1, 1 + 4 + 0 + 2 + 9 + 10},
+			1, 1 + 1 + 4 + 0 + 2 + 9 + 10},
 		{"full blocks", mk(2*colBlockRows+1, func(int) string { return "" }, func(int) int64 { return 0 }),
 			3, 0},
 		{"long strings end a block early", mk(5000, func(r int) string { return fmt.Sprintf("%04d", r) + strings.Repeat("z", 4096) }, func(int) int64 { return 0 }),
@@ -199,9 +206,9 @@ var colSchemaIS = &schema.Schema{Columns: []schema.Column{
 
 // rawBlock is a hand-made block: its bytes and its index entry.
 type rawBlock struct {
-	data       []byte
-	rows       uint64
-	ents, strs uint64 // the string column's entries and bytes
+	data          []byte
+	rows          uint64
+	ents, strs, w uint64 // the string column's entries, bytes and w
 }
 
 // assemble lays out a CRCOLS2 file of colSchemaIS from hand-made blocks,
@@ -214,7 +221,7 @@ func assemble(blocks []rawBlock, total uint64) []byte {
 	indexOff := len(out)
 	out = binary.AppendUvarint(out, uint64(len(blocks)))
 	for _, b := range blocks {
-		for _, x := range []uint64{uint64(len(b.data)), b.rows, b.ents, b.strs} {
+		for _, x := range []uint64{uint64(len(b.data)), b.rows, b.ents, b.strs, b.w} {
 			out = binary.AppendUvarint(out, x)
 		}
 	}
@@ -223,11 +230,18 @@ func assemble(blocks []rawBlock, total uint64) []byte {
 }
 
 // block2 is a good two-row block of colSchemaIS: ints 5 and 6, strings
-// "ab" twice (1 entry, 1-byte codes).
+// "ab" twice (1 entry, its length, 1-byte codes).
 func block2() rawBlock {
 	data := append(binary.LittleEndian.AppendUint64(nil, 5), 1, 0, 1)
-	data = append(data, 1, 2, 0, 0, 0, 'a', 'b', 0, 0)
+	data = append(data, 1, 0, 2, 0, 0, 0, 'a', 'b', 0, 0)
 	return rawBlock{data: data, rows: 2, ents: 1, strs: 2}
+}
+
+// block2w is block2 with its entry's width instead of its length.
+func block2w() rawBlock {
+	data := append(binary.LittleEndian.AppendUint64(nil, 5), 1, 0, 1)
+	data = append(data, 1, 3, 'a', 'b', 0, 0)
+	return rawBlock{data: data, rows: 2, ents: 1, strs: 2, w: 3}
 }
 
 // sparseFile is a file of size bytes that holds head at its start and
@@ -277,23 +291,31 @@ func TestColumnsErrors(t *testing.T) {
 		{"truncated", good[:len(good)-30], colSchema, "an index at"},
 		{"trailing data", append(bytes.Clone(good), 'x'), colSchema, "an index at"},
 		{"good by hand", assemble([]rawBlock{b, b}, 4), colSchemaIS, ""},
+		{"good by hand, one width", assemble([]rawBlock{block2w(), b, block2w()}, 6), colSchemaIS, ""},
+		{"w disagrees", assemble(with(func(b *rawBlock) { b.w = 3 }), 2), colSchemaIS, "w 0, the index says 3"},
+		{"width 0", assemble(with(func(b *rawBlock) { b.w = 1 }), 2), colSchemaIS, "1 entries of 2 bytes, each of 0"},
+		{"width times entries is not the bytes", func() []byte {
+			w := block2w()
+			w.w = 4
+			return assemble([]rawBlock{w}, 2)
+		}(), colSchemaIS, "1 entries of 2 bytes, each of 3"},
 		{"wrong total", assemble([]rawBlock{b}, 3), colSchemaIS, "the file says 3 rows, its blocks hold 2"},
 		{"no rows", assemble(with(func(b *rawBlock) { b.rows = 0 }), 0), colSchemaIS, "block 0: 0 rows"},
 		{"too many rows", assemble(with(func(b *rawBlock) { b.rows = colBlockRows + 1 }), colBlockRows+1), colSchemaIS, "block 0: 65537 rows"},
-		{"too few bytes for its rows", assemble(with(func(b *rawBlock) { b.rows = 20 }), 20), colSchemaIS, "block 0: 20 bytes for 20 rows"},
+		{"too few bytes for its rows", assemble(with(func(b *rawBlock) { b.rows = 20 }), 20), colSchemaIS, "block 0: 21 bytes for 20 rows"},
 		{"more entries than rows", assemble(with(func(b *rawBlock) { b.ents = 3 }), 2), colSchemaIS, "3 entries of 2 bytes for 2 rows"},
 		{"no entries", assemble(with(func(b *rawBlock) { b.ents = 0 }), 2), colSchemaIS, "0 entries of 2 bytes for 2 rows"},
 		{"entries bytes disagree", assemble(with(func(b *rawBlock) { b.strs = 3 }), 2), colSchemaIS, "entries of 2 bytes, the index says 3"},
 		{"entries count disagrees", assemble(with(func(b *rawBlock) { b.data[11] = 2 }), 2), colSchemaIS, "2 entries, the index says 1"},
-		{"width 0", assemble(with(func(b *rawBlock) { b.data[8] = 0 }), 2), colSchemaIS, "width 0"},
-		{"width 9", assemble(with(func(b *rawBlock) { b.data[8] = 9 }), 2), colSchemaIS, "width 9"},
+		{"int width 0", assemble(with(func(b *rawBlock) { b.data[8] = 0 }), 2), colSchemaIS, "width 0"},
+		{"int width 9", assemble(with(func(b *rawBlock) { b.data[8] = 9 }), 2), colSchemaIS, "width 9"},
 		{"code skips ahead", assemble(with(func(b *rawBlock) { b.data[len(b.data)-2] = 1 }), 2), colSchemaIS, "codes out of order"},
 		{"entry unused", assemble(with(func(b *rawBlock) {
 			b.data = append(binary.LittleEndian.AppendUint64(nil, 5), 1, 0, 1, 2)
-			b.data = append(b.data, 2, 1, 0, 0, 0, 1, 0, 0, 0, 'a', 'b', 0, 0, 0)
+			b.data = append(b.data, 2, 0, 1, 0, 0, 0, 1, 0, 0, 0, 'a', 'b', 0, 0, 0)
 			b.rows, b.ents = 3, 2
 		}), 3), colSchemaIS, "not using all 2 entries"},
-		{"block longer than its bytes", assemble(with(func(b *rawBlock) { b.data = append(b.data, 0) }), 2), colSchemaIS, "ends at 31, the index says 32"},
+		{"block longer than its bytes", assemble(with(func(b *rawBlock) { b.data = append(b.data, 0) }), 2), colSchemaIS, "ends at 32, the index says 33"},
 		{"block past the index", assemble([]rawBlock{b}, 2)[:len(assemble([]rawBlock{b}, 2))-1], colSchemaIS, "an index at"},
 		{"index of too many blocks", func() []byte {
 			d := assemble([]rawBlock{b}, 2)
@@ -340,7 +362,7 @@ func TestColumnsLimits(t *testing.T) {
 	var index []byte
 	index = binary.AppendUvarint(index, blocks)
 	for range blocks {
-		for _, x := range []uint64{per, colBlockRows, 1, 0} {
+		for _, x := range []uint64{per, colBlockRows, 1, 0, 0} {
 			index = binary.AppendUvarint(index, x)
 		}
 	}
@@ -389,4 +411,73 @@ func FuzzReadColumns(f *testing.F) {
 		require.NoError(t, readCols(encodeCols(t, c.batch), colSchema, cb2, 2))
 		requireSameRows(t, c.batch, cb2.columns().batch)
 	})
+}
+
+// TestColumnsPlan: a string column whose entries are all of one width
+// keeps no offsets, one whose blocks hold distinct values no codes; files
+// that break the plan, planned for or met later, read to the same rows.
+func TestColumnsPlan(t *testing.T) {
+	s := &schema.Schema{Columns: []schema.Column{
+		{Name: "id", Type: schema.String},
+		{Name: "k", Type: schema.String},
+		{Name: "v", Type: schema.String},
+	}}
+	mk := func(n int, id func(int) string) *schema.Batch {
+		b := schema.NewBatch(s, n)
+		for r := range n {
+			b.Cols[0].Strs = append(b.Cols[0].Strs, id(r))
+			b.Cols[1].Strs = append(b.Cols[1].Strs, fmt.Sprintf("k%02d", r%7))
+			b.Cols[2].Strs = append(b.Cols[2].Strs, strings.Repeat("v", r%3))
+		}
+		b.Len = n
+		return b
+	}
+	a := mk(colBlockRows+10, func(r int) string { return fmt.Sprintf("A%07d", r) })
+	b := mk(20, func(r int) string { return fmt.Sprintf("B%d", r%4) }) // other widths, repeats
+	fa, fb := encodeColsOf(t, s, a), encodeColsOf(t, s, b)
+	want := schema.NewBatch(s, 0)
+	want.Append(a)
+	want.Append(b)
+
+	// Planned from the first file: no offsets for id and k, no codes for
+	// id; the second file breaks both for id, and they are written out.
+	cb := newColBlocks(s)
+	require.NoError(t, readCols(fa, s, cb, 2))
+	c := cb.columns().batch.Cols
+	require.True(t, c[0].Dict.Offs == nil && c[0].Dict.Width == 8 && c[0].Codes == nil, "id")
+	require.True(t, c[1].Dict.Offs == nil && c[1].Dict.Width == 3 && c[1].Codes != nil, "k")
+	require.True(t, c[2].Dict.Offs != nil && c[2].Codes != nil, "v")
+	requireSameRows(t, a, cb.columns().batch)
+	require.NoError(t, readCols(fb, s, cb, 2))
+	c = cb.columns().batch.Cols
+	require.True(t, c[0].Dict.Offs != nil && c[0].Codes != nil, "id, after the second file")
+	require.True(t, c[1].Dict.Offs == nil, "k keeps its width")
+	requireSameRows(t, want, cb.columns().batch)
+
+	// Planned from both files, as Store.load plans.
+	cb = newColBlocks(s)
+	var tot colTotals
+	var files []*colFile
+	for _, data := range [][]byte{fa, fb} {
+		f, err := openColFile(bytes.NewReader(data), int64(len(data)), s)
+		require.NoError(t, err)
+		tot.add(f)
+		files = append(files, f)
+	}
+	cb.plan(tot)
+	cb.grow(tot)
+	c = cb.columns().batch.Cols
+	require.True(t, c[0].Dict.Offs != nil && c[0].Codes != nil && c[1].Dict.Offs == nil, "planned")
+	for _, f := range files {
+		require.NoError(t, f.read(cb, 2))
+	}
+	requireSameRows(t, want, cb.columns().batch)
+
+	// An older form after a planned file writes them out too.
+	cb = newColBlocks(s)
+	require.NoError(t, readCols(fa, s, cb, 1))
+	require.NoError(t, readColumns1(bytes.NewReader(encodeCols1Of(t, s, b)), s, cb))
+	requireSameRows(t, want, cb.columns().batch)
+	cb.wipe()
+	requireWiped(t, cb.columns().batch)
 }

@@ -430,19 +430,34 @@ func TestExecuteBadDictionary(t *testing.T) {
 		GroupBy: []query.Column{lUscc},
 		Outputs: []query.Output{{Name: "uscc", Column: ptr(lUscc)}, {Name: "COUNT(*)", Func: query.Count}},
 	}
+	// withOffs gives a column of one width its offsets.
+	withOffs := func(v *schema.Vector) *schema.Dict {
+		d := v.Dict
+		d.Offs = make([]int64, d.Len()+1)
+		for i := range d.Offs {
+			d.Offs[i] = int64(i * d.Width)
+		}
+		d.Width = 0
+		return d
+	}
 	for _, tc := range []struct {
 		desc  string
-		spoil func(v *schema.Vector)
+		spoil func(cols []schema.Vector)
 		want  string
 	}{
-		{"code past the dictionary", func(v *schema.Vector) { v.Codes[2] = int32(v.Dict.Len()) }, "row 2 has code"},
-		{"negative code", func(v *schema.Vector) { v.Codes[0] = -1 }, "row 0 has code -1"},
-		{"offsets past the bytes", func(v *schema.Vector) { v.Dict.Offs[1] = int64(len(v.Dict.Bytes) + 1) }, "dictionary entry 0 spans"},
-		{"offsets not from 0", func(v *schema.Vector) { v.Dict.Offs[0] = 1 }, "must start at 0"},
+		{"code past the dictionary", func(c []schema.Vector) { c[1].Codes[2] = int32(c[1].Dict.Len()) }, "row 2 has code"},
+		{"negative code", func(c []schema.Vector) { c[1].Codes[0] = -1 }, "row 0 has code -1"},
+		{"offsets past the bytes", func(c []schema.Vector) { withOffs(&c[1]).Offs[1] = int64(len(c[1].Dict.Bytes) + 1) }, "dictionary entry 0 spans"},
+		{"offsets not from 0", func(c []schema.Vector) { withOffs(&c[1]).Offs[0] = 1 }, "must start at 0"},
+		{"a width that does not divide the bytes", func(c []schema.Vector) { c[1].Dict.Width = 3 }, "needs a width above 0 that divides its 4 bytes, not 3"},
+		{"fewer entries than rows, without codes", func(c []schema.Vector) { c[0].Dict.Bytes = c[0].Dict.Bytes[:12] }, "column loan_id does not match its schema (6 values"},
 	} {
 		for _, cache := range []bool{false, true} {
 			tab := storedCopy(t, testTables()["loans"])
-			tc.spoil(&tab.Rows.Cols[1])
+			if v := &tab.Rows.Cols; (*v)[1].Dict.Width != 1 || (*v)[0].Codes != nil {
+				t.Fatalf("uscc's dictionary has width %d; loan_id has codes %v", (*v)[1].Dict.Width, (*v)[0].Codes)
+			}
+			tc.spoil(tab.Rows.Cols)
 			if cache {
 				tab.cache = newTableCache()
 			}

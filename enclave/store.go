@@ -547,6 +547,9 @@ func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string, rows
 	if older && rows > int64(want.rows) && rows <= maxRows {
 		want.addRows(int(rows)-want.rows, len(sc.Columns))
 	}
+	if !older {
+		blocks.plan(want)
+	}
 	blocks.grow(want)
 	for _, id := range uploadIDs {
 		if err := s.loadOne(dataset, sc, id, blocks); err != nil {

@@ -339,16 +339,17 @@ func FormatValue(t Type, v int64) string {
 }
 
 // Vector holds one column's values: Ints for int, bool and date columns;
-// for string columns either Strs (plain), or Codes and Dict
+// for string columns either Strs (plain), or Dict and Codes
 // (dictionary-coded, Strs nil): row r's value is then
-// Dict.At(int(Codes[r])). Str reads either form. Connectors produce plain
-// vectors; the enclave keeps loaded rows dictionary-coded, which holds
-// each distinct value of a block once and no pointer per row.
+// Dict.At(int(Codes[r])), or Dict.At(r) when Codes is nil (each row its
+// own entry). Str reads either form. Connectors produce plain vectors;
+// the enclave keeps loaded rows dictionary-coded, which holds each
+// distinct value of a block once and no pointer per row.
 type Vector struct {
 	Type Type
 	Ints []int64
 	Strs []string
-	// Codes and Dict: a dictionary-coded string column. Every code is in
+	// Dict and Codes: a dictionary-coded string column. Every code is in
 	// [0, Dict.Len()).
 	Codes []int32
 	Dict  *Dict
@@ -359,6 +360,8 @@ func (v *Vector) Len() int {
 	switch {
 	case v.Type != String:
 		return len(v.Ints)
+	case v.Dict != nil && v.Codes == nil:
+		return v.Dict.Len()
 	case v.Dict != nil:
 		return len(v.Codes)
 	}
@@ -368,7 +371,10 @@ func (v *Vector) Len() int {
 // Str returns row r's value of a string column, plain or
 // dictionary-coded.
 func (v *Vector) Str(r int) string {
-	if v.Dict != nil {
+	switch {
+	case v.Dict != nil && v.Codes == nil:
+		return v.Dict.At(r)
+	case v.Dict != nil:
 		return v.Dict.At(int(v.Codes[r]))
 	}
 	return v.Strs[r]
@@ -376,18 +382,32 @@ func (v *Vector) Str(r int) string {
 
 // Dict is a dictionary of strings without a pointer per entry: entry i is
 // Bytes[Offs[i]:Offs[i+1]], so Offs has one element more than there are
-// entries, and Offs[0] is 0. Entries need not be distinct.
+// entries, and Offs[0] is 0; or, when Offs is nil and Width above 0,
+// every entry is Width bytes long: entry i is
+// Bytes[i·Width:(i+1)·Width]. Entries need not be distinct.
 type Dict struct {
 	Bytes []byte
 	Offs  []int64
+	Width int
 }
 
 // Len returns the number of entries.
-func (d *Dict) Len() int { return max(len(d.Offs)-1, 0) }
+func (d *Dict) Len() int {
+	if d.Offs == nil {
+		if d.Width > 0 {
+			return len(d.Bytes) / d.Width
+		}
+		return 0
+	}
+	return max(len(d.Offs)-1, 0)
+}
 
 // At returns entry i. It shares d.Bytes' memory, without a copy: it
 // changes when they do (zeroing Bytes zeroes it).
 func (d *Dict) At(i int) string {
+	if d.Offs == nil {
+		return unsafe.String(&d.Bytes[i*d.Width], d.Width)
+	}
 	lo, hi := d.Offs[i], d.Offs[i+1]
 	if lo == hi {
 		return ""
@@ -428,7 +448,7 @@ func (b *Batch) Append(o *Batch) {
 			v.Strs = append(v.Strs, ov.Strs...)
 			continue
 		}
-		for r := range ov.Codes {
+		for r := range ov.Len() {
 			v.Strs = append(v.Strs, ov.Str(r))
 		}
 	}

@@ -129,4 +129,14 @@ func TestDictVector(t *testing.T) {
 	if (&Dict{}).Len() != 0 {
 		t.Error("an empty dictionary has entries")
 	}
+
+	// Fixed-width entries, each row its own entry.
+	fixed := &Vector{Type: String, Dict: &Dict{Bytes: []byte("L1L2L3"), Width: 2}}
+	if fixed.Len() != 3 || fixed.Str(0) != "L1" || fixed.Str(2) != "L3" {
+		t.Errorf("fixed width: %d values, %q, %q", fixed.Len(), fixed.Str(0), fixed.Str(2))
+	}
+	fixed.Codes = []int32{2, 2}
+	if fixed.Len() != 2 || fixed.Str(1) != "L3" {
+		t.Errorf("fixed width with codes: %d values, %q", fixed.Len(), fixed.Str(1))
+	}
 }

@@ -108,7 +108,7 @@ func dictCodes(ctx context.Context, t *Table, c int, cc *colCodes) error {
 	d := v.Dict
 	name := t.Schema.Columns[c].Name
 	switch {
-	case d.Offs == nil && (d.Width <= 0 || len(d.Bytes)%d.Width != 0):
+	case d.Offs == nil && len(d.Bytes) > 0 && (d.Width <= 0 || len(d.Bytes)%d.Width != 0):
 		return fmt.Errorf("enclave: table %s: column %s: a dictionary without offsets needs a width above 0 that divides its %d bytes, not %d", t.Name, name, len(d.Bytes), d.Width)
 	case d.Offs != nil && (len(d.Offs) == 0 || d.Offs[0] != 0):
 		return fmt.Errorf("enclave: table %s: column %s: a dictionary's offsets must start at 0", t.Name, name)

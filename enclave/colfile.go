@@ -978,8 +978,8 @@ func (d *colDecoder) block(b *colBlock) error {
 			if w < 1 || w > 8 {
 				return fail("column %s: width %d", d.cb.s.Columns[c].Name, w)
 			}
-			raw := d.scratch[:w*b.rows]
-			if err := r.full(raw); err != nil {
+			raw, err := r.next(w*b.rows, d.scratch)
+			if err != nil {
 				return err
 			}
 			decodeNarrow(v.Ints[row:row+b.rows], raw, lo, w)
@@ -1010,8 +1010,8 @@ func (d *colDecoder) block(b *colBlock) error {
 				offs[e0+1+int64(j)] = b0 + int64(j+1)*int64(w-1)
 			}
 		case w == 0:
-			lens := d.scratch[:4*ents]
-			if err := r.full(lens); err != nil {
+			lens, err := r.next(4*ents, d.scratch)
+			if err != nil {
 				return err
 			}
 			at := b0
@@ -1040,8 +1040,8 @@ func (d *colDecoder) block(b *colBlock) error {
 		if ents > 1<<8 {
 			cw = 2
 		}
-		raw := d.scratch[:cw*b.rows]
-		if err := r.full(raw); err != nil {
+		raw, err := r.next(cw*b.rows, d.scratch)
+		if err != nil {
 			return err
 		}
 		if next := decodeCodes(codes, raw, cw, int32(e0)); next != ents {
@@ -1179,6 +1179,18 @@ func (r *sectionReader) full(p []byte) error {
 		p = p[k:]
 	}
 	return nil
+}
+
+// next returns the next n bytes: in the buffer when they are there in
+// one piece (valid until the next read), else copied into scratch.
+func (r *sectionReader) next(n int, scratch []byte) ([]byte, error) {
+	if r.n-r.pos >= n {
+		p := r.buf[r.pos : r.pos+n]
+		r.pos += n
+		return p, nil
+	}
+	p := scratch[:n]
+	return p, r.full(p)
 }
 
 // Read reads up to len(p) bytes, and returns io.EOF at the end of the

@@ -355,6 +355,7 @@ func (s *Store) ingest(ctx context.Context, dataset, key string, sc *schema.Sche
 	if err != nil {
 		return nil, fmt.Errorf("enclave: ingest %s: writing: %w", key, err)
 	}
+	defer cw.wipe() // the block being gathered, on any error
 	for {
 		b, err := rd.Next()
 		if err == io.EOF {

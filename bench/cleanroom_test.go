@@ -169,7 +169,8 @@ func cleanroomAnswer(res *enclave.Result) (answer, error) {
 //     the steady state of repeated queries;
 //   - cold: over the same decrypted rows without the derivation cache;
 //   - decrypt: each query loads its tables from the sealed store first
-//     (age decryption and CSV parsing, from a fresh Store): decryption
+//     (age decryption and reading the stored columnar form, from a fresh
+//     Store): decryption
 //     included.
 func BenchmarkCleanroom(b *testing.B) {
 	d := workload(b)

@@ -122,14 +122,19 @@ func readColumns1(r byteReader, s *schema.Schema, cb *colBlocks) error {
 				}
 			}
 			// Each value is an entry of the column's dictionary, its
-			// bytes read straight into place.
+			// bytes read straight into place, a mebibyte at a time (so
+			// that a truncated file does not claim memory for its
+			// lengths).
 			d := v.Dict
-			base := len(d.Bytes)
-			d.Bytes = lengthen(d.Bytes, sum)
-			if err := full(d.Bytes[base:], name); err != nil {
-				return err
+			end := int64(len(d.Bytes))
+			for left := sum; left > 0; {
+				k := min(left, 1<<20)
+				d.Bytes = lengthen(d.Bytes, k)
+				if err := full(d.Bytes[len(d.Bytes)-k:], name); err != nil {
+					return err
+				}
+				left -= k
 			}
-			end := int64(base)
 			for j := 0; j < len(lens); j += 4 {
 				v.Codes = append(v.Codes, int32(d.Len()))
 				end += int64(binary.LittleEndian.Uint32(lens[j:]))

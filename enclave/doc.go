@@ -36,11 +36,14 @@
 //
 // [Execute] runs a query.Plan over in-memory [Table]s. Columns are typed
 // vectors; a column that is joined, grouped, filtered as a string, used
-// as the unit or counted distinct is first given dense codes (strings and
-// wide ints through a dictionary, narrow ints and bools directly), once
-// per loaded table and kept in its cache, so that no query hashes a
-// string or a value per row. Scans, joins, grouping and aggregation are
-// split over the cores; contribution bounding is one sequential pass.
+// as the unit or counted distinct is first given dense codes (strings
+// through a hash table of their column's dictionary entries, which loaded
+// tables keep per block, so that a column of ten million rows and a
+// million values hashes about a million strings; wide ints through a
+// dictionary; narrow ints and bools directly), once per loaded table and
+// kept in its cache, so that no query hashes a string or a value per row.
+// Scans, joins, grouping and aggregation are split over the cores;
+// contribution bounding is one sequential pass.
 //
 //  1. Tables[0] is scanned and its filters applied (strings compared
 //     through their codes). For each following table, every row so far

@@ -573,6 +573,7 @@ type sealedUpload struct {
 	cf     *colFile
 }
 
+// close closes the upload's file.
 func (u *sealedUpload) close() { u.f.Close() }
 
 // openUpload opens one stored upload for reading at any offset, and reads

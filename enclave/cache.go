@@ -13,7 +13,8 @@ import (
 // per query.
 //
 // Derivations run to completion once started, whatever the query's ctx,
-// so that a cancelled query leaves no partial entry.
+// so that a cancelled query leaves no partial entry; a column that cannot
+// be coded (a malformed dictionary) keeps its error.
 //
 // Safe for concurrent use.
 type tableCache struct {
@@ -27,6 +28,7 @@ type tableCache struct {
 type colCache struct {
 	codesOnce sync.Once
 	codes     *colCodes
+	codesErr  error // a malformed column (see dictCodes)
 
 	indexOnce sync.Once
 	index     *keyIndex
@@ -69,8 +71,8 @@ func codesOf(ctx context.Context, t *Table, c int) (*colCodes, error) {
 		return buildCodes(ctx, t, c)
 	}
 	cc := t.cache.col(c)
-	cc.codesOnce.Do(func() { cc.codes, _ = buildCodes(context.Background(), t, c) })
-	return cc.codes, nil
+	cc.codesOnce.Do(func() { cc.codes, cc.codesErr = buildCodes(context.Background(), t, c) })
+	return cc.codes, cc.codesErr
 }
 
 // indexOf returns the join index of column c of t, whose codes are codes.

@@ -2,9 +2,11 @@ package enclave
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/xjdata/cleanroom/query"
 	"github.com/xjdata/cleanroom/schema"
@@ -24,10 +26,9 @@ type colCodes struct {
 	direct bool
 	lo     int64
 	// The value of each code (not for direct codes), and the code of each
-	// value.
-	strs  []string
+	// value: a string column's table, an int column's values and map.
+	str   *strTable
 	ints  []int64
-	byStr map[string]int32
 	byInt map[int64]int32
 }
 
@@ -56,7 +57,22 @@ func directRange(col schema.Column) (min int64, n int, ok bool) {
 func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 	v := &t.Rows.Cols[c]
 	n := t.Rows.Len
-	cc := &colCodes{codes: make([]int32, n)}
+	cc := &colCodes{}
+	switch {
+	case v.Type == schema.String && v.Dict != nil:
+		if err := dictCodes(ctx, t, c, cc); err != nil {
+			return nil, err
+		}
+		return cc, nil
+	case v.Type == schema.String:
+		var err error
+		if cc.str, cc.codes, err = buildStrTable(ctx, strVals{plain: v.Strs}); err != nil {
+			return nil, err
+		}
+		cc.n = cc.str.n()
+		return cc, nil
+	}
+	cc.codes = make([]int32, n)
 	if lo, width, ok := directRange(t.Schema.Columns[c]); ok {
 		cc.direct, cc.lo, cc.n = true, lo, int32(width)
 		err := parallel(ctx, n, func(_, a, b int) error {
@@ -70,17 +86,77 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 		return cc, err
 	}
 	var err error
-	if v.Type == schema.String {
-		cc.byStr, cc.strs, err = dictionary(ctx, v.Strs, cc.codes)
-		cc.n = int32(len(cc.strs))
-	} else {
-		cc.byInt, cc.ints, err = dictionary(ctx, v.Ints, cc.codes)
-		cc.n = int32(len(cc.ints))
-	}
-	if err != nil {
+	if cc.byInt, cc.ints, err = dictionary(ctx, v.Ints, cc.codes); err != nil {
 		return nil, err
 	}
+	cc.n = int32(len(cc.ints))
 	return cc, nil
+}
+
+// dictCodes codes column c of t, a dictionary-coded string column: its
+// dictionary's entries are coded (each hashed once: far fewer than the
+// rows when its blocks repeat values, as a stored upload's do), and each
+// row's code is its entry's. With entries in order of first use (as
+// loading makes them), the codes are those dictionary gives the rows'
+// values. A dictionary whose entries are distinct lends its codes
+// unchanged (cc.codes shares the column's Codes); a column without codes
+// (each row its own entry) takes the entries' codes. It checks the
+// dictionary's offsets or width and the rows' codes, which a Table built
+// by hand might get wrong.
+func dictCodes(ctx context.Context, t *Table, c int, cc *colCodes) error {
+	v := &t.Rows.Cols[c]
+	d := v.Dict
+	name := t.Schema.Columns[c].Name
+	switch {
+	case d.Offs == nil && len(d.Bytes) > 0 && (d.Width <= 0 || len(d.Bytes)%d.Width != 0):
+		return fmt.Errorf("enclave: table %s: column %s: a dictionary without offsets needs a width above 0 that divides its %d bytes, not %d", t.Name, name, len(d.Bytes), d.Width)
+	case d.Offs != nil && (len(d.Offs) == 0 || d.Offs[0] != 0):
+		return fmt.Errorf("enclave: table %s: column %s: a dictionary's offsets must start at 0", t.Name, name)
+	}
+	entries := d.Len()
+	for i := range len(d.Offs) - 1 {
+		if lo, hi := d.Offs[i], d.Offs[i+1]; hi < lo || hi > int64(len(d.Bytes)) {
+			return fmt.Errorf("enclave: table %s: column %s: dictionary entry %d spans [%d, %d) of %d bytes", t.Name, name, i, lo, hi, len(d.Bytes))
+		}
+	}
+	var remap []int32
+	var err error
+	if cc.str, remap, err = buildStrTable(ctx, strVals{dict: d}); err != nil {
+		return err
+	}
+	cc.n = cc.str.n()
+	if v.Codes == nil {
+		cc.codes = remap // row r is entry r
+		return nil
+	}
+	distinct := int(cc.n) == entries
+	if distinct {
+		cc.codes = v.Codes
+	} else {
+		cc.codes = make([]int32, len(v.Codes))
+	}
+	var bad atomic.Int64
+	bad.Store(-1)
+	err = parallel(ctx, len(v.Codes), func(_, lo, hi int) error {
+		for r := lo; r < hi; r++ {
+			x := v.Codes[r]
+			if x < 0 || int(x) >= len(remap) {
+				bad.CompareAndSwap(-1, int64(r))
+				return nil
+			}
+			if !distinct {
+				cc.codes[r] = remap[x]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if r := bad.Load(); r >= 0 {
+		return fmt.Errorf("enclave: table %s: column %s: row %d has code %d, the dictionary %d entries", t.Name, name, r, v.Codes[r], entries)
+	}
+	return nil
 }
 
 // dictionary codes vals densely in order of first appearance, into codes,
@@ -173,9 +249,7 @@ func (cc *colCodes) codeOf(v query.Value, str bool) int32 {
 		}
 		return -1
 	case str:
-		if c, ok := cc.byStr[v.Str]; ok {
-			return c
-		}
+		return cc.str.lookup(v.Str)
 	default:
 		if c, ok := cc.byInt[v.Int]; ok {
 			return c
@@ -192,7 +266,7 @@ func (cc *colCodes) passCodes(op query.Op, x query.Value, str bool) []bool {
 		var c int
 		switch {
 		case str:
-			c = strings.Compare(cc.strs[code], x.Str)
+			c = strings.Compare(cc.str.value(int32(code)), x.Str)
 		case cc.direct:
 			c = cmpInt(cc.lo+int64(code), x.Int)
 		default:
@@ -246,21 +320,25 @@ func probe(ctx context.Context, a *colCodes, tr []int32, ix *keyIndex) ([]int32,
 
 // translate maps each code of column a to the code of the same value in
 // column b, or -1 when b has no such value: how a join probes b's index
-// with a's codes. Both columns have the same type.
+// with a's codes. Both columns have the same type. The codes are split
+// over the cores; it runs to completion.
 func translate(a, b *colCodes, str bool) []int32 {
 	out := make([]int32, a.n)
-	for code := range out {
-		var v query.Value
-		switch {
-		case a.direct:
-			v.Int = a.lo + int64(code)
-		case str:
-			v.Str = a.strs[code]
-		default:
-			v.Int = a.ints[code]
+	parallel(context.Background(), len(out), func(_, lo, hi int) error {
+		for code := lo; code < hi; code++ {
+			var v query.Value
+			switch {
+			case a.direct:
+				v.Int = a.lo + int64(code)
+			case str:
+				v.Str = a.str.value(int32(code))
+			default:
+				v.Int = a.ints[code]
+			}
+			out[code] = b.codeOf(v, str)
 		}
-		out[code] = b.codeOf(v, str)
-	}
+		return nil
+	})
 	return out
 }
 

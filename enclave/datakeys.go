@@ -131,6 +131,24 @@ func (k *DataKeys) Decrypt(dataset string, r io.Reader, c *Custody) (io.Reader, 
 	return age.Decrypt(r, ids...)
 }
 
+// DecryptAt opens a stored file of the dataset, size bytes read through
+// r, for reading at any offset, from several goroutines at once (age's
+// DecryptReaderAt: each chunk is authenticated as it is read, the last
+// one, and with it the plaintext's size, before DecryptAt returns). It
+// returns the plaintext's reader and size. Files stored before datasets
+// had their own keys, under the node's identity c, still read.
+func (k *DataKeys) DecryptAt(dataset string, r io.ReaderAt, size int64, c *Custody) (io.ReaderAt, int64, error) {
+	id, err := k.identity(dataset, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	ids := []age.Identity{c.identity}
+	if id != nil {
+		ids = append([]age.Identity{id}, ids...)
+	}
+	return age.DecryptReaderAt(r, size, ids...)
+}
+
 // Erase overwrites the dataset's key file, syncs it and removes it, and
 // returns the hex SHA-256 of the key's public recipient (evidence of which
 // key was erased), or "" if the dataset had none. Overwriting is a best

@@ -24,22 +24,29 @@
 // store's directory. [Store.Ingest] streams the ciphertext to a temporary
 // file while decrypting it in memory and checking every row against the
 // schema; only a fully valid upload is kept (fsync, rename, fsync of the
-// folder). Plaintext never touches the disk. [Store.Load] decrypts uploads
-// into memory and caches the result.
+// folder). Plaintext never touches the disk. The stored plaintext is the
+// node's columnar form (strings dictionary-coded per block, an index of
+// the blocks at the end) inside the age stream. [Store.Load] decrypts
+// uploads into memory, several parts of a file at once (age's random
+// access), and caches the result; string columns stay dictionary-coded in
+// memory, and [Store]'s cache wipes their dictionaries and codes with the
+// rest.
 //
 // # Execution
 //
 // [Execute] runs a query.Plan over in-memory [Table]s. Columns are typed
 // vectors; a column that is joined, grouped, filtered as a string, used
-// as the unit or counted distinct is first given dense codes (strings and
-// wide ints through a dictionary, narrow ints and bools directly), once
-// per loaded table and kept in its cache, so that no query hashes a
-// string or a value per row. Scans, joins, grouping and aggregation are
-// split over the cores; contribution bounding is one sequential pass. The
-// joined rows of a join without filters are kept too, in the first
-// table's cache (the last few joins it started, keyed by the joined
-// tables' caches), since an analyst's queries mostly join the same
-// tables the same way.
+// as the unit or counted distinct is first given dense codes (strings
+// through a hash table of their column's dictionary entries, which loaded
+// tables keep per block, so that a column of ten million rows and a
+// million values hashes about a million strings; wide ints through a
+// dictionary; narrow ints and bools directly), once per loaded table and
+// kept in its cache, so that no query hashes a string or a value per row.
+// Scans, joins, grouping and aggregation are split over the cores;
+// contribution bounding is one sequential pass. The joined rows of a join
+// without filters are kept too, in the first table's cache (the last few
+// joins it started, keyed by the joined tables' caches), since an
+// analyst's queries mostly join the same tables the same way.
 //
 //  1. Tables[0] is scanned and its filters applied (strings compared
 //     through their codes). For each following table, every row so far

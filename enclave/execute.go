@@ -26,7 +26,9 @@ type Table struct {
 	Name string
 	// Schema describes Rows. Required.
 	Schema *schema.Schema
-	// Rows holds the rows. Required; its vectors must match Schema.
+	// Rows holds the rows. Required; its vectors must match Schema. A
+	// string column may be plain or dictionary-coded (schema.Vector);
+	// Store.Load's are dictionary-coded.
 	Rows *schema.Batch
 	// Unit is the index in Schema of the privacy-unit column (for example
 	// uscc: one enterprise), or -1 when each row is its own unit. Only the

@@ -1,6 +1,7 @@
 package enclave
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"reflect"
@@ -103,9 +104,11 @@ func ptr(c query.Column) *query.Column { return &c }
 
 var noNoise = Params{Epsilon: 1, Delta: 1e-5, Noise: dptest.InsecureNoNoise{}}
 
-// run executes p twice: over tables as given (no cache) and over copies
-// with a derivation cache, as Store.Load returns them (run twice, cold and
-// warm), and checks that all results agree.
+// run executes p over tables as given (no cache), over copies with a
+// derivation cache, as Store.Load returns them (run twice, cold and
+// warm), and over copies whose rows went through the stored columnar
+// form (string columns dictionary-coded, as Store.Load loads them), with
+// and without a cache, and checks that all results agree.
 func run(t *testing.T, p *query.Plan, tables map[string]*Table, params Params) *Result {
 	t.Helper()
 	res, err := Execute(context.Background(), p, tables, params)
@@ -113,21 +116,54 @@ func run(t *testing.T, p *query.Plan, tables map[string]*Table, params Params) *
 		t.Fatalf("Execute: %v", err)
 	}
 	cached := make(map[string]*Table, len(tables))
+	coded := make(map[string]*Table, len(tables))
+	codedCached := make(map[string]*Table, len(tables))
 	for name, tab := range tables {
 		c := *tab
 		c.cache = newTableCache()
 		cached[name] = &c
+		coded[name] = storedCopy(t, tab)
+		cc := *coded[name]
+		cc.cache = newTableCache()
+		codedCached[name] = &cc
 	}
-	for _, pass := range []string{"cold", "warm"} {
-		res2, err := Execute(context.Background(), p, cached, params)
+	for _, pass := range []struct {
+		name   string
+		tables map[string]*Table
+	}{{"cached, cold", cached}, {"cached, warm", cached}, {"stored", coded}, {"stored and cached, cold", codedCached}, {"stored and cached, warm", codedCached}} {
+		res2, err := Execute(context.Background(), p, pass.tables, params)
 		if err != nil {
-			t.Fatalf("Execute with cache (%s): %v", pass, err)
+			t.Fatalf("Execute (%s): %v", pass.name, err)
 		}
 		if !reflect.DeepEqual(res, res2) {
-			t.Fatalf("Execute with cache (%s):\n got %+v\nwant %+v", pass, res2, res)
+			t.Fatalf("Execute (%s):\n got %+v\nwant %+v", pass.name, res2, res)
 		}
 	}
 	return res
+}
+
+// storedCopy returns a copy of tab whose rows were written in the stored
+// columnar form and read back: string columns dictionary-coded.
+func storedCopy(t *testing.T, tab *Table) *Table {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := newColWriter(&buf, tab.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.write(tab.Rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	cb := newColBlocks(tab.Schema)
+	if err := readCols(buf.Bytes(), tab.Schema, cb, 2); err != nil {
+		t.Fatal(err)
+	}
+	c := *tab
+	c.Rows = cb.columns().batch
+	return &c
 }
 
 func checkRows(t *testing.T, res *Result, want [][]string) {
@@ -338,4 +374,97 @@ func TestExecuteConcurrentCached(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestExecuteStoredBlocks: over rows that span several blocks of the
+// stored form (each block's dictionary repeats the values of the others,
+// so coding merges equal entries), a join, a string filter and a GROUP BY
+// give what they give over plain rows (run compares the forms).
+func TestExecuteStoredBlocks(t *testing.T) {
+	const n, units = 3*colBlockRows + 17, 1000
+	loans := schema.NewBatch(loansSchema, n)
+	for r := range n {
+		u := (r * 7) % units
+		loans.Cols[0].Strs = append(loans.Cols[0].Strs, fmt.Sprintf("L%d", r))
+		loans.Cols[1].Strs = append(loans.Cols[1].Strs, fmt.Sprintf("U%04d", u))
+		loans.Cols[2].Ints = append(loans.Cols[2].Ints, int64(r%1001))
+		loans.Cols[3].Ints = append(loans.Cols[3].Ints, int64(r%3&1))
+	}
+	loans.Len = n
+	registry := schema.NewBatch(registrySchema, units)
+	for u := range units {
+		registry.Cols[0].Strs = append(registry.Cols[0].Strs, fmt.Sprintf("U%04d", units-1-u))
+		registry.Cols[1].Strs = append(registry.Cols[1].Strs, string(rune('A'+u%5)))
+		registry.Cols[2].Ints = append(registry.Cols[2].Ints, day("2000-01-01")+int64(u))
+		registry.Cols[3].Ints = append(registry.Cols[3].Ints, int64(u))
+	}
+	registry.Len = units
+	tables := map[string]*Table{
+		"loans":    {Name: "loans", Schema: loansSchema, Rows: loans, Unit: 1, MaxRowsPerUnit: 1000},
+		"registry": {Name: "registry", Schema: registrySchema, Rows: registry, Unit: -1, MaxRowsPerUnit: 1},
+	}
+	p := &query.Plan{
+		Tables:  []query.Table{{Name: "loans", Alias: "l"}, {Name: "registry", Alias: "r"}},
+		Joins:   []query.Join{{Left: lUscc, Right: rUscc}},
+		Filters: []query.Filter{{Column: rIndustry, Op: query.OpNE, Value: query.Value{Str: "C"}}},
+		GroupBy: []query.Column{rIndustry},
+		Outputs: append([]query.Output{{Name: "industry", Column: ptr(rIndustry)}}, aggOutputs()...),
+	}
+	res := run(t, p, tables, noNoise)
+	if len(res.Rows) != 4 {
+		t.Fatalf("rows %v", res.Rows)
+	}
+	stored := storedCopy(t, tables["loans"])
+	// Each full block holds every value once; the last, 17 rows, 17.
+	if d := stored.Rows.Cols[1].Dict.Len(); d != 3*units+17 {
+		t.Errorf("the stored uscc column has %d dictionary entries, want %d (one per value and block)", d, 3*units+17)
+	}
+}
+
+// TestExecuteBadDictionary: a dictionary-coded column with a code past its
+// dictionary, or offsets out of its bytes, is refused with an error, with
+// or without a cache, never a panic.
+func TestExecuteBadDictionary(t *testing.T) {
+	p := &query.Plan{
+		Tables:  []query.Table{{Name: "loans", Alias: "l"}},
+		GroupBy: []query.Column{lUscc},
+		Outputs: []query.Output{{Name: "uscc", Column: ptr(lUscc)}, {Name: "COUNT(*)", Func: query.Count}},
+	}
+	// withOffs gives a column of one width its offsets.
+	withOffs := func(v *schema.Vector) *schema.Dict {
+		d := v.Dict
+		d.Offs = make([]int64, d.Len()+1)
+		for i := range d.Offs {
+			d.Offs[i] = int64(i * d.Width)
+		}
+		d.Width = 0
+		return d
+	}
+	for _, tc := range []struct {
+		desc  string
+		spoil func(cols []schema.Vector)
+		want  string
+	}{
+		{"code past the dictionary", func(c []schema.Vector) { c[1].Codes[2] = int32(c[1].Dict.Len()) }, "row 2 has code"},
+		{"negative code", func(c []schema.Vector) { c[1].Codes[0] = -1 }, "row 0 has code -1"},
+		{"offsets past the bytes", func(c []schema.Vector) { withOffs(&c[1]).Offs[1] = int64(len(c[1].Dict.Bytes) + 1) }, "dictionary entry 0 spans"},
+		{"offsets not from 0", func(c []schema.Vector) { withOffs(&c[1]).Offs[0] = 1 }, "must start at 0"},
+		{"a width that does not divide the bytes", func(c []schema.Vector) { c[1].Dict.Width = 3 }, "needs a width above 0 that divides its 4 bytes, not 3"},
+		{"fewer entries than rows, without codes", func(c []schema.Vector) { c[0].Dict.Bytes = c[0].Dict.Bytes[:12] }, "column loan_id does not match its schema (6 values"},
+	} {
+		for _, cache := range []bool{false, true} {
+			tab := storedCopy(t, testTables()["loans"])
+			if v := &tab.Rows.Cols; (*v)[1].Dict.Width != 1 || (*v)[0].Codes != nil {
+				t.Fatalf("uscc's dictionary has width %d; loan_id has codes %v", (*v)[1].Dict.Width, (*v)[0].Codes)
+			}
+			tc.spoil(tab.Rows.Cols)
+			if cache {
+				tab.cache = newTableCache()
+			}
+			_, err := Execute(context.Background(), p, map[string]*Table{"loans": tab}, noNoise)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s (cache %t): got %v, want an error containing %q", tc.desc, cache, err, tc.want)
+			}
+		}
+	}
 }

@@ -137,15 +137,21 @@ func (e *cacheEntry) wipe() {
 	}
 }
 
-// wipe zeroes the values that codes keep (the dictionary of an int
-// column) and drops the maps that hold them as keys.
+// wipe zeroes what codes keep (the codes, the dictionary of an int
+// column, a string column's hash table; its values share the rows'
+// bytes, which columns.wipe zeroes) and drops the maps that hold values
+// as keys.
 func (tc *tableCache) wipe() {
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
 	for _, cc := range tc.cols {
 		if c := cc.codes; c != nil {
+			clear(c.codes)
 			clear(c.ints)
-			c.byStr, c.byInt = nil, nil
+			if c.str != nil {
+				c.str.wipe()
+			}
+			c.str, c.byInt = nil, nil
 		}
 	}
 	tc.cols = map[int]*colCache{}
@@ -155,18 +161,4 @@ func (tc *tableCache) wipe() {
 		}
 	}
 	tc.joins = nil
-}
-
-// size estimates the memory rows take: 8 bytes an int, bool or date, 16
-// a string header plus its bytes.
-func (c *columns) size() int64 {
-	var n int64
-	for _, a := range c.arenas {
-		n += int64(len(a))
-	}
-	for i := range c.batch.Cols {
-		v := &c.batch.Cols[i]
-		n += 8*int64(len(v.Ints)) + 16*int64(len(v.Strs))
-	}
-	return n
 }

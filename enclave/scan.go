@@ -589,7 +589,7 @@ func (e *exec) groupValue(rows [][]int32, k int32, gi int) string {
 	v := &e.tabs[g.t].Rows.Cols[g.c]
 	r := rows[g.t][k]
 	if g.typ == schema.String {
-		return v.Strs[r]
+		return v.Str(int(r))
 	}
 	return schema.FormatValue(g.typ, v.Ints[r])
 }
@@ -601,7 +601,7 @@ func (e *exec) compareGroups(rows [][]int32, a, b int32) int {
 		ra, rb := rows[g.t][a], rows[g.t][b]
 		var c int
 		if g.typ == schema.String {
-			c = strings.Compare(v.Strs[ra], v.Strs[rb])
+			c = strings.Compare(v.Str(int(ra)), v.Str(int(rb)))
 		} else {
 			c = cmpInt(v.Ints[ra], v.Ints[rb])
 		}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -225,10 +226,11 @@ func (p *plainReader) Read(b []byte) (int, error) {
 // file in error messages) whose header and rows must fit s.
 //
 // In one pass it decrypts the upload in memory, checks every row with the
-// CSV reader, and writes the rows in the store's columnar form (see
-// colfile.go), encrypted to the dataset's key, to a temporary file in the
-// dataset's folder: loading them later is decryption and copying, with no
-// parsing.
+// CSV reader, and writes the rows in the store's columnar form (CRCOLS2,
+// see colfile.go: strings dictionary-coded per block, ints narrowed, an
+// index of the blocks), encrypted to the dataset's key, to a temporary
+// file in the dataset's folder: loading them later is decryption and
+// copying, on every core, with no parsing.
 // The upload is kept (renamed to <uploadID>.age, after fsync of the file and
 // then of the folder) only if all of it is valid. On any error (a
 // malformed name, ErrExists, ErrTooLarge, ErrWrongRecipient,
@@ -353,6 +355,7 @@ func (s *Store) ingest(ctx context.Context, dataset, key string, sc *schema.Sche
 	if err != nil {
 		return nil, fmt.Errorf("enclave: ingest %s: writing: %w", key, err)
 	}
+	defer cw.wipe() // the block being gathered, on any error
 	for {
 		b, err := rd.Next()
 		if err == io.EOF {
@@ -432,9 +435,12 @@ func (s *Store) List(dataset string) ([]string, error) {
 	return ids, nil
 }
 
-// Load decrypts the listed uploads of dataset, in order, and parses them
+// Load decrypts the listed uploads of dataset, in order, and reads them
 // with s into one in-memory Table (Unit -1 and MaxRowsPerUnit 1: the caller
-// sets both from the dataset's declaration). The rows are cached: a later
+// sets both from the dataset's declaration), its string columns
+// dictionary-coded (schema.Vector). Columnar uploads are decrypted and
+// decoded block by block on every core; older uploads (CRCOLS1, CSV)
+// still load, in one pass. The rows are cached: a later
 // Load of the same dataset, schema and upload list returns the same rows
 // without decrypting again. The cache keeps one upload list per dataset
 // (the last loaded); Remove drops it. Concurrent Loads of the same list
@@ -451,8 +457,10 @@ func (s *Store) Load(dataset string, sc *schema.Schema, uploadIDs []string) (*Ta
 }
 
 // LoadRows is Load given how many rows the uploads hold (as the ledger
-// records them; 0 if unknown), so that each column is allocated once at
-// its size. A wrong count costs time, never correctness.
+// records them; 0 if unknown). Columnar uploads say their sizes in their
+// index, and each column is allocated once at its size; the count stands
+// in for uploads stored in the older forms, which say nothing. A wrong
+// count costs time, never correctness.
 func (s *Store) LoadRows(dataset string, sc *schema.Schema, uploadIDs []string, rows int64) (*Table, error) {
 	if err := checkDataset(dataset); err != nil {
 		return nil, err
@@ -519,10 +527,31 @@ func (s *Store) LoadRows(dataset string, sc *schema.Schema, uploadIDs []string, 
 }
 
 func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string, rows int64) (*columns, error) {
-	blocks := newColBlocks(sc)
-	if rows > 0 && rows <= maxRows {
-		blocks.reserve(int(rows))
+	// First the indexes of the columnar uploads, so that each column is
+	// allocated once at its final size; the older forms announce nothing,
+	// and the ledger's count (rows) stands in for them.
+	var want colTotals
+	older := false
+	for _, id := range uploadIDs {
+		u, err := s.openUpload(dataset, sc, id)
+		if err != nil {
+			return nil, err
+		}
+		if u.cf != nil {
+			want.add(u.cf)
+		} else {
+			older = true
+		}
+		u.close()
 	}
+	blocks := newColBlocks(sc)
+	if older && rows > int64(want.rows) && rows <= maxRows {
+		want.addRows(int(rows)-want.rows, len(sc.Columns))
+	}
+	if !older {
+		blocks.plan(want)
+	}
+	blocks.grow(want)
 	for _, id := range uploadIDs {
 		if err := s.loadOne(dataset, sc, id, blocks); err != nil {
 			blocks.wipe()
@@ -532,32 +561,97 @@ func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string, rows
 	return blocks.columns(), nil
 }
 
-// loadOne decrypts one upload and appends its rows to cols: the columnar
-// form by copying, or, for an upload stored before it, its CSV by parsing.
-func (s *Store) loadOne(dataset string, sc *schema.Schema, id string, blocks *colBlocks) error {
+// sealedUpload is a stored upload opened for reading: its plaintext
+// through ra, of size bytes, and the index of its blocks when it is in
+// the columnar form (cf), or its form's magic (format, "" for CSV).
+type sealedUpload struct {
+	name   string
+	f      *os.File
+	ra     io.ReaderAt
+	size   int64
+	format string
+	cf     *colFile
+}
+
+// close closes the upload's file.
+func (u *sealedUpload) close() { u.f.Close() }
+
+// openUpload opens one stored upload for reading at any offset, and reads
+// the index of a columnar one.
+func (s *Store) openUpload(dataset string, sc *schema.Schema, id string) (*sealedUpload, error) {
 	name := dataset + "/" + id + ".age"
 	f, err := s.root.Open(s.uploadPath(dataset, id))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("enclave: load %s: %w", name, ErrNotFound)
+			return nil, fmt.Errorf("enclave: load %s: %w", name, ErrNotFound)
 		}
+		return nil, fmt.Errorf("enclave: load %s: %w", name, err)
+	}
+	u := &sealedUpload{name: name, f: f}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("enclave: load %s: %w", name, err)
+	}
+	u.ra, u.size, err = s.keys.DecryptAt(dataset, f, fi.Size(), s.custody)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("enclave: load %s: %w: %w", name, ErrBadCiphertext, err)
+	}
+	head := make([]byte, min(u.size, int64(len(colMagic))))
+	if err := readAt(u.ra, head, 0); err != nil {
+		f.Close()
+		return nil, loadError(name, err)
+	}
+	u.format = colFormat(head)
+	if u.format == colMagic {
+		if u.cf, err = openColFile(u.ra, u.size, sc); err != nil {
+			f.Close()
+			return nil, loadError(name, err)
+		}
+	}
+	return u, nil
+}
+
+// loadError reports an error reading a stored upload: the form's errors
+// as they are, the file system's as they are, and any other (age failing
+// to authenticate a chunk) as ErrBadCiphertext.
+func loadError(name string, err error) error {
+	var pe *fs.PathError
+	if errors.Is(err, errColFormat) || errors.As(err, &pe) {
 		return fmt.Errorf("enclave: load %s: %w", name, err)
 	}
-	defer f.Close()
-	plain, err := s.keys.Decrypt(dataset, bufio.NewReaderSize(f, 1<<20), s.custody)
+	return fmt.Errorf("enclave: load %s: %w: %w", name, ErrBadCiphertext, err)
+}
+
+// loadOne decrypts one upload and appends its rows to blocks: the
+// columnar form on every core (CRCOLS2) or in one pass (CRCOLS1), or, for
+// an upload stored before it, its CSV by parsing.
+func (s *Store) loadOne(dataset string, sc *schema.Schema, id string, blocks *colBlocks) error {
+	u, err := s.openUpload(dataset, sc, id)
 	if err != nil {
-		return fmt.Errorf("enclave: load %s: %w: %w", name, ErrBadCiphertext, err)
+		return err
 	}
-	br := bufio.NewReaderSize(plain, 1<<20)
-	if head, _ := br.Peek(len(colMagic)); isColFile(head) {
-		if err := readColumns(br, sc, blocks); err != nil {
-			return fmt.Errorf("enclave: load %s: %w", name, err)
+	defer u.close()
+	switch u.format {
+	case colMagic:
+		if err := u.cf.read(blocks, runtime.GOMAXPROCS(0)); err != nil {
+			return loadError(u.name, err)
+		}
+		return nil
+	case colMagic1:
+		r := newSectionReader(u.ra, 0, u.size, u.size)
+		defer r.wipe()
+		if err := readColumns1(r, sc, blocks); err != nil {
+			return loadError(u.name, err)
 		}
 		return nil
 	}
-	rd, err := csv.NewReader(br, sc, csv.Options{File: name})
+	r := newSectionReader(u.ra, 0, u.size, u.size)
+	defer r.wipe()
+	rd, err := csv.NewReader(r, sc, csv.Options{File: u.name})
 	if err != nil {
-		return fmt.Errorf("enclave: load %s: %w", name, err)
+		return fmt.Errorf("enclave: load %s: %w", u.name, err)
 	}
 	for {
 		b, err := rd.Next()
@@ -565,9 +659,11 @@ func (s *Store) loadOne(dataset string, sc *schema.Schema, id string, blocks *co
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("enclave: load %s: %w", name, err)
+			return fmt.Errorf("enclave: load %s: %w", u.name, err)
 		}
-		blocks.add(b)
+		if err := blocks.add(b); err != nil {
+			return fmt.Errorf("enclave: load %s: %w", u.name, err)
+		}
 	}
 }
 

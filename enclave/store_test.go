@@ -471,8 +471,8 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tab.Rows.Len != 4 || tab.Rows.Cols[0].Strs[0] != "L4" || tab.Rows.Cols[0].Strs[3] != "L3" || tab.Rows.Cols[2].Ints[2] != 250000 {
-		t.Errorf("loaded %d rows, ids %v", tab.Rows.Len, tab.Rows.Cols[0].Strs)
+	if tab.Rows.Len != 4 || tab.Rows.Cols[0].Str(0) != "L4" || tab.Rows.Cols[0].Str(3) != "L3" || tab.Rows.Cols[2].Ints[2] != 250000 {
+		t.Errorf("loaded %d rows, ids %v", tab.Rows.Len, plainBatch(tab.Rows).Cols[0].Strs)
 	}
 	if tab.Name != "loans" || tab.Unit != -1 || tab.MaxRowsPerUnit != 1 {
 		t.Errorf("table %+v", tab)
@@ -625,39 +625,68 @@ func TestDestroyShredsTheDataset(t *testing.T) {
 	}
 }
 
+// storeOld writes a stored upload as an older Ingest did: plain, its
+// plaintext under the dataset's key.
+func storeOld(t *testing.T, s *Store, dir, dataset, id string, plain []byte) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, dataset, id+".age"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.keys.Encrypt(dataset, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(plain)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
 // TestLoadStoredCSV: uploads stored before the columnar form (their CSV
-// under the dataset's key) load as before, beside columnar ones; the
-// columnar form does not hold the CSV text.
+// under the dataset's key) and in its first version (CRCOLS1, written by
+// the older writer) load as before, beside columnar ones, in the order
+// listed; the columnar form does not hold the CSV text.
 func TestLoadStoredCSV(t *testing.T) {
 	s, c, dir := newStore(t)
 	if _, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(encrypt(t, c.Recipient(), []byte(goodCSV)))); err != nil {
 		t.Fatal(err)
 	}
-	// The older form, written as Ingest wrote it then.
-	old := "loan_id,uscc,amount,green,borrower_name\nL4,91650100MA00000004,7,false,Four\n"
-	f, err := os.Create(filepath.Join(dir, "loans", id2+".age"))
-	if err != nil {
-		t.Fatal(err)
+	// The older forms, written as Ingest wrote them then.
+	storeOld(t, s, dir, "loans", id2, []byte("loan_id,uscc,amount,green,borrower_name\nL4,91650100MA00000004,7,false,Four\n"))
+	const id3 = "00000000000000000000000000000003"
+	v1 := schema.NewBatch(uploadSchema, 2)
+	for _, r := range [][]string{{"L5", "91650100MA00000005", "Five"}, {"L6", "91650100MA00000001", ""}} {
+		v1.Cols[0].Strs = append(v1.Cols[0].Strs, r[0])
+		v1.Cols[1].Strs = append(v1.Cols[1].Strs, r[1])
+		v1.Cols[2].Ints = append(v1.Cols[2].Ints, 9)
+		v1.Cols[3].Ints = append(v1.Cols[3].Ints, 1)
+		v1.Cols[4].Strs = append(v1.Cols[4].Strs, r[2])
+		v1.Len++
 	}
-	w, err := s.keys.Encrypt("loans", f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte(old))
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	storeOld(t, s, dir, "loans", id3, encodeCols1Of(t, uploadSchema, v1))
 
-	tab, err := s.Load("loans", uploadSchema, []string{id1, id2})
+	tab, err := s.Load("loans", uploadSchema, []string{id1, id3, id2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tab.Rows.Cols[0].Strs; !slices.Equal(got, []string{"L1", "L2", "L3", "L4"}) {
+	if got := plainBatch(tab.Rows).Cols[0].Strs; !slices.Equal(got, []string{"L1", "L2", "L3", "L5", "L6", "L4"}) {
 		t.Errorf("loan ids %v", got)
 	}
-	if got := tab.Rows.Cols[4].Strs[2]; got != "Borrower, three" {
-		t.Errorf("a quoted string came back as %q", got)
+	if got := plainBatch(tab.Rows).Cols[4].Strs; !slices.Equal(got, []string{marker, "Borrower two", "Borrower, three", "Five", "", "Four"}) {
+		t.Errorf("borrowers %q", got)
+	}
+	if got := tab.Rows.Cols[2].Ints; !slices.Equal(got, []int64{100000, 250000, 5000, 9, 9, 7}) {
+		t.Errorf("amounts %v", got)
+	}
+	// The codes Execute derives merge equal values across the forms.
+	cc, err := buildCodes(context.Background(), tab, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int32{0, 0, 1, 2, 0, 3}; !slices.Equal(cc.codes, want) || cc.n != 4 {
+		t.Errorf("uscc codes %v of %d, want %v of 4", cc.codes, cc.n, want)
 	}
 
 	// The stored plaintext of the columnar upload is not CSV.
@@ -689,8 +718,14 @@ func TestCacheWipes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// wiped reports whether the borrower names' dictionary, their codes
+	// and the amounts are zero (under the store's lock, which wiping holds).
 	wiped := func(tab *Table) bool {
-		return tab.Rows.Cols[4].Strs[0] == strings.Repeat("\x00", len(marker)) && tab.Rows.Cols[2].Ints[0] == 0
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		v := &tab.Rows.Cols[4]
+		return len(v.Dict.Bytes) >= len(marker) && allZero(v.Dict.Bytes) && allZero(v.Dict.Offs) && allZero(v.Codes) &&
+			allZero(tab.Rows.Cols[2].Ints)
 	}
 
 	// TTL: in use, kept; released, wiped after the TTL.
@@ -700,7 +735,7 @@ func TestCacheWipes(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(60 * time.Millisecond)
-	if wiped(tab) || tab.Rows.Cols[4].Strs[0] != marker {
+	if wiped(tab) || tab.Rows.Cols[4].Str(0) != marker {
 		t.Fatal("rows wiped while in use")
 	}
 	run := *tab // a copy, as the node makes, releases the same rows
@@ -717,7 +752,7 @@ func TestCacheWipes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Rows == tab.Rows || again.Rows.Cols[4].Strs[0] != marker {
+	if again.Rows == tab.Rows || again.Rows.Cols[4].Str(0) != marker {
 		t.Fatal("rows not loaded afresh after the TTL")
 	}
 	again.Release()
@@ -756,5 +791,81 @@ func TestCacheWipes(t *testing.T) {
 	}
 	if !wiped(d) {
 		t.Error("Remove did not wipe the rows")
+	}
+}
+
+// TestLoadParallel: an upload of several blocks loads on several workers
+// (each block decrypted and decoded in place) to the rows its CSV holds.
+func TestLoadParallel(t *testing.T) {
+	defer func(m int64) { colMinParallel = m }(colMinParallel)
+	colMinParallel = 1
+	s, c, _ := newStore(t)
+	plain := loansCSV(12 << 20)
+	if _, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(encrypt(t, c.Recipient(), plain))); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := csv.NewReader(bytes.NewReader(plain), uploadSchema, csv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := schema.NewBatch(uploadSchema, 0)
+	for {
+		b, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Append(b)
+	}
+	u, err := s.openUpload("loans", uploadSchema, id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.close()
+	if len(u.cf.blocks) < 3 {
+		t.Fatalf("%d rows in %d blocks; want several", want.Len, len(u.cf.blocks))
+	}
+	tab, err := s.LoadRows("loans", uploadSchema, []string{id1}, int64(want.Len))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Release()
+	requireSameRows(t, want, tab.Rows)
+}
+
+// TestLoadDamaged: a stored upload damaged on disk (a byte changed in a
+// chunk in its middle or in its header, or its end cut off) fails to load
+// with ErrBadCiphertext, and leaves nothing cached.
+func TestLoadDamaged(t *testing.T) {
+	for _, tc := range []struct {
+		desc  string
+		spoil func(b []byte) []byte
+	}{
+		{"middle chunk", func(b []byte) []byte { b[len(b)/2] ^= 1; return b }},
+		{"header", func(b []byte) []byte { b[40] ^= 1; return b }},
+		{"cut", func(b []byte) []byte { return b[:len(b)-100] }},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			s, c, dir := newStore(t)
+			if _, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(encrypt(t, c.Recipient(), loansCSV(1<<20)))); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "loans", id1+".age")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, tc.spoil(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Load("loans", uploadSchema, []string{id1}); !errors.Is(err, ErrBadCiphertext) {
+				t.Errorf("got %v, want ErrBadCiphertext", err)
+			}
+			if len(s.cache) != 0 {
+				t.Error("a failed load stayed in the cache")
+			}
+		})
 	}
 }

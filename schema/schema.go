@@ -9,7 +9,8 @@
 //
 // A column is one of four types. Values of every non-string type are held
 // as int64 in a Vector: an int as itself, a bool as 0 or 1, a date as the
-// number of days since 1970-01-01 (UTC). Strings are held as strings.
+// number of days since 1970-01-01 (UTC). Strings are held as strings, or
+// dictionary-coded: a code per row into a [Dict] (see [Vector]).
 //
 // # Bounds
 //
@@ -26,6 +27,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Type is a column type.
@@ -336,20 +338,81 @@ func FormatValue(t Type, v int64) string {
 	return strconv.FormatInt(v, 10)
 }
 
-// Vector holds one column's values: Ints for int, bool and date columns,
-// Strs for string columns.
+// Vector holds one column's values: Ints for int, bool and date columns;
+// for string columns either Strs (plain), or Dict and Codes
+// (dictionary-coded, Strs nil): row r's value is then
+// Dict.At(int(Codes[r])), or Dict.At(r) when Codes is nil (each row its
+// own entry). Str reads either form. Connectors produce plain vectors;
+// the enclave keeps loaded rows dictionary-coded, which holds each
+// distinct value of a block once and no pointer per row.
 type Vector struct {
 	Type Type
 	Ints []int64
 	Strs []string
+	// Dict and Codes: a dictionary-coded string column. Every code is in
+	// [0, Dict.Len()).
+	Codes []int32
+	Dict  *Dict
 }
 
 // Len returns the number of values.
 func (v *Vector) Len() int {
-	if v.Type == String {
-		return len(v.Strs)
+	switch {
+	case v.Type != String:
+		return len(v.Ints)
+	case v.Dict != nil && v.Codes == nil:
+		return v.Dict.Len()
+	case v.Dict != nil:
+		return len(v.Codes)
 	}
-	return len(v.Ints)
+	return len(v.Strs)
+}
+
+// Str returns row r's value of a string column, plain or
+// dictionary-coded.
+func (v *Vector) Str(r int) string {
+	switch {
+	case v.Dict != nil && v.Codes == nil:
+		return v.Dict.At(r)
+	case v.Dict != nil:
+		return v.Dict.At(int(v.Codes[r]))
+	}
+	return v.Strs[r]
+}
+
+// Dict is a dictionary of strings without a pointer per entry: entry i is
+// Bytes[Offs[i]:Offs[i+1]], so Offs has one element more than there are
+// entries, and Offs[0] is 0; or, when Offs is nil and Width above 0,
+// every entry is Width bytes long: entry i is
+// Bytes[i·Width:(i+1)·Width]. Entries need not be distinct.
+type Dict struct {
+	Bytes []byte
+	Offs  []int64
+	Width int
+}
+
+// Len returns the number of entries.
+func (d *Dict) Len() int {
+	if d.Offs == nil {
+		if d.Width > 0 {
+			return len(d.Bytes) / d.Width
+		}
+		return 0
+	}
+	return max(len(d.Offs)-1, 0)
+}
+
+// At returns entry i. It shares d.Bytes' memory, without a copy: it
+// changes when they do (zeroing Bytes zeroes it).
+func (d *Dict) At(i int) string {
+	if d.Offs == nil {
+		return unsafe.String(&d.Bytes[i*d.Width], d.Width)
+	}
+	lo, hi := d.Offs[i], d.Offs[i+1]
+	if lo == hi {
+		return ""
+	}
+	return unsafe.String(&d.Bytes[lo], int(hi-lo))
 }
 
 // Batch is a set of rows in columnar form: Cols[i] holds the values of
@@ -374,11 +437,20 @@ func NewBatch(s *Schema, capacity int) *Batch {
 	return b
 }
 
-// Append adds the rows of o, which must have the same schema, to b.
+// Append adds the rows of o, which must have the same schema, to b. The
+// vectors of b must be plain; o's may be dictionary-coded (their values
+// are appended as strings that share o's dictionary).
 func (b *Batch) Append(o *Batch) {
 	for i := range b.Cols {
-		b.Cols[i].Ints = append(b.Cols[i].Ints, o.Cols[i].Ints...)
-		b.Cols[i].Strs = append(b.Cols[i].Strs, o.Cols[i].Strs...)
+		v, ov := &b.Cols[i], &o.Cols[i]
+		v.Ints = append(v.Ints, ov.Ints...)
+		if ov.Dict == nil {
+			v.Strs = append(v.Strs, ov.Strs...)
+			continue
+		}
+		for r := range ov.Len() {
+			v.Strs = append(v.Strs, ov.Str(r))
+		}
 	}
 	b.Len += o.Len
 }

@@ -98,3 +98,45 @@ func TestAppendDate(t *testing.T) {
 		}
 	}
 }
+
+// TestDictVector: a dictionary-coded string vector reads (Str, Len) as
+// the plain one it stands for, and appends to a plain batch as one.
+func TestDictVector(t *testing.T) {
+	s := &Schema{Columns: []Column{{Name: "s", Type: String}, {Name: "n", Type: Int}}}
+	d := &Dict{Bytes: []byte("ab字"), Offs: []int64{0, 2, 2, 5}}
+	coded := &Batch{Schema: s, Len: 4, Cols: []Vector{
+		{Type: String, Codes: []int32{2, 0, 1, 2}, Dict: d},
+		{Type: Int, Ints: []int64{1, 2, 3, 4}},
+	}}
+	want := []string{"字", "ab", "", "字"}
+	if d.Len() != 3 || coded.Cols[0].Len() != 4 {
+		t.Fatalf("Len: dictionary %d, vector %d", d.Len(), coded.Cols[0].Len())
+	}
+	for r, w := range want {
+		if got := coded.Cols[0].Str(r); got != w {
+			t.Errorf("Str(%d) = %q, want %q", r, got, w)
+		}
+	}
+	plain := NewBatch(s, 0)
+	plain.Append(coded)
+	plain.Append(coded)
+	if plain.Len != 8 || fmt.Sprint(plain.Cols[0].Strs) != fmt.Sprint(append(want, want...)) || plain.Cols[1].Ints[5] != 2 {
+		t.Errorf("Append: %d rows, %q, %v", plain.Len, plain.Cols[0].Strs, plain.Cols[1].Ints)
+	}
+	if got := plain.Cols[0].Str(4); got != "字" {
+		t.Errorf("plain Str(4) = %q", got)
+	}
+	if (&Dict{}).Len() != 0 {
+		t.Error("an empty dictionary has entries")
+	}
+
+	// Fixed-width entries, each row its own entry.
+	fixed := &Vector{Type: String, Dict: &Dict{Bytes: []byte("L1L2L3"), Width: 2}}
+	if fixed.Len() != 3 || fixed.Str(0) != "L1" || fixed.Str(2) != "L3" {
+		t.Errorf("fixed width: %d values, %q, %q", fixed.Len(), fixed.Str(0), fixed.Str(2))
+	}
+	fixed.Codes = []int32{2, 2}
+	if fixed.Len() != 2 || fixed.Str(1) != "L3" {
+		t.Errorf("fixed width with codes: %d values, %q", fixed.Len(), fixed.Str(1))
+	}
+}

@@ -287,6 +287,11 @@ func (s *heStore) load(dataset string, sc *schema.Schema, ids []string) (*heTabl
 		}
 		t.segments = append(t.segments, seg)
 	}
+	for i := range t.rows.Cols {
+		if v := &t.rows.Cols[i]; v.Strs != nil {
+			v.Dict, v.Strs = flatten(v.Strs), nil
+		}
+	}
 	t.table = enclave.Cached(enclave.Table{Name: dataset, Schema: sc, Rows: t.rows, Unit: -1, MaxRowsPerUnit: 1})
 	// Only the latest upload list of a dataset stays cached.
 	for k := range s.cache {
@@ -307,6 +312,35 @@ func appendBatch(b, o *schema.Batch) {
 		b.Cols[i].Strs = append(b.Cols[i].Strs, o.Cols[i].Strs...)
 	}
 	b.Len += o.Len
+}
+
+// flatten returns strs as a dictionary of one entry per row (a
+// dictionary-coded vector without codes): their bytes in one array, so
+// that a loaded column, a million fingerprints say, holds no pointer per
+// row for the garbage collector to scan.
+func flatten(strs []string) *schema.Dict {
+	n, width := 0, -1
+	for _, s := range strs {
+		n += len(s)
+		if width == -1 || width == len(s) {
+			width = len(s)
+		} else {
+			width = -2 // lengths differ
+		}
+	}
+	d := &schema.Dict{Bytes: make([]byte, 0, n)}
+	if width > 0 {
+		d.Width = width
+	} else {
+		d.Offs = make([]int64, 1, len(strs)+1)
+	}
+	for _, s := range strs {
+		d.Bytes = append(d.Bytes, s...)
+		if d.Offs != nil {
+			d.Offs = append(d.Offs, int64(len(d.Bytes)))
+		}
+	}
+	return d
 }
 
 // heSchema returns the schema of a dataset's HE-mode rows: fingerprint

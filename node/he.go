@@ -465,8 +465,9 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 		return nil, err
 	}
 	mp := n.heStore.params
-	// The clear part runs on one core: another makes encryptions of zero
-	// for the re-randomisation meanwhile, and stops with it.
+	// Encryptions of zero for the re-randomisation are made while the
+	// clear part runs if the pool lacks any (it is refilled while the
+	// agents work), and stop with it.
 	stopZeros := make(chan struct{})
 	go n.heStore.zeros.fill(mp, key.KeySHA256, pk, stopZeros)
 	prep, err := enclave.PrepareHE(ctx, run, tables, enclave.Params{
@@ -589,7 +590,11 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 	}
 
 	// Every provider's agent, in parallel; any refusal stops the release.
+	// Meanwhile the node, idle, makes the encryptions of zero that the
+	// next release will take, so that its clear part has both cores.
 	asked := time.Now()
+	refilled := make(chan struct{})
+	go n.heStore.zeros.fill(mp, key.KeySHA256, pk, refilled)
 	var body bytes.Buffer
 	body.Grow(64 + len(target) + len(raw)*(mhe.CiphertextSize+8))
 	if err := api.WriteKeySwitchRequest(&body, &api.KeySwitchRequest{Result: resEntry, Ciphers: raw, Target: target}); err != nil {
@@ -611,6 +616,7 @@ func (n *Node) executeHE(ctx context.Context, snap *state.Snapshot, decision uin
 		}()
 	}
 	wg.Wait()
+	close(refilled)
 	if err := errors.Join(errs...); err != nil {
 		return nil, &refusedError{err}
 	}
@@ -746,8 +752,9 @@ const zeroPoolSize = 64
 
 // zeroPool keeps fresh encryptions of zero under the collective key for
 // the re-randomisation of results and the clear vector: they are made
-// while a release's clear part runs (on one core, leaving the other
-// idle), and each is taken once. Safe for concurrent use.
+// while a release waits for the agents' shares (the node is idle then),
+// or while a clear part runs when the pool lacks any, and each is taken
+// once. Safe for concurrent use.
 type zeroPool struct {
 	mu      sync.Mutex
 	key     string // the collective key's hash the zeros are under

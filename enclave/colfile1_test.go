@@ -81,14 +81,7 @@ func encodeCols1(t testing.TB, batches ...*schema.Batch) []byte {
 
 func encodeCols1Of(t testing.TB, s *schema.Schema, batches ...*schema.Batch) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w, err := newColWriter1(&buf, s)
-	require.NoError(t, err)
-	for _, b := range batches {
-		require.NoError(t, w.write(b))
-	}
-	require.NoError(t, w.close())
-	return buf.Bytes()
+	return writeBatches(t, func(w io.Writer) (batchWriter, error) { return newColWriter1(w, s) }, batches...)
 }
 
 // fixture1 is what testdata/crcols1.bin holds, in the two batches the

@@ -45,8 +45,22 @@ func encodeCols(t testing.TB, batches ...*schema.Batch) []byte {
 
 func encodeColsOf(t testing.TB, s *schema.Schema, batches ...*schema.Batch) []byte {
 	t.Helper()
+	return writeBatches(t, func(w io.Writer) (batchWriter, error) { return newColWriter(w, s) }, batches...)
+}
+
+// batchWriter writes batches in a column file form (CRCOLS2, or the
+// CRCOLS1 writer kept in colfile1_test.go).
+type batchWriter interface {
+	write(*schema.Batch) error
+	close() error
+}
+
+// writeBatches writes batches with the writer newWriter makes and returns
+// the file.
+func writeBatches(t testing.TB, newWriter func(io.Writer) (batchWriter, error), batches ...*schema.Batch) []byte {
+	t.Helper()
 	var buf bytes.Buffer
-	w, err := newColWriter(&buf, s)
+	w, err := newWriter(&buf)
 	require.NoError(t, err)
 	for _, b := range batches {
 		require.NoError(t, w.write(b))

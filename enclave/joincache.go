@@ -33,8 +33,7 @@ type joinEntry struct {
 // queries over the same tables mostly join them the same way; computed
 // per query otherwise. The cached rows are shared: read-only.
 func (e *exec) joinedRows(ctx context.Context, sels [][]int32) ([][]int32, error) {
-	t0 := e.tabs[0]
-	cacheable := len(e.tabs) > 1 && t0.cache != nil
+	cacheable := len(e.tabs) > 1
 	for t, tab := range e.tabs {
 		cacheable = cacheable && tab.cache != nil && sels[t] == nil
 	}
@@ -45,7 +44,7 @@ func (e *exec) joinedRows(ctx context.Context, sels [][]int32) ([][]int32, error
 	for i, j := range e.joins {
 		steps[i] = joinStep{right: e.tabs[i+1].cache, rightC: j.right.c, leftT: j.left.t, leftC: j.left.c}
 	}
-	je := t0.cache.join(steps)
+	je := e.tabs[0].cache.join(steps)
 	// Run to completion once started, whatever ctx (as the other
 	// derivations): a cancelled query leaves no partial entry.
 	je.once.Do(func() { je.rows, je.err = e.joinAll(context.Background(), sels) })

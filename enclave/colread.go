@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/xjdata/cleanroom/internal/columnar"
 	"github.com/xjdata/cleanroom/schema"
 )
 
@@ -293,7 +294,7 @@ func (d *colDecoder) block(b *colBlock) error {
 			if err != nil {
 				return err
 			}
-			decodeNarrow(v.Ints[row:row+b.rows], raw, lo, w)
+			columnar.DecodeNarrow(v.Ints[row:row+b.rows], raw, lo, w)
 			continue
 		}
 		n, err := r.uvarint()
@@ -363,35 +364,6 @@ func (d *colDecoder) block(b *colBlock) error {
 		return fail("ends at %d, the index says %d", r.offset(), b.off+b.bytes)
 	}
 	return nil
-}
-
-// decodeNarrow sets out[j] to lo plus the j-th w-byte little-endian
-// number of raw.
-func decodeNarrow(out []int64, raw []byte, lo int64, w int) {
-	switch w {
-	case 1:
-		for j := range out {
-			out[j] = lo + int64(raw[j])
-		}
-	case 2:
-		for j := range out {
-			out[j] = lo + int64(binary.LittleEndian.Uint16(raw[2*j:]))
-		}
-	case 4:
-		for j := range out {
-			out[j] = lo + int64(binary.LittleEndian.Uint32(raw[4*j:]))
-		}
-	case 8:
-		for j := range out {
-			out[j] = lo + int64(binary.LittleEndian.Uint64(raw[8*j:]))
-		}
-	default:
-		var b [8]byte
-		for j := range out {
-			copy(b[:w], raw[w*j:])
-			out[j] = lo + int64(binary.LittleEndian.Uint64(b[:]))
-		}
-	}
 }
 
 // decodeCodes sets codes[j] to base plus the j-th code of raw (cw bytes

@@ -102,7 +102,9 @@ FUZZ_TARGETS := \
 	./protocols/mhe/:FuzzUnmarshalSecrets \
 	./examples/greencredit/gen/:FuzzValidUSCC \
 	./schema/:FuzzParseFast \
-	./enclave/:FuzzReadColumns
+	./enclave/:FuzzReadColumns \
+	./enclave/:FuzzIngestPart \
+	./internal/columnar/:FuzzPartReader
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn $$pkg"; \

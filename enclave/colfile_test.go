@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/xjdata/cleanroom/internal/columnar"
 	"github.com/xjdata/cleanroom/schema"
 )
 
@@ -424,6 +425,41 @@ func FuzzReadColumns(f *testing.F) {
 		cb2 := newColBlocks(colSchema)
 		require.NoError(t, readCols(encodeCols(t, c.batch), colSchema, cb2, 2))
 		requireSameRows(t, c.batch, cb2.columns().batch)
+	})
+}
+
+// encodePart encodes batches of s as a columnar part, as a client sends.
+func encodePart(t testing.TB, s *schema.Schema, batches ...*schema.Batch) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	pw, err := columnar.NewPartWriter(&buf, s)
+	require.NoError(t, err)
+	enc, err := columnar.NewEncoder(s, pw.Add)
+	require.NoError(t, err)
+	for _, b := range batches {
+		require.NoError(t, enc.Write(b))
+	}
+	require.NoError(t, enc.Flush())
+	require.NoError(t, pw.Close())
+	return buf.Bytes()
+}
+
+// FuzzIngestPart: a part is refused, or its blocks, kept as they are,
+// make a stored file that loads, with as many rows: no part a client can
+// send makes a stored upload that cannot be read.
+func FuzzIngestPart(f *testing.F) {
+	f.Add(encodePart(f, colSchema, colBatch(3)))
+	f.Add(encodePart(f, colSchema, colBatch(300)))
+	f.Add(encodePart(f, colSchema))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var file bytes.Buffer
+		rows, err := ingestPart(bytes.NewReader(data), colSchema, &file)
+		if err != nil {
+			return
+		}
+		cb := newColBlocks(colSchema)
+		require.NoError(t, readCols(file.Bytes(), colSchema, cb, 2))
+		require.EqualValues(t, rows, cb.columns().batch.Len)
 	})
 }
 

@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -23,6 +24,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/xjdata/cleanroom/connectors/csv"
+	"github.com/xjdata/cleanroom/internal/columnar"
 	"github.com/xjdata/cleanroom/schema"
 )
 
@@ -84,7 +86,18 @@ type Receipt struct {
 	PlaintextSHA256  [32]byte
 	CiphertextBytes  int64
 	PlaintextBytes   int64
+	// Format is what the plaintext was: FormatCSV or FormatPart.
+	Format string
 }
+
+// The forms an upload's plaintext may take.
+const (
+	// FormatCSV is a CSV file with a header line.
+	FormatCSV = "csv"
+	// FormatPart is a part in the columnar form (CRPART2, see
+	// internal/columnar), which clients send.
+	FormatPart = "crpart2"
+)
 
 // Store keeps uploads sealed on disk: dir/<dataset>/<uploadID>.age, each
 // re-encrypted with age to the dataset's own key (DataKeys) as it is read,
@@ -222,20 +235,25 @@ func (p *plainReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Ingest stores one upload: body is the age ciphertext of a CSV file (named
-// file in error messages) whose header and rows must fit s.
+// Ingest stores one upload: body is the age ciphertext of the rows of s,
+// either a columnar part (CRPART2, see internal/columnar; what clients
+// send) or a CSV file (named file in error messages) with a header line.
+// The plaintext's first bytes say which; the receipt's Format names it.
 //
-// In one pass it decrypts the upload in memory, checks every row with the
-// CSV reader, and writes the rows in the store's columnar form (CRCOLS2,
-// see colfile.go: strings dictionary-coded per block, ints narrowed, an
-// index of the blocks), encrypted to the dataset's key, to a temporary
-// file in the dataset's folder: loading them later is decryption and
-// copying, on every core, with no parsing.
+// In one pass it decrypts the upload in memory, checks every row, and
+// writes the rows in the store's columnar form (CRCOLS2: strings
+// dictionary-coded per block, ints narrowed, an index of the blocks),
+// encrypted to the dataset's key, to a temporary file in the dataset's
+// folder: loading them later is decryption and copying, on every core,
+// with no parsing. A part's blocks are checked (structure, bounds, bools,
+// UTF-8, max_len) and kept as they are; a CSV's rows are read with the
+// CSV reader and encoded.
 // The upload is kept (renamed to <uploadID>.age, after fsync of the file and
 // then of the folder) only if all of it is valid. On any error (a
 // malformed name, ErrExists, ErrTooLarge, ErrWrongRecipient,
-// ErrBadCiphertext, a *csv.Error reachable with errors.As, ctx's error, a
-// read error of body) nothing of the upload stays on disk.
+// ErrBadCiphertext, a *csv.Error or a *columnar.RowError reachable with
+// errors.As, columnar.ErrFormat, ctx's error, a read error of body)
+// nothing of the upload stays on disk.
 func (s *Store) Ingest(ctx context.Context, dataset, uploadID string, sc *schema.Schema, file string, body io.Reader) (*Receipt, error) {
 	if err := checkNames(dataset, uploadID); err != nil {
 		return nil, err
@@ -347,28 +365,22 @@ func (s *Store) ingest(ctx context.Context, dataset, key string, sc *schema.Sche
 		return nil, classify(err)
 	}
 	pr.r = plain
-	rd, err := csv.NewReader(pr, sc, csv.Options{File: file, BatchSize: 4096})
-	if err != nil {
+	// The plaintext's first bytes say its form.
+	head := make([]byte, len(columnar.PartMagic))
+	nh, err := io.ReadFull(pr, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return nil, classify(err)
 	}
-	cw, err := newColWriter(enc, sc)
+	text := io.MultiReader(bytes.NewReader(head[:nh]), pr)
+	format, rows := FormatCSV, int64(0)
+	if string(head[:nh]) == columnar.PartMagic {
+		format = FormatPart
+		rows, err = ingestPart(text, sc, enc)
+	} else {
+		rows, err = ingestCSV(text, sc, file, enc)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("enclave: ingest %s: writing: %w", key, err)
-	}
-	defer cw.wipe() // the block being gathered, on any error
-	for {
-		b, err := rd.Next()
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			return nil, classify(err)
-		}
-		if err := cw.write(b); err != nil {
-			return nil, fmt.Errorf("enclave: ingest %s: writing: %w", key, err)
-		}
-	}
-	if err := cw.close(); err != nil {
-		return nil, fmt.Errorf("enclave: ingest %s: writing: %w", key, err)
+		return nil, classify(err)
 	}
 	// The CSV reader stops at the plaintext's end; make sure age has
 	// authenticated the final chunk and that no ciphertext is left unread.
@@ -389,10 +401,62 @@ func (s *Store) ingest(ctx context.Context, dataset, key string, sc *schema.Sche
 	if err := tmp.Sync(); err != nil {
 		return nil, fmt.Errorf("enclave: ingest %s: syncing: %w", key, err)
 	}
-	r := &Receipt{Rows: rd.Rows(), CiphertextBytes: cr.n, PlaintextBytes: pr.n}
+	r := &Receipt{Rows: rows, CiphertextBytes: cr.n, PlaintextBytes: pr.n, Format: format}
 	ctHash.Sum(r.CiphertextSHA256[:0])
 	pr.h.Sum(r.PlaintextSHA256[:0])
 	return r, nil
+}
+
+// ingestPart checks the blocks of a columnar part of sc and writes them,
+// as they are, as a stored file to w. It returns the rows.
+func ingestPart(r io.Reader, sc *schema.Schema, w io.Writer) (int64, error) {
+	pr, err := columnar.NewPartReader(r, sc)
+	if err != nil {
+		return 0, err
+	}
+	defer pr.Wipe()
+	fw, err := columnar.NewFileWriter(w, sc)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		b, err := pr.Next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			return 0, err
+		}
+		if err := fw.Add(b); err != nil {
+			return 0, err
+		}
+	}
+	return pr.Rows(), fw.Close()
+}
+
+// ingestCSV reads a CSV of sc (named file in errors), checking every row,
+// and writes its rows as a stored file to w. It returns the rows.
+func ingestCSV(r io.Reader, sc *schema.Schema, file string, w io.Writer) (int64, error) {
+	rd, err := csv.NewReader(r, sc, csv.Options{File: file, BatchSize: 4096})
+	if err != nil {
+		return 0, err
+	}
+	cw, err := newColWriter(w, sc)
+	if err != nil {
+		return 0, err
+	}
+	defer cw.wipe() // the block being gathered, on any error
+	for {
+		b, err := rd.Next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			return 0, err
+		}
+		if err := cw.write(b); err != nil {
+			return 0, err
+		}
+	}
+	return rd.Rows(), cw.close()
 }
 
 // Remove deletes a stored upload (its ciphertext) and drops the dataset's

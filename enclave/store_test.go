@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/stretchr/testify/require"
 	"github.com/xjdata/cleanroom/connectors/csv"
+	"github.com/xjdata/cleanroom/internal/columnar"
 	"github.com/xjdata/cleanroom/query"
 	"github.com/xjdata/cleanroom/schema"
 )
@@ -208,7 +210,7 @@ func TestIngest(t *testing.T) {
 	want := Receipt{
 		Dataset: "loans", UploadID: id1, Rows: 3,
 		CiphertextSHA256: sha256.Sum256(ct), PlaintextSHA256: sha256.Sum256([]byte(goodCSV)),
-		CiphertextBytes: int64(len(ct)), PlaintextBytes: int64(len(goodCSV)),
+		CiphertextBytes: int64(len(ct)), PlaintextBytes: int64(len(goodCSV)), Format: FormatCSV,
 	}
 	if *rcpt != want {
 		t.Errorf("receipt:\n got %+v\nwant %+v", *rcpt, want)
@@ -254,6 +256,46 @@ func TestIngest(t *testing.T) {
 	if got := files(t, dir); len(got) != 1 {
 		t.Errorf("files in store: %v", got)
 	}
+}
+
+// TestIngestPart: a columnar part is checked and stored, and loads to the
+// same rows as the same rows sent as a CSV; a part with a value its
+// column refuses leaves nothing behind.
+func TestIngestPart(t *testing.T) {
+	s, c, dir := newStore(t)
+	rows, err := csv.ReadAll(strings.NewReader(goodCSV), uploadSchema, csv.Options{})
+	require.NoError(t, err)
+	part := encodePart(t, uploadSchema, rows)
+	ct := encrypt(t, c.Recipient(), part)
+	rcpt, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(ct))
+	require.NoError(t, err)
+	require.Equal(t, FormatPart, rcpt.Format)
+	require.EqualValues(t, 3, rcpt.Rows)
+	require.Equal(t, sha256.Sum256(part), rcpt.PlaintextSHA256)
+	_, err = s.Ingest(context.Background(), "loans", id2, uploadSchema, "loans.csv", bytes.NewReader(encrypt(t, c.Recipient(), []byte(goodCSV))))
+	require.NoError(t, err)
+	fromPart, err := s.Load("loans", uploadSchema, []string{id1})
+	require.NoError(t, err)
+	defer fromPart.Release()
+	fromCSV, err := s.Load("loans", uploadSchema, []string{id2})
+	require.NoError(t, err)
+	defer fromCSV.Release()
+	requireSameRows(t, fromCSV.Rows, fromPart.Rows)
+	if grep(t, dir, marker) {
+		t.Error("plaintext found on disk")
+	}
+
+	// A client that skipped its checks: an amount out of bounds.
+	loose := &schema.Schema{Columns: slices.Clone(uploadSchema.Columns)}
+	loose.Columns[2].Max = i64(1 << 40)
+	rows.Cols[2].Ints[1] = 1 << 31
+	before := files(t, dir)
+	const id3 = "00000000000000000000000000000003"
+	_, err = s.Ingest(context.Background(), "loans", id3, uploadSchema, "loans.csv", bytes.NewReader(encrypt(t, c.Recipient(), encodePart(t, loose, rows))))
+	var re *columnar.RowError
+	require.ErrorAs(t, err, &re)
+	require.ErrorContains(t, err, "row 2 of the part, column amount: 2147483648 is outside the declared bounds [0, 1000000000]")
+	require.Equal(t, before, files(t, dir), "nothing of the part stays")
 }
 
 // TestIngestFailures checks that a failed ingest leaves nothing behind.

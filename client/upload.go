@@ -23,6 +23,7 @@ import (
 	"github.com/xjdata/cleanroom/connectors"
 	"github.com/xjdata/cleanroom/connectors/from"
 	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/columnar"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/policy"
 	"github.com/xjdata/cleanroom/schema"
@@ -86,8 +87,10 @@ type UploadResult struct {
 	// counts the parts the node had already (when resuming).
 	Parts   []api.Uploaded
 	Skipped int
-	// PlaintextBytes and CiphertextBytes count what was sent.
-	PlaintextBytes, CiphertextBytes int64
+	// PlaintextBytes and CiphertextBytes count what was sent (the rows in
+	// the columnar form, and sealed); SourceBytes the bytes of the source
+	// read, if known.
+	PlaintextBytes, CiphertextBytes, SourceBytes int64
 	// Clamped counts the values clamped to their bounds, by column.
 	Clamped map[string]int64
 }
@@ -101,7 +104,8 @@ func (r *UploadResult) Entry() uint64 {
 	return r.Parts[len(r.Parts)-1].Entry
 }
 
-// part is one part of an upload: a canonical CSV of some of the rows.
+// part is one part of an upload: some of the rows, in the columnar form
+// (CRPART2).
 type part struct {
 	index int
 	last  bool
@@ -113,13 +117,14 @@ type part struct {
 // Upload uploads the rows of src, a reader of s's columns, into a dataset,
 // sealed to the node.
 //
-// The rows are rendered as the canonical CSV of s (connectors.CSVWriter:
-// the same bytes whatever the source) and sent in parts of about
-// PartBytes, each a whole CSV with its header, as a multipart upload: each
-// part is encrypted with age to the node's recipient and signed by an
-// upload statement naming its row count and SHA-256; the node decrypts it
-// in memory, checks every row and the hash again, and stores only
-// ciphertext. The dataset takes the rows only when the last part has
+// The rows are encoded in the columnar form the node stores
+// (internal/columnar: the same bytes from the same rows, whatever the
+// source) and sent in parts of about PartBytes, each a whole CRPART2
+// part, as a multipart upload: each part is encrypted with age to the
+// node's recipient and signed by an upload statement naming its row count
+// and SHA-256; the node decrypts it in memory, checks every block and the
+// hash again, and stores the same blocks, sealed, so that no row is
+// parsed twice. The dataset takes the rows only when the last part has
 // landed, so an upload that stops midway leaves nothing the node reads,
 // and can go on later from the part where it stopped (UploadOptions.Resume).
 // The source is read once; reading the next part overlaps sending the
@@ -250,6 +255,9 @@ func (c *Client) Upload(ctx context.Context, signer note.Signer, dataset string,
 	case srcErr != nil:
 		return res, srcErr
 	}
+	if opts.SourceRead != nil {
+		res.SourceBytes = opts.SourceRead()
+	}
 	report(true)
 	return res, nil
 }
@@ -316,26 +324,31 @@ func (e *ResumableError) Unwrap() error { return e.Err }
 // the last marked. It ends at the source's end, its first error or when
 // ctx is done.
 func produce(ctx context.Context, s *schema.Schema, src connectors.Reader, clamper *connectors.Clamper, partBytes int, rows *atomic.Int64, free <-chan *bytes.Buffer, out chan<- *part) error {
-	var base int64
-	start := func(index int) (*part, *connectors.CSVWriter, error) {
-		var buf *bytes.Buffer
+	var (
+		cur  *part // the part being filled
+		pw   *columnar.PartWriter
+		full *part // a filled part, held until the source says whether it is the last
+	)
+	start := func(index int) error {
 		select {
-		case buf = <-free:
+		case buf := <-free:
+			cur = &part{index: index, buf: buf}
 		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+			return ctx.Err()
 		}
-		w, err := connectors.NewCSVWriter(buf, s)
-		if err != nil {
-			return nil, nil, err
-		}
-		w.CountFrom(base)
-		return &part{index: index, buf: buf}, w, nil
+		var err error
+		pw, err = columnar.NewPartWriter(cur.buf, s)
+		return err
 	}
-	emit := func(p *part, w *connectors.CSVWriter, last bool) error {
-		if err := w.Flush(); err != nil {
+	finish := func() error {
+		if err := pw.Close(); err != nil {
 			return err
 		}
-		p.last, p.rows, p.sum = last, w.Rows(), sha256.Sum256(p.buf.Bytes())
+		cur.rows, cur.sum = pw.Rows(), sha256.Sum256(cur.buf.Bytes())
+		return nil
+	}
+	emit := func(p *part, last bool) error {
+		p.last = last
 		select {
 		case out <- p:
 			return nil
@@ -343,52 +356,90 @@ func produce(ctx context.Context, s *schema.Schema, src connectors.Reader, clamp
 			return ctx.Err()
 		}
 	}
-	cur, w, err := start(0)
-	if err != nil {
+	if err := start(0); err != nil {
 		return err
 	}
-	// full is a filled part held until the source says whether it is the
-	// last.
-	var full *part
-	var fullW *connectors.CSVWriter
-	for {
-		b, err := src.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if clamper != nil {
-			clamper.Clamp(b)
-		}
+	enc, err := columnar.NewEncoder(s, func(b *columnar.Block) error {
 		if full != nil {
-			if err := emit(full, fullW, false); err != nil {
+			if err := emit(full, false); err != nil {
 				return err
 			}
 			full = nil
 		}
-		if err := w.Write(b); err != nil {
+		if err := pw.Add(b); err != nil {
+			return err
+		}
+		if cur.buf.Len() < partBytes {
+			return nil
+		}
+		if err := finish(); err != nil {
+			return err
+		}
+		full = cur
+		return start(cur.index + 1)
+	})
+	if err != nil {
+		return err
+	}
+	// A block ends where it fills the part, so parts come out about
+	// partBytes, at rows that depend on the rows alone.
+	enc.EndBlock = func(size int) bool { return cur.buf.Len()+size >= partBytes }
+	defer enc.Wipe()
+	// The source is read on a goroutine of its own, a few batches ahead
+	// of the encoder: reading and encoding take a core each.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan *schema.Batch, 4)
+	read := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		for {
+			b, err := src.Next()
+			if errors.Is(err, io.EOF) {
+				read <- nil
+				return
+			}
+			if err != nil {
+				read <- err
+				return
+			}
+			if clamper != nil {
+				clamper.Clamp(b)
+			}
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				read <- ctx.Err()
+				return
+			}
+		}
+	}()
+	for b := range batches {
+		if err := enc.Write(b); err != nil {
+			cancel()
+			<-read
 			return err
 		}
 		rows.Add(int64(b.Len))
-		if cur.buf.Len()+w.Buffered() >= partBytes {
-			base += w.Rows()
-			full, fullW = cur, w
-			if cur, w, err = start(cur.index + 1); err != nil {
-				return err
-			}
-		}
 	}
-	if full != nil && w.Rows() == 0 {
-		return emit(full, fullW, true)
+	if err := <-read; err != nil {
+		return err
+	}
+	if err := enc.Flush(); err != nil {
+		return err
+	}
+	if full != nil && pw.Rows() == 0 {
+		return emit(full, true)
 	}
 	if full != nil {
-		if err := emit(full, fullW, false); err != nil {
+		if err := emit(full, false); err != nil {
 			return err
 		}
 	}
-	return emit(cur, w, true)
+	if err := finish(); err != nil {
+		return err
+	}
+	return emit(cur, true)
 }
 
 // sendPart sends one part, or checks it against the node's copy when
@@ -407,7 +458,7 @@ func (c *Client) sendPart(ctx context.Context, signer note.Signer, recips []age.
 		report(false)
 		return nil
 	}
-	u := policy.Upload{Dataset: dataset, File: file, Rows: p.rows, PlaintextSHA256: sum,
+	u := policy.Upload{Dataset: dataset, File: file, Rows: p.rows, PlaintextSHA256: sum, Format: policy.UploadColumnar,
 		Part: &policy.UploadPart{Set: res.Set, Index: p.index, Last: p.last}}
 	var prev int64
 	up, err := c.send(ctx, signer, recips, u, func(w io.Writer) error {

@@ -249,6 +249,16 @@ func (n *Node) handleUpload(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	want := enclave.FormatCSV
+	if u.Format == policy.UploadColumnar {
+		want = enclave.FormatPart
+	}
+	if rc.Format != want {
+		n.store.Remove(u.Dataset, u.UploadID)
+		writeErr(w, http.StatusUnprocessableEntity, api.CodeRejected,
+			fmt.Sprintf("upload rejected, nothing stored: the signed statement names the format %q, the plaintext is %s", u.Format, rc.Format), nil)
+		return
+	}
 	plainHash := hex.EncodeToString(rc.PlaintextSHA256[:])
 	if plainHash != u.PlaintextSHA256 || rc.Rows != u.Rows {
 		n.store.Remove(u.Dataset, u.UploadID)

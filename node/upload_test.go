@@ -45,7 +45,7 @@ func (r *room) countLoans() string {
 	return out.Result.Rows[0][0]
 }
 
-// interrupt uploads the loans file at path in parts of about 40 rows, and
+// interrupt uploads the loans file at path in parts of about 1 KiB, and
 // cuts the upload off once parts have landed, as a dropped connection
 // would.
 func (r *room) interrupt(path string) *client.ResumableError {
@@ -96,7 +96,7 @@ func (r *room) pending() []api.PendingPart {
 // after checking the others against the source, and the dataset takes
 // every row.
 func TestMultipartUploadResumes(t *testing.T) {
-	const n, base = 400, 20
+	const n, base = 4000, 20
 	r := newRoom(t, base, func(c *node.Config) { c.Noise = dptest.InsecureNoNoise{} })
 	s := schemas["loans"]
 	bank := r.parties["bank"].signer
@@ -136,9 +136,9 @@ func TestBadRowLeavesNothing(t *testing.T) {
 	r := newRoom(t, 10, func(c *node.Config) { c.Noise = dptest.InsecureNoNoise{} })
 	s := schemas["loans"]
 	before := r.sealedFiles()
-	bad := loansFile(t, 400, map[int]string{300: "-7"})
+	bad := loansFile(t, 4000, map[int]string{3000: "-7"})
 	_, err := r.c.UploadFrom(context.Background(), r.parties["bank"].signer, "loans", &s, from.Spec{Kind: "csv", Path: bad}, from.Options{BatchSize: 16}, client.UploadOptions{PartBytes: 1024})
-	require.ErrorContains(t, err, "more-loans.csv:302:3: column amount: -7 is outside the declared bounds [0, 1000000000]")
+	require.ErrorContains(t, err, "more-loans.csv:3002:3: column amount: -7 is outside the declared bounds [0, 1000000000]")
 	require.ErrorContains(t, err, "the parts sent were abandoned: nothing of this upload stays on the node")
 	var re *client.ResumableError
 	require.False(t, errors.As(err, &re))
@@ -186,7 +186,7 @@ func TestAbandonUpload(t *testing.T) {
 	s := schemas["loans"]
 	bank := r.parties["bank"].signer
 	before := r.sealedFiles()
-	file := loansFile(t, 200, nil)
+	file := loansFile(t, 2000, nil)
 	re := r.interrupt(file)
 	// A part in flight may be stored but not yet logged: wait for its
 	// entry (or its removal).

@@ -15,7 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/xjdata/cleanroom/connectors/csv"
 	"github.com/xjdata/cleanroom/internal/api"
+	"github.com/xjdata/cleanroom/internal/columnar"
 	"github.com/xjdata/cleanroom/internal/statement"
 	"github.com/xjdata/cleanroom/node"
 	"github.com/xjdata/cleanroom/policy"
@@ -30,6 +32,13 @@ func (r *room) sealedUpload(t testing.TB, data []byte, id string, signers ...not
 
 // sealedUploadTo is sealedUpload to another dataset.
 func (r *room) sealedUploadTo(t testing.TB, dataset string, data []byte, id string, signers ...note.Signer) ([]byte, []byte) {
+	rows := int64(bytes.Count(data, []byte("\n")) - 1)
+	return r.sealedUploadAs(t, policy.Upload{Dataset: dataset, UploadID: id, File: dataset + ".csv", Rows: rows}, data, signers...)
+}
+
+// sealedUploadAs encrypts data to the node and returns the ciphertext and
+// a signed upload statement u, with the hash of data.
+func (r *room) sealedUploadAs(t testing.TB, u policy.Upload, data []byte, signers ...note.Signer) ([]byte, []byte) {
 	recips, err := age.ParseRecipients(strings.NewReader(readNodeInfo(t, r.dir).Recipient))
 	require.NoError(t, err)
 	var ct bytes.Buffer
@@ -37,9 +46,8 @@ func (r *room) sealedUploadTo(t testing.TB, dataset string, data []byte, id stri
 	require.NoError(t, err)
 	w.Write(data)
 	require.NoError(t, w.Close())
-	rows := int64(bytes.Count(data, []byte("\n")) - 1)
-	stmt, err := statement.NewAt(r.now, statement.KindUpload, policy.Upload{Dataset: dataset, UploadID: id, File: dataset + ".csv",
-		Rows: rows, PlaintextSHA256: statement.Hash(data)}, signers...)
+	u.PlaintextSHA256 = statement.Hash(data)
+	stmt, err := statement.NewAt(r.now, statement.KindUpload, u, signers...)
 	require.NoError(t, err)
 	return ct.Bytes(), stmt
 }
@@ -145,5 +153,50 @@ func TestUploadSignaturesChecked(t *testing.T) {
 		require.Equal(t, before, r.sealedAll(t), "%s: nothing stays", tc.name)
 	}
 	status, e := r.put(t, ct, good)
+	require.Equal(t, http.StatusOK, status, e.Message)
+}
+
+// TestUploadFormatChecked: the plaintext must be in the form the signed
+// statement names, which is one the node knows; an upload that is not is
+// refused and leaves nothing.
+func TestUploadFormatChecked(t *testing.T) {
+	r := newRoom(t, 3)
+	bank := r.parties["bank"].signer
+	before := r.sealedAll(t)
+	s := schemas["loans"]
+	text := loansCSV(10)
+	rows, err := csv.ReadAll(bytes.NewReader(text), &s, csv.Options{})
+	require.NoError(t, err)
+	var part bytes.Buffer
+	pw, err := columnar.NewPartWriter(&part, &s)
+	require.NoError(t, err)
+	enc, err := columnar.NewEncoder(&s, pw.Add)
+	require.NoError(t, err)
+	require.NoError(t, enc.Write(rows))
+	require.NoError(t, enc.Flush())
+	require.NoError(t, pw.Close())
+
+	for _, tc := range []struct {
+		name   string
+		format string
+		data   []byte
+		status int
+		want   string
+	}{
+		{"a part sent as a CSV", "", part.Bytes(), http.StatusUnprocessableEntity, `the signed statement names the format "", the plaintext is crpart2`},
+		{"a CSV sent as a part", policy.UploadColumnar, text, http.StatusUnprocessableEntity, `the signed statement names the format "crpart2", the plaintext is csv`},
+		{"an unknown format", "parquet", text, http.StatusUnprocessableEntity, `unknown format "parquet"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := fmt.Sprintf("%032x", len(tc.name))
+			ct, stmt := r.sealedUploadAs(t, policy.Upload{Dataset: "loans", UploadID: id, File: "loans", Rows: 10, Format: tc.format}, tc.data, bank)
+			status, e := r.put(t, ct, stmt)
+			require.Equal(t, tc.status, status, e.Message)
+			require.Contains(t, e.Message, tc.want)
+			require.Equal(t, before, r.sealedAll(t), "nothing of it stays")
+		})
+	}
+	ct, stmt := r.sealedUploadAs(t, policy.Upload{Dataset: "loans", UploadID: strings.Repeat("9", 32), File: "loans", Rows: 10, Format: policy.UploadColumnar}, part.Bytes(), bank)
+	status, e := r.put(t, ct, stmt)
 	require.Equal(t, http.StatusOK, status, e.Message)
 }

@@ -278,16 +278,24 @@ type Upload struct {
 	UploadID string `json:"upload_id"` // 32 hex digits, chosen by the client
 	File     string `json:"file"`      // the file's base name, for error messages
 	Rows     int64  `json:"rows"`
-	// PlaintextSHA256 is the hex SHA-256 of the rows as the canonical CSV
-	// of the schema (connectors.CSVWriter), the same bytes from every
-	// source: of the part's rows for a part of a multipart upload, of all
-	// the rows for an HE upload.
+	// PlaintextSHA256 is the hex SHA-256 of the rows in Format, the same
+	// bytes from every source: of the part's rows for a part of a
+	// multipart upload, of all the rows for an HE upload.
 	PlaintextSHA256 string `json:"plaintext_sha256"`
+	// Format is the form of the rows the plaintext holds and the hash
+	// covers: "" for the canonical CSV of the schema
+	// (connectors.CSVWriter), UploadColumnar for a columnar part
+	// (internal/columnar's CRPART2, which the client encodes from the
+	// rows alone).
+	Format string `json:"format,omitempty"`
 	// HE is set for an upload in multiparty HE mode.
 	HE *HEUpload `json:"he,omitempty"`
 	// Part is set for one part of a multipart upload.
 	Part *UploadPart `json:"part,omitempty"`
 }
+
+// UploadColumnar is Upload.Format for a columnar part.
+const UploadColumnar = "crpart2"
 
 // MaxUploadParts bounds the parts of one multipart upload.
 const MaxUploadParts = 1 << 16

@@ -585,6 +585,12 @@ func checkUpload(txn *memdb.Txn, st *statement.Statement) (*policy.Upload, error
 	if u.Rows < 0 || len(u.PlaintextSHA256) != 64 {
 		return nil, fmt.Errorf("upload %s: bad row count or plaintext hash", u.UploadID)
 	}
+	switch {
+	case u.Format != "" && u.Format != policy.UploadColumnar:
+		return nil, fmt.Errorf("upload %s: unknown format %q (want none, for a CSV, or %q)", u.UploadID, u.Format, policy.UploadColumnar)
+	case u.Format != "" && u.HE != nil:
+		return nil, fmt.Errorf("upload %s: an HE upload is a CSV, not %q", u.UploadID, u.Format)
+	}
 	if u.Part != nil {
 		if err := checkPart(d, &u); err != nil {
 			return nil, err

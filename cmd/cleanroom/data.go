@@ -276,8 +276,12 @@ the whole table into memory before it encrypts it.`,
 		if res.Skipped > 0 {
 			fmt.Printf(", %d found on the node", res.Skipped)
 		}
-		fmt.Printf(" (%s of ciphertext, %.1f MB/s; upload %s, ledger entry %d)\n",
-			humanBytes(res.CiphertextBytes), float64(res.PlaintextBytes)/1e6/secs, res.Set, res.Entry())
+		rate := fmt.Sprintf("%.0f rows/s", float64(res.Rows)/secs)
+		if res.SourceBytes > 0 {
+			rate = fmt.Sprintf("%.1f MB/s of source", float64(res.SourceBytes)/1e6/secs)
+		}
+		fmt.Printf(" (%s of ciphertext, %s; upload %s, ledger entry %d)\n",
+			humanBytes(res.CiphertextBytes), rate, res.Set, res.Entry())
 		if upClamp {
 			fmt.Printf("clamped to the declared bounds: %s\n", describeClamped(res.Clamped))
 		}

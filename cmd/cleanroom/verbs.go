@@ -312,10 +312,11 @@ func uploadBar(label string) func(client.UploadProgress) {
 			return
 		}
 		last = now
-		rate := float64(p.Sent) / 1e6 / max(now.Sub(start).Seconds(), 1e-3)
-		line := fmt.Sprintf("%s: %d rows, %s sent, %.1f MB/s, %d parts", label, p.Rows, humanBytes(p.Sent), rate, p.Parts)
+		secs := max(now.Sub(start).Seconds(), 1e-3)
+		line := fmt.Sprintf("%s: %d rows, %.0f rows/s, %s sent, %d parts", label, p.Rows, float64(p.Rows)/secs, humanBytes(p.Sent), p.Parts)
 		if p.SourceSize > 0 {
 			pct := int(min(p.SourceRead*100/p.SourceSize, 100))
+			rate := float64(p.SourceRead) / 1e6 / secs
 			line = fmt.Sprintf("%s [%s%s] %3d%% of %s, %d rows, %.1f MB/s, %d parts", label,
 				strings.Repeat("#", pct/4), strings.Repeat(".", 25-pct/4), pct, humanBytes(p.SourceSize), p.Rows, rate, p.Parts)
 		}

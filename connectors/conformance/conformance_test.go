@@ -27,6 +27,7 @@ import (
 	"github.com/xjdata/cleanroom/connectors/from"
 	"github.com/xjdata/cleanroom/connectors/parquet"
 	"github.com/xjdata/cleanroom/connectors/postgres/pgtest"
+	"github.com/xjdata/cleanroom/internal/columnar"
 	"github.com/xjdata/cleanroom/schema"
 )
 
@@ -73,10 +74,17 @@ func rows(n int) *schema.Batch {
 }
 
 // render is the canonical CSV of batches read from r.
-func render(t *testing.T, r connectors.Reader) []byte {
-	var out bytes.Buffer
+func render(t *testing.T, r connectors.Reader) (csv, part []byte) {
+	var out, cols bytes.Buffer
 	w, err := connectors.NewCSVWriter(&out, table)
 	require.NoError(t, err)
+	// The columnar part a client sends, its blocks ended as the client
+	// ends them when a part fills (here at about 4 KiB).
+	pw, err := columnar.NewPartWriter(&cols, table)
+	require.NoError(t, err)
+	enc, err := columnar.NewEncoder(table, pw.Add)
+	require.NoError(t, err)
+	enc.EndBlock = func(size int) bool { return size >= 4<<10 }
 	for {
 		b, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -84,9 +92,12 @@ func render(t *testing.T, r connectors.Reader) []byte {
 		}
 		require.NoError(t, err)
 		require.NoError(t, w.Write(b))
+		require.NoError(t, enc.Write(b))
 	}
 	require.NoError(t, w.Flush())
-	return out.Bytes()
+	require.NoError(t, enc.Flush())
+	require.NoError(t, pw.Close())
+	return out.Bytes(), cols.Bytes()
 }
 
 // quotedCSV writes b as CSV with its columns in reverse order, every
@@ -183,6 +194,7 @@ func TestSameTableSameUpload(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, w.Write(want))
 	require.NoError(t, w.Flush())
+	var wantPart []byte
 
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
@@ -232,12 +244,16 @@ func TestSameTableSameUpload(t *testing.T) {
 				opts.BatchSize = batch
 				r, err := from.Open(context.Background(), sp, table, opts)
 				require.NoError(t, err)
-				got := render(t, r)
+				got, part := render(t, r)
 				require.NoError(t, r.Close())
 				if !bytes.Equal(canonical.Bytes(), got) {
 					require.Equal(t, canonical.String(), string(got), "batch size %d", batch)
 				}
 				require.Equal(t, sha256.Sum256(canonical.Bytes()), sha256.Sum256(got))
+				if wantPart == nil {
+					wantPart = part
+				}
+				require.Equal(t, sha256.Sum256(wantPart), sha256.Sum256(part), "the columnar part, batch size %d", batch)
 			}
 		})
 	}

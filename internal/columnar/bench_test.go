@@ -41,19 +41,23 @@ func BenchmarkEncodePart(b *testing.B) {
 	const n = 1 << 20
 	batches := meterBatches(n)
 	var part bytes.Buffer
+	encode := func(b *testing.B) {
+		part.Reset()
+		pw, _ := columnar.NewPartWriter(&part, meters)
+		enc, _ := columnar.NewEncoder(meters, pw.Add)
+		enc.EndBlock = func(size int) bool { return part.Len()+size >= 16<<20 }
+		for _, bt := range batches {
+			if err := enc.Write(bt); err != nil {
+				b.Fatal(err)
+			}
+		}
+		enc.Flush()
+		pw.Close()
+	}
+	encode(b)
 	b.Run("encode", func(b *testing.B) {
 		for b.Loop() {
-			part.Reset()
-			pw, _ := columnar.NewPartWriter(&part, meters)
-			enc, _ := columnar.NewEncoder(meters, pw.Add)
-			enc.EndBlock = func(size int) bool { return part.Len()+size >= 16<<20 }
-			for _, bt := range batches {
-				if err := enc.Write(bt); err != nil {
-					b.Fatal(err)
-				}
-			}
-			enc.Flush()
-			pw.Close()
+			encode(b)
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		b.ReportMetric(float64(part.Len())/n, "bytes/row")

@@ -70,14 +70,18 @@ func (e *Encoder) Write(b *schema.Batch) error {
 	for lo := 0; lo < b.Len; {
 		hi := min(b.Len, lo+run-e.n%run, lo+BlockRows-e.n)
 		// End the run at the row that fills the block's strings.
-		for r := lo; r < hi && e.strBytes < BlockBytes; r++ {
-			for i := range e.dicts {
-				if e.dicts[i] != nil {
-					e.strBytes += len(b.Cols[i].Str(r))
+		if n := e.strLen(b, lo, hi); e.strBytes+n < BlockBytes {
+			e.strBytes += n
+		} else {
+			for r := lo; r < hi && e.strBytes < BlockBytes; r++ {
+				for i := range e.dicts {
+					if e.dicts[i] != nil {
+						e.strBytes += len(b.Cols[i].Str(r))
+					}
 				}
-			}
-			if e.strBytes >= BlockBytes {
-				hi = r + 1
+				if e.strBytes >= BlockBytes {
+					hi = r + 1
+				}
 			}
 		}
 		for i := range e.s.Columns {
@@ -121,6 +125,27 @@ func (e *Encoder) Write(b *schema.Batch) error {
 		}
 	}
 	return nil
+}
+
+// strLen returns the bytes of the strings of rows [lo, hi) of b.
+func (e *Encoder) strLen(b *schema.Batch, lo, hi int) int {
+	n := 0
+	for i, d := range e.dicts {
+		if d == nil {
+			continue
+		}
+		v := &b.Cols[i]
+		if v.Dict == nil {
+			for _, s := range v.Strs[lo:hi] {
+				n += len(s)
+			}
+			continue
+		}
+		for r := lo; r < hi; r++ {
+			n += len(v.Str(r))
+		}
+	}
+	return n
 }
 
 // size returns the bytes the block gathered would take, with its index

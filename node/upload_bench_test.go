@@ -17,9 +17,10 @@ import (
 
 // BenchmarkUploadLarge uploads the example generator's electricity table at
 // the sizes CLEANROOM_UPLOAD_GIB lists (for example "1,4"; skipped when
-// unset; CLEANROOM_UPLOAD_PART_MIB sets the part size), client and node in this process, as a provider does: read and
-// checked, rendered, sealed in parts, sent over TLS, decrypted, checked
-// again, re-sealed under the dataset's key and fsynced. It reports the
+// unset; CLEANROOM_UPLOAD_PART_MIB sets the part size), client and node
+// in this process, as a provider does: read and checked, encoded in the
+// columnar form, sealed in parts, sent over TLS, decrypted, its blocks
+// checked again, re-sealed under the dataset's key and fsynced. It reports the
 // plaintext rate and the process's peak resident memory (VmHWM, reset
 // before each size), which covers client and node together.
 func BenchmarkUploadLarge(b *testing.B) {

@@ -34,8 +34,8 @@ var fromSchema = schema.Schema{Columns: []schema.Column{
 // when unset; the issue's figure is 5,000,000) sealed to a node in this
 // process, from a PostgreSQL table on a throwaway server on this machine
 // and from a Parquet file of the same rows, as `dataset upload --from`
-// does: read and checked through the connector, rendered as the canonical
-// CSV, sealed in parts, sent, checked again and stored. It reports rows/s
+// does: read and checked through the connector, encoded in the columnar
+// form, sealed in parts, sent, its blocks checked again and stored. It reports rows/s
 // and the process's peak resident memory (VmHWM, reset before each
 // upload; client and node together; the server is another process).
 func BenchmarkUploadFrom(b *testing.B) {

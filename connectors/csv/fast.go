@@ -1,7 +1,6 @@
 package csv
 
 import (
-	"bufio"
 	"bytes"
 	stdcsv "encoding/csv"
 	"errors"
@@ -20,19 +19,26 @@ import (
 // encoding/csv, so that quoted fields and every error in them are
 // encoding/csv's own. A test compares the two on fuzzed input.
 type fastReader struct {
-	br       *bufio.Reader
+	src      io.Reader
 	comma    byte     // the delimiter
 	noQuotes bool     // quotes are ordinary characters
 	line     int      // the number of the last line read
 	start    int      // the line the last record starts on
 	rec      []string // the last record's fields
-	long     []byte   // a line longer than br's buffer, gathered
 	gather   []byte   // a quoted record's lines as they are
 	norm     []byte   // and as encoding/csv reads them
 	unq      []byte   // its fields, unquoted, one after another
 	ends     []int    // where each field ends in unq
 	onLines  []int    // for a quoted record, the line each field starts on
-	// arena holds the text of the records read, which their fields are
+	// buf is the block the input is read into: buf[pos:end] is read but
+	// not yet taken as lines. A line with no quote is handed out as a
+	// string of buf itself, so bytes before end are never written again
+	// but for the line end of a quoted record (see normalize), which no
+	// string holds; a block outgrown is left to the strings made of it.
+	buf      []byte
+	pos, end int
+	rerr     error // an error of src not yet returned
+	// arena holds the text of quoted records, which their fields are
 	// strings of: one allocation for many records, never written again
 	// where a string was made of it.
 	arena []byte
@@ -55,28 +61,74 @@ func (f *fastReader) keep(b []byte) string {
 	return unsafe.String(&f.arena[start], len(b))
 }
 
+// window is the most bytes fill reads at once, and the most it holds
+// unread when it reads: the input is read in the same pieces as a
+// bufio.Reader of this size would read it, so that the record limit
+// (limit.go) stops the input at the same point.
+const window = 64 << 10
+
+// blockSize is the size of a block of buf: a batch's records share a few.
+const blockSize = 256 << 10
+
 // readRaw returns the next line as it is, and whether it is the last
 // with no \n, or io.EOF after the last. The line is valid until the next
 // call.
 func (f *fastReader) readRaw() ([]byte, bool, error) {
-	line, err := f.br.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		f.long = append(f.long[:0], line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
-			line, err = f.br.ReadSlice('\n')
-			f.long = append(f.long, line...)
+	from := f.pos // where a \n may be; buf[f.pos:from] has none
+	for {
+		if i := bytes.IndexByte(f.buf[from:f.end], '\n'); i >= 0 {
+			line := f.buf[f.pos : from+i+1]
+			f.pos = from + i + 1
+			f.line++
+			return line, false, nil
 		}
-		line = f.long
+		if err := f.rerr; err != nil {
+			// As bufio.Reader.ReadSlice: the unread bytes with the
+			// error, which is returned once.
+			f.rerr = nil
+			line := f.buf[f.pos:f.end]
+			f.pos = f.end
+			if len(line) > 0 && err == io.EOF {
+				f.line++
+				return line, true, nil
+			}
+			return nil, false, err
+		}
+		from = f.end - f.pos
+		f.fill()
+		from += f.pos
 	}
-	if len(line) > 0 && err == io.EOF {
-		f.line++
-		return line, true, nil
+}
+
+// fill reads more input after buf[pos:end], moving that to a new block
+// when the rest of buf is too small, or sets rerr.
+func (f *fastReader) fill() {
+	unread := f.end - f.pos
+	// A bufio.Reader slides its unread bytes to the front and reads into
+	// the rest of its buffer; a line longer than the buffer is taken out
+	// of it a buffer at a time.
+	want := window - unread%window
+	if len(f.buf)-f.end < want {
+		b := make([]byte, max(blockSize, 2*unread+window))
+		copy(b, f.buf[f.pos:f.end])
+		f.buf, f.pos, f.end = b, 0, unread
 	}
-	if err != nil {
-		return nil, false, err
+	for range 100 {
+		n, err := f.src.Read(f.buf[f.end : f.end+want])
+		if n < 0 || n > want {
+			f.rerr = errors.New("csv: invalid count from Read")
+			return
+		}
+		f.end += n
+		if err != nil {
+			f.rerr = err
+			return
+		}
+		if n > 0 {
+			return
+		}
 	}
-	f.line++
-	return line, false, nil
+	f.rerr = io.ErrNoProgress
 }
 
 // normalize returns a line as encoding/csv reads it: a \r before the end
@@ -110,7 +162,10 @@ func (f *fastReader) read() ([]string, error) {
 			continue // blank
 		}
 		f.onLines = f.onLines[:0]
-		text := f.keep(bytes.TrimSuffix(line, []byte{'\n'}))
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+		// buf is not written again where line is: its fields may be
+		// strings of it.
+		text := unsafe.String(&line[0], len(line))
 		f.rec = f.rec[:0]
 		for {
 			i := strings.IndexByte(text, f.comma)

@@ -143,15 +143,15 @@ func newReader(r io.Reader, opts Options, slow bool) (*Reader, error) {
 		rd.track = newLineTracker(rd.lim, rd.file)
 		text = rd.track
 	}
-	// encoding/csv uses a *bufio.Reader as it is when it is large enough;
-	// a larger buffer means fewer reads through the limiter.
-	br := bufio.NewReaderSize(text, 64<<10)
 	// Without quotes no record is invalid, and encoding/csv cannot read
 	// quotes as ordinary characters: the fast path reads every encoding.
 	if dec == nil && !slow || opts.NoQuotes {
-		rd.fast = &fastReader{br: br, comma: opts.Comma, noQuotes: opts.NoQuotes}
+		rd.fast = &fastReader{src: text, comma: opts.Comma, noQuotes: opts.NoQuotes}
 		return rd, nil
 	}
+	// encoding/csv uses a *bufio.Reader as it is when it is large enough;
+	// a larger buffer means fewer reads through the limiter.
+	br := bufio.NewReaderSize(text, window)
 	rd.cr = stdcsv.NewReader(br)
 	rd.cr.Comma = rune(opts.Comma)
 	rd.cr.ReuseRecord = true

@@ -236,6 +236,9 @@ func (f *fastReader) check(start int) {
 // checked.
 func (f *fastReader) findQuote(start int) {
 	f.quote = f.checked
+	if f.noQuotes {
+		return
+	}
 	if i := bytes.IndexByte(f.buf[start:f.checked], '"'); i >= 0 {
 		f.quote = start + i
 	}

@@ -149,8 +149,9 @@ func (r *Reader) appendLine(p []byte, valid bool) int {
 		}
 		var k int // the field is s[:k], followed by end at s[k]
 		if c.kind == plainInt {
-			// Digits: the form fastInt reads.
-			neg := s[0] == '-'
+			// Digits: the form fastInt reads (a minus sign that is the
+			// delimiter ends the field).
+			neg := s[0] == '-' && comma != '-'
 			if neg {
 				k = 1
 			}

@@ -217,3 +217,42 @@ func TestPlainLineEnds(t *testing.T) {
 	_, err = csv.ReadAll(strings.NewReader("n\n1\r\n2\r\r\n"), ints, csv.Options{File: "n.csv"})
 	require.EqualError(t, err, `n.csv:3:1: column n: "2\r" is not an integer`)
 }
+
+// TestPlainDelimiters checks lines converted from the buffer against the
+// records converted a field at a time, and encoding/csv, with delimiters
+// that can be part of a value, such as '-' in a negative number or a
+// date.
+func TestPlainDelimiters(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	tokens := []string{"-12", "-", "12", "007", "-0", "2020-01-02", "2020", "01", "true", "false", "x", "", "福", "+3", ".5", "1:2", "a b", "2/3", "-2020-01-02"}
+	orders := [][]string{{"s", "n", "d", "b"}, {"n", "d"}, {"d", "n"}, {"b", "s", "n"}, {"n"}}
+	for _, comma := range []byte{'-', '.', ' ', ':', '+', '/', '|', '\t', ';', ','} {
+		for range 300 {
+			order := orders[rng.IntN(len(orders))]
+			s := plainSchema(order...)
+			sep := string(comma)
+			in := strings.Join(order, sep) + "\n"
+			for range 1 + rng.IntN(3) {
+				var fields []string
+				for range len(order) - 1 + rng.IntN(3) {
+					fields = append(fields, tokens[rng.IntN(len(tokens))])
+				}
+				in += strings.Join(fields, sep) + []string{"\n", "\r\n", ""}[rng.IntN(3)]
+			}
+			opts := csv.Options{File: "d.csv", Comma: comma}
+			desc := fmt.Sprintf("%q", in)
+			got, err := csv.ReadAll(strings.NewReader(in), s, opts)
+			want, wantErr := csv.ReadAllRecords(strings.NewReader(in), s, opts)
+			require.Equal(t, wantErr, err, desc)
+			require.Equal(t, want, got, desc)
+			slow, slowErr := csv.ReadAllSlow(strings.NewReader(in), s, opts)
+			if slowErr != nil {
+				require.Error(t, err, desc)
+				require.Equal(t, slowErr.Error(), err.Error(), desc)
+			} else {
+				require.NoError(t, err, desc)
+				require.Equal(t, slow, got, desc)
+			}
+		}
+	}
+}

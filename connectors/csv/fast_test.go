@@ -103,7 +103,7 @@ func TestFirstOf(t *testing.T) {
 				break
 			}
 		}
-		require.Equal(t, want, firstOf(p, ',', '\n'), "%q", p)
+		require.Equal(t, want, firstOf(string(p), ',', '\n'), "%q", p)
 	}
 }
 

@@ -1,8 +1,8 @@
 package csv
 
 import (
-	"encoding/binary"
 	"math/bits"
+	"slices"
 	"unicode/utf8"
 	"unsafe"
 
@@ -72,26 +72,7 @@ func (r *Reader) fillLines(b *schema.Batch, upTo int) error {
 	f := r.fast
 	for b.Len < upTo {
 		if r.lim.err == nil {
-			// The lines in buf up to checked, as many as appendLine takes.
-			if f.pos >= f.checked {
-				f.check(f.pos)
-			}
-			f.onLines = f.onLines[:0]
-			for b.Len < upTo && f.pos < f.checked {
-				if f.quote < f.pos {
-					f.findQuote(f.pos)
-				}
-				n := r.appendLine(f.buf[f.pos:f.checked], f.valid)
-				if n == 0 || f.quote < f.pos+n {
-					r.undo(b)
-					break
-				}
-				f.pos += n
-				f.line++
-				f.start = f.line
-				b.Len++
-				r.rows++
-			}
+			r.takeLines(b, upTo)
 			if b.Len == upTo {
 				return nil
 			}
@@ -115,6 +96,37 @@ func (r *Reader) fillLines(b *schema.Batch, upTo int) error {
 	return nil
 }
 
+// takeLines appends to b the whole lines in buf from pos, as many as
+// appendLine takes and b has room for.
+func (r *Reader) takeLines(b *schema.Batch, upTo int) {
+	f := r.fast
+	if f.pos >= f.checked {
+		f.check(f.pos)
+	}
+	f.onLines = f.onLines[:0]
+	lines, valid := f.buf[:f.checked], f.valid
+	pos, first, rows := f.pos, b.Len, b.Len
+	for rows < upTo && pos < len(lines) {
+		if f.quote < pos {
+			f.findQuote(pos)
+		}
+		n := r.appendLine(lines[pos:], valid)
+		if n == 0 || f.quote < pos+n {
+			b.Len = rows
+			r.undo(b)
+			break
+		}
+		pos += n
+		rows++
+	}
+	taken := rows - first
+	b.Len = rows
+	r.rows += int64(taken)
+	f.pos = pos
+	f.line += taken
+	f.start = f.line
+}
+
 // undo drops what appendLine appended to b's vectors after its b.Len rows.
 func (r *Reader) undo(b *schema.Batch) {
 	for j := range r.plain {
@@ -132,30 +144,30 @@ func (r *Reader) undo(b *schema.Batch) {
 // or none. It takes a line only when it is not blank, it has the header's
 // number of fields, and each is the common form of a valid value (as
 // ParseValue takes it, and not a null marker); it does not look for
-// quotes. valid says p is known to be valid UTF-8.
+// quotes. valid says p is known to be valid UTF-8. p is not written again
+// where a field is: the strings appended share its memory.
 func (r *Reader) appendLine(p []byte, valid bool) int {
-	if p[0] == '\n' || p[0] == '\r' && p[1] == '\n' {
+	line := unsafe.String(&p[0], len(p))
+	if line[0] == '\n' || line[0] == '\r' && line[1] == '\n' {
 		return 0 // blank
 	}
-	comma := r.fast.comma
-	last := len(r.plain) - 1
-	i := 0 // where the field starts in p
-	for j := range r.plain {
-		c := &r.plain[j]
-		s := p[i:]
+	comma, plain, nulls := r.fast.comma, r.plain, r.nulls
+	s := line // from the field being read to the end of p
+	for j := range plain {
+		c := &plain[j]
 		end := comma // what must follow the field
-		if j == last {
+		if j == len(plain)-1 {
 			end = '\n'
 		}
-		var k int // the field is s[:k], followed by end at s[k]
+		var field string
 		if c.kind == plainInt {
 			// Digits: the form fastInt reads (a minus sign that is the
 			// delimiter ends the field).
+			k := 0
 			neg := s[0] == '-' && comma != '-'
 			if neg {
 				k = 1
 			}
-			from := k
 			var v int64
 			for {
 				d := s[k] - '0'
@@ -165,7 +177,7 @@ func (r *Reader) appendLine(p []byte, valid bool) int {
 				v = v*10 + int64(d)
 				k++
 			}
-			if k == from || k-from > 18 {
+			if n := k - b2i(neg); n == 0 || n > 18 {
 				return 0
 			}
 			if neg {
@@ -174,52 +186,61 @@ func (r *Reader) appendLine(p []byte, valid bool) int {
 			if v < c.min || v > c.max {
 				return 0
 			}
+			field = s[:k]
+			if s[k] != end {
+				if end != '\n' || s[k] != '\r' || s[k+1] != '\n' {
+					return 0
+				}
+				k++ // \r\n
+			}
+			s = s[k+1:]
 			c.vec.Ints = append(c.vec.Ints, v)
 		} else {
-			k = firstOf(s, comma, '\n')
-			if k < 0 {
+			k := firstOf(s, comma, '\n')
+			if k < 0 || s[k] != end {
 				return 0
+			}
+			field = s[:k]
+			if end == '\n' && k > 0 && s[k-1] == '\r' {
+				field = field[:k-1]
+			}
+			s = s[k+1:]
+			switch c.kind {
+			case plainString:
+				if len(field) > c.maxLen || !valid && !utf8.ValidString(field) {
+					return 0
+				}
+				c.vec.Strs = append(c.vec.Strs, field)
+			case plainBool:
+				switch field {
+				case "true":
+					c.vec.Ints = append(c.vec.Ints, 1)
+				case "false":
+					c.vec.Ints = append(c.vec.Ints, 0)
+				default:
+					return 0
+				}
+			case plainDate:
+				d, ok := schema.ParseDigitsDate(field)
+				if !ok || d < c.min || d > c.max {
+					return 0
+				}
+				c.vec.Ints = append(c.vec.Ints, d)
 			}
 		}
-		field := s[:k]
-		if s[k] != end {
-			if end != '\n' || s[k] != '\r' || s[k+1] != '\n' || c.kind != plainInt {
-				return 0
-			}
-			k++ // \r\n after an int
-		} else if end == '\n' && k > 0 && s[k-1] == '\r' {
-			field = field[:k-1]
-		}
-		// p is not written again where field is.
-		text := unsafe.String(unsafe.SliceData(field), len(field))
-		switch c.kind {
-		case plainString:
-			if len(text) > c.maxLen || !valid && !utf8.ValidString(text) {
-				return 0
-			}
-			c.vec.Strs = append(c.vec.Strs, text)
-		case plainBool:
-			switch text {
-			case "true":
-				c.vec.Ints = append(c.vec.Ints, 1)
-			case "false":
-				c.vec.Ints = append(c.vec.Ints, 0)
-			default:
-				return 0
-			}
-		case plainDate:
-			d, ok := schema.ParseDigitsDate(text)
-			if !ok || d < c.min || d > c.max {
-				return 0
-			}
-			c.vec.Ints = append(c.vec.Ints, d)
-		}
-		if r.nulls != nil && r.isNull(text) {
+		if nulls != nil && slices.Contains(nulls, field) {
 			return 0
 		}
-		i += k + 1
 	}
-	return i
+	return len(line) - len(s)
+}
+
+// b2i returns 1 if b, else 0.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Masks for reading 8 bytes at a time.
@@ -228,12 +249,12 @@ const (
 	highs = 0x8080808080808080
 )
 
-// firstOf returns the index of the first a or b in p, or -1.
-func firstOf(p []byte, a, b byte) int {
+// firstOf returns the index of the first a or b in s, or -1.
+func firstOf(s string, a, b byte) int {
 	ma, mb := uint64(a)*lows, uint64(b)*lows
 	i := 0
-	for ; i+8 <= len(p); i += 8 {
-		w := binary.LittleEndian.Uint64(p[i:])
+	for ; i+8 <= len(s); i += 8 {
+		w := load64(s[i : i+8])
 		// A byte of x or y is zero where w has a or b; the lowest high
 		// bit set in t marks the first such byte (a borrow can set
 		// others, but only above a zero byte).
@@ -242,10 +263,17 @@ func firstOf(p []byte, a, b byte) int {
 			return i + bits.TrailingZeros64(t)>>3
 		}
 	}
-	for ; i < len(p); i++ {
-		if p[i] == a || p[i] == b {
+	for ; i < len(s); i++ {
+		if s[i] == a || s[i] == b {
 			return i
 		}
 	}
 	return -1
+}
+
+// load64 returns the first 8 bytes of s as a little-endian number.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }

@@ -16,11 +16,11 @@ import (
 // with no quote, by far the most common, is split at its commas into
 // substrings of the block it was read into, with no copying (and
 // Reader.fill converts most such lines straight from the block, see
-// appendLine); a record with quotes
-// is gathered whole (its lines up to the first that ends with an even
-// count of quotes, which is where an RFC 4180 record ends) and handed to
-// encoding/csv, so that quoted fields and every error in them are
-// encoding/csv's own. A test compares the two on fuzzed input.
+// appendLine); a record with quotes is gathered whole (its lines up to the
+// first that ends with an even count of quotes, which is where an RFC 4180
+// record ends) and handed to encoding/csv, so that quoted fields and every
+// error in them are encoding/csv's own. A test compares the two on fuzzed
+// input.
 type fastReader struct {
 	src      io.Reader
 	comma    byte     // the delimiter
@@ -186,7 +186,7 @@ func (f *fastReader) next() (text string, rec []string, valid bool, err error) {
 			line = f.buf[start:stop]
 			if stop > f.checked {
 				f.check(start)
-			} else if f.quote < start && !f.noQuotes {
+			} else if f.quote < start {
 				f.findQuote(start)
 			}
 			quoted, valid = f.quote < stop, f.valid
@@ -226,10 +226,7 @@ func (f *fastReader) check(start int) {
 	lines = lines[:bytes.LastIndexByte(lines, '\n')+1]
 	f.checked = start + len(lines)
 	f.valid = utf8.Valid(lines)
-	f.quote = f.checked
-	if !f.noQuotes {
-		f.findQuote(start)
-	}
+	f.findQuote(start)
 }
 
 // findQuote sets quote to the first quote in buf[start:checked], or to

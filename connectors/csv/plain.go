@@ -68,6 +68,8 @@ func (r *Reader) fillFast(b *schema.Batch, upTo int) error {
 	return err
 }
 
+// fillLines is fillFast but for setting and clearing the vectors of
+// r.plain.
 func (r *Reader) fillLines(b *schema.Batch, upTo int) error {
 	f := r.fast
 	for b.Len < upTo {
@@ -103,7 +105,6 @@ func (r *Reader) takeLines(b *schema.Batch, upTo int) {
 	if f.pos >= f.checked {
 		f.check(f.pos)
 	}
-	f.onLines = f.onLines[:0]
 	lines, valid := f.buf[:f.checked], f.valid
 	pos, first, rows := f.pos, b.Len, b.Len
 	for rows < upTo && pos < len(lines) {
@@ -119,12 +120,14 @@ func (r *Reader) takeLines(b *schema.Batch, upTo int) {
 		pos += n
 		rows++
 	}
-	taken := rows - first
-	b.Len = rows
-	r.rows += int64(taken)
-	f.pos = pos
-	f.line += taken
-	f.start = f.line
+	if taken := rows - first; taken > 0 {
+		b.Len = rows
+		r.rows += int64(taken)
+		f.pos = pos
+		f.line += taken
+		f.start = f.line // the last record is the last line taken
+		f.onLines = f.onLines[:0]
+	}
 }
 
 // undo drops what appendLine appended to b's vectors after its b.Len rows.

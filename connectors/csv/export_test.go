@@ -19,3 +19,19 @@ func ReadAllSlow(r io.Reader, s *schema.Schema, opts Options) (*schema.Batch, er
 	}
 	return connectors.ReadAll(connectors.FillFunc(rd.fill), s, max(rd.batch, 1))
 }
+
+// ReadAllRecords is ReadAll with the fast path's reader but every row
+// converted from its split record, as fill does for a row appendLine does
+// not take: the reference for appendLine where there is no other, as with
+// NoQuotes.
+func ReadAllRecords(r io.Reader, s *schema.Schema, opts Options) (*schema.Batch, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	rd, err := newSchemaReader(r, s, opts, false)
+	if err != nil {
+		return nil, err
+	}
+	rd.plain = nil
+	return connectors.ReadAll(connectors.FillFunc(rd.fill), s, max(rd.batch, 1))
+}

@@ -85,6 +85,7 @@ type Reader struct {
 	cr       *stdcsv.Reader // the slow path: GB18030 and GBK input
 	fast     *fastReader    // the fast path: UTF-8 input
 	cols     []int          // cols[j] is the schema column of field j
+	plain    []plainField   // for the fast path, once the header is read
 	rows     int64
 	batches  *connectors.Batches // made by the first Next
 	nulls    []string
@@ -112,6 +113,9 @@ func newSchemaReader(r io.Reader, s *schema.Schema, opts Options, slow bool) (*R
 	rd.schema = s
 	if err := rd.readHeader(); err != nil {
 		return nil, err
+	}
+	if rd.fast != nil {
+		rd.planFields()
 	}
 	return rd, nil
 }
@@ -143,15 +147,15 @@ func newReader(r io.Reader, opts Options, slow bool) (*Reader, error) {
 		rd.track = newLineTracker(rd.lim, rd.file)
 		text = rd.track
 	}
-	// encoding/csv uses a *bufio.Reader as it is when it is large enough;
-	// a larger buffer means fewer reads through the limiter.
-	br := bufio.NewReaderSize(text, 64<<10)
 	// Without quotes no record is invalid, and encoding/csv cannot read
 	// quotes as ordinary characters: the fast path reads every encoding.
 	if dec == nil && !slow || opts.NoQuotes {
-		rd.fast = &fastReader{br: br, comma: opts.Comma, noQuotes: opts.NoQuotes}
+		rd.fast = &fastReader{src: text, comma: opts.Comma, noQuotes: opts.NoQuotes}
 		return rd, nil
 	}
+	// encoding/csv uses a *bufio.Reader as it is when it is large enough;
+	// a larger buffer means fewer reads through the limiter.
+	br := bufio.NewReaderSize(text, window)
 	rd.cr = stdcsv.NewReader(br)
 	rd.cr.Comma = rune(opts.Comma)
 	rd.cr.ReuseRecord = true
@@ -162,19 +166,30 @@ func newReader(r io.Reader, opts Options, slow bool) (*Reader, error) {
 // read returns the next record, or io.EOF, as check reports it; a record
 // whose number of fields differs from the header's is an *Error.
 func (r *Reader) read() ([]string, error) {
-	var rec []string
-	var err error
 	if r.fast != nil {
-		rec, err = r.fast.read()
-		if err == nil && r.cols != nil && len(rec) != len(r.cols) {
-			return nil, &Error{File: r.file, Line: r.fast.start,
-				Err: fmt.Errorf("%w: got %d, want %d", stdcsv.ErrFieldCount, len(rec), len(r.cols))}
+		rec, err := r.fast.read()
+		if err != nil {
+			return nil, r.check(err, nil)
 		}
-	} else {
-		rec, err = r.cr.Read()
+		return r.checkRecord(rec)
 	}
+	rec, err := r.cr.Read()
 	if err := r.check(err, rec); err != nil {
 		return nil, err
+	}
+	return rec, nil
+}
+
+// checkRecord returns rec, a record the fast path read, or an error: an
+// *Error if its number of fields differs from the header's, or the
+// limiter's error, as check returns it.
+func (r *Reader) checkRecord(rec []string) ([]string, error) {
+	if r.cols != nil && len(rec) != len(r.cols) {
+		return nil, &Error{File: r.file, Line: r.fast.start,
+			Err: fmt.Errorf("%w: got %d, want %d", stdcsv.ErrFieldCount, len(rec), len(r.cols))}
+	}
+	if r.lim.err != nil {
+		return nil, r.lim.err
 	}
 	return rec, nil
 }
@@ -363,32 +378,44 @@ func (r *Reader) check(err error, rec []string) error {
 // fill appends rows to b until it holds upTo rows (then it returns nil), the
 // input ends (io.EOF) or an error.
 func (r *Reader) fill(b *schema.Batch, upTo int) error {
-	cols := r.schema.Columns
+	if r.plain != nil {
+		return r.fillFast(b, upTo)
+	}
 	for b.Len < upTo {
 		rec, err := r.read()
 		if err != nil {
 			return err
 		}
-		for j, text := range rec {
-			i := r.cols[j]
-			c := &cols[i]
-			if r.nulls != nil && r.isNull(text) {
-				return r.nullError(j, c.Name, text)
-			}
-			v, s, err := c.ParseValue(text)
-			if err != nil {
-				return r.valueError(j, c, text, err)
-			}
-			vec := &b.Cols[i]
-			if c.Type == schema.String {
-				vec.Strs = append(vec.Strs, s)
-			} else {
-				vec.Ints = append(vec.Ints, v)
-			}
+		if err := r.appendRecord(b, rec); err != nil {
+			return err
 		}
-		b.Len++
-		r.rows++
 	}
+	return nil
+}
+
+// appendRecord appends rec, a record of the header's number of fields, to
+// b as a row, or returns the error in its first field not valid.
+func (r *Reader) appendRecord(b *schema.Batch, rec []string) error {
+	cols := r.schema.Columns
+	for j, text := range rec {
+		i := r.cols[j]
+		c := &cols[i]
+		if r.nulls != nil && r.isNull(text) {
+			return r.nullError(j, c.Name, text)
+		}
+		v, s, err := c.ParseValue(text)
+		if err != nil {
+			return r.valueError(j, c, text, err)
+		}
+		vec := &b.Cols[i]
+		if c.Type == schema.String {
+			vec.Strs = append(vec.Strs, s)
+		} else {
+			vec.Ints = append(vec.Ints, v)
+		}
+	}
+	b.Len++
+	r.rows++
 	return nil
 }
 

@@ -43,6 +43,7 @@ bench:
 	$(GO) test -run='^$$' -bench='Ingest|Execute|HEJoin3' -benchmem -benchtime=5x ./enclave/
 	$(GO) test -run='^$$' -bench=Accuracy -benchtime=1x -timeout 30m ./enclave/
 	$(GO) test -run='^$$' -bench=. -benchmem ./connectors/csv/ ./connectors/jsonl/ ./query/ ./policy/
+	$(GO) test -run='^$$' -bench=EncodePart -benchtime=10x ./internal/columnar/
 	$(GO) test -run='^$$' -bench=Reader -benchtime=3x ./connectors/postgres/
 	$(GO) test -run='^$$' -bench=Reader -benchmem ./connectors/parquet/
 	CLEANROOM_UPLOAD_GIB=1 $(GO) test -run='^$$' -bench=UploadLarge -benchtime=1x -timeout 30m ./node/

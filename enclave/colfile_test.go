@@ -432,15 +432,7 @@ func FuzzReadColumns(f *testing.F) {
 func encodePart(t testing.TB, s *schema.Schema, batches ...*schema.Batch) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	pw, err := columnar.NewPartWriter(&buf, s)
-	require.NoError(t, err)
-	enc, err := columnar.NewEncoder(s, pw.Add)
-	require.NoError(t, err)
-	for _, b := range batches {
-		require.NoError(t, enc.Write(b))
-	}
-	require.NoError(t, enc.Flush())
-	require.NoError(t, pw.Close())
+	require.NoError(t, columnar.EncodePart(&buf, s, batches...))
 	return buf.Bytes()
 }
 

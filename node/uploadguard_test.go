@@ -168,13 +168,7 @@ func TestUploadFormatChecked(t *testing.T) {
 	rows, err := csv.ReadAll(bytes.NewReader(text), &s, csv.Options{})
 	require.NoError(t, err)
 	var part bytes.Buffer
-	pw, err := columnar.NewPartWriter(&part, &s)
-	require.NoError(t, err)
-	enc, err := columnar.NewEncoder(&s, pw.Add)
-	require.NoError(t, err)
-	require.NoError(t, enc.Write(rows))
-	require.NoError(t, enc.Flush())
-	require.NoError(t, pw.Close())
+	require.NoError(t, columnar.EncodePart(&part, &s, rows))
 
 	for _, tc := range []struct {
 		name   string

@@ -145,14 +145,7 @@ func TestPlainLines(t *testing.T) {
 				if opts.NoQuotes || opts.Comma != 0 || opts.Nulls != nil {
 					continue // ReadAllRecords is the reference
 				}
-				slow, slowErr := csv.ReadAllSlow(bytes.NewReader(in), s, opts)
-				if slowErr != nil {
-					require.Error(t, err, desc)
-					require.Equal(t, slowErr.Error(), err.Error(), desc)
-				} else {
-					require.NoError(t, err, desc)
-					require.Equal(t, slow, got, desc)
-				}
+				requireAsSlow(t, in, s, opts, got, err, desc)
 			}
 		}
 	}
@@ -245,14 +238,21 @@ func TestPlainDelimiters(t *testing.T) {
 			want, wantErr := csv.ReadAllRecords(strings.NewReader(in), s, opts)
 			require.Equal(t, wantErr, err, desc)
 			require.Equal(t, want, got, desc)
-			slow, slowErr := csv.ReadAllSlow(strings.NewReader(in), s, opts)
-			if slowErr != nil {
-				require.Error(t, err, desc)
-				require.Equal(t, slowErr.Error(), err.Error(), desc)
-			} else {
-				require.NoError(t, err, desc)
-				require.Equal(t, slow, got, desc)
-			}
+			requireAsSlow(t, []byte(in), s, opts, got, err, desc)
 		}
+	}
+}
+
+// requireAsSlow checks that got and err, what the reader made of in, are
+// what the slow path (encoding/csv alone) makes of it.
+func requireAsSlow(t *testing.T, in []byte, s *schema.Schema, opts csv.Options, got *schema.Batch, err error, desc string) {
+	t.Helper()
+	slow, slowErr := csv.ReadAllSlow(bytes.NewReader(in), s, opts)
+	if slowErr != nil {
+		require.Error(t, err, desc)
+		require.Equal(t, slowErr.Error(), err.Error(), desc)
+	} else {
+		require.NoError(t, err, desc)
+		require.Equal(t, slow, got, desc)
 	}
 }

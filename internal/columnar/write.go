@@ -134,3 +134,25 @@ func (p *PartWriter) Close() error {
 	_, err := p.w.Write(end)
 	return err
 }
+
+// EncodePart writes batches of s to w as one part.
+func EncodePart(w io.Writer, s *schema.Schema, batches ...*schema.Batch) error {
+	pw, err := NewPartWriter(w, s)
+	if err != nil {
+		return err
+	}
+	enc, err := NewEncoder(s, pw.Add)
+	if err != nil {
+		return err
+	}
+	defer enc.Wipe()
+	for _, b := range batches {
+		if err := enc.Write(b); err != nil {
+			return err
+		}
+	}
+	if err := enc.Flush(); err != nil {
+		return err
+	}
+	return pw.Close()
+}

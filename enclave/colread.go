@@ -136,11 +136,11 @@ func openColFile(ra io.ReaderAt, size int64, s *schema.Schema) (*colFile, error)
 			if !ok1 || !ok2 || !ok3 {
 				return nil, fail("truncated index")
 			}
-			if d < 1 || d > rows || db > colMaxArena || db > nbytes {
-				return nil, fail("block %d, column %s: %d entries of %d bytes for %d rows", bi, col.Name, d, db, rows)
+			if err := columnar.CheckDict(d, db, w, rows); err != nil {
+				return nil, fail("block %d, column %s: %v", bi, col.Name, err)
 			}
-			if w == 1 || w > colMaxArena || (w > 1 && (w-1)*d != db) {
-				return nil, fail("block %d, column %s: %d entries of %d bytes, each of %d", bi, col.Name, d, db, int64(w)-1)
+			if db > nbytes {
+				return nil, fail("block %d, column %s: %d bytes of entries in a block of %d", bi, col.Name, db, nbytes)
 			}
 			width := max(int(w)-1, 0)
 			if f.width[c] == -1 {

@@ -109,6 +109,19 @@ func Header(magic string, s *schema.Schema) ([]byte, error) {
 	return hdr, nil
 }
 
+// CheckDict checks a string column's dictionary as a block's index entry
+// describes it: d entries of db bytes in all, w as the format says, for
+// rows rows.
+func CheckDict(d, db, w, rows uint64) error {
+	if d < 1 || d > rows || db > MaxArena {
+		return fmt.Errorf("%d entries of %d bytes for %d rows", d, db, rows)
+	}
+	if w == 1 || w > MaxArena || (w > 1 && (w-1)*d != db) {
+		return fmt.Errorf("%d entries of %d bytes, each of %d", d, db, int64(w)-1)
+	}
+	return nil
+}
+
 // Block is one encoded block: its rows, its bytes and its index entry.
 // An Encoder or a PartReader reuses a Block's memory for the next.
 type Block struct {

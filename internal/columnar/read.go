@@ -163,11 +163,8 @@ func (p *PartReader) Next() (*Block, error) {
 			entry = binary.AppendUvarint(entry, vals[k])
 		}
 		d, db, w := vals[0], vals[1], vals[2]
-		if d < 1 || d > rows || db > MaxArena {
-			return nil, fail("column %s: %d entries of %d bytes for %d rows", c.Name, d, db, rows)
-		}
-		if w == 1 || w > MaxArena || (w > 1 && (w-1)*d != db) {
-			return nil, fail("column %s: %d entries of %d bytes, each of %d", c.Name, d, db, int64(w)-1)
+		if err := CheckDict(d, db, w, rows); err != nil {
+			return nil, fail("column %s: %v", c.Name, err)
 		}
 		p.ents[i], p.dbs[i], p.ws[i] = d, db, w
 		strBytes += db

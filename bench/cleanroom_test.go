@@ -91,9 +91,10 @@ func seal(d *Data, dir string, schemas map[string]schema.Schema) (*sealedData, e
 }
 
 // load opens the store afresh (so nothing is cached) and decrypts both
-// tables side by side, as the node does, with uscc as the privacy unit of
-// both, at most MaxLoans loans per unit and one registry row per loan.
-func (s *sealedData) load() (map[string]*enclave.Table, error) {
+// tables side by side, as the node does (the columns plan reads), with
+// uscc as the privacy unit of both, at most MaxLoans loans per unit and
+// one registry row per loan.
+func (s *sealedData) load(plan *query.Plan) (map[string]*enclave.Table, error) {
 	store, err := enclave.OpenStore(s.dir, s.custody, s.keys)
 	if err != nil {
 		return nil, err
@@ -108,12 +109,14 @@ func (s *sealedData) load() (map[string]*enclave.Table, error) {
 		go func() {
 			defer wg.Done()
 			sc := s.schemas[dataset]
-			t, err := store.LoadRows(dataset, &sc, []string{uploadID}, s.rows[dataset])
+			unit := sc.Index("uscc")
+			need := enclave.PlanColumns(plan, dataset, &sc, unit)
+			t, err := store.LoadColumns(dataset, &sc, []string{uploadID}, s.rows[dataset], need)
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			t.Unit, t.MaxRowsPerUnit = sc.Index("uscc"), perUnit[dataset]
+			t.Unit, t.MaxRowsPerUnit = unit, perUnit[dataset]
 			tabs[i] = t
 		}()
 	}
@@ -211,7 +214,7 @@ func BenchmarkCleanroom(b *testing.B) {
 		check(b, "Cleanroom", a, true)
 	}
 	b.Run("cached", func(b *testing.B) {
-		tables, err := s.load()
+		tables, err := s.load(plan)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -219,7 +222,7 @@ func BenchmarkCleanroom(b *testing.B) {
 		loop(b, tables)
 	})
 	b.Run("cold", func(b *testing.B) {
-		loaded, err := s.load()
+		loaded, err := s.load(plan)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -235,7 +238,7 @@ func BenchmarkCleanroom(b *testing.B) {
 		var tables map[string]*enclave.Table
 		for b.Loop() {
 			var err error
-			if tables, err = s.load(); err != nil {
+			if tables, err = s.load(plan); err != nil {
 				b.Fatal(err)
 			}
 			a = run(b, tables)

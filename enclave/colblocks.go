@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -57,16 +58,30 @@ func (c *columns) size() int64 {
 // a string column keeps no offsets when every entry of every file is of
 // one width, and no codes when every block of every file holds distinct
 // values; a file that breaks either writes them out (materialize).
+//
+// A column left out (skip) stays empty: its vector has its type and no
+// values, and the columnar form's reader passes over its bytes.
 type colBlocks struct {
 	s    *schema.Schema
 	cols []schema.Vector
+	skip []bool
 	rows int
 }
 
-func newColBlocks(s *schema.Schema) *colBlocks {
-	cb := &colBlocks{s: s, cols: make([]schema.Vector, len(s.Columns))}
+// newColBlocks returns columns of s to gather, all of them.
+func newColBlocks(s *schema.Schema) *colBlocks { return newColBlocksOf(s, nil) }
+
+// newColBlocksOf returns columns of s to gather: those need says, or all
+// when need is nil. Only the columnar form (extend) can leave columns
+// out.
+func newColBlocksOf(s *schema.Schema, need []bool) *colBlocks {
+	cb := &colBlocks{s: s, cols: make([]schema.Vector, len(s.Columns)), skip: make([]bool, len(s.Columns))}
 	for i, c := range s.Columns {
 		cb.cols[i].Type = c.Type
+		if need != nil && !need[i] {
+			cb.skip[i] = true
+			continue
+		}
 		if c.Type == schema.String {
 			cb.cols[i].Dict = &schema.Dict{Offs: []int64{0}}
 			cb.cols[i].Codes = []int32{}
@@ -133,7 +148,7 @@ func (cb *colBlocks) plan(t colTotals) {
 	}
 	for i := range cb.cols {
 		v := &cb.cols[i]
-		if v.Dict == nil {
+		if v.Dict == nil || cb.skip[i] {
 			continue
 		}
 		if t.width[i] > 0 {
@@ -187,6 +202,9 @@ func (cb *colBlocks) grow(t colTotals) {
 	var jobs []job
 	for i := range cb.cols {
 		v := &cb.cols[i]
+		if cb.skip[i] {
+			continue
+		}
 		if v.Dict == nil {
 			jobs = append(jobs, job{8 * int64(t.rows), func() { v.Ints = slices.Grow(v.Ints, t.rows) }})
 			continue
@@ -243,6 +261,9 @@ func (cb *colBlocks) extend(f *colFile) (rowBase int, entryBase, byteBase []int6
 	}
 	for i := range cb.cols {
 		v := &cb.cols[i]
+		if cb.skip[i] {
+			continue
+		}
 		if v.Dict == nil {
 			v.Ints = lengthen(v.Ints, f.rows)
 			continue
@@ -289,10 +310,14 @@ func (cb *colBlocks) addStrings(c int, strs []string) {
 	}
 }
 
-// add appends a batch's rows (a stored CSV upload's).
+// add appends a batch's rows (a stored CSV upload's). It gathers every
+// column: cb leaves none out.
 func (cb *colBlocks) add(b *schema.Batch) error {
 	if err := cb.checkRows(b.Len); err != nil {
 		return err
+	}
+	if slices.Contains(cb.skip, true) {
+		return errors.New("enclave: internal error: rows of an older form gathered with columns left out")
 	}
 	for i := range b.Cols {
 		if cb.cols[i].Dict != nil {

@@ -2,8 +2,10 @@ package enclave
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/xjdata/cleanroom/schema"
 )
@@ -73,6 +75,9 @@ func readColumns1(r byteReader, s *schema.Schema, cb *colBlocks) error {
 		if err != nil || code != typeCode(c.Type) {
 			return fail("column %d (%s) is not of the schema's type %s", i, c.Name, c.Type)
 		}
+	}
+	if slices.Contains(cb.skip, true) {
+		return errors.New("enclave: internal error: a CRCOLS1 file gathered with columns left out")
 	}
 	for i := range cb.cols {
 		if cb.cols[i].Dict != nil {

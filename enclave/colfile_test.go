@@ -523,3 +523,34 @@ func TestColumnsPlan(t *testing.T) {
 	cb.wipe()
 	requireWiped(t, cb.columns().batch)
 }
+
+// countingReaderAt counts the bytes read through it.
+type countingReaderAt struct {
+	r io.ReaderAt
+	n int64
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestSectionSkip: passing over bytes does not read the whole chunks
+// among them, and reading goes on at the right byte.
+func TestSectionSkip(t *testing.T) {
+	data := make([]byte, 40*ageChunk)
+	for i := range data {
+		data[i] = byte(i / ageChunk)
+	}
+	ra := &countingReaderAt{r: bytes.NewReader(data)}
+	r := newSectionReader(ra, 10, int64(len(data)), int64(len(data)))
+	var b [1]byte
+	require.NoError(t, r.full(b[:]))
+	require.NoError(t, r.skip(30*ageChunk))
+	require.NoError(t, r.full(b[:]))
+	require.Equal(t, byte(30), b[0])
+	require.EqualValues(t, 30*ageChunk+12, r.offset())
+	require.Less(t, ra.n, int64(len(data))-10*ageChunk, "the chunks passed over are not read")
+	require.ErrorIs(t, r.skip(20*ageChunk), errColFormat)
+}

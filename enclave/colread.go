@@ -281,6 +281,12 @@ func (d *colDecoder) block(b *colBlock) error {
 	row := d.rowBase + b.row
 	for c := range d.cb.cols {
 		v := &d.cb.cols[c]
+		if d.cb.skip[c] {
+			if err := d.pass(b, c); err != nil {
+				return err
+			}
+			continue
+		}
 		if v.Dict == nil {
 			var head [9]byte
 			if err := r.full(head[:]); err != nil {
@@ -364,6 +370,48 @@ func (d *colDecoder) block(b *colBlock) error {
 		return fail("ends at %d, the index says %d", r.offset(), b.off+b.bytes)
 	}
 	return nil
+}
+
+// pass passes over column c of block b, a column left out, reading only
+// what says how long it is: an int column's head, a string column's
+// dictionary sizes (which its index entry repeats).
+func (d *colDecoder) pass(b *colBlock, c int) error {
+	r := d.r
+	col := d.cb.s.Columns[c]
+	if col.Type != schema.String {
+		var head [9]byte
+		if err := r.full(head[:]); err != nil {
+			return err
+		}
+		w := int64(head[8])
+		if w < 1 || w > 8 {
+			return fmt.Errorf("enclave: %w: block at %d: column %s: width %d", errColFormat, b.off, col.Name, w)
+		}
+		return r.skip(w * int64(b.rows))
+	}
+	n, err := r.uvarint()
+	if err != nil {
+		return err
+	}
+	w, err := r.uvarint()
+	if err != nil {
+		return err
+	}
+	if n != uint64(b.ents[c]) || w != uint64(b.w[c]) {
+		return fmt.Errorf("enclave: %w: block at %d: column %s: a dictionary other than the index says", errColFormat, b.off, col.Name)
+	}
+	k := b.nbytes[c]
+	if w == 0 {
+		k += 4 * int64(b.ents[c])
+	}
+	switch {
+	case int(b.ents[c]) == b.rows:
+	case b.ents[c] <= 1<<8:
+		k += int64(b.rows)
+	default:
+		k += 2 * int64(b.rows)
+	}
+	return r.skip(k)
 }
 
 // decodeCodes sets codes[j] to base plus the j-th code of raw (cw bytes
@@ -474,6 +522,23 @@ func (r *sectionReader) next(n int, scratch []byte) ([]byte, error) {
 	}
 	p := scratch[:n]
 	return p, r.full(p)
+}
+
+// skip passes over the next k bytes. Whole chunks past the buffer are
+// neither read nor decrypted: the next refill starts at the chunk that
+// holds the byte after them.
+func (r *sectionReader) skip(k int64) error {
+	if k <= int64(r.n-r.pos) {
+		r.pos += int(k)
+		return nil
+	}
+	to := r.offset() + k
+	if to > r.limit {
+		return fmt.Errorf("enclave: %w: truncated at %d", errColFormat, r.limit)
+	}
+	r.start = to / ageChunk * ageChunk
+	r.pos, r.n = int(to-r.start), 0
+	return nil
 }
 
 // Read reads up to len(p) bytes, and returns io.EOF at the end of the

@@ -297,7 +297,7 @@ func resolve(p *query.Plan, tables map[string]*Table, params Params, encrypted m
 		if t == nil {
 			return nil, fmt.Errorf("enclave: table %s is not loaded", pt.Name)
 		}
-		if err := checkTable(pt.Name, t); err != nil {
+		if err := checkTable(pt.Name, t, PlanColumns(p, pt.Name, t.Schema, t.Unit)); err != nil {
 			return nil, err
 		}
 		if e.linf > math.MaxInt64/t.MaxRowsPerUnit {
@@ -500,7 +500,26 @@ func heComputable(a aggSpec) bool {
 	return false
 }
 
-func checkTable(name string, t *Table) error {
+// PlanColumns returns, by index in s, the columns of table (a dataset
+// name) that p reads, with unit, the table's privacy unit column (-1 for
+// none): what Store.LoadColumns needs to load for p.
+func PlanColumns(p *query.Plan, table string, s *schema.Schema, unit int) []bool {
+	need := make([]bool, len(s.Columns))
+	if unit >= 0 && unit < len(need) {
+		need[unit] = true
+	}
+	for _, u := range p.Uses() {
+		if i := s.Index(u.Column.Name); u.Column.Table == table && i >= 0 {
+			need[i] = true
+		}
+	}
+	return need
+}
+
+// checkTable checks that t's rows fit its schema, every column need says
+// with all of its values; the others may be left out (empty), as
+// Store.LoadColumns leaves them.
+func checkTable(name string, t *Table, need []bool) error {
 	if t.Schema == nil || t.Rows == nil {
 		return fmt.Errorf("enclave: table %s has no schema or no rows", name)
 	}
@@ -513,6 +532,9 @@ func checkTable(name string, t *Table) error {
 	}
 	for i, c := range t.Schema.Columns {
 		v := &b.Cols[i]
+		if !need[i] && v.Len() == 0 && v.Type == c.Type {
+			continue // left out
+		}
 		if (c.Type == schema.String) != (v.Type == schema.String) || v.Len() != b.Len {
 			return fmt.Errorf("enclave: table %s: column %s does not match its schema (%d values of type %s, want %d of %s)", name, c.Name, v.Len(), v.Type, b.Len, c.Type)
 		}

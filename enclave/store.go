@@ -129,6 +129,7 @@ type Store struct {
 type cacheEntry struct {
 	dataset string
 	key     string
+	need    []bool // the columns loaded, nil for all
 	done    chan struct{}
 	cols    *columns
 	batch   *schema.Batch
@@ -526,6 +527,20 @@ func (s *Store) Load(dataset string, sc *schema.Schema, uploadIDs []string) (*Ta
 // in for uploads stored in the older forms, which say nothing. A wrong
 // count costs time, never correctness.
 func (s *Store) LoadRows(dataset string, sc *schema.Schema, uploadIDs []string, rows int64) (*Table, error) {
+	return s.LoadColumns(dataset, sc, uploadIDs, rows, nil)
+}
+
+// LoadColumns is LoadRows of only the columns need says (by schema
+// index; nil: all), for instance those a plan reads (PlanColumns): the
+// others stay empty in the Table's Rows (no values) and are neither
+// decoded nor, where they fill whole age chunks, decrypted. Uploads stored
+// in the older forms load every column. The cache serves a request from
+// rows loaded with at least its columns; for more, it loads again the
+// columns of both.
+func (s *Store) LoadColumns(dataset string, sc *schema.Schema, uploadIDs []string, rows int64, need []bool) (*Table, error) {
+	if need != nil && len(need) != len(sc.Columns) {
+		return nil, fmt.Errorf("enclave: load %s: %d columns asked for, the schema has %d", dataset, len(need), len(sc.Columns))
+	}
 	if err := checkDataset(dataset); err != nil {
 		return nil, err
 	}
@@ -553,15 +568,18 @@ func (s *Store) LoadRows(dataset string, sc *schema.Schema, uploadIDs []string, 
 
 	s.mu.Lock()
 	e := s.cache[dataset]
-	if e == nil || e.key != key {
+	if e == nil || e.key != key || !covers(e.need, need) {
 		if e != nil {
-			s.dropLocked(e) // another upload list: its rows go
+			if e.key == key {
+				need = union(e.need, need) // the same rows: load what both want
+			}
+			s.dropLocked(e) // another upload list, or fewer columns: its rows go
 		}
-		e = &cacheEntry{dataset: dataset, key: key, done: make(chan struct{})}
+		e = &cacheEntry{dataset: dataset, key: key, need: need, done: make(chan struct{})}
 		s.cache[dataset] = e
 		e.acquire()
 		s.mu.Unlock()
-		e.cols, e.err = s.load(dataset, sc, uploadIDs, rows)
+		e.cols, e.err = s.load(dataset, sc, uploadIDs, rows, need)
 		if e.err == nil {
 			e.batch = e.cols.batch
 		}
@@ -590,7 +608,35 @@ func (s *Store) LoadRows(dataset string, sc *schema.Schema, uploadIDs []string, 
 	return &Table{Name: dataset, Schema: sc, Rows: e.batch, Unit: -1, MaxRowsPerUnit: 1, cache: e.tc, release: release}, nil
 }
 
-func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string, rows int64) (*columns, error) {
+// covers reports whether columns have (nil: all) include need (nil: all).
+func covers(have, need []bool) bool {
+	if have == nil {
+		return true
+	}
+	if need == nil {
+		return false
+	}
+	for i, n := range need {
+		if n && !have[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// union returns the columns of a or b (nil: all).
+func union(a, b []bool) []bool {
+	if a == nil || b == nil {
+		return nil
+	}
+	out := make([]bool, len(a))
+	for i := range a {
+		out[i] = a[i] || b[i]
+	}
+	return out
+}
+
+func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string, rows int64, need []bool) (*columns, error) {
 	// First the indexes of the columnar uploads, so that each column is
 	// allocated once at its final size; the older forms announce nothing,
 	// and the ledger's count (rows) stands in for them.
@@ -608,7 +654,10 @@ func (s *Store) load(dataset string, sc *schema.Schema, uploadIDs []string, rows
 		}
 		u.close()
 	}
-	blocks := newColBlocks(sc)
+	if older {
+		need = nil // the older forms load every column
+	}
+	blocks := newColBlocksOf(sc, need)
 	if older && rows > int64(want.rows) && rows <= maxRows {
 		want.addRows(int(rows)-want.rows, len(sc.Columns))
 	}

@@ -911,3 +911,98 @@ func TestLoadDamaged(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadColumns: a load of some columns gives them as a load of all
+// does, and leaves the others empty; the cache serves fewer columns from
+// more and loads both sets for more; Execute refuses a plan that reads a
+// column left out, and gives the same answer over the columns it reads.
+func TestLoadColumns(t *testing.T) {
+	defer func(m int64) { colMinParallel = m }(colMinParallel)
+	colMinParallel = 1
+	s, c, _ := newStore(t)
+	plain := loansCSV(6 << 20)
+	if _, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(encrypt(t, c.Recipient(), plain))); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Load("loans", uploadSchema, []string{id1})
+	require.NoError(t, err)
+	want := all.Rows
+	all.Release()
+	only := func(cols ...int) []bool {
+		need := make([]bool, len(uploadSchema.Columns))
+		for _, i := range cols {
+			need[i] = true
+		}
+		return need
+	}
+	for i := range uploadSchema.Columns {
+		// Each column alone, from a store that has nothing cached.
+		s2, err := OpenStore(s.dir, c, s.keys)
+		require.NoError(t, err)
+		tab, err := s2.LoadColumns("loans", uploadSchema, []string{id1}, 0, only(i))
+		require.NoError(t, err)
+		require.Equal(t, want.Len, tab.Rows.Len)
+		for j := range uploadSchema.Columns {
+			v := &tab.Rows.Cols[j]
+			if j != i {
+				require.Zero(t, v.Len(), "column %d is left out", j)
+				continue
+			}
+			for r := range want.Len {
+				if uploadSchema.Columns[j].Type == schema.String {
+					require.Equal(t, want.Cols[j].Str(r), v.Str(r))
+				} else {
+					require.Equal(t, want.Cols[j].Ints[r], v.Ints[r])
+				}
+			}
+		}
+		tab.Release()
+	}
+
+	s3, err := OpenStore(s.dir, c, s.keys)
+	require.NoError(t, err)
+	amount := qc("loans", "amount", schema.Int)
+	green := qc("loans", "green", schema.Bool)
+	p := &query.Plan{
+		Tables:  []query.Table{{Name: "loans"}},
+		GroupBy: []query.Column{green},
+		Outputs: []query.Output{{Name: "green", Column: ptr(green)}, {Name: "s", Func: query.Sum, Column: ptr(amount)}},
+	}
+	need := PlanColumns(p, "loans", uploadSchema, 1)
+	require.Equal(t, only(1, 2, 3), need, "uscc (the unit), amount and green")
+	run := func(tab *Table) ([][]string, error) {
+		tab.Unit, tab.MaxRowsPerUnit = 1, 1000
+		params := noNoise
+		params.MaxGroupsPerUnit = 2
+		res, err := Execute(context.Background(), p, map[string]*Table{"loans": tab}, params)
+		if err != nil {
+			return nil, err
+		}
+		return res.Rows, nil
+	}
+	some, err := s3.LoadColumns("loans", uploadSchema, []string{id1}, 0, need)
+	require.NoError(t, err)
+	got, err := run(some)
+	require.NoError(t, err)
+	full, err := s3.Load("loans", uploadSchema, []string{id1}) // more columns: loaded again
+	require.NoError(t, err)
+	require.NotSame(t, some.Rows, full.Rows)
+	wantRows, err := run(full)
+	require.NoError(t, err)
+	require.Equal(t, wantRows, got)
+	again, err := s3.LoadColumns("loans", uploadSchema, []string{id1}, 0, need) // fewer: from the cache
+	require.NoError(t, err)
+	require.Same(t, full.Rows, again.Rows)
+	for _, tab := range []*Table{some, full, again} {
+		tab.Release()
+	}
+
+	// A column left out that the plan reads: refused.
+	s4, err := OpenStore(s.dir, c, s.keys)
+	require.NoError(t, err)
+	short, err := s4.LoadColumns("loans", uploadSchema, []string{id1}, 0, only(1, 3))
+	require.NoError(t, err)
+	defer short.Release()
+	_, err = run(short)
+	require.ErrorContains(t, err, "column amount does not match its schema")
+}

@@ -207,14 +207,16 @@ func (n *Node) execute(r *http.Request, plan *query.Plan, p *policy.Params) (*en
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tab, err := n.store.LoadRows(t.Name, &ds.Schema, snap.DatasetUploads(t.Name), snap.DatasetRows(t.Name))
-			if err != nil {
-				errs[i] = err
-				return
-			}
 			unit := -1
 			if ds.Unit != "" {
 				unit = ds.Schema.Index(ds.Unit)
+			}
+			// Only the columns the plan reads are decrypted and decoded.
+			need := enclave.PlanColumns(plan, t.Name, &ds.Schema, unit)
+			tab, err := n.store.LoadColumns(t.Name, &ds.Schema, snap.DatasetUploads(t.Name), snap.DatasetRows(t.Name), need)
+			if err != nil {
+				errs[i] = err
+				return
 			}
 			// A copy keeps the rows' cache of codes and join indexes.
 			run := *tab

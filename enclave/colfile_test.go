@@ -425,6 +425,26 @@ func FuzzReadColumns(f *testing.F) {
 		cb2 := newColBlocks(colSchema)
 		require.NoError(t, readCols(encodeCols(t, c.batch), colSchema, cb2, 2))
 		requireSameRows(t, c.batch, cb2.columns().batch)
+		if colFormat(data) != colMagic {
+			return
+		}
+		// Each column alone reads to the same values, the others passed
+		// over.
+		for i := range colSchema.Columns {
+			need := make([]bool, len(colSchema.Columns))
+			need[i] = true
+			one := newColBlocksOf(colSchema, need)
+			require.NoError(t, readCols(data, colSchema, one, 2))
+			got := one.columns().batch
+			require.Equal(t, c.batch.Len, got.Len)
+			for r := range got.Len {
+				if colSchema.Columns[i].Type == schema.String {
+					require.Equal(t, c.batch.Cols[i].Str(r), got.Cols[i].Str(r))
+				} else {
+					require.Equal(t, c.batch.Cols[i].Ints[r], got.Cols[i].Ints[r])
+				}
+			}
+		}
 	})
 }
 

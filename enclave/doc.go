@@ -22,15 +22,17 @@
 // exactly as the provider sent it. Dataset names pass schema.ValidName and
 // upload IDs are 32 lower-case hex digits, so no name can reach outside the
 // store's directory. [Store.Ingest] streams the ciphertext to a temporary
-// file while decrypting it in memory and checking every row against the
+// file while decrypting it in memory and checking every row (a CSV) or
+// every block (a client's columnar part, kept as it is) against the
 // schema; only a fully valid upload is kept (fsync, rename, fsync of the
 // folder). Plaintext never touches the disk. The stored plaintext is the
-// node's columnar form (strings dictionary-coded per block, an index of
-// the blocks at the end) inside the age stream. [Store.Load] decrypts
-// uploads into memory, several parts of a file at once (age's random
-// access), and caches the result; string columns stay dictionary-coded in
-// memory, and [Store]'s cache wipes their dictionaries and codes with the
-// rest.
+// node's columnar form (internal/columnar: strings dictionary-coded per
+// block, an index of the blocks at the end) inside the age stream.
+// [Store.Load] decrypts uploads into memory, several parts of a file at
+// once (age's random access), and caches the result; [Store.LoadColumns]
+// loads only the columns a plan reads ([PlanColumns]), passing over the
+// others' bytes. String columns stay dictionary-coded in memory, and
+// [Store]'s cache wipes their dictionaries and codes with the rest.
 //
 // # Execution
 //

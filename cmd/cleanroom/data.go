@@ -179,10 +179,10 @@ with an error naming the source, line, column and problem. With --clamp,
 values outside a column's declared bounds are moved to the nearest bound
 instead, and the count of clamped values is reported.
 
-The rows travel as the canonical CSV of the schema (the same bytes from every
-source) in parts of --part-size MiB, each encrypted with age to the node's
-recipient and signed; the node decrypts each part in memory, checks it again
-and stores only ciphertext. The dataset takes the rows only when the last
+The rows travel in the node's columnar form (the same bytes from the same
+rows, whatever the source) in parts of about --part-size MiB, each encrypted
+with age to the node's recipient and signed; the node decrypts each part in
+memory, checks every value again and stores only ciphertext. The dataset takes the rows only when the last
 part has landed: an interrupted upload leaves nothing that queries read, and
 --resume ID goes on where it stopped (parts the node has are checked against
 the source, not sent again). A progress bar shows rows, bytes and rate.

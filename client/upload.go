@@ -391,6 +391,7 @@ func produce(ctx context.Context, s *schema.Schema, src connectors.Reader, clamp
 	defer cancel()
 	batches := make(chan *schema.Batch, 4)
 	read := make(chan error, 1)
+	var failed atomic.Bool // the source failed: encode no more
 	go func() {
 		defer close(batches)
 		for {
@@ -400,6 +401,7 @@ func produce(ctx context.Context, s *schema.Schema, src connectors.Reader, clamp
 				return
 			}
 			if err != nil {
+				failed.Store(true)
 				read <- err
 				return
 			}
@@ -415,6 +417,9 @@ func produce(ctx context.Context, s *schema.Schema, src connectors.Reader, clamp
 		}
 	}()
 	for b := range batches {
+		if failed.Load() {
+			break // the batches still queued go unsent
+		}
 		if err := enc.Write(b); err != nil {
 			cancel()
 			<-read

@@ -55,6 +55,7 @@ package columnar
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"github.com/xjdata/cleanroom/schema"
 )
@@ -79,6 +80,10 @@ const MaxArena = 256 << 20
 
 // MaxIndex bounds the bytes of a stored file's index.
 const MaxIndex = 64 << 20
+
+// MaxRows bounds the rows of a file or part: what a loaded table holds at
+// most.
+const MaxRows = math.MaxInt32
 
 // TypeCode returns a column type's byte in the header, or 0 for a type
 // the form does not hold.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -252,6 +253,43 @@ func TestPartBlockBounded(t *testing.T) {
 	_, _, err = readPart(s, append(hdr, frame...))
 	require.ErrorIs(t, err, columnar.ErrFormat)
 	require.ErrorContains(t, err, "bytes of strings, a block holds at most")
+}
+
+// A block that claims hundreds of MiB costs only the memory of the bytes
+// that come: a few bytes of input allocate no more than a few MiB.
+func TestPartClaimCostsNothing(t *testing.T) {
+	s := &schema.Schema{}
+	for i := range 4 {
+		s.Columns = append(s.Columns, schema.Column{Name: fmt.Sprintf("s%d", i), Type: schema.String, MaxLen: 1 << 28})
+	}
+	hdr, err := columnar.Header(columnar.PartMagic, s)
+	require.NoError(t, err)
+	frame := appendUvarint(appendUvarint(nil, 4*(columnar.MaxArena+24)), 1) // bytes, rows
+	for range 4 {
+		for _, x := range []uint64{1, columnar.MaxArena, 0} { // d, entry bytes, w
+			frame = appendUvarint(frame, x)
+		}
+	}
+	data := append(append(hdr, frame...), 0, 0, 0, 0)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err = readPart(s, data)
+	runtime.ReadMemStats(&after)
+	require.ErrorIs(t, err, columnar.ErrFormat)
+	require.ErrorContains(t, err, "truncated")
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "bytes allocated")
+}
+
+// A stored file's writer refuses what its reader would: an index past
+// MaxIndex once its end is added, or more than MaxRows rows.
+func TestFileWriterLimits(t *testing.T) {
+	s := &schema.Schema{Columns: []schema.Column{{Name: "v", Type: schema.String}}}
+	fw, err := columnar.NewFileWriter(io.Discard, s)
+	require.NoError(t, err)
+	err = fw.Add(&columnar.Block{Rows: 1, Entry: make([]byte, columnar.MaxIndex-10)})
+	require.ErrorContains(t, err, "an index of more than")
+	require.NoError(t, fw.Add(&columnar.Block{Rows: columnar.MaxRows, Entry: make([]byte, 8)}))
+	require.ErrorContains(t, fw.Add(&columnar.Block{Rows: 1, Entry: make([]byte, 8)}), "more than 2147483647 rows")
 }
 
 func appendUvarint(b []byte, x uint64) []byte {

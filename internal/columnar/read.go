@@ -59,8 +59,9 @@ func NewPartReader(r io.Reader, s *schema.Schema) (*PartReader, error) {
 			if p.maxLen[i] == 0 {
 				p.maxLen[i] = schema.DefaultMaxLen
 			}
-			// The block's last row may take its strings past BlockBytes.
-			p.maxBytes += uint64(p.maxLen[i])
+			// The block's last row may take its strings past BlockBytes
+			// (by at most MaxArena a column: more is refused anyway).
+			p.maxBytes += uint64(min(p.maxLen[i], MaxArena))
 		}
 	}
 	head := make([]byte, len(want))
@@ -144,6 +145,9 @@ func (p *PartReader) Next() (*Block, error) {
 	if rows < 1 || rows > BlockRows {
 		return nil, fail("%d rows (1 to %d)", rows, BlockRows)
 	}
+	if p.rows+int64(rows) > MaxRows {
+		return nil, fail("more than %d rows in the part", MaxRows)
+	}
 	entry := binary.AppendUvarint(p.blk.Entry[:0], nbytes)
 	entry = binary.AppendUvarint(entry, rows)
 	// The most bytes the block can take: 9 and 8 a row per int column;
@@ -176,13 +180,9 @@ func (p *PartReader) Next() (*Block, error) {
 	if nbytes > most {
 		return nil, fail("%d bytes for %d rows, at most %d", nbytes, rows, most)
 	}
-	if uint64(cap(p.blk.Data)) < nbytes {
-		clear(p.blk.Data[:cap(p.blk.Data)])
-		p.blk.Data = make([]byte, nbytes)
-	}
-	data := p.blk.Data[:nbytes]
-	if _, err := io.ReadFull(p.r, data); err != nil {
-		return nil, p.short(err)
+	data, err := p.read(int(nbytes))
+	if err != nil {
+		return nil, err
 	}
 	p.blk = Block{Rows: int(rows), Data: data, Entry: entry}
 	if err := p.check(data, int(rows)); err != nil {
@@ -190,6 +190,32 @@ func (p *PartReader) Next() (*Block, error) {
 	}
 	p.rows += int64(rows)
 	return &p.blk, nil
+}
+
+// readStep is how much more of a block read buffers at a time: a block
+// claims its size before its bytes, and the memory follows the bytes that
+// come, not the claim.
+const readStep = 1 << 20
+
+// read reads the next n bytes, a block's, into the block's buffer.
+func (p *PartReader) read(n int) ([]byte, error) {
+	data := p.blk.Data[:0]
+	for len(data) < n {
+		k := min(n-len(data), readStep)
+		if cap(data)-len(data) < k {
+			grown := make([]byte, len(data), max(2*cap(data), len(data)+k))
+			copy(grown, data)
+			clear(data[:cap(data)])
+			data = grown
+		}
+		if _, err := io.ReadFull(p.r, data[len(data):len(data)+k]); err != nil {
+			p.blk.Data = data
+			return nil, p.short(err)
+		}
+		data = data[:len(data)+k]
+	}
+	p.blk.Data = data
+	return data, nil
 }
 
 // check checks a block's bytes: that they hold, exactly, what its entry

@@ -33,8 +33,12 @@ func NewFileWriter(w io.Writer, s *schema.Schema) (*FileWriter, error) {
 
 // Add writes a block.
 func (f *FileWriter) Add(b *Block) error {
-	if len(f.index)+len(b.Entry) > MaxIndex {
+	// The index ends with two more uvarints: the blocks and the rows.
+	if len(f.index)+len(b.Entry)+2*binary.MaxVarintLen64 > MaxIndex {
 		return fmt.Errorf("columnar: more than %d blocks, an index of more than %d bytes", f.blocks, MaxIndex)
+	}
+	if f.rows+int64(b.Rows) > MaxRows {
+		return fmt.Errorf("columnar: more than %d rows", MaxRows)
 	}
 	if _, err := f.w.Write(b.Data); err != nil {
 		return err

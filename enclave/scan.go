@@ -583,13 +583,16 @@ func relIndex(ngroups int32, rel []int32) []int32 {
 	return idx
 }
 
-// groupValue renders the value of grouping column gi in joined row k.
+// groupValue renders the value of grouping column gi in joined row k. A
+// string is copied out of the rows: a dictionary's entries share its
+// bytes, which are wiped once the rows are released, and a result
+// outlives its rows.
 func (e *exec) groupValue(rows [][]int32, k int32, gi int) string {
 	g := e.groups[gi]
 	v := &e.tabs[g.t].Rows.Cols[g.c]
 	r := rows[g.t][k]
 	if g.typ == schema.String {
-		return v.Str(int(r))
+		return strings.Clone(v.Str(int(r)))
 	}
 	return schema.FormatValue(g.typ, v.Ints[r])
 }

@@ -1006,3 +1006,37 @@ func TestLoadColumns(t *testing.T) {
 	_, err = run(short)
 	require.ErrorContains(t, err, "column amount does not match its schema")
 }
+
+// TestResultOutlivesRows: a result keeps its grouping values when the
+// rows it was computed from are released and wiped at once (a cache over
+// its budget), as the node releases them before it sends the result.
+func TestResultOutlivesRows(t *testing.T) {
+	s, c, _ := newStore(t)
+	if _, err := s.Ingest(context.Background(), "loans", id1, uploadSchema, "loans.csv", bytes.NewReader(encrypt(t, c.Recipient(), []byte(goodCSV)))); err != nil {
+		t.Fatal(err)
+	}
+	s.SetCache(time.Hour, 1)
+	tab, err := s.Load("loans", uploadSchema, []string{id1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Unit, tab.MaxRowsPerUnit = 1, 5 // uscc
+	uscc := qc("loans", "uscc", schema.String)
+	p := &query.Plan{
+		Tables:  []query.Table{{Name: "loans"}},
+		GroupBy: []query.Column{uscc},
+		Outputs: []query.Output{{Name: "uscc", Column: ptr(uscc)}, {Name: "n", Func: query.Count}},
+	}
+	res, err := Execute(context.Background(), p, map[string]*Table{"loans": tab}, noNoise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab.Release()
+	if v := tab.Rows.Cols[1].Dict.Bytes; !allZero(v) {
+		t.Fatal("the released rows were not wiped")
+	}
+	want := [][]string{{"91650100MA00000001", "2"}, {"91650100MA00000002", "1"}}
+	if !reflect.DeepEqual(res.Rows, want) {
+		t.Errorf("rows after the release %q, want %q", res.Rows, want)
+	}
+}

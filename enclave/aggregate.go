@@ -352,10 +352,11 @@ func (e *exec) accumulate(ctx context.Context, b *bounded, relIdx []int32, nrel 
 			if (k-lo)%ctxEvery == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if b.pairOf[k] < 0 {
+			g := b.keptGroup(k)
+			if g < 0 {
 				continue
 			}
-			ri := relIdx[b.gids[k]]
+			ri := relIdx[g]
 			if ri < 0 {
 				continue
 			}
@@ -434,14 +435,15 @@ func (e *exec) distinct(ctx context.Context, b *bounded, relIdx []int32, nrel in
 			if k%ctxEvery == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if b.pairOf[k] < 0 {
+			g := b.keptGroup(k)
+			if g < 0 {
 				continue
 			}
-			ri := relIdx[b.gids[k]]
+			ri := relIdx[g]
 			if ri < 0 {
 				continue
 			}
-			key := uint64(ri)<<32 | uint64(uint32(cc.codes[rows[k]]))
+			key := uint64(ri)<<32 | uint64(uint32(cc.code(rows[k])))
 			if _, ok := seen[key]; !ok {
 				seen[key] = struct{}{}
 				accs[int(ri)*na+ai].count++

@@ -86,11 +86,11 @@ func indexOf(t *Table, c int, codes *colCodes) *keyIndex {
 }
 
 // probesOf returns the probes of column c of t (codes a) into the index
-// ix of another column (codes b): per row of t, the first row of the
-// other table with the same value, or -1.
-func probesOf(ctx context.Context, t *Table, c int, a, b *colCodes, ix *keyIndex, str bool) ([]int32, error) {
+// ix of another column (codes b): per key of a (see probe), the first row
+// of the other table with the same value, or -1.
+func probesOf(t *Table, c int, a, b *colCodes, ix *keyIndex, str bool) []int32 {
 	if t.cache == nil {
-		return probe(ctx, a, translate(a, b, str), ix)
+		return probe(a, translate(a, b, str), ix)
 	}
 	cc := t.cache.col(c)
 	cc.mu.Lock()
@@ -103,6 +103,6 @@ func probesOf(ctx context.Context, t *Table, c int, a, b *colCodes, ix *keyIndex
 		cc.probes[ix] = pc
 	}
 	cc.mu.Unlock()
-	pc.once.Do(func() { pc.first, _ = probe(context.Background(), a, translate(a, b, str), ix) })
-	return pc.first, nil
+	pc.once.Do(func() { pc.first = probe(a, translate(a, b, str), ix) })
+	return pc.first
 }

@@ -12,16 +12,23 @@ import (
 	"github.com/xjdata/cleanroom/schema"
 )
 
-// colCodes are dense codes of one column's values: codes[r] is the code
-// of row r's value. Codes of a column with a small declared range are its
-// values minus the range's low end (bool: the value); others are given in
-// order of first appearance. Joins, grouping, filters on strings, units
-// and COUNT(DISTINCT) work on codes, never on the values themselves.
+// colCodes are dense codes of one column's values. Codes of a column with
+// a small declared range are its values minus the range's low end (bool:
+// the value); others are given in order of first appearance. Joins,
+// grouping, filters on strings, units and COUNT(DISTINCT) work on codes,
+// never on the values themselves.
+//
+// A row's code is reached through its key, rows[r]: the code is keys[key],
+// or the key itself when keys is nil. A dictionary-coded column's keys
+// are its rows' dictionary entries and keys the entries' codes, so that
+// no code per row is made: a table per code that the rows are looked up
+// in is made a table per key (perKey) once instead.
 //
 // Read-only once built: safe for concurrent use.
 type colCodes struct {
-	codes []int32
-	n     int32 // number of codes
+	rows []int32
+	keys []int32
+	n    int32 // number of codes
 	// direct is set when codes are values minus lo.
 	direct bool
 	lo     int64
@@ -30,6 +37,27 @@ type colCodes struct {
 	str   *strTable
 	ints  []int64
 	byInt map[int64]int32
+}
+
+// code returns row r's code.
+func (cc *colCodes) code(r int32) int32 {
+	if cc.keys != nil {
+		return cc.keys[cc.rows[r]]
+	}
+	return cc.rows[r]
+}
+
+// perKey returns byCode, a value per code, as a value per key: what row r
+// looks up as out[cc.rows[r]]. It is byCode itself when keys are codes.
+func perKey[T any](cc *colCodes, byCode []T) []T {
+	if cc.keys == nil {
+		return byCode
+	}
+	out := make([]T, len(cc.keys))
+	for k, c := range cc.keys {
+		out[k] = byCode[c]
+	}
+	return out
 }
 
 // directLimit is the widest declared range of an int or date column whose
@@ -66,27 +94,27 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 		return cc, nil
 	case v.Type == schema.String:
 		var err error
-		if cc.str, cc.codes, err = buildStrTable(ctx, strVals{plain: v.Strs}); err != nil {
+		if cc.str, cc.rows, err = buildStrTable(ctx, strVals{plain: v.Strs}); err != nil {
 			return nil, err
 		}
 		cc.n = cc.str.n()
 		return cc, nil
 	}
-	cc.codes = make([]int32, n)
+	cc.rows = make([]int32, n)
 	if lo, width, ok := directRange(t.Schema.Columns[c]); ok {
 		cc.direct, cc.lo, cc.n = true, lo, int32(width)
 		err := parallel(ctx, n, func(_, a, b int) error {
 			for r := a; r < b; r++ {
 				// Values are within the declared bounds (checked at
 				// upload); clamp defensively.
-				cc.codes[r] = int32(min(max(v.Ints[r]-lo, 0), int64(width-1)))
+				cc.rows[r] = int32(min(max(v.Ints[r]-lo, 0), int64(width-1)))
 			}
 			return nil
 		})
 		return cc, err
 	}
 	var err error
-	if cc.byInt, cc.ints, err = dictionary(ctx, v.Ints, cc.codes); err != nil {
+	if cc.byInt, cc.ints, err = dictionary(ctx, v.Ints, cc.rows); err != nil {
 		return nil, err
 	}
 	cc.n = int32(len(cc.ints))
@@ -96,13 +124,13 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 // dictCodes codes column c of t, a dictionary-coded string column: its
 // dictionary's entries are coded (each hashed once: far fewer than the
 // rows when its blocks repeat values, as a stored upload's do), and each
-// row's code is its entry's. With entries in order of first use (as
-// loading makes them), the codes are those dictionary gives the rows'
-// values. A dictionary whose entries are distinct lends its codes
-// unchanged (cc.codes shares the column's Codes); a column without codes
-// (each row its own entry) takes the entries' codes. It checks the
-// dictionary's offsets or width and the rows' codes, which a Table built
-// by hand might get wrong.
+// row's code is its entry's: the rows' keys are the column's Codes (its
+// entries), shared, and keys the entries' codes. With entries in order of
+// first use (as loading makes them), the codes are those dictionary gives
+// the rows' values. When the entries are distinct, the entries are the
+// codes (no keys); a column without codes (each row its own entry) takes
+// the entries' codes as its keys. It checks the dictionary's offsets or
+// width and the rows' codes, which a Table built by hand might get wrong.
 func dictCodes(ctx context.Context, t *Table, c int, cc *colCodes) error {
 	v := &t.Rows.Cols[c]
 	d := v.Dict
@@ -126,26 +154,20 @@ func dictCodes(ctx context.Context, t *Table, c int, cc *colCodes) error {
 	}
 	cc.n = cc.str.n()
 	if v.Codes == nil {
-		cc.codes = remap // row r is entry r
+		cc.rows = remap // row r is entry r
 		return nil
 	}
-	distinct := int(cc.n) == entries
-	if distinct {
-		cc.codes = v.Codes
-	} else {
-		cc.codes = make([]int32, len(v.Codes))
+	cc.rows = v.Codes
+	if int(cc.n) != entries {
+		cc.keys = remap
 	}
 	var bad atomic.Int64
 	bad.Store(-1)
 	err = parallel(ctx, len(v.Codes), func(_, lo, hi int) error {
 		for r := lo; r < hi; r++ {
-			x := v.Codes[r]
-			if x < 0 || int(x) >= len(remap) {
+			if x := v.Codes[r]; x < 0 || int(x) >= len(remap) {
 				bad.CompareAndSwap(-1, int64(r))
 				return nil
-			}
-			if !distinct {
-				cc.codes[r] = remap[x]
 			}
 		}
 		return nil
@@ -287,35 +309,33 @@ type keyIndex struct {
 }
 
 func buildKeyIndex(cc *colCodes) *keyIndex {
-	ix := &keyIndex{first: make([]int32, cc.n), next: make([]int32, len(cc.codes))}
+	ix := &keyIndex{first: make([]int32, cc.n), next: make([]int32, len(cc.rows))}
 	for i := range ix.first {
 		ix.first[i] = -1
 	}
 	// Backwards, so that each chain lists its rows in ascending order.
-	for r := len(cc.codes) - 1; r >= 0; r-- {
-		c := cc.codes[r]
+	for r := len(cc.rows) - 1; r >= 0; r-- {
+		c := cc.code(int32(r))
 		ix.next[r] = ix.first[c]
 		ix.first[c] = int32(r)
 	}
 	return ix
 }
 
-// probe returns, per row of the probing column (codes a, translated into
+// probe returns, per key of the probing column (codes a, translated into
 // the index's codes by tr), the first row of the index with the same
-// value, or -1: a join's probes, read in row order.
-func probe(ctx context.Context, a *colCodes, tr []int32, ix *keyIndex) ([]int32, error) {
-	out := make([]int32, len(a.codes))
-	err := parallel(ctx, len(out), func(_, lo, hi int) error {
-		for r := lo; r < hi; r++ {
-			if c := tr[a.codes[r]]; c >= 0 {
-				out[r] = ix.first[c]
-			} else {
-				out[r] = -1
-			}
+// value, or -1: a join's probes, which row r of a looks up as
+// out[a.rows[r]]. They are as many as a's keys (or codes): as many as
+// its distinct values, or its dictionary's entries, not its rows.
+func probe(a *colCodes, tr []int32, ix *keyIndex) []int32 {
+	byCode := make([]int32, a.n)
+	for c := range byCode {
+		byCode[c] = -1
+		if t := tr[c]; t >= 0 {
+			byCode[c] = ix.first[t]
 		}
-		return nil
-	})
-	return out, err
+	}
+	return perKey(a, byCode)
 }
 
 // translate maps each code of column a to the code of the same value in

@@ -44,6 +44,9 @@
 // million values hashes about a million strings; wide ints through a
 // dictionary; narrow ints and bools directly), once per loaded table and
 // kept in its cache, so that no query hashes a string or a value per row.
+// A dictionary-coded column keeps no code per row: its rows' dictionary
+// entries lead to their codes, and what a query looks up per code (a
+// join's probes, a filter's verdicts) is made per entry once.
 // Scans, joins, grouping and aggregation are split over the cores;
 // contribution bounding is one sequential pass. The joined rows of a join
 // without filters are kept too, in the first table's cache (the last few
@@ -52,12 +55,13 @@
 //
 //  1. Tables[0] is scanned and its filters applied (strings compared
 //     through their codes). For each following table, every row so far
-//     probes the index of the joined column (per row of the probing
+//     probes the index of the joined column (per value of the probing
 //     column, the first row of the other table with the same value, and
 //     a chain to the next: inner equi-join; a row with no match is
 //     dropped, a row with several matches is repeated, in the joined
-//     table's row order). Filters are AND-ed; each applies to the table
-//     of its column, before the join.
+//     table's row order; when each matches exactly one, the rows so far
+//     are kept as they are). Filters are AND-ed; each applies to the
+//     table of its column, before the join.
 //  2. The privacy unit of a joined row is the value of Tables[0]'s unit
 //     column (Table.Unit), or the row of Tables[0] itself when Unit is -1.
 //     Only Tables[0] defines units: the other tables are treated as
@@ -157,8 +161,11 @@
 // # Limits
 //
 // Tables hold at most 2³¹-1 rows. Execute keeps the joined rows as row
-// indices (4 bytes per table per joined row) and per-row group and unit
-// codes in memory; PrepareHE keeps as well, with encrypted aggregates, the
+// indices (4 bytes per table per joined row) and, per joined row, its
+// (unit, group) pair after bounding (4 bytes); a joined row's group is
+// looked up through its row of the grouping table when the grouping
+// columns are of one table, and is kept per joined row (4 bytes)
+// otherwise. PrepareHE keeps as well, with encrypted aggregates, the
 // kept joined rows of the released groups (4 bytes each) and one count per
 // row of each table an encrypted aggregate reads. The unit's first groups
 // and rows are kept in scan order, which is the order of the uploads: a

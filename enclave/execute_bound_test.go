@@ -3,9 +3,11 @@ package enclave
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xjdata/cleanroom/protocols/dp/dptest"
 	"github.com/xjdata/cleanroom/query"
@@ -287,5 +289,105 @@ func TestExecuteLaplace(t *testing.T) {
 	avg, _ := strconv.ParseFloat(r[3], 64)
 	if r[0] != "a" || cnt < int64(n)-54 || cnt > int64(n)+54 || sum < 50*int64(n)-5334 || sum > 50*int64(n)+5334 || avg < 49 || avg > 51 {
 		t.Errorf("noisy row %v too far from [a %d %d 50.00]", r, n, 50*n)
+	}
+}
+
+// TestBoundManyChunks checks contribution bounding over more joined rows
+// than one chunk of looked-up units and groups holds (boundChunk), against
+// the rule written plainly: a unit keeps its rows in its first L0 groups,
+// at most L∞ in each, in scan order.
+func TestBoundManyChunks(t *testing.T) {
+	n := 3*boundChunk + 5
+	rows := make([]string, n)
+	for r := range rows {
+		// Units and groups cycle at different periods, so that a unit
+		// meets new groups late, across chunk ends.
+		rows[r] = "u" + strconv.Itoa(r%97) + ",g" + strconv.Itoa(r*r%13) + ",1"
+	}
+	const l0, linf = 3, 40
+	tables := map[string]*Table{"t": mkTable("t", boundSchema, 0, linf, rows...)}
+	params := noNoise
+	params.MaxGroupsPerUnit = l0
+	e, err := resolve(boundPlan(), tables, params, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.bound(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pair struct{ u, g string }
+	groupsOf := map[string][]string{}
+	kept := map[pair]int{}
+	first := map[string]int{}
+	units, groups := map[string]map[string]bool{}, map[string]int64{}
+	for r, row := range rows {
+		f := strings.Split(row, ",")
+		u, g := f[0], f[1]
+		if _, ok := first[g]; !ok {
+			first[g] = r
+		}
+		p := pair{u, g}
+		if _, in := kept[p]; !in {
+			if len(groupsOf[u]) == l0 {
+				if got := b.keptGroup(r); got >= 0 {
+					t.Fatalf("row %d (%s in %s) kept past the unit's L0 groups", r, u, g)
+				}
+				continue
+			}
+			groupsOf[u] = append(groupsOf[u], g)
+			kept[p] = 0
+		}
+		if kept[p] == linf {
+			if got := b.keptGroup(r); got >= 0 {
+				t.Fatalf("row %d (%s in %s) kept past L∞", r, u, g)
+			}
+			continue
+		}
+		kept[p]++
+		groups[g]++
+		if units[g] == nil {
+			units[g] = map[string]bool{}
+		}
+		units[g][u] = true
+		got := b.keptGroup(r)
+		if got < 0 {
+			t.Fatalf("row %d (%s in %s) dropped", r, u, g)
+		}
+		if rep := b.groupRep[got]; int(rep) != first[g] {
+			t.Fatalf("group %s: first joined row %d, want %d", g, rep, first[g])
+		}
+		if int64(len(units[g])) > b.groupUnits[got] || groups[g] > b.groupRows[got] {
+			t.Fatalf("group %s: %d units and %d rows so far, bounding counted %d and %d", g, len(units[g]), groups[g], b.groupUnits[got], b.groupRows[got])
+		}
+	}
+	for g, us := range units {
+		code := b.keptGroup(first[g])
+		if code < 0 {
+			// The group's first row may have been dropped; find a kept one.
+			for r := range rows {
+				if strings.Split(rows[r], ",")[1] == g && b.keptGroup(r) >= 0 {
+					code = b.keptGroup(r)
+					break
+				}
+			}
+		}
+		if b.groupUnits[code] != int64(len(us)) || b.groupRows[code] != groups[g] {
+			t.Errorf("group %s: %d units and %d rows, want %d and %d", g, b.groupUnits[code], b.groupRows[code], len(us), groups[g])
+		}
+	}
+
+	// Cancelled while bounding: the error, and the look-ups stop.
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.boundUnits(ctx, nil, n, rowGroups{}, &bounded{rows: b.rows, n: n, ngroups: 1}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: got %v, want context.Canceled", err)
+	}
+	for i := 0; runtime.NumGoroutine() > before && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g := runtime.NumGoroutine(); g > before {
+		t.Errorf("%d goroutines after a cancelled bounding, %d before", g, before)
 	}
 }

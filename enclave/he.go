@@ -163,10 +163,11 @@ func (e *exec) fillHE(ctx context.Context, b *bounded, rel []int32, prep *HEPrep
 			if k%ctxEvery == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if b.pairOf[k] < 0 {
+			g := b.keptGroup(k)
+			if g < 0 {
 				continue
 			}
-			ri := relIdx[b.gids[k]]
+			ri := relIdx[g]
 			if ri < 0 {
 				continue
 			}
@@ -196,8 +197,8 @@ func (e *exec) fillHE(ctx context.Context, b *bounded, rel []int32, prep *HEPrep
 			if k%ctxEvery == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if b.pairOf[k] >= 0 {
-				if ri := relIdx[b.gids[k]]; ri >= 0 {
+			if g := b.keptGroup(k); g >= 0 {
+				if ri := relIdx[g]; ri >= 0 {
 					order[next[ri]] = int32(k)
 					next[ri]++
 				}

@@ -112,3 +112,72 @@ func TestJoinCache(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinRows checks the joined rows of a join where every row so far
+// matches one row (kept as they are, shared) and of joins where some
+// match none or several (written out).
+func TestJoinRows(t *testing.T) {
+	tables := testTables()
+	plan := func(filters ...query.Filter) *exec {
+		p := &query.Plan{
+			Tables:  []query.Table{{Name: "loans"}, {Name: "registry"}, {Name: "electricity"}},
+			Joins:   []query.Join{{Left: lUscc, Right: rUscc}, {Left: rUscc, Right: qc("electricity", "uscc", "string")}},
+			Filters: filters,
+			Outputs: []query.Output{{Name: "n", Func: query.Count}},
+		}
+		e, err := resolve(p, tables, noNoise, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	for _, tc := range []struct {
+		name     string
+		e        *exec
+		sels     [][]int32
+		registry []int32 // after the first join
+		rows     [][]int32
+	}{{
+		// L1, L2, L3 (A), L7 (B): one registry row each.
+		name:     "every loan matches once",
+		e:        plan(),
+		sels:     [][]int32{{0, 1, 2, 6}, nil, nil},
+		registry: []int32{0, 0, 0, 1},
+		rows:     [][]int32{{0, 0, 1, 1, 2, 2, 6, 6}, {0, 0, 0, 0, 0, 0, 1, 1}, {0, 1, 0, 1, 0, 1, 2, 5}},
+	}, {
+		name:     "L6 matches no registry row",
+		e:        plan(),
+		sels:     [][]int32{nil, nil, nil},
+		registry: []int32{0, 0, 0, 1, 2, 1},
+		rows: [][]int32{
+			{0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 6, 6},
+			{0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 1, 1},
+			{0, 1, 0, 1, 0, 1, 2, 5, 3, 4, 2, 5},
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows := make([][]int32, 3)
+			rows[0] = tc.sels[0]
+			if rows[0] == nil {
+				rows[0] = allRows(tables["loans"].Rows.Len)
+			}
+			first, err := tc.e.join(context.Background(), rows, tc.sels, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(first[1], tc.registry) {
+				t.Errorf("registry rows %v, want %v", first[1], tc.registry)
+			}
+			if shared := &first[0][0] == &rows[0][0]; shared != (len(first[1]) == len(rows[0])) {
+				t.Errorf("loan rows shared: %v, for %d joined rows of %d", shared, len(first[1]), len(rows[0]))
+			}
+			got, err := tc.e.joinAll(context.Background(), tc.sels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.rows) {
+				t.Errorf("joined rows %v, want %v", got, tc.rows)
+			}
+		})
+	}
+}

@@ -146,7 +146,8 @@ func (tc *tableCache) wipe() {
 	defer tc.mu.Unlock()
 	for _, cc := range tc.cols {
 		if c := cc.codes; c != nil {
-			clear(c.codes)
+			clear(c.rows)
+			clear(c.keys)
 			clear(c.ints)
 			if c.str != nil {
 				c.str.wipe()

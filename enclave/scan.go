@@ -43,14 +43,16 @@ func predicate(ctx context.Context, t *Table, col colRef, f query.Filter) (rowPr
 	if err != nil {
 		return nil, err
 	}
-	codes := cc.codes
-	switch f.Op {
-	case query.OpEQ, query.OpNE:
-		want, eq := cc.codeOf(f.Value, true), f.Op == query.OpEQ
-		return func(r int32) bool { return (codes[r] == want) == eq }, nil
+	keys := cc.rows
+	if cc.keys == nil {
+		switch f.Op {
+		case query.OpEQ, query.OpNE:
+			want, eq := cc.codeOf(f.Value, true), f.Op == query.OpEQ
+			return func(r int32) bool { return (keys[r] == want) == eq }, nil
+		}
 	}
-	pass := cc.passCodes(f.Op, f.Value, true)
-	return func(r int32) bool { return pass[codes[r]] }, nil
+	pass := perKey(cc, cc.passCodes(f.Op, f.Value, true))
+	return func(r int32) bool { return pass[keys[r]] }, nil
 }
 
 // selectRows returns the rows of table ti that pass all its filters, in
@@ -115,7 +117,10 @@ func allRows(n int) []int32 {
 // each joined row is repeated once per matching row of t, in t's row
 // order, and dropped without one. It probes t's index with the left
 // column's codes translated into t's, in two passes (count, then fill) so
-// that the output is allocated once, split over the cores.
+// that the output is allocated once, split over the cores. When every
+// joined row so far matches exactly one row of t (a fact table joined to
+// a dimension), the rows so far are kept as they are, shared: only t's
+// rows are new.
 func (e *exec) join(ctx context.Context, rows [][]int32, sels [][]int32, t int) ([][]int32, error) {
 	j := e.joins[t-1]
 	rt, lt := e.tabs[t], e.tabs[j.left.t]
@@ -128,10 +133,7 @@ func (e *exec) join(ctx context.Context, rows [][]int32, sels [][]int32, t int) 
 		return nil, err
 	}
 	ix := indexOf(rt, j.right.c, rc)
-	first, err := probesOf(ctx, lt, j.left.c, lc, rc, ix, j.left.typ == schema.String)
-	if err != nil {
-		return nil, err
-	}
+	first := probesOf(lt, j.left.c, lc, rc, ix, j.left.typ == schema.String)
 	var pass []bool // rows of t that passed its filters; nil: all
 	if sels[t] != nil {
 		pass = make([]bool, rt.Rows.Len)
@@ -139,39 +141,50 @@ func (e *exec) join(ctx context.Context, rows [][]int32, sels [][]int32, t int) 
 			pass[r] = true
 		}
 	}
-	lrows, next := rows[j.left.t], ix.next
+	lrows, lkeys, next := rows[j.left.t], lc.rows, ix.next
 	n := len(rows[0])
 	workers := workersFor(n)
-	counts := make([]int, workers)
+	counts, ones := make([]int, workers), make([]int, workers)
 	err = parallel(ctx, n, func(w, lo, hi int) error {
-		m := 0
+		m, one := 0, 0
 		for k := lo; k < hi; k++ {
 			if (k-lo)%ctxEvery == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			for r := first[lrows[k]]; r >= 0; r = next[r] {
+			mk := 0
+			for r := first[lkeys[lrows[k]]]; r >= 0; r = next[r] {
 				if pass == nil || pass[r] {
-					m++
+					mk++
 				}
 			}
+			m += mk
+			if mk == 1 {
+				one++
+			}
 		}
-		counts[w] = m
+		counts[w], ones[w] = m, one
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	total, offs := 0, make([]int, workers)
+	total, single, offs := 0, 0, make([]int, workers)
 	for w, m := range counts {
 		offs[w] = total
 		total += m
+		single += ones[w]
 	}
 	if total > maxRows {
 		return nil, fmt.Errorf("enclave: the join of %s has more than %d rows", e.p.Tables[t].Name, maxRows)
 	}
+	shared := single == n // each joined row so far stays, once
 	out := make([][]int32, t+1)
 	for tt := range out {
-		out[tt] = make([]int32, total)
+		if shared && tt < t {
+			out[tt] = rows[tt]
+		} else {
+			out[tt] = make([]int32, total)
+		}
 	}
 	err = parallel(ctx, n, func(w, lo, hi int) error {
 		i := offs[w]
@@ -179,11 +192,11 @@ func (e *exec) join(ctx context.Context, rows [][]int32, sels [][]int32, t int) 
 			if (k-lo)%ctxEvery == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			for r := first[lrows[k]]; r >= 0; r = next[r] {
+			for r := first[lkeys[lrows[k]]]; r >= 0; r = next[r] {
 				if pass != nil && !pass[r] {
 					continue
 				}
-				for tt := 0; tt < t; tt++ {
+				for tt := 0; tt < t && !shared; tt++ {
 					out[tt][i] = rows[tt][k]
 				}
 				out[t][i] = r
@@ -209,11 +222,11 @@ type pairState struct {
 type bounded struct {
 	rows     [][]int32 // rows[t][k]: the row of table t in joined row k
 	n        int       // joined rows
-	gids     []int32   // per joined row: its group
 	ngroups  int32
 	groupRep []int32 // per group: its first joined row, or -1
 	// pairOf is, per joined row, the index in pairs of its (unit, group)
-	// pair, or -1 when contribution bounding dropped the row.
+	// pair, or -1 when contribution bounding dropped the row. A kept
+	// row's group is its pair's.
 	pairOf []int32
 	pairs  []pairState
 	// groupUnits and groupRows are, per group, its distinct units (its
@@ -221,25 +234,87 @@ type bounded struct {
 	groupUnits, groupRows []int64
 }
 
+// keptGroup returns the group of joined row k, or -1 when contribution
+// bounding dropped it.
+func (b *bounded) keptGroup(k int) int32 {
+	if p := b.pairOf[k]; p >= 0 {
+		return b.pairs[p].group
+	}
+	return -1
+}
+
+// rowGroups gives each joined row its group without a group per joined
+// row when every grouping column is of one table: row k's group is then
+// codes[rows[k]], codes being per row of that table and rows its joined
+// rows. Otherwise (rows nil) it is codes[k]; without GROUP BY (codes nil)
+// it is 0.
+type rowGroups struct {
+	codes, rows []int32
+}
+
+func (g rowGroups) at(k int) int32 {
+	switch {
+	case g.rows != nil:
+		return g.codes[g.rows[k]]
+	case g.codes != nil:
+		return g.codes[k]
+	}
+	return 0
+}
+
+// groupTable returns the table every grouping column is of, or -1 when
+// they are of several (or there are none).
+func (e *exec) groupTable() int {
+	t := -1
+	for i, g := range e.groups {
+		if i > 0 && g.t != t {
+			return -1
+		}
+		t = g.t
+	}
+	return t
+}
+
+// rowGroups returns each joined row's group (see rowGroups) and the
+// number of groups.
+func (e *exec) rowGroups(ctx context.Context, rows [][]int32, n int) (rowGroups, int32, error) {
+	if len(e.groups) == 0 {
+		return rowGroups{}, 1, nil
+	}
+	if t := e.groupTable(); t >= 0 {
+		// Code the rows of the one table (each table's own rows: no
+		// row lists), which joined rows then look up.
+		codes, ngroups, err := e.groupCodes(ctx, make([][]int32, len(e.tabs)), e.tabs[t].Rows.Len)
+		return rowGroups{codes: codes, rows: rows[t]}, ngroups, err
+	}
+	codes, ngroups, err := e.groupCodes(ctx, rows, n)
+	return rowGroups{codes: codes}, ngroups, err
+}
+
 // eps is the ε of each aggregate and of the group selection.
 func (e *exec) eps() float64 { return e.params.Epsilon / float64(len(e.aggs)+1) }
 
-// groupCodes returns each joined row's group and the number of groups:
-// the codes of the grouping columns, combined.
+// groupCodes returns the group of each of n rows, and the number of
+// groups: the codes of the grouping columns, combined. Row k is of table
+// t's row rows[t][k], or its row k when rows[t] is nil. The result is
+// read-only: it may be a column's codes.
 func (e *exec) groupCodes(ctx context.Context, rows [][]int32, n int) ([]int32, int32, error) {
-	gids := make([]int32, n)
-	if len(e.groups) == 0 {
-		return gids, 1, nil
-	}
 	if e.public != nil {
-		return e.publicCodes(ctx, rows, gids)
+		return e.publicCodes(ctx, rows, make([]int32, n))
 	}
 	var ngroups int32
-	var tmp []int32
+	var gids, tmp []int32
 	for gi, g := range e.groups {
 		cc, err := codesOf(ctx, e.tabs[g.t], g.c)
 		if err != nil {
 			return nil, 0, err
+		}
+		src := rows[g.t]
+		if src == nil && len(e.groups) == 1 && cc.keys == nil {
+			return cc.rows, cc.n, nil
+		}
+		if gids == nil {
+			gids = make([]int32, n)
 		}
 		dst := gids
 		if gi > 0 {
@@ -248,10 +323,13 @@ func (e *exec) groupCodes(ctx context.Context, rows [][]int32, n int) ([]int32, 
 			}
 			dst = tmp
 		}
-		src, codes := rows[g.t], cc.codes
 		if err := parallel(ctx, n, func(_, lo, hi int) error {
 			for k := lo; k < hi; k++ {
-				dst[k] = codes[src[k]]
+				r := int32(k)
+				if src != nil {
+					r = src[k]
+				}
+				dst[k] = cc.code(r)
 			}
 			return nil
 		}); err != nil {
@@ -291,11 +369,15 @@ func (e *exec) publicCodes(ctx context.Context, rows [][]int32, gids []int32) ([
 			}
 		}
 		radix := int32(len(e.public[gi]))
-		src, codes := rows[g.t], cc.codes
+		src := rows[g.t]
 		first := gi == 0
 		if err := parallel(ctx, len(gids), func(_, lo, hi int) error {
 			for k := lo; k < hi; k++ {
-				i := index[codes[src[k]]]
+				r := int32(k)
+				if src != nil {
+					r = src[k]
+				}
+				i := index[cc.code(r)]
 				switch {
 				case i < 0 || !first && gids[k] < 0:
 					gids[k] = -1
@@ -365,41 +447,24 @@ func (e *exec) bound(ctx context.Context) (*bounded, error) {
 	}
 	n := len(rows[0])
 
-	gids, ngroups, err := e.groupCodes(ctx, rows, n)
+	groups, ngroups, err := e.rowGroups(ctx, rows, n)
 	if err != nil {
 		return nil, err
 	}
-	groupRep := make([]int32, ngroups) // the first joined row of each group
-	for i := range groupRep {
-		groupRep[i] = -1
-	}
-	for k := n - 1; k >= 0; k-- {
-		if g := gids[k]; g >= 0 {
-			groupRep[g] = int32(k)
-		}
-	}
 
-	// Unit codes per joined row.
+	// The unit of joined row k is the code of its row of the first table
+	// in the unit column, or that row when the table has no unit column.
 	t0 := e.tabs[0]
-	units, nunits := rows[0], t0.Rows.Len
+	var units *colCodes
+	nunits := t0.Rows.Len
 	if t0.Unit >= 0 {
-		cc, err := codesOf(ctx, t0, t0.Unit)
-		if err != nil {
+		if units, err = codesOf(ctx, t0, t0.Unit); err != nil {
 			return nil, err
 		}
-		units, nunits = make([]int32, n), int(cc.n)
-		src, codes := rows[0], cc.codes
-		if err := parallel(ctx, n, func(_, lo, hi int) error {
-			for k := lo; k < hi; k++ {
-				units[k] = codes[src[k]]
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
+		nunits = int(units.n)
 	}
-	b := &bounded{rows: rows, n: n, gids: gids, ngroups: ngroups, groupRep: groupRep}
-	if err := e.boundUnits(ctx, units, nunits, b); err != nil {
+	b := &bounded{rows: rows, n: n, ngroups: ngroups}
+	if err := e.boundUnits(ctx, units, nunits, groups, b); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -410,14 +475,82 @@ func (e *exec) bound(ctx context.Context) (*bounded, error) {
 // which must catch it. Only this package's tests set it.
 var plantedNoBounding bool
 
+// boundChunk is how many joined rows a chunk of rowUnits holds.
+const boundChunk = 1 << 14
+
+// unitChunk is the units and groups of the joined rows from lo on.
+type unitChunk struct {
+	lo          int
+	units, gids []int32
+}
+
+// rowUnits looks up the unit and the group of each joined row, a chunk at
+// a time, on a goroutine of its own, ahead of the one that reads the
+// chunks from the channel it returns (and gives each back on free once
+// done with it). Closing stop ends it early. A row's unit is the code in
+// units of its row of the first table, or that row when units is nil.
+func rowUnits(n int, rows0 []int32, units *colCodes, groups rowGroups, stop <-chan struct{}) (full <-chan *unitChunk, free chan<- *unitChunk) {
+	const ahead = 2
+	fc, ec := make(chan *unitChunk, ahead), make(chan *unitChunk, ahead+1)
+	size := min(n, boundChunk)
+	for range min(ahead+1, (n+boundChunk-1)/boundChunk) {
+		ec <- &unitChunk{units: make([]int32, size), gids: make([]int32, size)}
+	}
+	fill := func(c *unitChunk, lo int) {
+		hi := min(lo+boundChunk, n)
+		c.lo, c.units, c.gids = lo, c.units[:hi-lo], c.gids[:hi-lo]
+		for k := lo; k < hi; k++ {
+			u := rows0[k]
+			if units != nil {
+				u = units.code(u)
+			}
+			c.units[k-lo], c.gids[k-lo] = u, groups.at(k)
+		}
+	}
+	if n <= boundChunk { // one chunk at most: no goroutine
+		if n > 0 {
+			c := <-ec
+			fill(c, 0)
+			fc <- c
+		}
+		close(fc)
+		return fc, ec
+	}
+	go func() {
+		defer close(fc)
+		for lo := 0; lo < n; lo += boundChunk {
+			var c *unitChunk
+			select {
+			case c = <-ec:
+			case <-stop:
+				return
+			}
+			fill(c, lo)
+			select {
+			case fc <- c:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return fc, ec
+}
+
 // boundUnits bounds contributions in scan order: a unit keeps rows in its
 // first L0 groups, and at most L∞ rows in each. It is one sequential pass,
 // bound by memory latency (a unit's state is read at random): split by
 // unit among the cores, the workers compete for the same cache lines and
-// memory bandwidth, and it measured slower. It sets b's pairOf, pairs,
-// groupUnits and groupRows from the joined rows' units and b.gids.
-func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, b *bounded) error {
-	n, gids := len(units), b.gids
+// memory bandwidth, and it measured slower. Another core looks up the
+// rows' units and groups ahead of it (rowUnits). It sets b's groupRep,
+// pairOf, pairs, groupUnits and groupRows from the joined rows' units
+// (the codes units of their rows of the first table, or those rows when
+// units is nil) and groups.
+func (e *exec) boundUnits(ctx context.Context, units *colCodes, nunits int, groups rowGroups, b *bounded) error {
+	n := b.n
+	groupRep := make([]int32, b.ngroups) // the first joined row of each group
+	for i := range groupRep {
+		groupRep[i] = -1
+	}
 	groupUnits, groupRows := make([]int64, b.ngroups), make([]int64, b.ngroups)
 	// Per unit: its first pair (its head) and how many groups it is in.
 	type unitState struct{ head, groups int32 }
@@ -431,41 +564,54 @@ func (e *exec) boundUnits(ctx context.Context, units []int32, nunits int, b *bou
 	if plantedNoBounding {
 		l0, linf = math.MaxInt64, math.MaxInt64
 	}
-	for k := range n {
-		if k%ctxEvery == 0 && ctx.Err() != nil {
+	stop := make(chan struct{})
+	defer close(stop)
+	full, free := rowUnits(n, b.rows[0], units, groups, stop)
+	for c := range full {
+		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		u, g := units[k], gids[k]
-		if g < 0 {
-			pairOf[k] = -1 // a value that is not public: in no group
-			continue
-		}
-		us := &ustate[u]
-		p := us.head
-		for p >= 0 && pairs[p].group != g {
-			p = pairs[p].next
-		}
-		if p < 0 {
-			if int64(us.groups) >= l0 {
-				pairOf[k] = -1 // the unit is in L0 groups already
+		for i, u := range c.units {
+			k := c.lo + i
+			g := c.gids[i]
+			if g < 0 {
+				pairOf[k] = -1 // a value that is not public: in no group
 				continue
 			}
-			us.groups++
-			groupUnits[g]++
-			p = int32(len(pairs))
-			pairs = append(pairs, pairState{group: g, next: us.head})
-			us.head = p
+			if groupRep[g] < 0 {
+				groupRep[g] = int32(k)
+			}
+			us := &ustate[u]
+			p := us.head
+			for p >= 0 && pairs[p].group != g {
+				p = pairs[p].next
+			}
+			if p < 0 {
+				if int64(us.groups) >= l0 {
+					pairOf[k] = -1 // the unit is in L0 groups already
+					continue
+				}
+				us.groups++
+				groupUnits[g]++
+				p = int32(len(pairs))
+				pairs = append(pairs, pairState{group: g, next: us.head})
+				us.head = p
+			}
+			ps := &pairs[p]
+			if ps.rows >= linf {
+				pairOf[k] = -1 // the unit has L∞ rows in this group already
+				continue
+			}
+			ps.rows++
+			groupRows[g]++
+			pairOf[k] = p
 		}
-		ps := &pairs[p]
-		if ps.rows >= linf {
-			pairOf[k] = -1 // the unit has L∞ rows in this group already
-			continue
-		}
-		ps.rows++
-		groupRows[g]++
-		pairOf[k] = p
+		free <- c
 	}
-	b.pairOf, b.pairs, b.groupUnits, b.groupRows = pairOf, pairs, groupUnits, groupRows
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.groupRep, b.pairOf, b.pairs, b.groupUnits, b.groupRows = groupRep, pairOf, pairs, groupUnits, groupRows
 	return nil
 }
 

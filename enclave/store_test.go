@@ -727,8 +727,12 @@ func TestLoadStoredCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int32{0, 0, 1, 2, 0, 3}; !slices.Equal(cc.codes, want) || cc.n != 4 {
-		t.Errorf("uscc codes %v of %d, want %v of 4", cc.codes, cc.n, want)
+	codes := make([]int32, len(cc.rows))
+	for r := range codes {
+		codes[r] = cc.code(int32(r))
+	}
+	if want := []int32{0, 0, 1, 2, 0, 3}; !slices.Equal(codes, want) || cc.n != 4 {
+		t.Errorf("uscc codes %v of %d, want %v of 4", codes, cc.n, want)
 	}
 
 	// The stored plaintext of the columnar upload is not CSV.

@@ -6,8 +6,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/xjdata/cleanroom/protocols/dp/dptest"
 	"github.com/xjdata/cleanroom/query"
@@ -377,17 +377,61 @@ func TestBoundManyChunks(t *testing.T) {
 		}
 	}
 
-	// Cancelled while bounding: the error, and the look-ups stop.
+	// Cancelled while bounding: the error, and the look-ups have stopped
+	// when it returns (the caller may then wipe what they read).
 	before := runtime.NumGoroutine()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+	ctx := &cancelAfter{Context: context.Background()}
+	ctx.left.Store(1) // cancelled after the first chunk
 	if err := e.boundUnits(ctx, nil, n, rowGroups{}, &bounded{rows: b.rows, n: n, ngroups: 1}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: got %v, want context.Canceled", err)
 	}
-	for i := 0; runtime.NumGoroutine() > before && i < 100; i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
 	if g := runtime.NumGoroutine(); g > before {
-		t.Errorf("%d goroutines after a cancelled bounding, %d before", g, before)
+		t.Errorf("%d goroutines once a cancelled bounding returned, %d before", g, before)
+	}
+}
+
+// cancelAfter is a context that reports itself cancelled once Err has been
+// asked left times.
+type cancelAfter struct {
+	context.Context
+	left atomic.Int32
+}
+
+func (c *cancelAfter) Err() error {
+	if c.left.Add(-1) < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestGroupsOfFilteredTable: groups are numbered among the joined rows,
+// not among all rows of a grouping table that a filter leaves mostly
+// out (the per-group arrays are sized by the groups).
+func TestGroupsOfFilteredTable(t *testing.T) {
+	n := 40_000
+	rows := make([]string, n)
+	for r := range rows {
+		rows[r] = "u" + strconv.Itoa(r) + ",g" + strconv.Itoa(r%50) + "," + strconv.Itoa(r%101)
+	}
+	tables := map[string]*Table{"t": mkTable("t", boundSchema, 0, 1, rows...)}
+	u, v := qc("t", "u", schema.String), qc("t", "v", schema.Int)
+	p := &query.Plan{
+		Tables: []query.Table{{Name: "t"}},
+		// 40,000 × 101 combinations: past combineDirect, numbered as
+		// they come.
+		GroupBy: []query.Column{u, v},
+		Filters: []query.Filter{{Column: qc("t", "g", schema.String), Op: query.OpEQ, Value: query.Value{Str: "g3"}}},
+		Outputs: []query.Output{{Name: "u", Column: ptr(u)}, {Name: "v", Column: ptr(v)}, {Name: "n", Func: query.Count}},
+	}
+	e, err := resolve(p, tables, noNoise, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.bound(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.n != n/50 || b.ngroups != int32(b.n) {
+		t.Errorf("%d joined rows in %d groups, want %d in as many", b.n, b.ngroups, n/50)
 	}
 }

@@ -281,9 +281,12 @@ func (e *exec) rowGroups(ctx context.Context, rows [][]int32, n int) (rowGroups,
 	if len(e.groups) == 0 {
 		return rowGroups{}, 1, nil
 	}
-	if t := e.groupTable(); t >= 0 {
+	if t := e.groupTable(); t >= 0 && e.tabs[t].Rows.Len <= n {
 		// Code the rows of the one table (each table's own rows: no
-		// row lists), which joined rows then look up.
+		// row lists), which joined rows then look up: no more rows, and
+		// so no more groups, than the joined rows have. A table larger
+		// than the join (filtered, or a large dimension) is not coded
+		// whole.
 		codes, ngroups, err := e.groupCodes(ctx, make([][]int32, len(e.tabs)), e.tabs[t].Rows.Len)
 		return rowGroups{codes: codes, rows: rows[t]}, ngroups, err
 	}
@@ -565,8 +568,14 @@ func (e *exec) boundUnits(ctx context.Context, units *colCodes, nunits int, grou
 		l0, linf = math.MaxInt64, math.MaxInt64
 	}
 	stop := make(chan struct{})
-	defer close(stop)
 	full, free := rowUnits(n, b.rows[0], units, groups, stop)
+	defer func() {
+		// Stop the look-ups and wait for them: once this returns, the
+		// caller may release (and wipe) what they read.
+		close(stop)
+		for range full {
+		}
+	}()
 	for c := range full {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -143,7 +143,9 @@ func columnsSize(tables map[string]*enclave.Table) int64 {
 	for _, t := range tables {
 		for i := range t.Rows.Cols {
 			v := &t.Rows.Cols[i]
-			n += 8 * int64(len(v.Ints))
+			if v.Type != schema.String {
+				n += 8 * int64(v.Len())
+			}
 			if v.Type == schema.String {
 				for r := range v.Len() {
 					n += 16 + int64(len(v.Str(r)))

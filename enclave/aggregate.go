@@ -49,11 +49,20 @@ func (e *exec) argument(b *bounded, a *aggSpec) (valueFn, error) {
 	if a.out.Column == nil {
 		return func(int) (int64, bool) { return 1, true }, nil
 	}
-	ints, rows := e.tabs[a.col.t].Rows.Cols[a.col.c].Ints, b.rows[a.col.t]
 	if a.col.typ == schema.String {
 		return func(int) (int64, bool) { return 1, true }, nil // only COUNTs read strings
 	}
-	return func(k int) (int64, bool) { return ints[rows[k]], true }, nil
+	return intReader(&e.tabs[a.col.t].Rows.Cols[a.col.c], b.rows[a.col.t]), nil
+}
+
+// intReader returns the reader of an int column's value in joined row k,
+// rows being the joined rows of the column's table.
+func intReader(v *schema.Vector, rows []int32) valueFn {
+	if ints := v.Int32s; ints != nil {
+		return func(k int) (int64, bool) { return int64(ints[rows[k]]), true }
+	}
+	ints := v.Ints
+	return func(k int) (int64, bool) { return ints[rows[k]], true }
 }
 
 // locate returns the table and column index of a plan column.
@@ -82,8 +91,7 @@ func (e *exec) compileExpr(b *bounded, x *query.Expr) (valueFn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ints, rows := e.tabs[c.t].Rows.Cols[c.c].Ints, b.rows[c.t]
-		return func(k int) (int64, bool) { return ints[rows[k]], true }, nil
+		return intReader(&e.tabs[c.t].Rows.Cols[c.c], b.rows[c.t]), nil
 	case query.ExprLiteral:
 		v := x.Value.Units
 		return func(int) (int64, bool) { return v, true }, nil

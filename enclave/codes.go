@@ -104,21 +104,45 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 	if lo, width, ok := directRange(t.Schema.Columns[c]); ok {
 		cc.direct, cc.lo, cc.n = true, lo, int32(width)
 		err := parallel(ctx, n, func(_, a, b int) error {
-			for r := a; r < b; r++ {
-				// Values are within the declared bounds (checked at
-				// upload); clamp defensively.
-				cc.rows[r] = int32(min(max(v.Ints[r]-lo, 0), int64(width-1)))
+			if v.Int32s != nil {
+				directCodes(cc.rows[a:b], v.Int32s[a:b], lo, width)
+			} else {
+				directCodes(cc.rows[a:b], v.Ints[a:b], lo, width)
 			}
 			return nil
 		})
 		return cc, err
 	}
-	var err error
-	if cc.byInt, cc.ints, err = dictionary(ctx, v.Ints, cc.rows); err != nil {
+	if v.Int32s == nil {
+		var err error
+		if cc.byInt, cc.ints, err = dictionary(ctx, v.Ints, cc.rows); err != nil {
+			return nil, err
+		}
+		cc.n = int32(len(cc.ints))
+		return cc, nil
+	}
+	byInt, ints, err := dictionary(ctx, v.Int32s, cc.rows)
+	if err != nil {
 		return nil, err
+	}
+	cc.byInt, cc.ints = make(map[int64]int32, len(byInt)), make([]int64, len(ints))
+	for x, code := range byInt {
+		cc.byInt[int64(x)] = code
+	}
+	for code, x := range ints {
+		cc.ints[code] = int64(x)
 	}
 	cc.n = int32(len(cc.ints))
 	return cc, nil
+}
+
+// directCodes sets codes[r] to ints[r] − lo, for values in [lo, lo+width).
+// Values are within the declared bounds (checked at upload); it clamps
+// them defensively.
+func directCodes[T int32 | int64](codes []int32, ints []T, lo int64, width int) {
+	for r, x := range ints {
+		codes[r] = int32(min(max(int64(x)-lo, 0), int64(width-1)))
+	}
 }
 
 // dictCodes codes column c of t, a dictionary-coded string column: its

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -27,6 +28,7 @@ func (c *columns) wipe() {
 	for i := range c.batch.Cols {
 		v := &c.batch.Cols[i]
 		clear(v.Ints)
+		clear(v.Int32s)
 		clear(v.Codes)
 		if v.Dict != nil {
 			clear(v.Dict.Bytes)
@@ -36,12 +38,13 @@ func (c *columns) wipe() {
 }
 
 // size returns the bytes the rows take in memory: 8 per int, bool or
-// date, 4 per code, and each dictionary's bytes and offsets.
+// date (4 in Int32s), 4 per code, and each dictionary's bytes and
+// offsets.
 func (c *columns) size() int64 {
 	var n int64
 	for i := range c.batch.Cols {
 		v := &c.batch.Cols[i]
-		n += 8*int64(len(v.Ints)) + 4*int64(len(v.Codes))
+		n += 8*int64(len(v.Ints)) + 4*int64(len(v.Int32s)) + 4*int64(len(v.Codes))
 		if v.Dict != nil {
 			n += int64(len(v.Dict.Bytes)) + 8*int64(len(v.Dict.Offs))
 		}
@@ -58,6 +61,11 @@ func (c *columns) size() int64 {
 // a string column keeps no offsets when every entry of every file is of
 // one width, and no codes when every block of every file holds distinct
 // values; a file that breaks either writes them out (materialize).
+//
+// An int column whose declared bounds fit in 32 bits, and every bool and
+// date column, is gathered in Int32s (narrow32), in half the memory; a
+// value outside 32 bits there (outside the declared bounds, which
+// uploads are checked against) is refused.
 //
 // A column left out (skip) stays empty: its vector has its type and no
 // values, and the columnar form's reader passes over its bytes.
@@ -82,12 +90,44 @@ func newColBlocksOf(s *schema.Schema, need []bool) *colBlocks {
 			cb.skip[i] = true
 			continue
 		}
-		if c.Type == schema.String {
+		switch {
+		case c.Type == schema.String:
 			cb.cols[i].Dict = &schema.Dict{Offs: []int64{0}}
 			cb.cols[i].Codes = []int32{}
+		case narrow32(c):
+			cb.cols[i].Int32s = []int32{}
 		}
 	}
 	return cb
+}
+
+// narrow32 reports whether every value column c may hold fits in 32
+// bits: a bool, a date, or an int with declared bounds that do.
+func narrow32(c schema.Column) bool {
+	switch c.Type {
+	case schema.Bool, schema.Date:
+		return true
+	case schema.Int:
+		return c.Min != nil && c.Max != nil && *c.Min >= math.MinInt32 && *c.Max <= math.MaxInt32
+	}
+	return false
+}
+
+// appendInts appends xs to int column c, and reports the first that does
+// not fit its form (Int32s), if any.
+func (cb *colBlocks) appendInts(c int, xs []int64) (bad int64, ok bool) {
+	v := &cb.cols[c]
+	if v.Int32s == nil {
+		v.Ints = append(v.Ints, xs...)
+		return 0, true
+	}
+	for _, x := range xs {
+		if int64(int32(x)) != x {
+			return x, false
+		}
+		v.Int32s = append(v.Int32s, int32(x))
+	}
+	return 0, true
 }
 
 // colTotals is what gathered columns will hold: rows, and per column the
@@ -205,6 +245,10 @@ func (cb *colBlocks) grow(t colTotals) {
 		if cb.skip[i] {
 			continue
 		}
+		if v.Int32s != nil {
+			jobs = append(jobs, job{4 * int64(t.rows), func() { v.Int32s = slices.Grow(v.Int32s, t.rows) }})
+			continue
+		}
 		if v.Dict == nil {
 			jobs = append(jobs, job{8 * int64(t.rows), func() { v.Ints = slices.Grow(v.Ints, t.rows) }})
 			continue
@@ -262,6 +306,10 @@ func (cb *colBlocks) extend(f *colFile) (rowBase int, entryBase, byteBase []int6
 	for i := range cb.cols {
 		v := &cb.cols[i]
 		if cb.skip[i] {
+			continue
+		}
+		if v.Int32s != nil {
+			v.Int32s = lengthen(v.Int32s, f.rows)
 			continue
 		}
 		if v.Dict == nil {
@@ -322,8 +370,8 @@ func (cb *colBlocks) add(b *schema.Batch) error {
 	for i := range b.Cols {
 		if cb.cols[i].Dict != nil {
 			cb.addStrings(i, b.Cols[i].Strs)
-		} else {
-			cb.cols[i].Ints = append(cb.cols[i].Ints, b.Cols[i].Ints...)
+		} else if x, ok := cb.appendInts(i, b.Cols[i].Ints); !ok {
+			return fmt.Errorf("enclave: %w: column %s: value %d is outside its declared bounds", errColFormat, cb.s.Columns[i].Name, x)
 		}
 	}
 	cb.rows += b.Len

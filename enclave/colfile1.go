@@ -111,7 +111,10 @@ func readColumns1(r byteReader, s *schema.Schema, cb *colBlocks) error {
 					return err
 				}
 				for j := 0; j < len(raw); j += 8 {
-					v.Ints = append(v.Ints, int64(binary.LittleEndian.Uint64(raw[j:])))
+					x := int64(binary.LittleEndian.Uint64(raw[j:]))
+					if _, ok := cb.appendInts(i, []int64{x}); !ok {
+						return fail("%s: value %d is outside its declared bounds", name, x)
+					}
 				}
 				continue
 			}

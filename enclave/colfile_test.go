@@ -142,7 +142,7 @@ func requireWiped(t *testing.T, b *schema.Batch) {
 	t.Helper()
 	for i := range b.Cols {
 		v := &b.Cols[i]
-		require.True(t, allZero(v.Ints) && allZero(v.Codes), "column %d", i)
+		require.True(t, allZero(v.Ints) && allZero(v.Int32s) && allZero(v.Codes), "column %d", i)
 		if v.Dict != nil {
 			require.True(t, allZero(v.Dict.Bytes) && allZero(v.Dict.Offs), "column %d", i)
 		}
@@ -423,7 +423,7 @@ func FuzzReadColumns(f *testing.F) {
 		}
 		c := cb.columns()
 		cb2 := newColBlocks(colSchema)
-		require.NoError(t, readCols(encodeCols(t, c.batch), colSchema, cb2, 2))
+		require.NoError(t, readCols(encodeCols(t, plainBatch(c.batch)), colSchema, cb2, 2))
 		requireSameRows(t, c.batch, cb2.columns().batch)
 		if colFormat(data) != colMagic {
 			return
@@ -441,7 +441,7 @@ func FuzzReadColumns(f *testing.F) {
 				if colSchema.Columns[i].Type == schema.String {
 					require.Equal(t, c.batch.Cols[i].Str(r), got.Cols[i].Str(r))
 				} else {
-					require.Equal(t, c.batch.Cols[i].Ints[r], got.Cols[i].Ints[r])
+					require.Equal(t, c.batch.Cols[i].Int(r), got.Cols[i].Int(r))
 				}
 			}
 		}
@@ -573,4 +573,47 @@ func TestSectionSkip(t *testing.T) {
 	require.EqualValues(t, 30*ageChunk+12, r.offset())
 	require.Less(t, ra.n, int64(len(data))-10*ageChunk, "the chunks passed over are not read")
 	require.ErrorIs(t, r.skip(20*ageChunk), errColFormat)
+}
+
+// TestNarrowInts: int columns whose declared bounds fit in 32 bits, bools
+// and dates load into Int32s, in half the memory, to the same values; a
+// stored value past 32 bits in such a column (one outside the declared
+// bounds) is refused, in every stored form, naming the column.
+func TestNarrowInts(t *testing.T) {
+	wide := &schema.Schema{Columns: []schema.Column{{Name: "s", Type: schema.String}, {Name: "n", Type: schema.Int}}}
+	narrow := &schema.Schema{Columns: []schema.Column{{Name: "s", Type: schema.String}, {Name: "n", Type: schema.Int, Min: i64(math.MinInt32), Max: i64(math.MaxInt32)}}}
+	require.False(t, narrow32(wide.Columns[1]))
+	require.True(t, narrow32(narrow.Columns[1]))
+	require.False(t, narrow32(schema.Column{Type: schema.Int, Min: i64(0), Max: i64(math.MaxInt32 + 1)}))
+	require.True(t, narrow32(schema.Column{Type: schema.Date}) && narrow32(schema.Column{Type: schema.Bool}))
+
+	b := schema.NewBatch(wide, 0)
+	for r := range 2*colBlockRows + 3 {
+		b.Cols[0].Strs = append(b.Cols[0].Strs, "x")
+		b.Cols[1].Ints = append(b.Cols[1].Ints, int64(r%5000)*int64(r%3-1)*400_000) // up to ±2·10⁹
+	}
+	b.Len = 2*colBlockRows + 3
+	data := encodeColsOf(t, wide, b)
+	cbWide, cbNarrow := newColBlocks(wide), newColBlocks(narrow)
+	require.NoError(t, readCols(data, wide, cbWide, 2))
+	require.NoError(t, readCols(data, narrow, cbNarrow, 2))
+	w, n := cbWide.columns(), cbNarrow.columns()
+	require.Nil(t, w.batch.Cols[1].Int32s)
+	require.Nil(t, n.batch.Cols[1].Ints)
+	require.Equal(t, b.Cols[1].Ints, plainBatch(n.batch).Cols[1].Ints)
+	require.Equal(t, w.size()-4*int64(b.Len), n.size())
+
+	// Past 32 bits.
+	over := schema.NewBatch(wide, 0)
+	over.Cols[0].Strs = []string{"a", "b"}
+	over.Cols[1].Ints = []int64{5, math.MaxInt32 + 1}
+	over.Len = 2
+	for form, data := range map[string][]byte{"columnar": encodeColsOf(t, wide, over), "columnar, first form": encodeCols1Of(t, wide, over)} {
+		err := readAny(data, narrow, newColBlocks(narrow))
+		require.ErrorIs(t, err, errColFormat, form)
+		require.ErrorContains(t, err, "column n", form)
+	}
+	err := newColBlocks(narrow).add(over)
+	require.ErrorIs(t, err, errColFormat)
+	require.ErrorContains(t, err, "column n: value 2147483648 is outside its declared bounds")
 }

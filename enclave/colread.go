@@ -300,7 +300,11 @@ func (d *colDecoder) block(b *colBlock) error {
 			if err != nil {
 				return err
 			}
-			columnar.DecodeNarrow(v.Ints[row:row+b.rows], raw, lo, w)
+			if v.Int32s == nil {
+				columnar.DecodeNarrow(v.Ints[row:row+b.rows], raw, lo, w)
+			} else if !columnar.DecodeNarrow32(v.Int32s[row:row+b.rows], raw, lo, w) {
+				return fail("column %s: a value outside 32 bits, outside its declared bounds", d.cb.s.Columns[c].Name)
+			}
 			continue
 		}
 		n, err := r.uvarint()

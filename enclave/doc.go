@@ -31,8 +31,10 @@
 // [Store.Load] decrypts uploads into memory, several parts of a file at
 // once (age's random access), and caches the result; [Store.LoadColumns]
 // loads only the columns a plan reads ([PlanColumns]), passing over the
-// others' bytes. String columns stay dictionary-coded in memory, and
-// [Store]'s cache wipes their dictionaries and codes with the rest.
+// others' bytes. String columns stay dictionary-coded in memory; ints
+// whose declared bounds fit in 32 bits, bools and dates are held in 32
+// bits (schema.Vector's Int32s); [Store]'s cache wipes their
+// dictionaries, codes and values with the rest.
 //
 // # Execution
 //

@@ -22,22 +22,16 @@ type rowPred func(r int32) bool
 func predicate(ctx context.Context, t *Table, col colRef, f query.Filter) (rowPred, error) {
 	v := &t.Rows.Cols[col.c]
 	if col.typ != schema.String {
-		ints, x := v.Ints, f.Value.Int
-		switch f.Op {
-		case query.OpEQ:
-			return func(r int32) bool { return ints[r] == x }, nil
-		case query.OpNE:
-			return func(r int32) bool { return ints[r] != x }, nil
-		case query.OpLT:
-			return func(r int32) bool { return ints[r] < x }, nil
-		case query.OpLE:
-			return func(r int32) bool { return ints[r] <= x }, nil
-		case query.OpGT:
-			return func(r int32) bool { return ints[r] > x }, nil
-		case query.OpGE:
-			return func(r int32) bool { return ints[r] >= x }, nil
+		var p rowPred
+		if v.Int32s != nil {
+			p = intPredicate(v.Int32s, f.Op, f.Value.Int)
+		} else {
+			p = intPredicate(v.Ints, f.Op, f.Value.Int)
 		}
-		return nil, fmt.Errorf("enclave: filter on %s: unknown operator %q", f.Column, f.Op)
+		if p == nil {
+			return nil, fmt.Errorf("enclave: filter on %s: unknown operator %q", f.Column, f.Op)
+		}
+		return p, nil
 	}
 	cc, err := codesOf(ctx, t, col.c)
 	if err != nil {
@@ -53,6 +47,26 @@ func predicate(ctx context.Context, t *Table, col colRef, f query.Filter) (rowPr
 	}
 	pass := perKey(cc, cc.passCodes(f.Op, f.Value, true))
 	return func(r int32) bool { return pass[keys[r]] }, nil
+}
+
+// intPredicate returns the comparison op with x of an int column's values
+// ints as a row predicate, or nil for an unknown op.
+func intPredicate[T int32 | int64](ints []T, op query.Op, x int64) rowPred {
+	switch op {
+	case query.OpEQ:
+		return func(r int32) bool { return int64(ints[r]) == x }
+	case query.OpNE:
+		return func(r int32) bool { return int64(ints[r]) != x }
+	case query.OpLT:
+		return func(r int32) bool { return int64(ints[r]) < x }
+	case query.OpLE:
+		return func(r int32) bool { return int64(ints[r]) <= x }
+	case query.OpGT:
+		return func(r int32) bool { return int64(ints[r]) > x }
+	case query.OpGE:
+		return func(r int32) bool { return int64(ints[r]) >= x }
+	}
+	return nil
 }
 
 // selectRows returns the rows of table ti that pass all its filters, in
@@ -749,7 +763,7 @@ func (e *exec) groupValue(rows [][]int32, k int32, gi int) string {
 	if g.typ == schema.String {
 		return strings.Clone(v.Str(int(r)))
 	}
-	return schema.FormatValue(g.typ, v.Ints[r])
+	return schema.FormatValue(g.typ, v.Int(int(r)))
 }
 
 // compareGroups orders joined rows a and b by their grouping values.
@@ -761,7 +775,7 @@ func (e *exec) compareGroups(rows [][]int32, a, b int32) int {
 		if g.typ == schema.String {
 			c = strings.Compare(v.Str(int(ra)), v.Str(int(rb)))
 		} else {
-			c = cmpInt(v.Ints[ra], v.Ints[rb])
+			c = cmpInt(v.Int(int(ra)), v.Int(int(rb)))
 		}
 		if c != 0 {
 			return c

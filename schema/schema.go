@@ -338,17 +338,20 @@ func FormatValue(t Type, v int64) string {
 	return strconv.FormatInt(v, 10)
 }
 
-// Vector holds one column's values: Ints for int, bool and date columns;
-// for string columns either Strs (plain), or Dict and Codes
-// (dictionary-coded, Strs nil): row r's value is then
-// Dict.At(int(Codes[r])), or Dict.At(r) when Codes is nil (each row its
-// own entry). Str reads either form. Connectors produce plain vectors;
-// the enclave keeps loaded rows dictionary-coded, which holds each
-// distinct value of a block once and no pointer per row.
+// Vector holds one column's values: Ints for int, bool and date columns
+// (or Int32s, Ints nil, when every value fits in 32 bits); for string
+// columns either Strs (plain), or Dict and Codes (dictionary-coded, Strs
+// nil): row r's value is then Dict.At(int(Codes[r])), or Dict.At(r) when
+// Codes is nil (each row its own entry). Int and Str read either form.
+// Connectors produce plain vectors with Ints; the enclave keeps loaded
+// rows dictionary-coded, which holds each distinct value of a block once
+// and no pointer per row, and the ints of a column whose declared bounds
+// fit in 32 bits (and bools and dates) in Int32s, in half the memory.
 type Vector struct {
-	Type Type
-	Ints []int64
-	Strs []string
+	Type   Type
+	Ints   []int64
+	Int32s []int32
+	Strs   []string
 	// Dict and Codes: a dictionary-coded string column. Every code is in
 	// [0, Dict.Len()).
 	Codes []int32
@@ -358,6 +361,8 @@ type Vector struct {
 // Len returns the number of values.
 func (v *Vector) Len() int {
 	switch {
+	case v.Type != String && v.Int32s != nil:
+		return len(v.Int32s)
 	case v.Type != String:
 		return len(v.Ints)
 	case v.Dict != nil && v.Codes == nil:
@@ -366,6 +371,15 @@ func (v *Vector) Len() int {
 		return len(v.Codes)
 	}
 	return len(v.Strs)
+}
+
+// Int returns row r's value of an int, bool or date column, from Ints or
+// Int32s.
+func (v *Vector) Int(r int) int64 {
+	if v.Int32s != nil {
+		return int64(v.Int32s[r])
+	}
+	return v.Ints[r]
 }
 
 // Str returns row r's value of a string column, plain or
@@ -438,12 +452,16 @@ func NewBatch(s *Schema, capacity int) *Batch {
 }
 
 // Append adds the rows of o, which must have the same schema, to b. The
-// vectors of b must be plain; o's may be dictionary-coded (their values
-// are appended as strings that share o's dictionary).
+// vectors of b must be plain (Ints, Strs); o's may be dictionary-coded
+// (their values are appended as strings that share o's dictionary) or
+// hold Int32s.
 func (b *Batch) Append(o *Batch) {
 	for i := range b.Cols {
 		v, ov := &b.Cols[i], &o.Cols[i]
 		v.Ints = append(v.Ints, ov.Ints...)
+		for _, x := range ov.Int32s {
+			v.Ints = append(v.Ints, int64(x))
+		}
 		if ov.Dict == nil {
 			v.Strs = append(v.Strs, ov.Strs...)
 			continue

@@ -140,3 +140,24 @@ func TestDictVector(t *testing.T) {
 		t.Errorf("fixed width with codes: %d values, %q", fixed.Len(), fixed.Str(1))
 	}
 }
+
+func TestInt32Vector(t *testing.T) {
+	s := &Schema{Columns: []Column{{Name: "n", Type: Int}}}
+	narrow := &Batch{Schema: s, Len: 3, Cols: []Vector{{Type: Int, Int32s: []int32{-7, 0, 1 << 30}}}}
+	v := &narrow.Cols[0]
+	if v.Len() != 3 || v.Int(0) != -7 || v.Int(2) != 1<<30 {
+		t.Errorf("Int32s: %d values, %d, %d", v.Len(), v.Int(0), v.Int(2))
+	}
+	if (&Vector{Type: Int, Int32s: []int32{}}).Len() != 0 {
+		t.Error("an empty Int32s vector has values")
+	}
+	plain := NewBatch(s, 0)
+	plain.Append(narrow)
+	plain.Append(&Batch{Schema: s, Len: 1, Cols: []Vector{{Type: Int, Ints: []int64{1 << 40}}}})
+	if fmt.Sprint(plain.Cols[0].Ints) != "[-7 0 1073741824 1099511627776]" || plain.Cols[0].Int32s != nil || plain.Len != 4 {
+		t.Errorf("Append: %v (%v), %d rows", plain.Cols[0].Ints, plain.Cols[0].Int32s, plain.Len)
+	}
+	if plain.Cols[0].Int(3) != 1<<40 {
+		t.Errorf("Int(3) = %d", plain.Cols[0].Int(3))
+	}
+}

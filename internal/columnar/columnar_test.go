@@ -333,3 +333,26 @@ func FuzzPartReader(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeNarrow: every width decodes to lo plus its number, in 64 and
+// in 32 bits; a value past 32 bits is reported.
+func TestDecodeNarrow(t *testing.T) {
+	for _, w := range []int{1, 2, 3, 4, 5, 8} {
+		raw := make([]byte, 3*w)
+		raw[0], raw[w] = 1, 0xff // 1, 255, 0
+		lo := int64(-100)
+		out := make([]int64, 3)
+		columnar.DecodeNarrow(out, raw, lo, w)
+		require.Equal(t, []int64{-99, 155, -100}, out, "width %d", w)
+		out32 := make([]int32, 3)
+		require.True(t, columnar.DecodeNarrow32(out32, raw, lo, w), "width %d", w)
+		require.Equal(t, []int32{-99, 155, -100}, out32, "width %d", w)
+		// lo at the edge of 32 bits: 1 + MaxInt32 does not fit.
+		require.False(t, columnar.DecodeNarrow32(out32, raw, 1<<31-1, w), "width %d", w)
+		require.True(t, columnar.DecodeNarrow32(out32[2:], raw[2*w:], 1<<31-1, w), "width %d", w)
+		require.Equal(t, int32(1<<31-1), out32[2])
+	}
+	// The full width of 4 bytes from 0 passes 32 signed bits.
+	require.False(t, columnar.DecodeNarrow32(make([]int32, 1), []byte{0xff, 0xff, 0xff, 0xff}, 0, 4))
+	require.True(t, columnar.DecodeNarrow32(make([]int32, 1), []byte{0xff, 0xff, 0xff, 0xff}, -1<<31, 4))
+}

@@ -416,30 +416,48 @@ func isASCII(b []byte) bool {
 // DecodeNarrow sets out[j] to lo plus the j-th w-byte little-endian
 // number of raw.
 func DecodeNarrow(out []int64, raw []byte, lo int64, w int) {
+	decodeNarrow(out, raw, lo, w)
+}
+
+// DecodeNarrow32 is DecodeNarrow into 32-bit values. It reports false
+// when a value does not fit in 32 bits (out is then partly set).
+func DecodeNarrow32(out []int32, raw []byte, lo int64, w int) bool {
+	return decodeNarrow(out, raw, lo, w)
+}
+
+// decodeNarrow decodes as DecodeNarrow does into values of type T, and
+// reports whether each fits in T.
+func decodeNarrow[T int32 | int64](out []T, raw []byte, lo int64, w int) bool {
+	ok := true
+	put := func(j int, v int64) {
+		out[j] = T(v)
+		ok = ok && int64(T(v)) == v
+	}
 	switch w {
 	case 1:
 		for j := range out {
-			out[j] = lo + int64(raw[j])
+			put(j, lo+int64(raw[j]))
 		}
 	case 2:
 		for j := range out {
-			out[j] = lo + int64(binary.LittleEndian.Uint16(raw[2*j:]))
+			put(j, lo+int64(binary.LittleEndian.Uint16(raw[2*j:])))
 		}
 	case 4:
 		for j := range out {
-			out[j] = lo + int64(binary.LittleEndian.Uint32(raw[4*j:]))
+			put(j, lo+int64(binary.LittleEndian.Uint32(raw[4*j:])))
 		}
 	case 8:
 		for j := range out {
-			out[j] = lo + int64(binary.LittleEndian.Uint64(raw[8*j:]))
+			put(j, lo+int64(binary.LittleEndian.Uint64(raw[8*j:])))
 		}
 	default:
 		var b [8]byte
 		for j := range out {
 			copy(b[:w], raw[w*j:])
-			out[j] = lo + int64(binary.LittleEndian.Uint64(b[:]))
+			put(j, lo+int64(binary.LittleEndian.Uint64(b[:])))
 		}
 	}
+	return ok
 }
 
 // Wipe zeroes the reader's buffers of plaintext.

@@ -297,6 +297,8 @@ func TestExecuteLaplace(t *testing.T) {
 // the rule written plainly: a unit keeps its rows in its first L0 groups,
 // at most L∞ in each, in scan order.
 func TestBoundManyChunks(t *testing.T) {
+	defer func(c int) { boundChunk = c }(boundChunk)
+	boundChunk = 1 << 12
 	n := 3*boundChunk + 5
 	rows := make([]string, n)
 	for r := range rows {

@@ -238,24 +238,17 @@ type bounded struct {
 	n        int       // joined rows
 	ngroups  int32
 	groupRep []int32 // per group: its first joined row, or -1
-	// pairOf is, per joined row, the index in pairs of its (unit, group)
-	// pair, or -1 when contribution bounding dropped the row. A kept
-	// row's group is its pair's.
-	pairOf []int32
-	pairs  []pairState
-	// groupUnits and groupRows are, per group, its distinct units (its
-	// pairs) and its kept joined rows.
+	// kept is, per joined row, its group, or -1 when contribution
+	// bounding dropped the row: read in row order by aggregation.
+	kept []int32
+	// groupUnits and groupRows are, per group, its distinct units and its
+	// kept joined rows.
 	groupUnits, groupRows []int64
 }
 
 // keptGroup returns the group of joined row k, or -1 when contribution
 // bounding dropped it.
-func (b *bounded) keptGroup(k int) int32 {
-	if p := b.pairOf[k]; p >= 0 {
-		return b.pairs[p].group
-	}
-	return -1
-}
+func (b *bounded) keptGroup(k int) int32 { return b.kept[k] }
 
 // rowGroups gives each joined row its group without a group per joined
 // row when every grouping column is of one table: row k's group is then
@@ -492,78 +485,65 @@ func (e *exec) bound(ctx context.Context) (*bounded, error) {
 // which must catch it. Only this package's tests set it.
 var plantedNoBounding bool
 
-// boundChunk is how many joined rows a chunk of rowUnits holds.
-const boundChunk = 1 << 14
+// boundChunk is how many joined rows' units and groups boundUnits looks
+// up at a time (8 bytes a row). Tests lower it.
+var boundChunk = 1 << 20
 
-// unitChunk is the units and groups of the joined rows from lo on.
-type unitChunk struct {
-	lo          int
-	units, gids []int32
-}
-
-// rowUnits looks up the unit and the group of each joined row, a chunk at
-// a time, on a goroutine of its own, ahead of the one that reads the
-// chunks from the channel it returns (and gives each back on free once
-// done with it). Closing stop ends it early. A row's unit is the code in
-// units of its row of the first table, or that row when units is nil.
-func rowUnits(n int, rows0 []int32, units *colCodes, groups rowGroups, stop <-chan struct{}) (full <-chan *unitChunk, free chan<- *unitChunk) {
-	const ahead = 2
-	fc, ec := make(chan *unitChunk, ahead), make(chan *unitChunk, ahead+1)
-	size := min(n, boundChunk)
-	for range min(ahead+1, (n+boundChunk-1)/boundChunk) {
-		ec <- &unitChunk{units: make([]int32, size), gids: make([]int32, size)}
-	}
-	fill := func(c *unitChunk, lo int) {
-		hi := min(lo+boundChunk, n)
-		c.lo, c.units, c.gids = lo, c.units[:hi-lo], c.gids[:hi-lo]
-		for k := lo; k < hi; k++ {
-			u := rows0[k]
-			if units != nil {
-				u = units.code(u)
+// lookupUnits sets units[i] and gids[i] to the unit and the group of
+// joined row lo+i, split over the cores. A row's unit is the code in
+// ucodes of its row of the first table (rows0), or that row when ucodes
+// is nil.
+func lookupUnits(ctx context.Context, lo int, units, gids []int32, rows0 []int32, ucodes *colCodes, groups rowGroups) error {
+	// Each a tight loop of independent loads, which the processor
+	// overlaps: the look-ups are mostly cache misses.
+	return parallel(ctx, len(units), func(_, a, b int) error {
+		switch src := rows0[lo+a : lo+b]; {
+		case ucodes == nil:
+			copy(units[a:b], src)
+		case ucodes.keys == nil:
+			for i, r := range src {
+				units[a+i] = ucodes.rows[r]
 			}
-			c.units[k-lo], c.gids[k-lo] = u, groups.at(k)
-		}
-	}
-	if n <= boundChunk { // one chunk at most: no goroutine
-		if n > 0 {
-			c := <-ec
-			fill(c, 0)
-			fc <- c
-		}
-		close(fc)
-		return fc, ec
-	}
-	go func() {
-		defer close(fc)
-		for lo := 0; lo < n; lo += boundChunk {
-			var c *unitChunk
-			select {
-			case c = <-ec:
-			case <-stop:
-				return
-			}
-			fill(c, lo)
-			select {
-			case fc <- c:
-			case <-stop:
-				return
+		default:
+			for i, r := range src {
+				units[a+i] = ucodes.keys[ucodes.rows[r]]
 			}
 		}
-	}()
-	return fc, ec
+		switch {
+		case groups.rows != nil:
+			for i, r := range groups.rows[lo+a : lo+b] {
+				gids[a+i] = groups.codes[r]
+			}
+		case groups.codes != nil:
+			copy(gids[a:b], groups.codes[lo+a:lo+b])
+		default:
+			clear(gids[a:b])
+		}
+		return nil
+	})
 }
 
 // boundUnits bounds contributions in scan order: a unit keeps rows in its
 // first L0 groups, and at most L∞ rows in each. It is one sequential pass,
 // bound by memory latency (a unit's state is read at random): split by
 // unit among the cores, the workers compete for the same cache lines and
-// memory bandwidth, and it measured slower. Another core looks up the
-// rows' units and groups ahead of it (rowUnits). It sets b's groupRep,
-// pairOf, pairs, groupUnits and groupRows from the joined rows' units
+// memory bandwidth, and it measured slower; looking up the rows' units
+// and groups on the other core meanwhile measured slower too, when units
+// come in random order (the look-ups evict the units' state from the
+// shared cache). The look-ups run on every core a chunk at a time,
+// between the chunks' bounding (lookupUnits). It sets b's groupRep,
+// kept, groupUnits and groupRows from the joined rows' units
 // (the codes units of their rows of the first table, or those rows when
 // units is nil) and groups.
 func (e *exec) boundUnits(ctx context.Context, units *colCodes, nunits int, groups rowGroups, b *bounded) error {
 	n := b.n
+	// The first chunk is looked up before the units' state is made, so
+	// that the state is in this core's cache when bounding starts.
+	size := min(n, boundChunk)
+	cunits, cgids := make([]int32, size), make([]int32, size)
+	if err := lookupUnits(ctx, 0, cunits, cgids, b.rows[0], units, groups); err != nil {
+		return err
+	}
 	groupRep := make([]int32, b.ngroups) // the first joined row of each group
 	for i := range groupRep {
 		groupRep[i] = -1
@@ -575,30 +555,25 @@ func (e *exec) boundUnits(ctx context.Context, units *colCodes, nunits int, grou
 	for i := range ustate {
 		ustate[i].head = -1
 	}
-	pairOf := make([]int32, n)
+	kept := make([]int32, n)
 	pairs := make([]pairState, 0, min(n, nunits*int(min(e.l0, 4)))+1)
 	l0, linf := e.l0, e.linf
 	if plantedNoBounding {
 		l0, linf = math.MaxInt64, math.MaxInt64
 	}
-	stop := make(chan struct{})
-	full, free := rowUnits(n, b.rows[0], units, groups, stop)
-	defer func() {
-		// Stop the look-ups and wait for them: once this returns, the
-		// caller may release (and wipe) what they read.
-		close(stop)
-		for range full {
+	for lo := 0; lo < n; lo += boundChunk {
+		hi := min(lo+boundChunk, n)
+		cu, cg := cunits[:hi-lo], cgids[:hi-lo]
+		if lo > 0 {
+			if err := lookupUnits(ctx, lo, cu, cg, b.rows[0], units, groups); err != nil {
+				return err
+			}
 		}
-	}()
-	for c := range full {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		for i, u := range c.units {
-			k := c.lo + i
-			g := c.gids[i]
+		for i, u := range cu {
+			k := lo + i
+			g := cg[i]
 			if g < 0 {
-				pairOf[k] = -1 // a value that is not public: in no group
+				kept[k] = -1 // a value that is not public: in no group
 				continue
 			}
 			if groupRep[g] < 0 {
@@ -611,7 +586,7 @@ func (e *exec) boundUnits(ctx context.Context, units *colCodes, nunits int, grou
 			}
 			if p < 0 {
 				if int64(us.groups) >= l0 {
-					pairOf[k] = -1 // the unit is in L0 groups already
+					kept[k] = -1 // the unit is in L0 groups already
 					continue
 				}
 				us.groups++
@@ -622,19 +597,15 @@ func (e *exec) boundUnits(ctx context.Context, units *colCodes, nunits int, grou
 			}
 			ps := &pairs[p]
 			if ps.rows >= linf {
-				pairOf[k] = -1 // the unit has L∞ rows in this group already
+				kept[k] = -1 // the unit has L∞ rows in this group already
 				continue
 			}
 			ps.rows++
 			groupRows[g]++
-			pairOf[k] = p
+			kept[k] = g
 		}
-		free <- c
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	b.groupRep, b.pairOf, b.pairs, b.groupUnits, b.groupRows = groupRep, pairOf, pairs, groupUnits, groupRows
+	b.groupRep, b.kept, b.groupUnits, b.groupRows = groupRep, kept, groupUnits, groupRows
 	return nil
 }
 

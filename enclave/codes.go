@@ -132,6 +132,10 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 	for code, x := range ints {
 		cc.ints[code] = int64(x)
 	}
+	// The 32-bit dictionary is plaintext too, and the cache wipes only
+	// what it keeps.
+	clear(ints)
+	clear(byInt)
 	cc.n = int32(len(cc.ints))
 	return cc, nil
 }

@@ -62,8 +62,8 @@ func (c *columns) size() int64 {
 // one width, and no codes when every block of every file holds distinct
 // values; a file that breaks either writes them out (materialize).
 //
-// An int column whose declared bounds fit in 32 bits, and every bool and
-// date column, is gathered in Int32s (narrow32), in half the memory; a
+// An int or date column whose declared bounds fit in 32 bits, and every
+// bool column, is gathered in Int32s (narrow32), in half the memory; a
 // value outside 32 bits there (outside the declared bounds, which
 // uploads are checked against) is refused.
 //
@@ -102,12 +102,14 @@ func newColBlocksOf(s *schema.Schema, need []bool) *colBlocks {
 }
 
 // narrow32 reports whether every value column c may hold fits in 32
-// bits: a bool, a date, or an int with declared bounds that do.
+// bits: a bool (checked 0 or 1 at upload), or an int or date with
+// declared bounds that do (a date without bounds is checked against none
+// in a columnar upload).
 func narrow32(c schema.Column) bool {
 	switch c.Type {
-	case schema.Bool, schema.Date:
+	case schema.Bool:
 		return true
-	case schema.Int:
+	case schema.Int, schema.Date:
 		return c.Min != nil && c.Max != nil && *c.Min >= math.MinInt32 && *c.Max <= math.MaxInt32
 	}
 	return false

@@ -605,6 +605,9 @@ func (e *exec) boundUnits(ctx context.Context, units *colCodes, nunits int, grou
 			kept[k] = g
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	b.groupRep, b.kept, b.groupUnits, b.groupRows = groupRep, kept, groupUnits, groupRows
 	return nil
 }

@@ -1044,3 +1044,24 @@ func TestResultOutlivesRows(t *testing.T) {
 		t.Errorf("rows after the release %q, want %q", res.Rows, want)
 	}
 }
+
+// TestWideDateLoads: a date column whose declared bounds pass 32 bits
+// loads a value past them as it was uploaded (such a column is held in
+// 64 bits).
+func TestWideDateLoads(t *testing.T) {
+	sc := &schema.Schema{Columns: []schema.Column{
+		{Name: "id", Type: schema.String},
+		{Name: "d", Type: schema.Date, Min: i64(-1 << 40), Max: i64(1 << 40)},
+	}}
+	b := schema.NewBatch(sc, 2)
+	b.Cols[0].Strs = []string{"a", "b"}
+	b.Cols[1].Ints = []int64{10, 1 << 33}
+	b.Len = 2
+	s, c, _ := newStore(t)
+	_, err := s.Ingest(context.Background(), "ds", id1, sc, "x", bytes.NewReader(encrypt(t, c.Recipient(), encodePart(t, sc, b))))
+	require.NoError(t, err, "ingest")
+	tab, err := s.Load("ds", sc, []string{id1})
+	require.NoError(t, err, "load")
+	defer tab.Release()
+	require.Equal(t, int64(1<<33), tab.Rows.Cols[1].Int(1))
+}

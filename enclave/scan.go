@@ -259,16 +259,6 @@ type rowGroups struct {
 	codes, rows []int32
 }
 
-func (g rowGroups) at(k int) int32 {
-	switch {
-	case g.rows != nil:
-		return g.codes[g.rows[k]]
-	case g.codes != nil:
-		return g.codes[k]
-	}
-	return 0
-}
-
 // groupTable returns the table every grouping column is of, or -1 when
 // they are of several (or there are none).
 func (e *exec) groupTable() int {

@@ -113,29 +113,20 @@ func buildCodes(ctx context.Context, t *Table, c int) (*colCodes, error) {
 		})
 		return cc, err
 	}
-	if v.Int32s == nil {
-		var err error
-		if cc.byInt, cc.ints, err = dictionary(ctx, v.Ints, cc.rows); err != nil {
-			return nil, err
+	vals := v.Ints
+	if v.Int32s != nil {
+		// The dictionary is of int64 values: a widened copy, wiped
+		// after (the cache wipes only what it keeps).
+		vals = make([]int64, len(v.Int32s))
+		for r, x := range v.Int32s {
+			vals[r] = int64(x)
 		}
-		cc.n = int32(len(cc.ints))
-		return cc, nil
+		defer clear(vals)
 	}
-	byInt, ints, err := dictionary(ctx, v.Int32s, cc.rows)
-	if err != nil {
+	var err error
+	if cc.byInt, cc.ints, err = dictionary(ctx, vals, cc.rows); err != nil {
 		return nil, err
 	}
-	cc.byInt, cc.ints = make(map[int64]int32, len(byInt)), make([]int64, len(ints))
-	for x, code := range byInt {
-		cc.byInt[int64(x)] = code
-	}
-	for code, x := range ints {
-		cc.ints[code] = int64(x)
-	}
-	// The 32-bit dictionary is plaintext too, and the cache wipes only
-	// what it keeps.
-	clear(ints)
-	clear(byInt)
 	cc.n = int32(len(cc.ints))
 	return cc, nil
 }

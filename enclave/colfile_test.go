@@ -2,6 +2,7 @@ package enclave
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -607,6 +608,16 @@ func TestNarrowInts(t *testing.T) {
 	require.Nil(t, n.batch.Cols[1].Ints)
 	require.Equal(t, b.Cols[1].Ints, plainBatch(n.batch).Cols[1].Ints)
 	require.Equal(t, w.size()-4*int64(b.Len), n.size())
+	// Coded alike (a range too wide for direct codes: a dictionary).
+	wc, err := buildCodes(context.Background(), &Table{Name: "t", Schema: wide, Rows: w.batch}, 1)
+	require.NoError(t, err)
+	nc, err := buildCodes(context.Background(), &Table{Name: "t", Schema: narrow, Rows: n.batch}, 1)
+	require.NoError(t, err)
+	require.False(t, nc.direct)
+	require.Equal(t, wc.n, nc.n)
+	require.Equal(t, wc.ints, nc.ints)
+	require.Equal(t, wc.byInt, nc.byInt)
+	require.Equal(t, wc.rows, nc.rows)
 
 	// Past 32 bits.
 	over := schema.NewBatch(wide, 0)
@@ -618,7 +629,7 @@ func TestNarrowInts(t *testing.T) {
 		require.ErrorIs(t, err, errColFormat, form)
 		require.ErrorContains(t, err, "column n", form)
 	}
-	err := newColBlocks(narrow).add(over)
+	err = newColBlocks(narrow).add(over)
 	require.ErrorIs(t, err, errColFormat)
 	require.ErrorContains(t, err, "column n: value 2147483648 is outside its declared bounds")
 }
